@@ -1,0 +1,178 @@
+"""Django admin. Queue state (ticket status, counter status and holder) changes only through the
+services layer: those fields are read-only here and admin actions call the services."""
+
+from django.contrib import admin, messages
+from django.contrib.auth.admin import UserAdmin
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from . import services
+from .models import OTP, Counter, Patient, QueueHistory, Service, Staff, Ticket
+
+admin.site.site_header = _("Queue management")
+admin.site.site_title = _("Queue management")
+admin.site.index_title = format_html(
+    '{} · <a href="/qr/">{}</a> · <a href="/display/">{}</a>', _("Administration"), _("QR poster"), _("Wall display")
+)
+
+
+@admin.register(Service)
+class ServiceAdmin(admin.ModelAdmin):
+    list_display = ["service_name", "description", "days", "is_active"]
+    list_filter = ["is_active"]
+    search_fields = ["service_name", "description"]
+
+    @admin.display(description=_("days offered"))
+    def days(self, obj):
+        return obj.days_display()
+
+
+def _run_status(modeladmin, request, queryset, status):
+    moved = 0
+    for counter in queryset:
+        try:
+            moved += services.set_status(counter=counter, status=status, by=request.user)
+        except services.QueueError as exc:
+            modeladmin.message_user(request, f"{counter}: {exc.message}", messages.ERROR)
+    modeladmin.message_user(
+        request, _("Status set to %(status)s; %(moved)d waiting tickets moved.") % {"status": status, "moved": moved}
+    )
+
+
+@admin.register(Counter)
+class CounterAdmin(admin.ModelAdmin):
+    list_display = ["counter_name", "service", "current_status", "held_by", "assigned_staff", "start_time", "end_time"]
+    list_filter = ["service", "current_status"]
+    search_fields = ["counter_name", "service__service_name", "held_by__username", "assigned_staff__username"]
+    readonly_fields = ["current_status", "held_by", "held_since"]
+    list_select_related = ["service", "held_by", "assigned_staff"]
+    actions = ["make_available", "make_busy", "make_break", "make_closed", "release_holder"]
+
+    @admin.action(description=_("Set status: available"))
+    def make_available(self, request, queryset):
+        _run_status(self, request, queryset, Counter.Status.AVAILABLE)
+
+    @admin.action(description=_("Set status: busy"))
+    def make_busy(self, request, queryset):
+        _run_status(self, request, queryset, Counter.Status.BUSY)
+
+    @admin.action(description=_("Set status: break (moves its waiting patients)"))
+    def make_break(self, request, queryset):
+        _run_status(self, request, queryset, Counter.Status.BREAK)
+
+    @admin.action(description=_("Set status: closed (moves its waiting patients)"))
+    def make_closed(self, request, queryset):
+        _run_status(self, request, queryset, Counter.Status.CLOSED)
+
+    @admin.action(description=_("End the staff member's hold (logs them off the counter)"))
+    def release_holder(self, request, queryset):
+        for counter in queryset.exclude(held_by=None).select_related("held_by"):
+            services.release_counter(staff=counter.held_by)
+        self.message_user(request, _("Counters released."))
+
+
+@admin.register(Staff)
+class StaffAdmin(UserAdmin):
+    list_display = ["username", "first_name", "last_name", "role", "is_active", "last_login"]
+    list_filter = ["role", "is_active", "is_superuser"]
+    fieldsets = UserAdmin.fieldsets + ((_("Queue"), {"fields": ["role"]}),)
+    add_fieldsets = ((None, {"classes": ["wide"], "fields": ["username", "role", "password1", "password2"]}),)
+
+
+@admin.register(Patient)
+class PatientAdmin(admin.ModelAdmin):
+    list_display = ["name", "masked_phone", "created_at"]
+    search_fields = ["name", "phone"]
+    date_hierarchy = "created_at"
+
+    @admin.display(description=_("phone"))
+    def masked_phone(self, obj):
+        return f"…{obj.phone[-4:]}" if obj.phone else "—"
+
+
+class HistoryInline(admin.TabularInline):
+    model = QueueHistory
+    fk_name = "ticket"
+    extra = 0
+    can_delete = False
+    fields = ["at", "action", "from_status", "to_status", "from_counter", "counter", "by", "note"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Ticket)
+class TicketAdmin(admin.ModelAdmin):
+    list_display = [
+        "queue_id",
+        "patient_name",
+        "service",
+        "counter",
+        "status",
+        "service_date",
+        "joined_at",
+        "called_at",
+    ]
+    list_filter = ["status", "service", "service_date", "counter"]
+    search_fields = ["queue_id", "patient_name", "patient__phone"]
+    date_hierarchy = "joined_at"
+    list_select_related = ["service", "counter"]
+    inlines = [HistoryInline]
+    actions = ["cancel_tickets"]
+    # Tickets are created by joining and change state by the services only.
+    readonly_fields = [f.name for f in Ticket._meta.fields if f.name != "id"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description=_("Cancel the selected tickets"))
+    def cancel_tickets(self, request, queryset):
+        done = 0
+        for ticket in queryset:
+            try:
+                services.cancel(ticket=ticket, by=request.user)
+                done += 1
+            except services.QueueError as exc:
+                self.message_user(request, f"{ticket}: {exc.message}", messages.WARNING)
+        self.message_user(request, ngettext("%d ticket cancelled.", "%d tickets cancelled.", done) % done)
+
+
+@admin.register(QueueHistory)
+class QueueHistoryAdmin(admin.ModelAdmin):
+    list_display = ["at", "action", "ticket", "from_status", "to_status", "from_counter", "counter", "by"]
+    list_filter = ["action", "counter"]
+    search_fields = ["ticket__queue_id", "note", "by__username"]
+    date_hierarchy = "at"
+    list_select_related = ["ticket", "counter", "from_counter", "by"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(OTP)
+class OTPAdmin(admin.ModelAdmin):
+    """Codes are stored only as an HMAC; nothing secret is shown or editable."""
+
+    list_display = ["__str__", "sent_at", "expires_at", "attempts", "send_count", "used_at"]
+    fields = ["sent_at", "expires_at", "attempts", "send_count", "used_at"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

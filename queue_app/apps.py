@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class QueueAppConfig(AppConfig):
+    name = "queue_app"
+    verbose_name = _("Patient queue")
+    default_auto_field = "django.db.models.BigAutoField"

@@ -1,0 +1,130 @@
+"""The one WebSocket endpoint, /ws/queue/updates/.
+
+What a connection follows is chosen by its query string and allowed from its session:
+- nothing (the wall display, or any public client): the `display` group;
+- `?counter=<id>`: that counter's staff group (staff holding it, admins);
+- `?ticket=<id>`: that ticket's own group and its service's position group (its patient only).
+Every connection first gets `{"type": "snapshot", ...}`, so a reconnect loses nothing; after that
+the consumer only forwards pre-serialised text from the channel layer (no query per message).
+"""
+
+import json
+import logging
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.core.serializers.json import DjangoJSONEncoder
+
+from . import access, events, selectors
+
+log = logging.getLogger("queue.ws")
+
+MAX_FRAME = 4096  # clients only ever send small control frames
+
+
+class QueueUpdatesConsumer(AsyncWebsocketConsumer):
+    groups_joined: list[str]
+
+    async def connect(self):
+        self.groups_joined = []
+        self.kind = "display"
+        query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
+        counter_id = _int(query.get("counter", [None])[0])
+        ticket_id = _int(query.get("ticket", [None])[0])
+        if "counter" in query:
+            if counter_id is None or not await self._allowed_counter(counter_id):
+                await self.close(code=4403)
+                return
+            self.kind, self.target = "counter", counter_id
+            groups = [events.counter_group(counter_id)]
+        elif "ticket" in query:
+            service_id = await self._allowed_ticket(ticket_id) if ticket_id is not None else None
+            if service_id is None:
+                await self.close(code=4403)
+                return
+            self.kind, self.target = "ticket", ticket_id
+            groups = [events.ticket_group(ticket_id), events.queue_group(service_id)]
+        else:
+            groups = [events.DISPLAY_GROUP]
+        for group in groups:
+            await self.channel_layer.group_add(group, self.channel_name)
+            self.groups_joined.append(group)
+        await self.accept()
+        await self.send_snapshot()
+
+    async def disconnect(self, code):
+        for group in getattr(self, "groups_joined", []):
+            try:
+                await self.channel_layer.group_discard(group, self.channel_name)
+            except Exception:  # noqa: BLE001 - a layer that is down must not break the close
+                log.debug("group_discard failed for %s", group, exc_info=True)
+
+    async def receive(self, text_data=None, bytes_data=None):
+        """Clients may send {"type": "ping"} or {"type": "snapshot"}; anything else gets an error frame."""
+        if bytes_data is not None or text_data is None or len(text_data) > MAX_FRAME:
+            await self._error("Only small JSON text frames are accepted.")
+            return
+        try:
+            message = json.loads(text_data)
+        except ValueError:
+            await self._error("Frames must be JSON.")
+            return
+        kind = message.get("type") if isinstance(message, dict) else None
+        if kind == "ping":
+            await self.send(text_data='{"type": "pong"}')
+        elif kind == "snapshot":
+            await self.send_snapshot()
+        else:
+            await self._error("Unknown message type; send ping or snapshot.")
+
+    async def broadcast(self, event):
+        await self.send(text_data=event["text"])
+
+    async def send_snapshot(self):
+        data = await self._snapshot()
+        if data is None:  # the ticket or counter went away, or access was withdrawn
+            await self.close(code=4403)
+            return
+        await self.send(text_data=json.dumps({"type": "snapshot", **data}, cls=DjangoJSONEncoder))
+
+    async def _error(self, message: str):
+        await self.send(text_data=json.dumps({"type": "error", "error": message}))
+
+    @database_sync_to_async
+    def _allowed_counter(self, counter_id: int) -> bool:
+        return access.can_watch_counter(self.scope.get("user"), counter_id)
+
+    @database_sync_to_async
+    def _allowed_ticket(self, ticket_id: int) -> int | None:
+        ticket = access.can_watch_ticket(self.scope.get("session"), ticket_id)
+        return ticket.service_id if ticket else None
+
+    @database_sync_to_async
+    def _snapshot(self) -> dict | None:
+        from .models import Counter
+
+        if self.kind == "counter":
+            counter = Counter.objects.filter(pk=self.target).first()
+            if counter is None or not access.can_watch_counter(self.scope.get("user"), self.target):
+                return None
+            return selectors.counter_state(counter, with_waiting=True)
+        if self.kind == "ticket":
+            ticket = access.can_watch_ticket(self.scope.get("session"), self.target)
+            if ticket is None:
+                return None
+            state = selectors.queue_state(service_ids=[ticket.service_id])
+            minutes = selectors.minutes_per_patient(ticket.service_id)
+            return {
+                "ticket": selectors.ticket_dict(ticket),
+                "positions": selectors.positions_payload(ticket.service_id, state, minutes),
+            }
+        return selectors.display_snapshot()
+
+
+def _int(value) -> int | None:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        return None
+    return number if 0 < number < 2**62 else None

@@ -1,0 +1,5 @@
+from django.conf import settings
+
+
+def facility(request):
+    return {"FACILITY_NAME": settings.FACILITY_NAME}

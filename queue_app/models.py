@@ -1,0 +1,336 @@
+"""Data and invariants. State changes go through queue_app.services, never through these models."""
+
+import hashlib
+import re
+from datetime import date, datetime, time
+
+from django.contrib.auth.models import AbstractUser, UserManager
+from django.core.validators import MaxValueValidator
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+WEEKDAY_NAMES = (_("Mon"), _("Tue"), _("Wed"), _("Thu"), _("Fri"), _("Sat"), _("Sun"))
+EVERY_DAY = 127
+
+
+def local_now() -> datetime:
+    return timezone.localtime()
+
+
+def service_day(moment: datetime | None = None) -> date:
+    """The service date: the local date in TIME_ZONE."""
+    return timezone.localtime(moment).date()
+
+
+class Service(models.Model):
+    service_name = models.CharField(_("name"), max_length=50, unique=True)
+    description = models.TextField(_("description"), blank=True)
+    week_days = models.PositiveSmallIntegerField(
+        _("days offered"),
+        default=EVERY_DAY,
+        validators=[MaxValueValidator(EVERY_DAY)],
+        help_text=_("Bitmask: Mon=1, Tue=2, Wed=4, Thu=8, Fri=16, Sat=32, Sun=64; 127 = every day."),
+    )
+    is_active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        ordering = ["service_name"]
+        verbose_name = _("service")
+        verbose_name_plural = _("services")
+        constraints = [
+            models.CheckConstraint(condition=Q(week_days__lte=EVERY_DAY), name="service_week_days_bitmask"),
+        ]
+
+    def __str__(self):
+        return self.service_name
+
+    @property
+    def code(self) -> str:
+        """The ticket prefix: the name upper-cased with non-alphanumerics dropped (OPD, TEST)."""
+        return re.sub(r"[^A-Z0-9]", "", self.service_name.upper()) or "Q"
+
+    def is_offered_on(self, day: date) -> bool:
+        return bool(self.week_days & (1 << day.weekday()))
+
+    def days_display(self) -> str:
+        if self.week_days == EVERY_DAY:
+            return str(_("Every day"))
+        return ", ".join(str(name) for i, name in enumerate(WEEKDAY_NAMES) if self.week_days & (1 << i))
+
+
+class StaffManager(UserManager):
+    def create(self, **fields):
+        """`Staff.objects.create(username=…, password='…')` (the seed's snippet) stores a hash."""
+        password = fields.pop("password", None)
+        user = self.model(**fields)
+        if password:
+            user.set_password(password)
+        else:
+            user.set_unusable_password()
+        user.save(using=self._db)
+        return user
+
+
+class Staff(AbstractUser):
+    class Role(models.TextChoices):
+        OPERATOR = "operator", _("Counter operator")
+        RECEPTION = "reception", _("Reception")
+        ADMIN = "admin", _("Administrator")
+
+    role = models.CharField(_("role"), max_length=16, choices=Role.choices, default=Role.OPERATOR)
+
+    objects = StaffManager()
+
+    class Meta:
+        verbose_name = _("staff member")
+        verbose_name_plural = _("staff")
+        constraints = [
+            models.CheckConstraint(condition=Q(role__in=["operator", "reception", "admin"]), name="staff_role_valid"),
+        ]
+
+    def save(self, *args, **kwargs):
+        # Administrators manage the clinic in Django admin; operators work at counters only.
+        if self.role == self.Role.ADMIN or self.is_superuser:
+            self.is_staff = True
+        super().save(*args, **kwargs)
+
+    @property
+    def is_queue_admin(self) -> bool:
+        return self.is_active and (self.role == self.Role.ADMIN or self.is_superuser)
+
+    @property
+    def display_name(self) -> str:
+        return self.get_full_name() or self.username
+
+
+class Counter(models.Model):
+    class Status(models.TextChoices):
+        AVAILABLE = "available", _("Available")
+        BUSY = "busy", _("Busy")
+        BREAK = "break", _("On break")
+        CLOSED = "closed", _("Closed")
+
+    OPEN_STATUSES = (Status.AVAILABLE, Status.BUSY)
+
+    counter_name = models.CharField(_("name"), max_length=50)
+    service = models.ForeignKey(Service, on_delete=models.PROTECT, related_name="counters", verbose_name=_("service"))
+    start_time = models.TimeField(_("opens at"), default=time(9, 0))
+    end_time = models.TimeField(_("closes at"), default=time(17, 0))
+    current_status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.CLOSED)
+    assigned_staff = models.ForeignKey(
+        Staff,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="assigned_counters",
+        verbose_name=_("assigned staff"),
+        help_text=_("The staff member who normally works here (pre-selected at login)."),
+    )
+    held_by = models.OneToOneField(
+        Staff,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="held_counter",
+        verbose_name=_("held by"),
+        help_text=_("Who is logged in at this counter now. Set by staff login, cleared at logout."),
+    )
+    held_since = models.DateTimeField(_("held since"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name = _("counter")
+        verbose_name_plural = _("counters")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(current_status__in=["available", "busy", "break", "closed"]),
+                name="counter_status_valid",
+            ),
+        ]
+
+    def __str__(self):
+        return self.counter_name
+
+    def within_hours(self, moment: datetime | None = None) -> bool:
+        now = timezone.localtime(moment).time()
+        if self.start_time <= self.end_time:
+            return self.start_time <= now < self.end_time
+        return now >= self.start_time or now < self.end_time  # hours across midnight
+
+    def is_open(self, moment: datetime | None = None) -> bool:
+        """Staffed, available or busy, and within its hours (start inclusive, end exclusive)."""
+        return self.held_by_id is not None and self.current_status in self.OPEN_STATUSES and self.within_hours(moment)
+
+
+class Patient(models.Model):
+    phone = models.CharField(_("phone (E.164)"), max_length=16, unique=True, null=True, blank=True)
+    name = models.CharField(_("name"), max_length=100)
+    created_at = models.DateTimeField(_("registered"), default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("patient")
+        verbose_name_plural = _("patients")
+
+    def __str__(self):
+        return self.name
+
+
+class TicketQuerySet(models.QuerySet):
+    def today(self):
+        return self.filter(service_date=service_day())
+
+    def waiting(self):
+        return self.filter(status=Ticket.Status.WAITING)
+
+    def active(self):
+        return self.filter(status__in=Ticket.ACTIVE_STATUSES)
+
+    def in_queue_order(self):
+        return self.order_by("joined_at", "id")
+
+
+class Ticket(models.Model):
+    """A place in a service's queue on one service date (the seed's queue entry)."""
+
+    class Status(models.TextChoices):
+        WAITING = "waiting", _("Waiting")
+        CALLED = "called", _("Called")
+        SERVED = "served", _("Served")
+        SKIPPED = "skipped", _("Skipped")
+        CANCELLED = "cancelled", _("Cancelled")
+        EXPIRED = "expired", _("Expired")
+
+    ACTIVE_STATUSES = (Status.WAITING, Status.CALLED)
+
+    queue_id = models.CharField(_("ticket"), max_length=40, db_index=True)
+    number = models.PositiveIntegerField(_("number"))
+    service_date = models.DateField(_("service date"))
+    service = models.ForeignKey(Service, on_delete=models.PROTECT, related_name="tickets", verbose_name=_("service"))
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="tickets", verbose_name=_("patient"))
+    patient_name = models.CharField(_("name on ticket"), max_length=100)
+    counter = models.ForeignKey(
+        Counter,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="tickets",
+        verbose_name=_("counter"),
+        help_text=_("Empty while the ticket waits for a counter of its service to open."),
+    )
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.WAITING)
+    joined_at = models.DateTimeField(_("joined"), default=timezone.now)
+    called_at = models.DateTimeField(_("called"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+    called_by = models.ForeignKey(
+        Staff, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("called by")
+    )
+    created_by = models.ForeignKey(
+        Staff, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("issued by")
+    )
+    # Set while the ticket is active, NULL afterwards. A plain unique constraint on it gives
+    # "one active ticket per patient, service and name" on MySQL too, which ignores
+    # conditional unique constraints (models.W036).
+    active_key = models.CharField(max_length=64, null=True, blank=True, unique=True, editable=False)
+
+    objects = TicketQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-service_date", "joined_at", "id"]
+        verbose_name = _("ticket")
+        verbose_name_plural = _("tickets")
+        constraints = [
+            models.UniqueConstraint(fields=["service", "service_date", "number"], name="ticket_number_unique_per_day"),
+            models.CheckConstraint(
+                condition=Q(status__in=["waiting", "called", "served", "skipped", "cancelled", "expired"]),
+                name="ticket_status_valid",
+            ),
+            models.CheckConstraint(condition=Q(number__gte=1), name="ticket_number_positive"),
+        ]
+        indexes = [
+            models.Index(fields=["counter", "status", "joined_at"], name="ticket_counter_queue"),
+            models.Index(fields=["service", "service_date", "status", "joined_at"], name="ticket_service_queue"),
+            models.Index(fields=["status", "service_date"], name="ticket_status_day"),
+            models.Index(fields=["service_date", "called_at"], name="ticket_recent_calls"),
+        ]
+
+    def __str__(self):
+        return self.queue_id
+
+    @staticmethod
+    def make_active_key(*, service_id: int, patient_id: int, name: str) -> str:
+        raw = f"{service_id}|{patient_id}|{' '.join(name.split()).casefold()}"
+        return hashlib.sha256(raw.encode()).hexdigest()
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in self.ACTIVE_STATUSES
+
+
+class QueueHistory(models.Model):
+    """One row per transition: who, where, from/to, when. Nothing is ever deleted."""
+
+    class Action(models.TextChoices):
+        JOINED = "joined", _("Joined")
+        ASSIGNED = "assigned", _("Assigned to a counter")
+        CALLED = "called", _("Called")
+        ANNOUNCED = "announced", _("Announced again")
+        SERVED = "served", _("Served")
+        SKIPPED = "skipped", _("Skipped")
+        REDISTRIBUTED = "redistributed", _("Moved to another counter")
+        RETURNED_TO_POOL = "returned_to_pool", _("Waiting for a counter to open")
+        CANCELLED = "cancelled", _("Cancelled")
+        EXPIRED = "expired", _("Expired")
+        RECALLED = "recalled", _("Recalled")
+        MOVED_SERVICE = "moved_service", _("Moved to another service")
+        COUNTER_STATUS = "counter_status", _("Counter status changed")
+        COUNTER_HELD = "counter_held", _("Staff took the counter")
+        COUNTER_RELEASED = "counter_released", _("Staff left the counter")
+
+    ticket = models.ForeignKey(
+        Ticket, on_delete=models.PROTECT, null=True, blank=True, related_name="history", verbose_name=_("ticket")
+    )
+    counter = models.ForeignKey(
+        Counter, on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("counter")
+    )
+    from_counter = models.ForeignKey(
+        Counter, on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("from counter")
+    )
+    action = models.CharField(_("action"), max_length=20, choices=Action.choices)
+    from_status = models.CharField(_("from"), max_length=16, blank=True)
+    to_status = models.CharField(_("to"), max_length=16, blank=True)
+    by = models.ForeignKey(
+        Staff, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("by")
+    )
+    at = models.DateTimeField(_("at"), default=timezone.now, db_index=True)
+    note = models.CharField(_("note"), max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        verbose_name = _("queue history")
+        verbose_name_plural = _("queue history")
+
+    def __str__(self):
+        return f"{self.get_action_display()} {self.ticket or self.counter or ''}".strip()
+
+
+class OTP(models.Model):
+    """The latest one-time code sent to a phone, stored only as an HMAC."""
+
+    phone = models.CharField(_("phone"), max_length=16, unique=True)
+    code_hash = models.CharField(max_length=64)
+    pending_name = models.CharField(max_length=100, blank=True)
+    sent_at = models.DateTimeField(_("sent"))
+    expires_at = models.DateTimeField(_("expires"))
+    attempts = models.PositiveSmallIntegerField(_("wrong attempts"), default=0)
+    send_count = models.PositiveIntegerField(_("codes sent"), default=0)
+    used_at = models.DateTimeField(_("used"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("one-time code")
+        verbose_name_plural = _("one-time codes")
+
+    def __str__(self):
+        return f"OTP for …{self.phone[-4:]}"

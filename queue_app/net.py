@@ -1,0 +1,36 @@
+"""The client's address: the socket peer, or X-Forwarded-For only behind a trusted proxy."""
+
+import ipaddress
+
+from django.conf import settings
+
+
+def _trusted(address: str) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    for entry in settings.TRUSTED_PROXIES:
+        try:
+            if ip in ipaddress.ip_network(entry, strict=False):
+                return True
+        except ValueError:
+            continue
+    return False
+
+
+def client_ip(request) -> str:
+    peer = request.META.get("REMOTE_ADDR", "") or "unknown"
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+    if not forwarded or not _trusted(peer):
+        return peer
+    # Walk from the nearest hop back and stop at the first address that is not a trusted proxy.
+    hops = [h.strip() for h in forwarded.split(",") if h.strip()]
+    for hop in reversed(hops):
+        if not _trusted(hop):
+            return hop
+    return hops[0] if hops else peer
+
+
+def axes_client_ip(request) -> str:
+    return client_ip(request)

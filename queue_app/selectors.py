@@ -1,0 +1,286 @@
+"""Read-side queries shared by pages, API, events and consumers.
+
+Every function here runs a fixed number of queries whatever the number of tickets or counters:
+the active tickets of a service (or of the day) are read in one query and grouped in Python.
+"""
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.conf import settings
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from .models import Counter, Service, Ticket, service_day
+from .services.names import public_name
+
+ACTIVE = (Ticket.Status.WAITING, Ticket.Status.CALLED)
+ROW_FIELDS = (
+    "id",
+    "queue_id",
+    "number",
+    "counter_id",
+    "service_id",
+    "status",
+    "patient_name",
+    "joined_at",
+    "called_at",
+)
+RECENT_CALLS = 8
+
+
+@dataclass
+class QueueState:
+    """Today's active tickets of some services, grouped per counter (None = unassigned pool)."""
+
+    serving: dict = field(default_factory=dict)  # counter_id -> row of its called ticket
+    waiting: dict = field(default_factory=lambda: defaultdict(list))  # counter_id|None -> rows in order
+
+    def queue_length(self, counter_id) -> int:
+        return len(self.waiting.get(counter_id, ()))
+
+
+def queue_state(*, service_ids=None, counter_id=None) -> QueueState:
+    """One query: the active tickets of today, in queue order (joined_at, then id)."""
+    tickets = Ticket.objects.filter(service_date=service_day(), status__in=ACTIVE)
+    if service_ids is not None:
+        tickets = tickets.filter(service_id__in=list(service_ids))
+    if counter_id is not None:
+        tickets = tickets.filter(counter_id=counter_id)
+    state = QueueState()
+    for row in tickets.order_by("joined_at", "id").values(*ROW_FIELDS):
+        if row["status"] == Ticket.Status.CALLED:
+            state.serving[row["counter_id"]] = row
+        else:
+            state.waiting[row["counter_id"]].append(row)
+    return state
+
+
+def serving_dict(row, *, mode: str = "full") -> dict | None:
+    if row is None:
+        return None
+    name = row["patient_name"] if mode == "full" else public_name(row["patient_name"], mode)
+    return {"queue_id": row["queue_id"], "patient_name": name}
+
+
+def counter_dict(counter: Counter, *, now: datetime | None = None) -> dict:
+    return {
+        "id": counter.pk,
+        "counter_name": counter.counter_name,
+        "service": counter.service.service_name,
+        "service_id": counter.service_id,
+        "current_status": counter.current_status,
+        "is_open": counter.is_open(now),
+        "start_time": counter.start_time.strftime("%H:%M"),
+        "end_time": counter.end_time.strftime("%H:%M"),
+        "held_by": counter.held_by.display_name if counter.held_by_id and counter.held_by else None,
+    }
+
+
+def waiting_entry(row, *, now: datetime) -> dict:
+    return {
+        "queue_id": row["queue_id"],
+        "patient_name": row["patient_name"],
+        "joined_at": row["joined_at"].isoformat(),
+        "waited_minutes": max(0, int((now - row["joined_at"]).total_seconds() // 60)),
+    }
+
+
+def counter_state(counter: Counter, *, with_waiting: bool = False) -> dict:
+    """The staff view of one counter (full names): two queries."""
+    counter = Counter.objects.select_related("service", "held_by").get(pk=counter.pk)
+    state = queue_state(counter_id=counter.pk)
+    now = timezone.now()
+    data = {
+        "counter": counter_dict(counter, now=now),
+        "serving_patient": serving_dict(state.serving.get(counter.pk)),
+        "queue_length": state.queue_length(counter.pk),
+    }
+    if with_waiting:
+        data["waiting"] = [waiting_entry(r, now=now) for r in state.waiting.get(counter.pk, ())]
+    return data
+
+
+def today_counts(counter: Counter) -> dict:
+    """Served and skipped today at this counter, and the average service time in minutes."""
+    tickets = Ticket.objects.filter(counter=counter, service_date=service_day())
+    counts = tickets.aggregate(
+        served=Count("id", filter=Q(status=Ticket.Status.SERVED)),
+        skipped=Count("id", filter=Q(status=Ticket.Status.SKIPPED)),
+    )
+    durations = [
+        (done - called).total_seconds()
+        for called, done in tickets.filter(status=Ticket.Status.SERVED, called_at__isnull=False)
+        .order_by("-finished_at")
+        .values_list("called_at", "finished_at")[:50]
+        if done and called
+    ]
+    counts["average_minutes"] = round(sum(durations) / len(durations) / 60, 1) if durations else None
+    return counts
+
+
+def minutes_per_patient(service_id: int) -> float:
+    """Average service time today for the service (last 30 served), else the configured default."""
+    pairs = (
+        Ticket.objects.filter(
+            service_id=service_id,
+            service_date=service_day(),
+            status=Ticket.Status.SERVED,
+            called_at__isnull=False,
+            finished_at__isnull=False,
+        )
+        .order_by("-finished_at")
+        .values_list("called_at", "finished_at")[:30]
+    )
+    durations = [(done - called).total_seconds() / 60 for called, done in pairs]
+    if not durations:
+        return float(settings.DEFAULT_SERVICE_MINUTES)
+    return max(0.5, sum(durations) / len(durations))
+
+
+def display_snapshot() -> dict:
+    """What the wall display shows: every counter and the latest calls. Three queries."""
+    mode = settings.DISPLAY_NAME_MODE
+    counters = list(Counter.objects.select_related("service").order_by("id"))
+    state = queue_state()
+    now = timezone.now()
+    recent = (
+        Ticket.objects.filter(service_date=service_day(), called_at__isnull=False, counter__isnull=False)
+        .order_by("-called_at", "-id")
+        .values("queue_id", "patient_name", "counter_id", "counter__counter_name", "called_at", "status")[:RECENT_CALLS]
+    )
+    return {
+        "counters": [
+            {
+                "id": c.pk,
+                "counter_name": c.counter_name,
+                "service": c.service.service_name,
+                "service_id": c.service_id,
+                "current_status": c.current_status,
+                "is_open": c.is_open(now),
+                "serving_patient": serving_dict(state.serving.get(c.pk), mode=mode),
+                "queue_length": state.queue_length(c.pk),
+            }
+            for c in counters
+        ],
+        "recent_calls": [
+            {
+                "queue_id": r["queue_id"],
+                "patient_name": public_name(r["patient_name"], mode),
+                "counter_id": r["counter_id"],
+                "counter_name": r["counter__counter_name"],
+                "called_at": r["called_at"].isoformat(),
+                "status": r["status"],
+            }
+            for r in recent
+        ],
+        "facility": settings.FACILITY_NAME,
+        "name_mode": mode,
+        "server_time": now.isoformat(),
+    }
+
+
+def positions_payload(service_id: int, state: QueueState, minutes: float) -> dict:
+    """The compact queue.<service_id> message: ticket numbers only, no names."""
+    counters = {}
+    for counter_id in set(state.serving) | {k for k in state.waiting if k is not None}:
+        serving = state.serving.get(counter_id)
+        counters[str(counter_id)] = {
+            "serving": serving["number"] if serving else None,
+            "waiting": [r["number"] for r in state.waiting.get(counter_id, ())],
+        }
+    return {
+        "type": "queue_position",
+        "service_id": service_id,
+        "counters": counters,
+        "unassigned": [r["number"] for r in state.waiting.get(None, ())],
+        "minutes_per_patient": round(minutes, 2),
+    }
+
+
+def ticket_dict(ticket: Ticket, *, with_position: bool = True) -> dict:
+    """The patient's view of a ticket: where to go, how many are ahead, how long to wait."""
+    data = {
+        "id": ticket.pk,
+        "queue_id": ticket.queue_id,
+        "number": ticket.number,
+        "service": ticket.service.service_name,
+        "service_id": ticket.service_id,
+        "counter": ticket.counter.counter_name if ticket.counter_id else None,
+        "counter_id": ticket.counter_id,
+        "status": ticket.status,
+        "patient_name": ticket.patient_name,
+        "joined_at": ticket.joined_at.isoformat(),
+        "called_at": ticket.called_at.isoformat() if ticket.called_at else None,
+        "service_date": ticket.service_date.isoformat(),
+    }
+    if with_position:
+        ahead = people_ahead(ticket)
+        minutes = minutes_per_patient(ticket.service_id)
+        data["people_ahead"] = ahead
+        data["position"] = ahead + 1 if ticket.status == Ticket.Status.WAITING else (0 if ahead == 0 else None)
+        data["estimated_wait_minutes"] = round(ahead * minutes) if ticket.status == Ticket.Status.WAITING else 0
+        data["minutes_per_patient"] = round(minutes, 2)
+    return data
+
+
+def people_ahead(ticket: Ticket) -> int:
+    """Waiting tickets of the same counter (or of the pool) that joined before this one."""
+    if ticket.status != Ticket.Status.WAITING:
+        return 0
+    earlier = Q(joined_at__lt=ticket.joined_at) | Q(joined_at=ticket.joined_at, id__lt=ticket.pk)
+    return (
+        Ticket.objects.filter(
+            service_id=ticket.service_id,
+            service_date=ticket.service_date,
+            status=Ticket.Status.WAITING,
+            counter_id=ticket.counter_id,
+        )
+        .filter(earlier)
+        .count()
+    )
+
+
+def patient_tickets(patient) -> list[Ticket]:
+    """The patient's tickets of today, active ones first."""
+    tickets = list(
+        Ticket.objects.filter(patient=patient, service_date=service_day())
+        .select_related("service", "counter")
+        .order_by("joined_at", "id")
+    )
+    return sorted(tickets, key=lambda t: (not t.is_active, t.joined_at))
+
+
+def services_overview() -> list[dict]:
+    """Service selection: each active service with people waiting, the wait and why it is closed."""
+    today = service_day()
+    now = timezone.now()
+    services = list(Service.objects.filter(is_active=True).order_by("service_name"))
+    counters = list(Counter.objects.filter(service__in=services).select_related("service"))
+    waiting = dict(
+        Ticket.objects.filter(service_date=today, status=Ticket.Status.WAITING, service__in=services)
+        .values("service_id")
+        .annotate(n=Count("id"))
+        .values_list("service_id", "n")
+    )
+    result = []
+    for service in services:
+        open_counters = [c for c in counters if c.service_id == service.pk and c.is_open(now)]
+        offered = service.is_offered_on(today)
+        people = waiting.get(service.pk, 0)
+        minutes = settings.DEFAULT_SERVICE_MINUTES
+        per_counter = people / len(open_counters) if open_counters else people
+        result.append(
+            {
+                "id": service.pk,
+                "service_name": service.service_name,
+                "description": service.description,
+                "offered_today": offered,
+                "open_counters": len(open_counters),
+                "people_waiting": people,
+                "estimated_wait_minutes": round(per_counter * minutes),
+                "days": service.days_display(),
+            }
+        )
+    return result

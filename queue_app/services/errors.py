@@ -1,0 +1,70 @@
+"""The one family of domain errors. The API maps each to a 4xx JSON answer, pages to a message."""
+
+from django.utils.translation import gettext_lazy as _
+
+
+class QueueError(Exception):
+    """A request the queue rules refuse; nothing has been changed when it is raised."""
+
+    status_code = 409
+    code = "queue_error"
+    default_message = _("This action is not possible right now.")
+
+    def __init__(self, message=None, *, code: str | None = None):
+        self.message = str(message or self.default_message)
+        if code:
+            self.code = code
+        super().__init__(self.message)
+
+
+class ServiceUnavailable(QueueError):
+    code = "service_unavailable"
+    default_message = _("This service is not available today.")
+
+
+class CounterNotOpen(QueueError):
+    code = "counter_not_open"
+    default_message = _("This counter is not open.")
+
+
+class CounterTaken(QueueError):
+    code = "counter_taken"
+    default_message = _("Someone else is working at this counter.")
+
+
+class NoCurrentTicket(QueueError):
+    code = "no_current_ticket"
+    default_message = _("No patient is being served at this counter.")
+
+
+class NobodyWaiting(QueueError):
+    code = "nobody_waiting"
+    default_message = _("Nobody is waiting.")
+
+
+class StaleAction(QueueError):
+    code = "stale"
+    default_message = _("The patient on screen is no longer current; the page has been refreshed.")
+
+
+class TicketNotActive(QueueError):
+    code = "ticket_not_active"
+    default_message = _("This ticket is no longer in the queue.")
+
+
+class InvalidStatus(QueueError):
+    status_code = 400
+    code = "invalid_status"
+    default_message = _("Unknown counter status.")
+
+
+class NotAllowed(QueueError):
+    status_code = 403
+    code = "forbidden"
+    default_message = _("You are not allowed to do this.")
+
+
+class InvalidInput(QueueError):
+    status_code = 400
+    code = "invalid"
+    default_message = _("The request is not valid.")

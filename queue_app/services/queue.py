@@ -1,0 +1,545 @@
+"""The queue rules: the only code that changes tickets and counters.
+
+Every function is one transaction. Each starts by locking the row of the service whose queue it
+changes (`_lock_service`): joins, calls, breaks and redistributions of one service then happen
+one at a time, so no number is handed out twice, no ticket is called twice and "the counter with
+the fewest waiting" is decided on counts that nobody else is changing. On SQLite the IMMEDIATE
+transaction mode gives the same serialisation for the whole database. Events are built inside
+the transaction and sent after it commits.
+"""
+
+import logging
+import secrets
+from collections import defaultdict
+from datetime import date, datetime
+
+from django.db import transaction
+from django.db.models import Count, Max
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from .. import events
+from ..models import Counter, Patient, QueueHistory, Service, Staff, Ticket, service_day
+from .errors import (
+    CounterNotOpen,
+    CounterTaken,
+    InvalidStatus,
+    NobodyWaiting,
+    NoCurrentTicket,
+    NotAllowed,
+    ServiceUnavailable,
+    StaleAction,
+    TicketNotActive,
+)
+from .names import clean_name
+
+log = logging.getLogger("queue.transitions")
+History = QueueHistory.Action
+WAITING, CALLED = Ticket.Status.WAITING, Ticket.Status.CALLED
+
+_rolled_over_through: date | None = None  # per-process memo; the expiry itself is idempotent
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def _lock_service(service_id: int) -> Service:
+    """Lock the service row: the queue of this service changes one transaction at a time."""
+    rollover_if_new_day()
+    return Service.objects.select_for_update().get(pk=service_id)
+
+
+def rollover_if_new_day() -> None:
+    """Expire earlier days' open tickets at the first activity of a new day (memoised per process)."""
+    global _rolled_over_through
+    today = service_day()
+    if _rolled_over_through != today:
+        expire_previous_days(today=today)
+        _rolled_over_through = today
+
+
+def _history(action, *, ticket=None, counter=None, from_counter=None, from_status="", to_status="", by=None, note=""):
+    return QueueHistory(
+        ticket=ticket,
+        counter=counter,
+        from_counter=from_counter,
+        action=action,
+        from_status=from_status,
+        to_status=to_status,
+        by=by if isinstance(by, Staff) else None,
+        note=note[:200],
+    )
+
+
+def _log(action: str, ticket: Ticket | None = None, counter: Counter | None = None, **extra) -> None:
+    log.info(
+        "%s queue_id=%s counter=%s %s",
+        action,
+        ticket.queue_id if ticket else "-",
+        counter.pk if counter else (ticket.counter_id if ticket else "-"),
+        " ".join(f"{k}={v}" for k, v in extra.items()),
+    )
+
+
+def _open_counters(service_id: int, now: datetime) -> list[Counter]:
+    candidates = Counter.objects.filter(
+        service_id=service_id, held_by__isnull=False, current_status__in=Counter.OPEN_STATUSES
+    ).order_by("id")
+    return [c for c in candidates if c.within_hours(now)]
+
+
+def _waiting_counts(counters: list[Counter], today: date) -> dict[int, int]:
+    counts = dict(
+        Ticket.objects.filter(counter__in=counters, status=WAITING, service_date=today)
+        .values("counter_id")
+        .annotate(n=Count("id"))
+        .values_list("counter_id", "n")
+    )
+    return {c.pk: counts.get(c.pk, 0) for c in counters}
+
+
+def _least_busy(counters: list[Counter], counts: dict[int, int]) -> Counter:
+    return min(counters, key=lambda c: (counts[c.pk], c.pk))
+
+
+def _spread(tickets: list[Ticket], targets: list[Counter], today: date) -> dict[Counter | None, list[Ticket]]:
+    """Hand tickets, in join order, each to the target with the fewest waiting at that moment."""
+    moves: dict[Counter | None, list[Ticket]] = defaultdict(list)
+    counts = _waiting_counts(targets, today) if targets else {}
+    for ticket in tickets:
+        target = _least_busy(targets, counts) if targets else None
+        if target is not None:
+            counts[target.pk] += 1
+        moves[target].append(ticket)
+    return moves
+
+
+def _apply_moves(moves, *, from_counter: Counter | None, by, action_to_pool: str) -> list[tuple[str, Ticket]]:
+    """Write the moves (one UPDATE per target), their history, and return the ticket events."""
+    ticket_events = []
+    rows = []
+    for target, tickets in moves.items():
+        Ticket.objects.filter(pk__in=[t.pk for t in tickets]).update(counter=target)
+        for ticket in tickets:
+            ticket.counter = target
+            if target is None:
+                action, event = action_to_pool, "pool"
+            else:
+                action = History.REDISTRIBUTED if from_counter else History.ASSIGNED
+                event = "moved" if from_counter else "assigned"
+            rows.append(
+                _history(
+                    action,
+                    ticket=ticket,
+                    counter=target,
+                    from_counter=from_counter,
+                    from_status=WAITING,
+                    to_status=WAITING,
+                    by=by,
+                )
+            )
+            ticket_events.append((event, ticket))
+    QueueHistory.objects.bulk_create(rows)
+    return ticket_events
+
+
+def _hand_out_pool(service_id: int, now: datetime, by) -> dict[Counter | None, list[Ticket]]:
+    """Give the service's unassigned tickets, in join order, to its open counters."""
+    targets = _open_counters(service_id, now)
+    if not targets:
+        return {}
+    pool = list(
+        Ticket.objects.filter(
+            service_id=service_id, service_date=service_day(now), status=WAITING, counter__isnull=True
+        )
+        .select_related("service")
+        .order_by("joined_at", "id")
+    )
+    if not pool:
+        return {}
+    return _spread(pool, targets, service_day(now))
+
+
+def _current_ticket(counter: Counter) -> Ticket | None:
+    return (
+        Ticket.objects.filter(counter=counter, status=CALLED, service_date=service_day())
+        .select_related("service")
+        .order_by("called_at", "id")
+        .first()
+    )
+
+
+def _finish(ticket: Ticket, status: str, *, by, now: datetime, counter: Counter | None = None, action=None) -> None:
+    previous = ticket.status
+    ticket.status = status
+    ticket.finished_at = now
+    ticket.active_key = None
+    ticket.save(update_fields=["status", "finished_at", "active_key"])
+    _history(
+        action or status,
+        ticket=ticket,
+        counter=counter or ticket.counter,
+        from_status=previous,
+        to_status=status,
+        by=by,
+    ).save()
+    _log(status, ticket)
+
+
+def _counter_of(counter: Counter) -> Counter:
+    return Counter.objects.select_related("service", "held_by").get(pk=counter.pk)
+
+
+# --- joining --------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def join(
+    *, patient: Patient, service: Service, name: str | None = None, by: Staff | None = None
+) -> tuple[Ticket, bool]:
+    """Give the patient a ticket for the service, or return the active one they already hold."""
+    service = _lock_service(service.pk)
+    now = timezone.now()
+    today = service_day(now)
+    name = clean_name(name if name is not None else patient.name)
+    key = Ticket.make_active_key(service_id=service.pk, patient_id=patient.pk, name=name)
+    existing = Ticket.objects.filter(active_key=key).select_related("service", "counter").first()
+    if existing is not None:
+        return existing, False
+    if not service.is_active:
+        raise ServiceUnavailable(_("%(service)s is not available at the moment.") % {"service": service})
+    if not service.is_offered_on(today):
+        raise ServiceUnavailable(
+            _("%(service)s is not offered today (%(days)s).") % {"service": service, "days": service.days_display()}
+        )
+
+    # Tickets left unassigned while no counter was open (e.g. before opening time) go first.
+    pool_moves = _hand_out_pool(service.pk, now, by)
+    pool_events = _apply_moves(pool_moves, from_counter=None, by=by, action_to_pool=History.RETURNED_TO_POOL)
+
+    last = Ticket.objects.filter(service=service, service_date=today).aggregate(n=Max("number"))["n"] or 0
+    number = last + 1
+    open_counters = _open_counters(service.pk, now)
+    counter = _least_busy(open_counters, _waiting_counts(open_counters, today)) if open_counters else None
+    ticket = Ticket.objects.create(
+        queue_id=f"{service.code}_{number:03d}_{secrets.randbelow(10000):04d}",
+        number=number,
+        service_date=today,
+        service=service,
+        patient=patient,
+        patient_name=name,
+        counter=counter,
+        status=WAITING,
+        joined_at=now,
+        created_by=by,
+        active_key=key,
+    )
+    ticket.service = service
+    _history(History.JOINED, ticket=ticket, counter=counter, to_status=WAITING, by=by).save()
+    _log("joined", ticket, counter)
+
+    counter_events = [("patient_redistributed", c) for c in pool_moves if c is not None]
+    counter_events.append(("new_patient", counter))
+    events.publish_on_commit(
+        events.build_changes(
+            service_id=service.pk, counter_events=counter_events, ticket_events=[*pool_events, ("joined", ticket)]
+        )
+    )
+    return ticket, True
+
+
+# --- calling --------------------------------------------------------------------------------
+
+
+def _advance(*, counter: Counter, by, expected: str | None, finish_as: str) -> Ticket | None:
+    service = _lock_service(counter.service_id)
+    counter = _counter_of(counter)
+    now = timezone.now()
+    current = _current_ticket(counter)
+    if expected and (current is None or current.queue_id != expected):
+        raise StaleAction()
+    if finish_as == Ticket.Status.SKIPPED and current is None:
+        raise NoCurrentTicket()
+    is_open = counter.is_open(now)
+    if current is None and not is_open:
+        raise CounterNotOpen(
+            _("%(counter)s is not open (%(status)s).")
+            % {"counter": counter, "status": counter.get_current_status_display()}
+        )
+
+    ticket_events = []
+    if current is not None:
+        _finish(current, finish_as, by=by, now=now, counter=counter)
+        ticket_events.append((finish_as, current))
+
+    nxt = None
+    if is_open:
+        today = service_day(now)
+        waiting = Ticket.objects.filter(service=service, service_date=today, status=WAITING).select_for_update()
+        nxt = waiting.filter(counter=counter).order_by("joined_at", "id").first()
+        if nxt is None:
+            # No counter idles while patients wait: take the earliest-joined ticket of the
+            # service from the other counters (or the pool).
+            nxt = waiting.order_by("joined_at", "id").first()
+        if nxt is not None:
+            from_counter_id = nxt.counter_id
+            nxt.counter = counter
+            nxt.status = CALLED
+            nxt.called_at = now
+            nxt.called_by = by if isinstance(by, Staff) else None
+            nxt.save(update_fields=["counter", "status", "called_at", "called_by"])
+            nxt.service = service
+            _history(
+                History.CALLED,
+                ticket=nxt,
+                counter=counter,
+                from_counter=Counter(pk=from_counter_id) if from_counter_id not in (None, counter.pk) else None,
+                from_status=WAITING,
+                to_status=CALLED,
+                by=by,
+            ).save()
+            _log("called", nxt, counter)
+            ticket_events.append(("called", nxt))
+
+    if current is None and nxt is None:
+        raise NobodyWaiting()
+
+    counter_events = [("patient_served", counter)]
+    if nxt is not None:
+        counter_events.append(("patient_called", counter))
+    events.publish_on_commit(
+        events.build_changes(service_id=service.pk, counter_events=counter_events, ticket_events=ticket_events)
+    )
+    return nxt
+
+
+@transaction.atomic
+def serve_next(*, counter: Counter, by: Staff | None, expected: str | None = None) -> Ticket | None:
+    """Finish the counter's current ticket and call its earliest waiting one (or the service's)."""
+    return _advance(counter=counter, by=by, expected=expected, finish_as=Ticket.Status.SERVED)
+
+
+@transaction.atomic
+def skip(*, counter: Counter, by: Staff | None, expected: str | None = None) -> Ticket | None:
+    """Mark the current ticket skipped (no-show) and call the next one."""
+    return _advance(counter=counter, by=by, expected=expected, finish_as=Ticket.Status.SKIPPED)
+
+
+@transaction.atomic
+def announce(*, counter: Counter, by: Staff | None, expected: str | None = None) -> Ticket:
+    """Call the current ticket again on the display (no state change, one history row)."""
+    service = _lock_service(counter.service_id)
+    counter = _counter_of(counter)
+    current = _current_ticket(counter)
+    if current is None:
+        raise NoCurrentTicket()
+    if expected and current.queue_id != expected:
+        raise StaleAction()
+    _history(History.ANNOUNCED, ticket=current, counter=counter, from_status=CALLED, to_status=CALLED, by=by).save()
+    _log("announced", current, counter)
+    events.publish_on_commit(
+        events.build_changes(
+            service_id=service.pk, counter_events=[("patient_called", counter)], ticket_events=[("called", current)]
+        )
+    )
+    return current
+
+
+# --- counters -------------------------------------------------------------------------------
+
+
+def _redistribute(counter: Counter, now: datetime, by) -> dict[Counter | None, list[Ticket]]:
+    """Hand the counter's waiting tickets to the service's other open counters, or the pool."""
+    today = service_day(now)
+    waiting = list(
+        Ticket.objects.filter(counter=counter, status=WAITING, service_date=today)
+        .select_related("service")
+        .order_by("joined_at", "id")
+    )
+    if not waiting:
+        return {}
+    targets = [c for c in _open_counters(counter.service_id, now) if c.pk != counter.pk]
+    return _spread(waiting, targets, today)
+
+
+def _status_change_events(service_id, counter, moves, ticket_events, *, from_counter=None) -> None:
+    counter_events = [("counter_status_update", counter)]
+    counter_events += [("patient_redistributed", target) for target in moves if target is not None]
+    notes = {}
+    if from_counter is not None:
+        for target, tickets in moves.items():
+            for ticket in tickets:
+                if target is None:
+                    notes[ticket.pk] = _(
+                        "%(counter)s has closed. You keep your place and will be given a counter as soon as one opens."
+                    ) % {"counter": from_counter}
+                else:
+                    notes[ticket.pk] = _("%(old)s is not available; you are now at %(new)s and kept your place.") % {
+                        "old": from_counter,
+                        "new": target,
+                    }
+    events.publish_on_commit(
+        events.build_changes(
+            service_id=service_id, counter_events=counter_events, ticket_events=ticket_events, notes=notes
+        )
+    )
+
+
+@transaction.atomic
+def set_status(*, counter: Counter, status: str, by: Staff | None) -> int:
+    """Set available / busy / break / closed; break and closed move the waiting tickets away.
+
+    Returns how many tickets moved (to other counters, the pool, or from the pool to here).
+    """
+    if status not in Counter.Status.values:
+        raise InvalidStatus(
+            _("Unknown status %(status)r: use available, busy, break or closed.") % {"status": str(status)[:20]}
+        )
+    _lock_service(counter.service_id)
+    counter = _counter_of(counter)
+    now = timezone.now()
+    previous = counter.current_status
+    if previous == status:
+        return 0
+    was_open = counter.is_open(now)
+    counter.current_status = status
+    counter.save(update_fields=["current_status"])
+    _history(History.COUNTER_STATUS, counter=counter, from_status=previous, to_status=status, by=by).save()
+    _log("counter_status", counter=counter, status=status)
+
+    moves, from_counter = {}, None
+    if status in (Counter.Status.BREAK, Counter.Status.CLOSED):
+        moves, from_counter = _redistribute(counter, now, by), counter
+        ticket_events = _apply_moves(moves, from_counter=counter, by=by, action_to_pool=History.RETURNED_TO_POOL)
+    elif counter.is_open(now) and not was_open:
+        moves = _hand_out_pool(counter.service_id, now, by)
+        ticket_events = _apply_moves(moves, from_counter=None, by=by, action_to_pool=History.RETURNED_TO_POOL)
+    else:
+        ticket_events = []
+    _status_change_events(counter.service_id, counter, moves, ticket_events, from_counter=from_counter)
+    return sum(len(t) for t in moves.values())
+
+
+def count_to_redistribute(counter: Counter) -> int:
+    """How many waiting tickets a break would move (for the confirmation question)."""
+    return Ticket.objects.filter(counter=counter, status=WAITING, service_date=service_day()).count()
+
+
+@transaction.atomic
+def hold_counter(*, counter: Counter, staff: Staff, force: bool = False) -> Counter:
+    """Staff takes a counter at login: it opens and takes the service's unassigned tickets.
+
+    A counter someone else holds is taken only with force=True (the other hold ends).
+    """
+    if not staff.is_active:
+        raise NotAllowed()
+    previous = Counter.objects.filter(held_by=staff).exclude(pk=counter.pk).first()
+    # Lock every service involved in id order so two staff swapping counters cannot deadlock.
+    for service_id in sorted({counter.service_id} | ({previous.service_id} if previous else set())):
+        _lock_service(service_id)
+    if previous is not None:
+        _release(previous, by=staff)
+    counter = _counter_of(counter)
+    if counter.held_by_id and counter.held_by_id != staff.pk and not force:
+        raise CounterTaken(
+            _("%(staff)s is working at %(counter)s. Take it over?")
+            % {"staff": counter.held_by.display_name, "counter": counter}
+        )
+    now = timezone.now()
+    was_open = counter.is_open(now)
+    displaced = counter.held_by if counter.held_by_id and counter.held_by_id != staff.pk else None
+    counter.held_by = staff
+    counter.held_since = now
+    if counter.current_status == Counter.Status.CLOSED:
+        counter.current_status = Counter.Status.AVAILABLE
+    counter.save(update_fields=["held_by", "held_since", "current_status"])
+    note = f"taken over from {displaced.username}" if displaced else ""
+    _history(History.COUNTER_HELD, counter=counter, to_status=counter.current_status, by=staff, note=note).save()
+    _log("counter_held", counter=counter, staff=staff.username)
+    moves = {}
+    ticket_events = []
+    if counter.is_open(now) and not was_open:
+        moves = _hand_out_pool(counter.service_id, now, staff)
+        ticket_events = _apply_moves(moves, from_counter=None, by=staff, action_to_pool=History.RETURNED_TO_POOL)
+    _status_change_events(counter.service_id, counter, moves, ticket_events)
+    return counter
+
+
+def _release(counter: Counter, *, by) -> int:
+    counter = _counter_of(counter)
+    now = timezone.now()
+    previous = counter.current_status
+    counter.held_by = None
+    counter.held_since = None
+    counter.current_status = Counter.Status.CLOSED
+    counter.save(update_fields=["held_by", "held_since", "current_status"])
+    _history(
+        History.COUNTER_RELEASED, counter=counter, from_status=previous, to_status=Counter.Status.CLOSED, by=by
+    ).save()
+    _log("counter_released", counter=counter)
+    moves = _redistribute(counter, now, by)
+    ticket_events = _apply_moves(moves, from_counter=counter, by=by, action_to_pool=History.RETURNED_TO_POOL)
+    _status_change_events(counter.service_id, counter, moves, ticket_events, from_counter=counter)
+    return sum(len(t) for t in moves.values())
+
+
+@transaction.atomic
+def release_counter(*, staff: Staff) -> int:
+    """Staff leaves (logout or switching away): the counter closes and its queue moves on."""
+    counter = Counter.objects.filter(held_by=staff).first()
+    if counter is None:
+        return 0
+    _lock_service(counter.service_id)
+    return _release(counter, by=staff)
+
+
+# --- patients leaving, days ending ------------------------------------------------------------
+
+
+@transaction.atomic
+def cancel(*, ticket: Ticket, by: Staff | None = None, patient: Patient | None = None) -> Ticket:
+    """The patient leaves the queue (or staff cancel the ticket for them)."""
+    service = _lock_service(ticket.service_id)
+    ticket = Ticket.objects.select_related("service", "counter").get(pk=ticket.pk)
+    if patient is not None and ticket.patient_id != patient.pk:
+        raise NotAllowed()
+    if not ticket.is_active:
+        raise TicketNotActive()
+    counter = ticket.counter
+    _finish(ticket, Ticket.Status.CANCELLED, by=by, now=timezone.now())
+    events.publish_on_commit(
+        events.build_changes(
+            service_id=service.pk,
+            counter_events=[("counter_status_update", counter)] if counter else [],
+            ticket_events=[("cancelled", ticket)],
+        )
+    )
+    return ticket
+
+
+@transaction.atomic
+def expire_previous_days(*, today: date | None = None) -> int:
+    """Tickets still open from an earlier service date become expired. Idempotent."""
+    today = today or service_day()
+    stale = list(
+        Ticket.objects.select_for_update()
+        .filter(status__in=Ticket.ACTIVE_STATUSES, service_date__lt=today)
+        .select_related("service", "counter")
+    )
+    if not stale:
+        return 0
+    now = timezone.now()
+    Ticket.objects.filter(pk__in=[t.pk for t in stale]).update(
+        status=Ticket.Status.EXPIRED, finished_at=now, active_key=None
+    )
+    QueueHistory.objects.bulk_create(
+        _history(History.EXPIRED, ticket=t, counter=t.counter, from_status=t.status, to_status=Ticket.Status.EXPIRED)
+        for t in stale
+    )
+    messages = []
+    for ticket in stale:
+        ticket.status = Ticket.Status.EXPIRED
+        messages.append((events.ticket_group(ticket.pk), events.ticket_payload("expired", ticket)))
+    events.publish_on_commit(messages)
+    log.info("expired %d tickets from before %s", len(stale), today)
+    return len(stale)

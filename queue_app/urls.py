@@ -1,0 +1,44 @@
+from django.conf import settings
+from django.urls import path
+
+from .api import display as display_api
+from .api import patient as patient_api
+from .api import staff as staff_api
+from .views import debug, display, health, patient, qr, staff
+
+urlpatterns = [
+    # Patient
+    path("", patient.home_redirect, name="home_redirect"),
+    path("patient/login/", patient.patient_login, name="patient_login"),
+    path("patient/logout/", patient.patient_logout, name="patient_logout"),
+    path("send_otp/", patient_api.SendOtpApi.as_view(), name="send_otp"),
+    path("verify_otp/", patient_api.VerifyOtpApi.as_view(), name="verify_otp"),
+    path("check_patient/", patient_api.CheckPatientApi.as_view(), name="check_patient"),
+    path("service/selection/", patient.service_selection, name="service_selection"),
+    path("queue/join/", patient_api.JoinQueueApi.as_view(), name="join_queue"),
+    path("queue/cancel/", patient_api.CancelTicketApi.as_view(), name="cancel_ticket"),
+    path("dashboard/", patient.patient_dashboard, name="patient_dashboard"),
+    path("qr/", qr.poster, name="qr_poster"),
+    path("qr.png", qr.qr_png, name="qr_png"),
+    path("qr.svg", qr.qr_svg, name="qr_svg"),
+    # Staff
+    path("staff/login/", staff.staff_login, name="staff_login"),
+    path("staff/dashboard/", staff.staff_dashboard, name="staff_dashboard"),
+    path("staff/switch_counter/", staff.switch_counter, name="switch_counter"),
+    path("staff/serve_next/", staff_api.ServeNextApi.as_view(), name="serve_next"),
+    path("staff/skip_patient/", staff_api.SkipPatientApi.as_view(), name="skip_patient"),
+    path("staff/update_status/", staff_api.UpdateStatusApi.as_view(), name="update_counter_status"),
+    path("staff/announce_patient/", staff_api.AnnouncePatientApi.as_view(), name="announce_patient"),
+    path("staff/get_queue_data/", staff_api.QueueDataApi.as_view(), name="get_queue_data"),
+    path("staff/logout/", staff.staff_logout, name="staff_logout"),
+    # Display
+    path("display/", display.display_screen, name="display_screen"),
+    path("display/screen/data/", display_api.DisplayDataApi.as_view(), name="display_screen_data"),
+    path("healthz/", health.healthz, name="healthz"),
+]
+
+if settings.DEBUG:
+    urlpatterns += [
+        path("debug/counters/", debug.debug_counters, name="debug_counters"),
+        path("debug/session/", debug.debug_session, name="debug_session"),
+    ]

@@ -1,0 +1,28 @@
+"""ASGI entry point: one Daphne process serves HTTP and the WebSocket on one port."""
+
+import os
+import sys
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "queue_system.settings")
+
+from django.core.asgi import get_asgi_application  # noqa: E402
+from django.core.exceptions import ImproperlyConfigured  # noqa: E402
+
+try:
+    # Load Django (apps, settings) before importing consumers, which import models.
+    django_asgi_app = get_asgi_application()
+except ImproperlyConfigured as exc:
+    sys.exit(f"Configuration error: {exc}")
+
+from channels.auth import AuthMiddlewareStack  # noqa: E402
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+
+from queue_app.routing import websocket_urlpatterns  # noqa: E402
+
+application = ProtocolTypeRouter(
+    {
+        "http": django_asgi_app,
+        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+    }
+)

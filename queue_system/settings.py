@@ -1,0 +1,368 @@
+"""Settings for the queue management system: one file, everything from the environment.
+
+Each variable is read through a small typed helper that stops start-up with one line naming
+the variable when its value is wrong (healthchecks style). A `.env` file beside manage.py is
+read first if present; real environment variables win over it.
+"""
+
+import os
+import sys
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlparse
+
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+try:
+    from dotenv import load_dotenv
+except ImportError:  # pragma: no cover - python-dotenv is in requirements.txt
+    load_dotenv = None
+if load_dotenv and os.environ.get("QUEUE_IGNORE_DOTENV") != "1":
+    load_dotenv(BASE_DIR / ".env", override=False)
+
+
+def envstr(name: str, default: str = "") -> str:
+    return os.environ.get(name, default)
+
+
+def envbool(name: str, default: str) -> bool:
+    value = os.environ.get(name, default).strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off", ""):
+        return False
+    raise ImproperlyConfigured(f"{name} must be one of 1/0/true/false/yes/no/on/off, got {value!r}")
+
+
+def envint(name: str, default: str, *, minimum: int = 0) -> int:
+    value = os.environ.get(name, default).strip()
+    try:
+        number = int(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a whole number, got {value!r}") from None
+    if number < minimum:
+        raise ImproperlyConfigured(f"{name} must be at least {minimum}, got {number}")
+    return number
+
+
+def envlist(name: str, default: str = "") -> list[str]:
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+def envchoice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = os.environ.get(name, default).strip().lower()
+    if value not in choices:
+        raise ImproperlyConfigured(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
+def database_from_url(url: str) -> dict:
+    """Turn DATABASE_URL (sqlite:///path or mysql://user:pass@host:port/name) into a Django DB."""
+    parsed = urlparse(url)
+    scheme = parsed.scheme.lower()
+    if scheme == "sqlite":
+        # sqlite:///relative.db and sqlite:////absolute/path.db, as dj-database-url reads them.
+        path = unquote(parsed.path[1:] if parsed.path.startswith("/") else parsed.path)
+        if not path:
+            raise ImproperlyConfigured("DATABASE_URL for SQLite needs a file: sqlite:///db.sqlite3")
+        name = path if os.path.isabs(path) else str(BASE_DIR / path)
+        return {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": name,
+            "OPTIONS": {
+                # IMMEDIATE: a writer takes the lock at BEGIN, so two serve_next calls queue
+                # up instead of both reading and then one failing with "database is locked".
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 20,
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            },
+            "TEST": {"NAME": os.environ.get("SQLITE_TEST_NAME") or None},
+        }
+    if scheme in ("mysql", "mariadb"):
+        if not parsed.path.strip("/"):
+            raise ImproperlyConfigured("DATABASE_URL for MySQL needs a database name: mysql://user:pass@host:3306/name")
+        options = {
+            "charset": "utf8mb4",
+            "init_command": "SET sql_mode='STRICT_TRANS_TABLES'",
+            "isolation_level": "read committed",
+        }
+        query = parse_qs(parsed.query)
+        if "ssl_ca" in query:
+            options["ssl"] = {"ca": query["ssl_ca"][0]}
+        return {
+            "ENGINE": "django.db.backends.mysql",
+            "NAME": unquote(parsed.path.strip("/")),
+            "USER": unquote(parsed.username or ""),
+            "PASSWORD": unquote(parsed.password or ""),
+            "HOST": parsed.hostname or "127.0.0.1",
+            "PORT": str(parsed.port or 3306),
+            "OPTIONS": options,
+            # Under ASGI every sync view runs in a new thread: persistent connections would leak
+            # one connection per request (shared/PERF-NOTES.md). Keep 0 unless a pool is added.
+            "CONN_MAX_AGE": 0,
+            "TEST": {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"},
+        }
+    raise ImproperlyConfigured(
+        f"DATABASE_URL must start with sqlite:/// or mysql://, got scheme {scheme or '(none)'!r}"
+    )
+
+
+DEBUG = envbool("DEBUG", "0")
+# The test suite (pytest, or a live server a test starts with QUEUE_TESTING=1) gets development
+# defaults without DEBUG: Django's test runner turns DEBUG off anyway.
+TESTING = envbool("QUEUE_TESTING", "0") or "pytest" in sys.modules
+DEV_DEFAULTS = DEBUG or TESTING
+
+SECRET_KEY = envstr("SECRET_KEY")
+if not SECRET_KEY:
+    if not DEBUG and not TESTING:
+        raise ImproperlyConfigured(
+            "SECRET_KEY must be set when DEBUG is off (generate one with "
+            "python -c 'import secrets; print(secrets.token_urlsafe(50))')"
+        )
+    SECRET_KEY = "dev-only-insecure-key-never-use-in-production-0123456789abcdef"
+
+ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "*" if DEV_DEFAULTS else "")
+if not DEBUG and not TESTING and not ALLOWED_HOSTS:
+    raise ImproperlyConfigured("ALLOWED_HOSTS must list the host names this server answers to when DEBUG is off")
+CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS")
+for origin in CSRF_TRUSTED_ORIGINS:
+    if not origin.startswith(("http://", "https://")):
+        raise ImproperlyConfigured(f"CSRF_TRUSTED_ORIGINS entries must start with http:// or https://, got {origin!r}")
+
+INSTALLED_APPS = [
+    "daphne",  # first: `runserver` then serves ASGI (HTTP and WebSocket on one port)
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "channels",
+    "axes",
+    "queue_app",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "queue_app.middleware.RolloverMiddleware",
+    "axes.middleware.AxesMiddleware",
+]
+
+ROOT_URLCONF = "queue_system.urls"
+WSGI_APPLICATION = "queue_system.wsgi.application"
+ASGI_APPLICATION = "queue_system.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "queue_app.context_processors.facility",
+            ],
+        },
+    },
+]
+
+DATABASES = {"default": database_from_url(envstr("DATABASE_URL", "sqlite:///db.sqlite3"))}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+AUTH_USER_MODEL = "queue_app.Staff"
+
+REDIS_URL = envstr("REDIS_URL")
+if REDIS_URL:
+    if not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
+        raise ImproperlyConfigured(f"REDIS_URL must start with redis://, rediss:// or unix://, got {REDIS_URL!r}")
+    # The pub/sub layer sends a group message once to Redis, not once per member, so a display
+    # group of thousands of phones costs one PUBLISH and nothing is dropped by per-channel caps.
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL], "prefix": envstr("REDIS_PREFIX", "queue")},
+        }
+    }
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": envstr("REDIS_PREFIX", "queue"),
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    # Rate-limit counters must be shared by every server process: the database is.
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "queue_cache",
+        }
+    }
+
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "/staff/login/"
+
+# Session settings from the seed (staff): 1 hour, sliding, ended at browser close.
+# A patient's session is given an expiry at the end of the service day when they verify.
+SESSION_COOKIE_NAME = "queuesystem_staff_session"
+SESSION_COOKIE_AGE = 3600
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+SESSION_SAVE_EVERY_REQUEST = True
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+TIME_ZONE = envstr("TIME_ZONE", "UTC")
+try:
+    import zoneinfo
+
+    zoneinfo.ZoneInfo(TIME_ZONE)
+except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+    raise ImproperlyConfigured(f"TIME_ZONE must be an IANA zone name like Asia/Kolkata, got {TIME_ZONE!r}") from None
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEV_DEFAULTS
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": [
+        "rest_framework.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    "EXCEPTION_HANDLER": "queue_app.api.errors.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Queue Management System API",
+    "DESCRIPTION": "Patient, staff and display endpoints. Errors are {error, code} with a 4xx status.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+DATA_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024  # no endpoint takes more than a few fields
+
+# django-axes: staff login lockout keyed on username + client address.
+AXES_FAILURE_LIMIT = envint("AXES_FAILURE_LIMIT", "5", minimum=1)
+AXES_COOLOFF_TIME = envint("AXES_COOLOFF_MINUTES", "15", minimum=1) / 60  # hours
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_ENABLE_ACCESS_FAILURE_LOG = False
+AXES_CLIENT_IP_CALLABLE = "queue_app.net.axes_client_ip"
+AXES_LOCKOUT_CALLABLE = "queue_app.views.staff.lockout_response"
+AXES_VERBOSE = False
+
+# --- The product's own settings -------------------------------------------------------------
+FACILITY_NAME = envstr("FACILITY_NAME", "City Health Clinic")
+PUBLIC_BASE_URL = envstr("PUBLIC_BASE_URL").rstrip("/")
+if PUBLIC_BASE_URL and not PUBLIC_BASE_URL.startswith(("http://", "https://")):
+    raise ImproperlyConfigured(f"PUBLIC_BASE_URL must start with http:// or https://, got {PUBLIC_BASE_URL!r}")
+DISPLAY_NAME_MODE = envchoice("DISPLAY_NAME_MODE", "masked", ("masked", "full", "none"))
+TRUSTED_PROXIES = envlist("TRUSTED_PROXIES")
+DEFAULT_PHONE_REGION = envstr("DEFAULT_PHONE_REGION", "IN").upper()
+ALLOWED_PHONE_REGIONS = [r.upper() for r in envlist("ALLOWED_PHONE_REGIONS", DEFAULT_PHONE_REGION)]
+DEFAULT_SERVICE_MINUTES = envint("DEFAULT_SERVICE_MINUTES", "5", minimum=1)
+
+# OTP limits (OWASP ASVS 6.5/6.6, Twilio Verify defaults).
+OTP_TTL_SECONDS = envint("OTP_TTL_SECONDS", "300", minimum=30)
+OTP_MAX_ATTEMPTS = envint("OTP_MAX_ATTEMPTS", "5", minimum=1)
+OTP_RESEND_SECONDS = envint("OTP_RESEND_SECONDS", "30", minimum=0)
+OTP_SENDS_PER_PHONE = envint("OTP_SENDS_PER_PHONE", "5", minimum=1)  # per 10 minutes
+OTP_SENDS_PER_IP = envint("OTP_SENDS_PER_IP", "60", minimum=1)  # per 10 minutes; clinics share Wi-Fi
+OTP_CHECKS_PER_IP = envint("OTP_CHECKS_PER_IP", "120", minimum=1)  # per 10 minutes
+SMS_HOURLY_CAP = envint("SMS_HOURLY_CAP", "1000", minimum=1)
+
+SMS_BACKENDS = {
+    "console": "queue_app.sms.console.SmsBackend",
+    "file": "queue_app.sms.file.SmsBackend",
+    "locmem": "queue_app.sms.locmem.SmsBackend",
+    "twilio": "queue_app.sms.twilio.SmsBackend",
+}
+SMS_BACKEND = envstr("SMS_BACKEND", "locmem" if TESTING else "console" if DEBUG else "twilio").strip()
+if SMS_BACKEND in SMS_BACKENDS:
+    SMS_BACKEND = SMS_BACKENDS[SMS_BACKEND]
+elif "." not in SMS_BACKEND:
+    raise ImproperlyConfigured(
+        f"SMS_BACKEND must be console, file, locmem, twilio or a dotted path, got {SMS_BACKEND!r}"
+    )
+SMS_FILE_PATH = envstr("SMS_FILE_PATH", str(BASE_DIR / "var" / "sms"))
+TWILIO_ACCOUNT_SID = envstr("TWILIO_ACCOUNT_SID")
+TWILIO_AUTH_TOKEN = envstr("TWILIO_AUTH_TOKEN")
+TWILIO_PHONE_NUMBER = envstr("TWILIO_PHONE_NUMBER")
+TWILIO_TIMEOUT_SECONDS = envint("TWILIO_TIMEOUT_SECONDS", "10", minimum=1)
+if SMS_BACKEND == SMS_BACKENDS["twilio"] and not DEBUG and not TESTING:
+    missing = [n for n in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_PHONE_NUMBER") if not os.environ.get(n)]
+    if missing:
+        raise ImproperlyConfigured(
+            f"SMS_BACKEND is twilio but {', '.join(missing)} not set (or set SMS_BACKEND=console/file)"
+        )
+
+# --- HTTPS: secure by default when DEBUG is off, each overridable (e.g. a plain-HTTP LAN) ----
+SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", "0" if DEV_DEFAULTS else "1")
+SESSION_COOKIE_SECURE = envbool("SESSION_COOKIE_SECURE", "0" if DEV_DEFAULTS else "1")
+CSRF_COOKIE_SECURE = envbool("CSRF_COOKIE_SECURE", "0" if DEV_DEFAULTS else "1")
+SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", "0" if DEV_DEFAULTS else "31536000")
+SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("SECURE_HSTS_INCLUDE_SUBDOMAINS", "0" if DEV_DEFAULTS else "1")
+SECURE_HSTS_PRELOAD = envbool("SECURE_HSTS_PRELOAD", "0")
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if TRUSTED_PROXIES else None
+SECURE_REDIRECT_EXEMPT = [r"^healthz/$"]
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+CSRF_COOKIE_HTTPONLY = False  # the pages' JavaScript reads it to send X-CSRFToken
+
+LOG_LEVEL = envchoice("LOG_LEVEL", "info", ("debug", "info", "warning", "error")).upper()
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"line": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "line"}},
+    "root": {"handlers": ["console"], "level": "WARNING"},
+    "loggers": {
+        "queue": {"level": LOG_LEVEL, "propagate": True},
+        "django.request": {"level": "WARNING", "propagate": True},
+    },
+}
+
+if TESTING:
+    PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -1,0 +1,70 @@
+"""Shared fixtures: two services, staffed counters, patients — all set up through the services."""
+
+import os
+
+import pytest
+from django.conf import settings
+
+from queue_app import services
+from queue_app.sms import locmem as sms_locmem
+
+from .factories import CounterFactory, PatientFactory, ServiceFactory, StaffFactory
+
+ON_MYSQL = settings.DATABASES["default"]["ENGINE"].endswith("mysql")
+ON_REDIS = bool(os.environ.get("REDIS_URL"))
+
+
+@pytest.fixture(autouse=True)
+def _clean_process_state(settings):
+    """Every test starts with an empty SMS outbox, cache and in-memory channel layer."""
+    from channels.layers import channel_layers
+    from django.core.cache import cache
+
+    sms_locmem.outbox.clear()
+    settings.SMS_BACKEND = "queue_app.sms.locmem.SmsBackend"
+    try:
+        cache.clear()
+    except Exception:  # noqa: BLE001 - the DB cache table exists only with database access
+        pass
+    channel_layers.backends.clear()
+    yield
+
+
+@pytest.fixture
+def opd(db):
+    return ServiceFactory(service_name="OPD", description="Outpatient Department")
+
+
+@pytest.fixture
+def lab(db):
+    return ServiceFactory(service_name="Test", description="Laboratory Tests")
+
+
+@pytest.fixture
+def staff(db):
+    return [StaffFactory(username=f"operator{i}") for i in range(1, 5)]
+
+
+@pytest.fixture
+def admin_user(db):
+    return StaffFactory(username="admin", role="admin", is_superuser=True)
+
+
+@pytest.fixture
+def counters(opd, staff):
+    """Two open OPD counters, held by operator1 and operator2."""
+    made = []
+    for i, member in enumerate(staff[:2], start=1):
+        counter = CounterFactory(counter_name=f"Counter {i}", service=opd)
+        made.append(services.hold_counter(counter=counter, staff=member))
+    return made
+
+
+@pytest.fixture
+def patients(db):
+    return [PatientFactory() for _ in range(10)]
+
+
+@pytest.fixture
+def patient(db):
+    return PatientFactory(name="John Doe", phone="+919812345678")
