@@ -261,6 +261,10 @@ STORAGES = {
     },
 }
 
+# Development and tests serve static files straight from static/ (no collectstatic needed).
+WHITENOISE_USE_FINDERS = DEV_DEFAULTS
+WHITENOISE_AUTOREFRESH = DEV_DEFAULTS
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
@@ -298,6 +302,9 @@ PUBLIC_BASE_URL = envstr("PUBLIC_BASE_URL").rstrip("/")
 if PUBLIC_BASE_URL and not PUBLIC_BASE_URL.startswith(("http://", "https://")):
     raise ImproperlyConfigured(f"PUBLIC_BASE_URL must start with http:// or https://, got {PUBLIC_BASE_URL!r}")
 DISPLAY_NAME_MODE = envchoice("DISPLAY_NAME_MODE", "masked", ("masked", "full", "none"))
+DISPLAY_VOICE_LANG = envstr("DISPLAY_VOICE_LANG", "en-US")
+DISPLAY_ANNOUNCE_TEMPLATE = envstr("DISPLAY_ANNOUNCE_TEMPLATE", "Ticket {ticket}, {name}, please go to {counter}")
+DISPLAY_ANNOUNCE_REPEAT = envint("DISPLAY_ANNOUNCE_REPEAT", "3", minimum=1)
 TRUSTED_PROXIES = envlist("TRUSTED_PROXIES")
 DEFAULT_PHONE_REGION = envstr("DEFAULT_PHONE_REGION", "IN").upper()
 ALLOWED_PHONE_REGIONS = [r.upper() for r in envlist("ALLOWED_PHONE_REGIONS", DEFAULT_PHONE_REGION)]

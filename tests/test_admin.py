@@ -1,0 +1,69 @@
+"""Admin pages render for every model, and admin actions go through the services."""
+
+import pytest
+from django.apps import apps
+from django.urls import reverse
+
+from queue_app import services
+from queue_app.models import QueueHistory, Ticket
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def admin_client(client, admin_user):
+    client.force_login(admin_user)
+    return client
+
+
+def test_every_model_has_changelist_and_detail_pages(admin_client, opd, counters, patients):
+    ticket, _ = services.join(patient=patients[0], service=opd)
+    services.serve_next(counter=counters[0], by=None)
+    from django.utils import timezone
+
+    from queue_app.models import OTP
+
+    OTP.objects.create(phone="+919800000001", code_hash="x" * 64, sent_at=timezone.now(), expires_at=timezone.now())
+    for model in apps.get_app_config("queue_app").get_models():
+        opts = model._meta
+        url = reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist")
+        assert admin_client.get(url).status_code == 200, url
+        obj = model.objects.first()
+        if obj is not None:
+            url = reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[obj.pk])
+            assert admin_client.get(url).status_code == 200, url
+    assert admin_client.get(reverse("admin:queue_app_staff_add")).status_code == 200
+
+
+def test_admin_break_action_redistributes_through_the_services(admin_client, opd, counters, patients):
+    for p in patients[:4]:
+        services.join(patient=p, service=opd)
+    response = admin_client.post(
+        reverse("admin:queue_app_counter_changelist"),
+        {"action": "make_break", "_selected_action": [counters[0].pk]},
+        follow=True,
+    )
+    assert response.status_code == 200
+    assert not Ticket.objects.filter(counter=counters[0], status="waiting").exists()
+    assert QueueHistory.objects.filter(action="redistributed").count() == 2
+
+
+def test_admin_cancel_action_writes_history(admin_client, opd, counters, patients):
+    ticket, _ = services.join(patient=patients[0], service=opd)
+    admin_client.post(
+        reverse("admin:queue_app_ticket_changelist"), {"action": "cancel_tickets", "_selected_action": [ticket.pk]}
+    )
+    assert Ticket.objects.get(pk=ticket.pk).status == "cancelled"
+    assert QueueHistory.objects.filter(ticket=ticket, action="cancelled").exists()
+
+
+def test_ticket_state_cannot_be_edited_by_hand_in_admin(admin_client, opd, counters, patients):
+    ticket, _ = services.join(patient=patients[0], service=opd)
+    url = reverse("admin:queue_app_ticket_change", args=[ticket.pk])
+    admin_client.post(url, {"status": "served"})
+    assert Ticket.objects.get(pk=ticket.pk).status == "waiting"
+
+
+def test_operators_cannot_open_the_admin(client, staff):
+    client.force_login(staff[0])
+    assert client.get("/admin/").status_code == 302
