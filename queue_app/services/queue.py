@@ -23,6 +23,7 @@ from ..models import Counter, Patient, QueueHistory, Service, Staff, Ticket, ser
 from .errors import (
     CounterNotOpen,
     CounterTaken,
+    InvalidInput,
     InvalidStatus,
     NobodyWaiting,
     NoCurrentTicket,
@@ -256,7 +257,9 @@ def _advance(*, counter: Counter, by, expected: str | None, finish_as: str) -> T
     counter = _counter_of(counter)
     now = timezone.now()
     current = _current_ticket(counter)
-    if expected and (current is None or current.queue_id != expected):
+    # `expected` is the ticket on the clerk's screen; "" means the screen showed nobody, so a
+    # double click on "Serve next" at an idle counter cannot call two patients either.
+    if expected is not None and expected != (current.queue_id if current else ""):
         raise StaleAction()
     if finish_as == Ticket.Status.SKIPPED and current is None:
         raise NoCurrentTicket()
@@ -333,7 +336,7 @@ def announce(*, counter: Counter, by: Staff | None, expected: str | None = None)
     current = _current_ticket(counter)
     if current is None:
         raise NoCurrentTicket()
-    if expected and current.queue_id != expected:
+    if expected is not None and current.queue_id != expected:
         raise StaleAction()
     _history(History.ANNOUNCED, ticket=current, counter=counter, from_status=CALLED, to_status=CALLED, by=by).save()
     _log("announced", current, counter)
@@ -543,3 +546,143 @@ def expire_previous_days(*, today: date | None = None) -> int:
     events.publish_on_commit(messages)
     log.info("expired %d tickets from before %s", len(stale), today)
     return len(stale)
+
+
+# --- reception desk ---------------------------------------------------------------------------
+
+
+def _place_in_queue(service_id: int, now: datetime, *, prefer: Counter | None = None) -> Counter | None:
+    """Where a returning ticket waits: the preferred counter if open, else the least busy open one."""
+    open_counters = _open_counters(service_id, now)
+    if prefer is not None and any(c.pk == prefer.pk for c in open_counters):
+        return prefer
+    if not open_counters:
+        return None
+    return _least_busy(open_counters, _waiting_counts(open_counters, service_day(now)))
+
+
+@transaction.atomic
+def issue_walk_in(*, name: str, service: Service, by: Staff, phone: str | None = None) -> tuple[Ticket, bool]:
+    """Reception gives a ticket to someone without a smartphone; the staff member vouches for them.
+
+    With a phone, the ticket belongs to that phone's patient (created if new), so it also shows on
+    their phone's dashboard once they verify; without one, a patient record is made for the visit.
+    """
+    name = clean_name(name)
+    if phone:
+        patient, _ = Patient.objects.get_or_create(phone=phone, defaults={"name": name})
+    else:
+        patient = Patient.objects.create(phone=None, name=name)
+    return join(patient=patient, service=service, name=name, by=by)
+
+
+@transaction.atomic
+def recall(*, ticket: Ticket, by: Staff) -> Ticket:
+    """A skipped patient came back: the ticket waits again at its original join position."""
+    service = _lock_service(ticket.service_id)
+    ticket = Ticket.objects.select_related("service", "counter").get(pk=ticket.pk)
+    now = timezone.now()
+    if ticket.status != Ticket.Status.SKIPPED or ticket.service_date != service_day(now):
+        raise TicketNotActive(
+            _("Only a ticket skipped today can be recalled (this one is %(status)s).")
+            % {"status": ticket.get_status_display()}
+        )
+    key = Ticket.make_active_key(service_id=service.pk, patient_id=ticket.patient_id, name=ticket.patient_name)
+    if Ticket.objects.filter(active_key=key).exists():
+        raise TicketNotActive(
+            _("%(name)s already holds another ticket for %(service)s.")
+            % {"name": ticket.patient_name, "service": service}
+        )
+    previous_counter = ticket.counter
+    ticket.counter = _place_in_queue(service.pk, now, prefer=previous_counter)
+    ticket.status = WAITING
+    ticket.finished_at = None
+    ticket.active_key = key
+    ticket.save(update_fields=["counter", "status", "finished_at", "active_key"])
+    _history(
+        History.RECALLED,
+        ticket=ticket,
+        counter=ticket.counter,
+        from_counter=previous_counter,
+        from_status=Ticket.Status.SKIPPED,
+        to_status=WAITING,
+        by=by,
+    ).save()
+    _log("recalled", ticket)
+    events.publish_on_commit(
+        events.build_changes(
+            service_id=service.pk,
+            counter_events=[("new_patient", ticket.counter)],
+            ticket_events=[("recalled", ticket)],
+        )
+    )
+    return ticket
+
+
+MOVABLE = (Ticket.Status.WAITING, Ticket.Status.CALLED, Ticket.Status.SERVED)
+
+
+@transaction.atomic
+def move_to_service(*, ticket: Ticket, service: Service, by: Staff) -> Ticket:
+    """Send a ticket to another service (OPD → Test), keeping its original arrival time.
+
+    The same ticket (and so the patient's page and signed link) moves: it gets the new service's
+    next number and waits there by its first join time, so it does not start again at the back.
+    """
+    for service_id in sorted({ticket.service_id, service.pk}):
+        _lock_service(service_id)
+    ticket = Ticket.objects.select_related("service", "counter").get(pk=ticket.pk)
+    target = Service.objects.get(pk=service.pk)
+    now = timezone.now()
+    today = service_day(now)
+    if ticket.service_id == target.pk:
+        raise InvalidInput(_("The ticket is already for %(service)s.") % {"service": target}, code="same_service")
+    if ticket.status not in MOVABLE or ticket.service_date != today:
+        raise TicketNotActive(
+            _("A %(status)s ticket cannot be moved.") % {"status": ticket.get_status_display().lower()}
+        )
+    if not target.is_active or not target.is_offered_on(today):
+        raise ServiceUnavailable(_("%(service)s is not available today.") % {"service": target})
+    key = Ticket.make_active_key(service_id=target.pk, patient_id=ticket.patient_id, name=ticket.patient_name)
+    if Ticket.objects.filter(active_key=key).exists():
+        raise TicketNotActive(
+            _("%(name)s already holds a ticket for %(service)s.") % {"name": ticket.patient_name, "service": target}
+        )
+    source, old_counter, old_queue_id, old_status = ticket.service, ticket.counter, ticket.queue_id, ticket.status
+    number = (Ticket.objects.filter(service=target, service_date=today).aggregate(n=Max("number"))["n"] or 0) + 1
+    ticket.service = target
+    ticket.number = number
+    ticket.queue_id = f"{target.code}_{number:03d}_{secrets.randbelow(10000):04d}"
+    ticket.counter = _place_in_queue(target.pk, now)
+    ticket.status = WAITING
+    ticket.called_at = ticket.finished_at = None
+    ticket.active_key = key
+    ticket.save()
+    _history(
+        History.MOVED_SERVICE,
+        ticket=ticket,
+        counter=ticket.counter,
+        from_counter=old_counter,
+        from_status=old_status,
+        to_status=WAITING,
+        by=by,
+        note=f"{old_queue_id} ({source}) → {ticket.queue_id} ({target})",
+    ).save()
+    _log("moved_service", ticket, ticket.counter, previous=old_queue_id)
+    note = _(
+        "You have been sent to %(service)s. Your new number is %(ticket)s; you kept your place by arrival time."
+    ) % {
+        "service": target,
+        "ticket": ticket.queue_id,
+    }
+    old_side = events.build_changes(
+        service_id=source.pk, counter_events=[("counter_status_update", old_counter)] if old_counter else []
+    )
+    new_side = events.build_changes(
+        service_id=target.pk,
+        counter_events=[("new_patient", ticket.counter)],
+        ticket_events=[("moved_service", ticket)],
+        notes={ticket.pk: note},
+    )
+    events.publish_on_commit(old_side + new_side)
+    return ticket

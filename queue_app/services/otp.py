@@ -1,0 +1,389 @@
+"""Phone verification with an SMS one-time code (OWASP ASVS 5.0 §6.5–6.6).
+
+- 6 digits from `secrets`, stored only as an HMAC keyed with SECRET_KEY (one OTP row per phone);
+  a new code replaces the previous one.
+- Valid OTP_TTL_SECONDS, single use, OTP_MAX_ATTEMPTS wrong tries per code, constant-time check.
+- Sends are limited per phone (OTP_SENDS_PER_PHONE per 10 minutes and a resend cooldown), per
+  client address (OTP_SENDS_PER_IP, OTP_CHECKS_PER_IP), per hour overall (SMS_HOURLY_CAP) and
+  to ALLOWED_PHONE_REGIONS, against SMS pumping.
+- Nothing here asks whether the phone belongs to a known patient before the code is verified, so
+  every answer (and its timing) is the same for known and unknown phones.
+Rate counters live in Django's cache, which every server process shares (the database or Redis).
+The code itself is never logged; only the SMS backend sees it.
+"""
+
+import hmac
+import logging
+import math
+import secrets
+import time as clock
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.crypto import salted_hmac
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
+
+from .. import access, sms
+from ..models import OTP, Patient
+from ..phones import check_region_allowed, mask_phone, normalize_phone
+from .errors import InvalidInput, NotAllowed, QueueError
+from .names import clean_name
+
+log = logging.getLogger("queue.otp")
+
+CODE_DIGITS = 6
+WINDOW_SECONDS = 600  # "per 10 minutes" for the phone and address limits
+VERIFIED_PHONE_KEY = "patient_verified_phone"
+CODE_SENT_KEY = "patient_code_sent"  # {"phone": E.164, "resend_at": epoch seconds}: the code step
+
+
+class RateLimited(QueueError):
+    status_code = 429
+    code = "rate_limited"
+    default_message = gettext_lazy("Too many requests. Please wait a little and try again.")
+
+    def __init__(self, message=None, *, code: str | None = None, retry_after: float):
+        super().__init__(message, code=code)
+        self.retry_after = max(1, math.ceil(retry_after))
+
+
+class SmsNotSent(QueueError):
+    status_code = 502
+    code = "sms_failed"
+    default_message = gettext_lazy("We could not send the code, please try again.")
+
+
+class CodeRejected(QueueError):
+    status_code = 400
+    code = "invalid_code"
+    default_message = gettext_lazy("That code is not right. Please check the SMS and try again.")
+
+
+@dataclass(frozen=True)
+class CodeSent:
+    phone: str  # E.164
+    resend_in: int  # seconds until another code may be asked for
+
+
+@dataclass(frozen=True)
+class Verification:
+    phone: str  # E.164
+    patient: Patient | None  # None: a new phone and no name yet (ask for it, then register)
+
+
+# --- sending ---------------------------------------------------------------------------------
+
+
+def send_code(*, phone: str, name: str = "", ip: str) -> CodeSent:
+    """Text a new code to the phone. `name` is kept for registering the phone if it is new."""
+    name = clean_name(name) if (name or "").strip() else ""
+    phone = normalize_phone(phone)
+    check_region_allowed(phone)
+    now = clock.time()
+
+    # One send per phone at a time: two taps of "Send code" must not text two codes, and the
+    # per-phone send log below is only ever updated by one request.
+    in_flight = _key("sending", phone)
+    if not cache.add(in_flight, 1, timeout=settings.TWILIO_TIMEOUT_SECONDS + 20):
+        raise RateLimited(_("A code is already on its way. Please wait a few seconds."), code="busy", retry_after=5)
+    try:
+        _check_cooldown(phone)
+        send_log_key = _key("sends", phone)
+        recent = [t for t in cache.get(send_log_key, []) if t > now - WINDOW_SECONDS]
+        if len(recent) >= settings.OTP_SENDS_PER_PHONE:
+            raise RateLimited(
+                _("Too many codes were sent to this number. Please try again in a few minutes."),
+                code="too_many_codes",
+                retry_after=recent[0] + WINDOW_SECONDS - now,
+            )
+        ip_bucket = _take(
+            _key("send-ip", ip),
+            limit=settings.OTP_SENDS_PER_IP,
+            window=WINDOW_SECONDS,
+            now=now,
+            message=_("Too many codes were asked for from this network. Please try again in a few minutes."),
+        )
+        try:
+            hour_bucket = _take(
+                "otp:sms-hour",
+                limit=settings.SMS_HOURLY_CAP,
+                window=3600,
+                now=now,
+                message=_("We cannot send more codes right now. Please try again later or ask at reception."),
+                code="sms_cap",
+            )
+        except RateLimited:
+            _give_back(ip_bucket)
+            log.warning("SMS hourly cap of %d reached: refusing codes (possible SMS pumping)", settings.SMS_HOURLY_CAP)
+            raise
+
+        code = f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
+        try:
+            sms.send_sms(phone, _message(code))
+        except (sms.SmsDeliveryError, OSError) as exc:
+            # Not a sent code: give the reservations back so the patient can simply try again.
+            _give_back(ip_bucket)
+            _give_back(hour_bucket)
+            log.warning(
+                "otp not sent phone=%s provider_code=%s error=%s",
+                mask_phone(phone),
+                getattr(exc, "provider_code", None) or "-",
+                exc.__class__.__name__,
+            )
+            raise SmsNotSent() from exc
+
+        _record_sent(phone, code, name)
+        cache.set(send_log_key, [*recent, now], timeout=WINDOW_SECONDS)
+    finally:
+        cache.delete(in_flight)
+    log.info("otp sent phone=%s", mask_phone(phone))
+    return CodeSent(phone=phone, resend_in=settings.OTP_RESEND_SECONDS)
+
+
+def _check_cooldown(phone: str) -> None:
+    sent_at = OTP.objects.filter(phone=phone).values_list("sent_at", flat=True).first()
+    if sent_at is None:
+        return
+    wait = (sent_at + timedelta(seconds=settings.OTP_RESEND_SECONDS) - timezone.now()).total_seconds()
+    if wait > 0:
+        seconds = math.ceil(wait)
+        raise RateLimited(
+            ngettext(
+                "Please wait %(seconds)d second before asking for a new code.",
+                "Please wait %(seconds)d seconds before asking for a new code.",
+                seconds,
+            )
+            % {"seconds": seconds},
+            code="resend_too_soon",
+            retry_after=seconds,
+        )
+
+
+@transaction.atomic
+def _record_sent(phone: str, code: str, name: str) -> None:
+    now = timezone.now()
+    fields = {
+        "code_hash": _hash(phone, code),
+        "sent_at": now,
+        "expires_at": now + timedelta(seconds=settings.OTP_TTL_SECONDS),
+        "attempts": 0,
+        "used_at": None,
+    }
+    if name:  # a resend without a name keeps the name given with the first code
+        fields["pending_name"] = name
+    OTP.objects.update_or_create(
+        phone=phone,
+        defaults={**fields, "send_count": F("send_count") + 1},
+        create_defaults={**fields, "send_count": 1},
+    )
+
+
+def _message(code: str) -> str:
+    minutes = max(1, math.ceil(settings.OTP_TTL_SECONDS / 60))
+    # The code must stay the only 6-digit number in the text (autofill and black-box tests read it).
+    return ngettext(
+        "%(code)s is your %(facility)s code. It expires in %(minutes)d minute.",
+        "%(code)s is your %(facility)s code. It expires in %(minutes)d minutes.",
+        minutes,
+    ) % {"code": code, "facility": settings.FACILITY_NAME, "minutes": minutes}
+
+
+# --- verifying -------------------------------------------------------------------------------
+
+
+def verify_code(*, phone: str, code: str, ip: str, name: str = "") -> Verification:
+    """Check the code sent to the phone; on success it is used up and the patient is returned.
+
+    A new phone becomes a patient with the name given now or with the code; without either the
+    result has no patient yet and `register_verified_phone` completes it.
+    """
+    _take(
+        _key("check-ip", ip),
+        limit=settings.OTP_CHECKS_PER_IP,
+        window=WINDOW_SECONDS,
+        now=clock.time(),
+        message=_("Too many codes were tried from this network. Please try again in a few minutes."),
+    )
+    name = clean_name(name) if (name or "").strip() else ""
+    phone = normalize_phone(phone)
+    digits = _digits(code)
+    now = timezone.now()
+    refused = None
+    with transaction.atomic():
+        # Lock the row: two requests with the same code must not both succeed (single use),
+        # and two wrong guesses must both be counted.
+        otp = OTP.objects.select_for_update().filter(phone=phone).first()
+        refused = _refusal(otp, phone, digits, now)
+        if refused is None:
+            otp.used_at = now
+            otp.save(update_fields=["used_at"])
+            patient = Patient.objects.filter(phone=phone).first()
+            chosen = name or otp.pending_name
+            if patient is None and chosen:
+                patient, _created = Patient.objects.get_or_create(phone=phone, defaults={"name": clean_name(chosen)})
+    if refused is not None:  # raised after the commit, so a wrong attempt stays counted
+        log.info("otp refused phone=%s reason=%s", mask_phone(phone), refused.code)
+        raise refused
+    log.info("otp verified phone=%s registered=%s", mask_phone(phone), patient is not None)
+    return Verification(phone=phone, patient=patient)
+
+
+def _digits(code: str | None) -> str:
+    # Spaces and dashes are fine ("123 456"); so are digits typed on a non-Latin keyboard.
+    raw = "".join((code or "").split()).replace("-", "")
+    if len(raw) != CODE_DIGITS or not all(ch.isdecimal() for ch in raw):
+        raise CodeRejected(_("Please enter the 6-digit code from the SMS."), code="invalid_code_format")
+    return "".join(str(unicodedata.decimal(ch)) for ch in raw)
+
+
+def _refusal(otp: OTP | None, phone: str, digits: str, now: datetime) -> CodeRejected | None:
+    """Why this code is refused (counting a wrong guess), or None when it is right."""
+    if otp is None or not otp.code_hash:
+        return CodeRejected()
+    if otp.used_at is not None:
+        return CodeRejected(_("This code has already been used. Please ask for a new code."), code="code_used")
+    if otp.attempts >= settings.OTP_MAX_ATTEMPTS:
+        return CodeRejected(_("Too many wrong tries. Please ask for a new code."), code="too_many_attempts")
+    if otp.expires_at <= now:
+        return CodeRejected(_("This code has expired. Please ask for a new code."), code="code_expired")
+    if hmac.compare_digest(_hash(phone, digits), otp.code_hash):
+        return None
+    otp.attempts += 1
+    otp.save(update_fields=["attempts"])
+    left = settings.OTP_MAX_ATTEMPTS - otp.attempts
+    if left <= 0:
+        return CodeRejected(
+            _("That code is not right, and that was the last try. Please ask for a new code."),
+            code="too_many_attempts",
+        )
+    return CodeRejected(
+        ngettext(
+            "That code is not right. You have %(left)d more try.",
+            "That code is not right. You have %(left)d more tries.",
+            left,
+        )
+        % {"left": left}
+    )
+
+
+# --- the patient's session -------------------------------------------------------------------
+
+
+def end_of_service_day(now: datetime | None = None) -> datetime:
+    """Local midnight after `now` (in TIME_ZONE): when a patient's session ends."""
+    local = timezone.localtime(now)
+    return datetime.combine(local.date() + timedelta(days=1), time.min, tzinfo=local.tzinfo)
+
+
+def start_patient_session(*, session, verification: Verification, staff_signed_in: bool) -> None:
+    """Sign the browser in as the verified phone's patient until the end of the service day.
+
+    The key is rotated (no session fixation) but the data is kept, so a staff member signed in
+    in the same browser stays signed in; their session keeps its own expiry rules.
+    """
+    session.cycle_key()
+    session.pop(CODE_SENT_KEY, None)
+    session[VERIFIED_PHONE_KEY] = verification.phone
+    if verification.patient is not None:
+        session[access.PATIENT_SESSION_KEY] = verification.patient.pk
+    else:
+        session.pop(access.PATIENT_SESSION_KEY, None)
+    if not staff_signed_in:
+        session.set_expiry(end_of_service_day())
+
+
+def verified_phone(session) -> str | None:
+    return session.get(VERIFIED_PHONE_KEY) if session is not None else None
+
+
+def remember_code_sent(*, session, sent: CodeSent) -> None:
+    """Remember which phone this browser is verifying, so the code step survives a reload."""
+    session[CODE_SENT_KEY] = {"phone": sent.phone, "resend_at": int(clock.time()) + sent.resend_in}
+
+
+def code_sent(session) -> dict | None:
+    value = session.get(CODE_SENT_KEY) if session is not None else None
+    return value if isinstance(value, dict) and value.get("phone") else None
+
+
+def forget_code_sent(*, session) -> None:
+    session.pop(CODE_SENT_KEY, None)
+
+
+def is_known_phone(*, session, phone: str) -> bool:
+    """Whether the phone verified in this session belongs to a patient; any other phone is refused.
+
+    Being a patient of a clinic is health information, so nobody may ask about another number.
+    """
+    try:
+        phone = normalize_phone(phone)
+    except InvalidInput:
+        phone = ""
+    if not phone or phone != verified_phone(session):
+        raise NotAllowed(_("Please verify this phone number first."), code="verify_first")
+    return Patient.objects.filter(phone=phone).exists()
+
+
+@transaction.atomic
+def register_verified_phone(*, session, name: str) -> Patient:
+    """A new phone verified without a name: create its patient with this name and sign in."""
+    phone = verified_phone(session)
+    if not phone:
+        raise NotAllowed(_("Please verify your phone number first."), code="verify_first")
+    patient, _created = Patient.objects.get_or_create(phone=phone, defaults={"name": clean_name(name)})
+    session[access.PATIENT_SESSION_KEY] = patient.pk
+    return patient
+
+
+def end_patient_session(*, session, staff_signed_in: bool) -> None:
+    """Sign the patient out; a staff member signed in in the same browser stays signed in."""
+    if staff_signed_in:
+        for key in (access.PATIENT_SESSION_KEY, VERIFIED_PHONE_KEY, CODE_SENT_KEY):
+            session.pop(key, None)
+    else:
+        session.flush()
+
+
+# --- rate counters in the shared cache -------------------------------------------------------
+
+
+def _key(kind: str, value: str) -> str:
+    # Phones and addresses are personal data: the cache (a database table) holds only a digest.
+    return f"otp:{kind}:{salted_hmac('queue_app.otp.limits', value).hexdigest()[:32]}"
+
+
+def _take(key: str, *, limit: int, window: int, now: float, message: str, code: str = "rate_limited") -> str:
+    """Count one use in the current fixed window; past the limit, un-count it and refuse.
+
+    On Redis incr is atomic; on the database cache two simultaneous requests may count once,
+    which only matters for the generous per-address and hourly limits that use this.
+    """
+    bucket = f"{key}:{int(now // window)}"
+    cache.add(bucket, 0, timeout=window + 60)
+    try:
+        used = cache.incr(bucket)
+    except ValueError:  # expired between add and incr
+        cache.set(bucket, 1, timeout=window + 60)
+        used = 1
+    if used > limit:
+        _give_back(bucket)
+        raise RateLimited(message, code=code, retry_after=window - now % window)
+    return bucket
+
+
+def _give_back(bucket: str) -> None:
+    try:
+        cache.decr(bucket)
+    except ValueError:
+        pass
+
+
+def _hash(phone: str, code: str) -> str:
+    return salted_hmac("queue_app.otp", f"{phone}:{code}", algorithm="sha256").hexdigest()
