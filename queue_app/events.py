@@ -63,13 +63,17 @@ def build_changes(
     counter_events: list[tuple[str, Counter | None]] = (),
     ticket_events: list[tuple[str, Ticket]] = (),
     notes: dict | None = None,
+    counters: list[Counter] | None = None,
 ) -> list[tuple[str, dict]]:
     """All messages for one change of a service's queue, in the order DESIGN.md gives.
 
-    Three queries whatever the queue size: the counters, the active tickets, the service time.
+    Three queries whatever the queue size: the counters (unless the caller already has them,
+    as they are after the change), the active tickets, the service time.
     """
     mode = settings.DISPLAY_NAME_MODE
-    counters = {c.pk: c for c in Counter.objects.filter(service_id=service_id).select_related("service")}
+    if counters is None:
+        counters = Counter.objects.filter(service_id=service_id).select_related("service")
+    counters = {c.pk: c for c in counters}
     state = selectors.queue_state(service_ids=[service_id])
     now = timezone.now()
     lengths = {str(cid): state.queue_length(cid) for cid in counters}

@@ -89,6 +89,11 @@ def _open_counters(service_id: int, now: datetime) -> list[Counter]:
     return [c for c in candidates if c.within_hours(now)]
 
 
+def _service_counters(service_id: int) -> list[Counter]:
+    """All counters of a service in one query; reused for the decision and the event payloads."""
+    return list(Counter.objects.filter(service_id=service_id).select_related("service", "held_by").order_by("id"))
+
+
 def _waiting_counts(counters: list[Counter], today: date) -> dict[int, int]:
     counts = dict(
         Ticket.objects.filter(counter__in=counters, status=WAITING, service_date=today)
@@ -144,9 +149,9 @@ def _apply_moves(moves, *, from_counter: Counter | None, by, action_to_pool: str
     return ticket_events
 
 
-def _hand_out_pool(service_id: int, now: datetime, by) -> dict[Counter | None, list[Ticket]]:
+def _hand_out_pool(service_id: int, now: datetime, by, targets=None) -> dict[Counter | None, list[Ticket]]:
     """Give the service's unassigned tickets, in join order, to its open counters."""
-    targets = _open_counters(service_id, now)
+    targets = _open_counters(service_id, now) if targets is None else targets
     if not targets:
         return {}
     pool = list(
@@ -214,13 +219,14 @@ def join(
             _("%(service)s is not offered today (%(days)s).") % {"service": service, "days": service.days_display()}
         )
 
+    counters = _service_counters(service.pk)
+    open_counters = [c for c in counters if c.is_open(now)]
     # Tickets left unassigned while no counter was open (e.g. before opening time) go first.
-    pool_moves = _hand_out_pool(service.pk, now, by)
+    pool_moves = _hand_out_pool(service.pk, now, by, targets=open_counters)
     pool_events = _apply_moves(pool_moves, from_counter=None, by=by, action_to_pool=History.RETURNED_TO_POOL)
 
     last = Ticket.objects.filter(service=service, service_date=today).aggregate(n=Max("number"))["n"] or 0
     number = last + 1
-    open_counters = _open_counters(service.pk, now)
     counter = _least_busy(open_counters, _waiting_counts(open_counters, today)) if open_counters else None
     ticket = Ticket.objects.create(
         queue_id=f"{service.code}_{number:03d}_{secrets.randbelow(10000):04d}",
@@ -243,7 +249,10 @@ def join(
     counter_events.append(("new_patient", counter))
     events.publish_on_commit(
         events.build_changes(
-            service_id=service.pk, counter_events=counter_events, ticket_events=[*pool_events, ("joined", ticket)]
+            service_id=service.pk,
+            counter_events=counter_events,
+            ticket_events=[*pool_events, ("joined", ticket)],
+            counters=counters,
         )
     )
     return ticket, True
@@ -254,7 +263,8 @@ def join(
 
 def _advance(*, counter: Counter, by, expected: str | None, finish_as: str) -> Ticket | None:
     service = _lock_service(counter.service_id)
-    counter = _counter_of(counter)
+    counters = _service_counters(service.pk)
+    counter = next(c for c in counters if c.pk == counter.pk)
     now = timezone.now()
     current = _current_ticket(counter)
     # `expected` is the ticket on the clerk's screen; "" means the screen showed nobody, so a
@@ -311,7 +321,9 @@ def _advance(*, counter: Counter, by, expected: str | None, finish_as: str) -> T
     if nxt is not None:
         counter_events.append(("patient_called", counter))
     events.publish_on_commit(
-        events.build_changes(service_id=service.pk, counter_events=counter_events, ticket_events=ticket_events)
+        events.build_changes(
+            service_id=service.pk, counter_events=counter_events, ticket_events=ticket_events, counters=counters
+        )
     )
     return nxt
 
