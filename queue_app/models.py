@@ -60,17 +60,24 @@ class Service(models.Model):
         return ", ".join(str(name) for i, name in enumerate(WEEKDAY_NAMES) if self.week_days & (1 << i))
 
 
-class StaffManager(UserManager):
+class StaffQuerySet(models.QuerySet):
     def create(self, **fields):
-        """`Staff.objects.create(username=…, password='…')` (the seed's snippet) stores a hash."""
+        """`Staff.objects.create(username=…, password='…')` (the seed's snippet) stores a hash.
+
+        On the queryset, so get_or_create and update_or_create (which call it) hash too.
+        """
         password = fields.pop("password", None)
         user = self.model(**fields)
         if password:
             user.set_password(password)
         else:
             user.set_unusable_password()
-        user.save(using=self._db)
+        user.save(force_insert=True, using=self.db)
         return user
+
+
+class StaffManager(UserManager.from_queryset(StaffQuerySet)):
+    pass
 
 
 class Staff(AbstractUser):

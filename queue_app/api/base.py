@@ -1,5 +1,7 @@
 """Base API views: CSRF on every unsafe request (anonymous ones too) and who is asking."""
 
+from collections.abc import Mapping
+
 from django.utils.translation import gettext as _
 from rest_framework import exceptions
 from rest_framework.authentication import CSRFCheck
@@ -49,7 +51,10 @@ class StaffApi(ApiView):
     def resolve_counter(self, request) -> Counter:
         """An operator acts on the counter they hold; an admin may name any counter by id."""
         user = request.user
-        requested = request.data.get("counter") if request.method == "POST" else request.query_params.get("counter")
+        fields = request.data if request.method == "POST" else request.query_params
+        if not isinstance(fields, Mapping):  # a JSON list, string or null: not a form
+            raise exceptions.ParseError(_("Send the fields as a JSON object or a form."))
+        requested = fields.get("counter")
         if requested not in (None, ""):
             try:
                 counter_id = int(requested)

@@ -1,22 +1,184 @@
-# Placeholder module: the patient-journey helper replaces this file entirely.
-from .base import ApiView
+"""Patient endpoints: SMS code, check, join, cancel. Each parses, makes one service call, answers JSON.
+
+The login, selection and dashboard pages post the same forms to their own page views when
+JavaScript is off (queue_app/views/patient.py); both paths call the same services.
+"""
+
+from django.middleware.csrf import rotate_token
+from django.utils.translation import gettext as _
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import exceptions, serializers, status
+from rest_framework.response import Response
+
+from .. import access, selectors, services
+from ..models import Service, Ticket
+from ..net import client_ip
+from ..phones import MAX_PHONE_INPUT
+from ..services import otp
+from ..services.names import MAX_NAME_LENGTH
+from ..views.patient import after_login_url
+from .base import ApiView, PatientApi
+
+ERROR = inline_serializer("PatientError", {"error": serializers.CharField(), "code": serializers.CharField()})
+TICKET = inline_serializer("TicketEnvelope", {"ticket": serializers.DictField()})
 
 
-class SendOtpApi(ApiView):
-    pass
+class RetryAfterMixin:
+    # 429 answers say when to come back (Retry-After), as RFC 6585 asks.
+
+    def handle_exception(self, exc):
+        response = super().handle_exception(exc)
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after:
+            response["Retry-After"] = str(retry_after)
+        return response
 
 
-class VerifyOtpApi(ApiView):
-    pass
+class SendOtpInput(serializers.Serializer):
+    phone = serializers.CharField(max_length=MAX_PHONE_INPUT)
+    name = serializers.CharField(max_length=MAX_NAME_LENGTH, required=False, allow_blank=True, default="")
 
 
+@extend_schema(
+    request=SendOtpInput,
+    responses={
+        200: inline_serializer(
+            "CodeSent", {"sent": serializers.BooleanField(), "resend_in": serializers.IntegerField()}
+        ),
+        400: ERROR,
+        403: ERROR,
+        429: ERROR,
+        502: ERROR,
+    },
+    summary="Text a one-time code to the phone (same answer for known and unknown phones)",
+)
+class SendOtpApi(RetryAfterMixin, ApiView):
+    """The answer is the same whether or not the phone belongs to a patient. 429 (with Retry-After)
+    before OTP_RESEND_SECONDS have passed, after OTP_SENDS_PER_PHONE codes in 10 minutes, per client
+    address, or past SMS_HOURLY_CAP; 400 for a number that is not a mobile of an allowed region;
+    502 when the SMS provider fails (nothing is counted then)."""
+
+    def post(self, request):
+        data = SendOtpInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        sent = otp.send_code(
+            phone=data.validated_data["phone"], name=data.validated_data["name"], ip=client_ip(request)
+        )
+        otp.remember_code_sent(session=request.session, sent=sent)
+        return Response({"sent": True, "resend_in": sent.resend_in})
+
+
+class VerifyOtpInput(serializers.Serializer):
+    phone = serializers.CharField(max_length=MAX_PHONE_INPUT)
+    otp = serializers.CharField(max_length=16)
+    name = serializers.CharField(max_length=MAX_NAME_LENGTH, required=False, allow_blank=True, default="")
+
+
+@extend_schema(
+    request=VerifyOtpInput,
+    responses={
+        200: inline_serializer(
+            "Verified",
+            {
+                "verified": serializers.BooleanField(),
+                "redirect": serializers.CharField(),
+                "name_required": serializers.BooleanField(),
+            },
+        ),
+        400: ERROR,
+        403: ERROR,
+        429: ERROR,
+    },
+    summary="Check the code; starts the patient's session until the end of the service day",
+)
+class VerifyOtpApi(RetryAfterMixin, ApiView):
+    """A code is valid OTP_TTL_SECONDS, once, for OTP_MAX_ATTEMPTS wrong tries. A new phone needs a
+    name (given with the code, or here); without one `name_required` is true and the redirect
+    leads to the name step of the login page."""
+
+    def post(self, request):
+        data = VerifyOtpInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        verification = otp.verify_code(
+            phone=data.validated_data["phone"],
+            code=data.validated_data["otp"],
+            name=data.validated_data["name"],
+            ip=client_ip(request),
+        )
+        otp.start_patient_session(
+            session=request.session, verification=verification, staff_signed_in=access.is_staff_user(request.user)
+        )
+        rotate_token(request._request)
+        return Response(
+            {
+                "verified": True,
+                "redirect": after_login_url(verification.patient),
+                "name_required": verification.patient is None,
+            }
+        )
+
+
+@extend_schema(
+    parameters=[OpenApiParameter("phone", str, required=True)],
+    responses={200: inline_serializer("PatientExists", {"exists": serializers.BooleanField()}), 403: ERROR},
+    summary="Whether the phone verified in this session is a registered patient (403 verify_first otherwise)",
+)
 class CheckPatientApi(ApiView):
-    pass
+    """Being a patient of a clinic is health information: no enumeration of other numbers."""
+
+    def get(self, request):
+        phone = request.query_params.get("phone", "")[:64]
+        return Response({"exists": otp.is_known_phone(session=request.session, phone=phone)})
 
 
-class JoinQueueApi(ApiView):
-    pass
+class JoinInput(serializers.Serializer):
+    service_id = serializers.IntegerField(min_value=1, max_value=2**62)
 
 
-class CancelTicketApi(ApiView):
-    pass
+@extend_schema(
+    request=JoinInput,
+    responses={201: TICKET, 200: TICKET, 400: ERROR, 403: ERROR, 404: ERROR, 409: ERROR},
+    summary="Join a service's queue (201 a new ticket, 200 the active one already held)",
+)
+class JoinQueueApi(PatientApi):
+    """With no counter open the ticket still joins and waits, unassigned, for one to open."""
+
+    def post(self, request):
+        data = JoinInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        service = Service.objects.filter(pk=data.validated_data["service_id"]).first()
+        if service is None:
+            raise exceptions.NotFound(_("There is no such service. Please choose one from the list."))
+        ticket, created = services.join(patient=self.patient, service=service)
+        return Response(
+            {"ticket": selectors.ticket_dict(ticket)}, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        )
+
+
+class CancelInput(serializers.Serializer):
+    ticket = serializers.IntegerField(min_value=1, max_value=2**62, required=False)
+    ticket_id = serializers.IntegerField(min_value=1, max_value=2**62, required=False)
+
+    def validate(self, attrs):
+        if "ticket" not in attrs and "ticket_id" not in attrs:
+            raise serializers.ValidationError({"ticket": [_("Which ticket? Send its id as `ticket`.")]})
+        return attrs
+
+
+@extend_schema(
+    request=CancelInput,
+    responses={200: TICKET, 400: ERROR, 403: ERROR, 404: ERROR, 409: ERROR},
+    summary="Leave the queue: cancel one of the patient's own tickets",
+)
+class CancelTicketApi(PatientApi):
+    """Only the patient's own ticket, while it is waiting or called."""
+
+    def post(self, request):
+        data = CancelInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        ticket_id = data.validated_data.get("ticket") or data.validated_data["ticket_id"]
+        ticket = Ticket.objects.filter(pk=ticket_id).first()
+        if ticket is None:
+            raise exceptions.NotFound(_("There is no such ticket."))
+        ticket = services.cancel(ticket=ticket, patient=self.patient)
+        return Response({"ticket": selectors.ticket_dict(ticket)})

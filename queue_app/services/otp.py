@@ -16,7 +16,6 @@ import hmac
 import logging
 import math
 import secrets
-import time as clock
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
@@ -57,7 +56,7 @@ class RateLimited(QueueError):
 class SmsNotSent(QueueError):
     status_code = 502
     code = "sms_failed"
-    default_message = gettext_lazy("We could not send the code, please try again.")
+    default_message = gettext_lazy("We could not send the code, please try again")
 
 
 class CodeRejected(QueueError):
@@ -83,10 +82,10 @@ class Verification:
 
 def send_code(*, phone: str, name: str = "", ip: str) -> CodeSent:
     """Text a new code to the phone. `name` is kept for registering the phone if it is new."""
-    name = clean_name(name) if (name or "").strip() else ""
     phone = normalize_phone(phone)
     check_region_allowed(phone)
-    now = clock.time()
+    name = clean_name(name) if (name or "").strip() else ""
+    now = timezone.now().timestamp()
 
     # One send per phone at a time: two taps of "Send code" must not text two codes, and the
     # per-phone send log below is only ever updated by one request.
@@ -208,7 +207,7 @@ def verify_code(*, phone: str, code: str, ip: str, name: str = "") -> Verificati
         _key("check-ip", ip),
         limit=settings.OTP_CHECKS_PER_IP,
         window=WINDOW_SECONDS,
-        now=clock.time(),
+        now=timezone.now().timestamp(),
         message=_("Too many codes were tried from this network. Please try again in a few minutes."),
     )
     name = clean_name(name) if (name or "").strip() else ""
@@ -222,10 +221,11 @@ def verify_code(*, phone: str, code: str, ip: str, name: str = "") -> Verificati
         otp = OTP.objects.select_for_update().filter(phone=phone).first()
         refused = _refusal(otp, phone, digits, now)
         if refused is None:
-            otp.used_at = now
-            otp.save(update_fields=["used_at"])
-            patient = Patient.objects.filter(phone=phone).first()
             chosen = name or otp.pending_name
+            otp.used_at = now
+            otp.pending_name = ""  # kept only until the phone is verified
+            otp.save(update_fields=["used_at", "pending_name"])
+            patient = Patient.objects.filter(phone=phone).first()
             if patient is None and chosen:
                 patient, _created = Patient.objects.get_or_create(phone=phone, defaults={"name": clean_name(chosen)})
     if refused is not None:  # raised after the commit, so a wrong attempt stays counted
@@ -305,7 +305,7 @@ def verified_phone(session) -> str | None:
 
 def remember_code_sent(*, session, sent: CodeSent) -> None:
     """Remember which phone this browser is verifying, so the code step survives a reload."""
-    session[CODE_SENT_KEY] = {"phone": sent.phone, "resend_at": int(clock.time()) + sent.resend_in}
+    session[CODE_SENT_KEY] = {"phone": sent.phone, "resend_at": int(timezone.now().timestamp()) + sent.resend_in}
 
 
 def code_sent(session) -> dict | None:

@@ -1,9 +1,414 @@
-# Placeholder module: the patient-journey helper replaces this file entirely.
-from django.http import Http404
+"""Patient pages: login (phone + SMS code), service selection, the ticket dashboard.
+
+Every page works as plain HTML forms posting back to these views; the pages' scripts enhance
+them with the JSON endpoints in queue_app/api/patient.py. Both paths call the same services.
+"""
+
+from functools import wraps
+
+import phonenumbers
+from django import forms
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, JsonResponse
+from django.middleware.csrf import rotate_token
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST
+
+from .. import access, selectors, services
+from ..models import Patient, Service, Ticket
+from ..net import client_ip
+from ..phones import MAX_PHONE_INPUT, display_phone
+from ..services import otp
+from ..services.errors import QueueError
+from ..services.names import MAX_NAME_LENGTH
+
+# --- helpers shared with the API ---------------------------------------------------------------
 
 
-def _todo(request, *args, **kwargs):
-    raise Http404("not built yet")
+def after_login_url(patient: Patient | None) -> str:
+    """Where a verified patient goes next: their ticket, the service list, or the name step."""
+    if patient is None:
+        return reverse("patient_login")
+    if any(t.is_active for t in selectors.patient_tickets(patient)):
+        return reverse("patient_dashboard")
+    return reverse("service_selection")
 
 
-home_redirect = patient_login = patient_logout = service_selection = patient_dashboard = _todo
+def wants_json(request) -> bool:
+    return request.get_preferred_type(["text/html", "application/json"]) == "application/json"
+
+
+def patient_required(view):
+    """Pages for a patient whose phone was verified in this session; others go to the login."""
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        patient = access.session_patient(request.session)
+        if patient is None:
+            if wants_json(request):
+                return JsonResponse(
+                    {"error": _("Please verify your phone number first."), "code": "not_authenticated"}, status=403
+                )
+            messages.info(request, _("Please enter your mobile number to continue."))
+            return redirect("patient_login")
+        request.patient = patient
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def _field_for(error: QueueError) -> str | None:
+    return {
+        "invalid_phone": "phone",
+        "region_not_allowed": "phone",
+        "invalid_name": "name",
+    }.get(error.code, "otp" if isinstance(error, otp.CodeRejected) else None)
+
+
+def _staff_here(request) -> bool:
+    return access.is_staff_user(request.user)
+
+
+# --- login -------------------------------------------------------------------------------------
+
+
+class PhoneForm(forms.Form):
+    phone = forms.CharField(max_length=MAX_PHONE_INPUT, label=gettext_lazy("Mobile number"))
+    name = forms.CharField(max_length=MAX_NAME_LENGTH, required=False, label=gettext_lazy("Your name"))
+
+
+class CodeForm(forms.Form):
+    phone = forms.CharField(max_length=MAX_PHONE_INPUT)
+    otp = forms.CharField(max_length=16, label=gettext_lazy("6-digit code"))
+
+
+class NameForm(forms.Form):
+    name = forms.CharField(max_length=MAX_NAME_LENGTH, label=gettext_lazy("Your name"))
+
+
+@never_cache
+def home_redirect(request):
+    return redirect("patient_login")
+
+
+@never_cache
+def patient_login(request):
+    """Three steps on one page: phone (+ name), the code from the SMS, and a name for new phones."""
+    if request.method == "POST":
+        action = {"send": _send_code, "resend": _resend_code, "verify": _verify_code, "name": _register_name}.get(
+            request.POST.get("action", "")
+        )
+        if action is None:  # "Use another number", or a form from an older page
+            otp.forget_code_sent(session=request.session)
+            return redirect("patient_login")
+        return action(request)
+    patient = access.session_patient(request.session)
+    if patient is not None:
+        return redirect(after_login_url(patient))
+    if otp.verified_phone(request.session):
+        return _render_login(request, "name")
+    if otp.code_sent(request.session):
+        return _render_login(request, "code")
+    return _render_login(request, "phone")
+
+
+def _send_code(request):
+    form = PhoneForm(request.POST)
+    if not form.is_valid():
+        return _render_login(request, "phone", phone_form=form, status=400)
+    try:
+        sent = otp.send_code(phone=form.cleaned_data["phone"], name=form.cleaned_data["name"], ip=client_ip(request))
+    except QueueError as exc:
+        field = _field_for(exc)
+        form.add_error(field if field in ("phone", "name") else None, exc.message)
+        return _render_login(request, "phone", phone_form=form, status=exc.status_code)
+    otp.remember_code_sent(session=request.session, sent=sent)
+    return redirect("patient_login")
+
+
+def _resend_code(request):
+    sent = otp.code_sent(request.session)
+    if sent is None:
+        return redirect("patient_login")
+    try:
+        result = otp.send_code(phone=sent["phone"], ip=client_ip(request))
+    except QueueError as exc:
+        form = CodeForm(initial={"phone": sent["phone"]})
+        return _render_login(request, "code", code_form=form, error=exc.message, status=exc.status_code)
+    otp.remember_code_sent(session=request.session, sent=result)
+    messages.success(request, _("A new code is on its way."))
+    return redirect("patient_login")
+
+
+def _verify_code(request):
+    form = CodeForm(request.POST)
+    if not form.is_valid():
+        return _render_login(request, "code", code_form=form, status=400)
+    try:
+        verification = otp.verify_code(
+            phone=form.cleaned_data["phone"], code=form.cleaned_data["otp"], ip=client_ip(request)
+        )
+    except QueueError as exc:
+        form.add_error("otp" if _field_for(exc) == "otp" else None, exc.message)
+        return _render_login(request, "code", code_form=form, status=exc.status_code)
+    otp.start_patient_session(session=request.session, verification=verification, staff_signed_in=_staff_here(request))
+    rotate_token(request)
+    return redirect(after_login_url(verification.patient))
+
+
+def _register_name(request):
+    form = NameForm(request.POST)
+    if not form.is_valid():
+        return _render_login(request, "name", name_form=form, status=400)
+    try:
+        patient = otp.register_verified_phone(session=request.session, name=form.cleaned_data["name"])
+    except QueueError as exc:
+        form.add_error("name" if exc.code == "invalid_name" else None, exc.message)
+        return _render_login(request, "name", name_form=form, status=exc.status_code)
+    return redirect(after_login_url(patient))
+
+
+def _readable(phone: str) -> str:
+    try:
+        return display_phone(phone)
+    except phonenumbers.NumberParseException:
+        return phone
+
+
+def _render_login(request, step, *, phone_form=None, code_form=None, name_form=None, error=None, status=200):
+    sent = otp.code_sent(request.session) or {}
+    phone = sent.get("phone", "")
+    if code_form is not None and code_form.is_bound:
+        phone = code_form.data.get("phone", "")[:MAX_PHONE_INPUT]
+    resend_in = max(0, int(sent.get("resend_at", 0) - timezone.now().timestamp()))
+    verified = otp.verified_phone(request.session)
+    context = {
+        "step": step,
+        "phone_form": phone_form or PhoneForm(),
+        "code_form": code_form or CodeForm(initial={"phone": phone}),
+        "name_form": name_form or NameForm(),
+        "error": error,
+        "sent_phone": phone,
+        "sent_phone_display": _readable(phone) if phone else "",
+        "verified_phone_display": _readable(verified) if verified else "",
+        "resend_in": resend_in,
+        "login_data": {
+            "sendUrl": reverse("send_otp"),
+            "verifyUrl": reverse("verify_otp"),
+            "step": step,
+            "resendIn": resend_in,
+            "strings": {
+                "sending": _("Sending…"),
+                "checking": _("Checking…"),
+                "resendIn": _("You can ask for a new code in %(time)s."),
+                "resendNow": _("Did not get it? You can ask for a new code."),
+                "resent": _("A new code is on its way."),
+                "sentTo": _("We sent a code by SMS to %(phone)s."),
+                "digit": _("Digit %(n)s of 6"),
+                "network": _("No connection. Please check your network and try again."),
+            },
+        },
+    }
+    return render(request, "patient/login.html", context, status=status)
+
+
+@require_POST
+def patient_logout(request):
+    otp.end_patient_session(session=request.session, staff_signed_in=_staff_here(request))
+    messages.info(request, _("You are signed out. Your place in the queue is kept."))
+    return redirect("patient_login")
+
+
+# --- service selection -------------------------------------------------------------------------
+
+
+@never_cache
+@patient_required
+def service_selection(request):
+    """Today's services with people waiting and the wait; joining shows the ticket at once."""
+    error, status_code, failed_service = None, 200, None
+    if request.method == "POST":
+        try:
+            service_id = int(request.POST.get("service_id", ""))
+            service = Service.objects.filter(pk=service_id).first() if 0 < service_id < 2**62 else None
+        except ValueError:
+            service = None
+        if service is None:
+            error, status_code = _("There is no such service. Please choose one from the list."), 404
+        else:
+            try:
+                ticket, _created = services.join(patient=request.patient, service=service)
+            except QueueError as exc:
+                error, status_code, failed_service = exc.message, exc.status_code, service.pk
+            else:
+                return redirect(f"{reverse('patient_dashboard')}?ticket={ticket.pk}")
+    held = {t.service_id: t for t in selectors.patient_tickets(request.patient) if t.is_active}
+    rows = [
+        {
+            **row,
+            "held": held.get(row["id"]),
+            "state": "not_today" if not row["offered_today"] else ("open" if row["open_counters"] else "no_counter"),
+        }
+        for row in selectors.services_overview()
+    ]
+    rows.sort(key=lambda row: ("open", "no_counter", "not_today").index(row["state"]))  # joinable first
+    context = {
+        "services": rows,
+        "selection_data": {"joinUrl": reverse("join_queue"), "dashboardUrl": reverse("patient_dashboard")},
+        "error": error,
+        "failed_service": failed_service,
+        "patient": request.patient,
+    }
+    return render(request, "patient/selection.html", context, status=status_code)
+
+
+# --- dashboard ---------------------------------------------------------------------------------
+
+
+def status_strings() -> dict:
+    """Every sentence the ticket page can show, translated once; the page's script uses the same."""
+    return {
+        "waiting": _("You are in the queue"),
+        "ahead_one": _("1 person is ahead of you."),
+        "ahead_many": _("%(n)s people are ahead of you."),
+        "next": _("You are next"),
+        "next_detail": _("Please stay close to %(counter)s."),
+        "pool": _("Waiting for a counter to open"),
+        "pool_detail": _("You keep your place. We will tell you where to go as soon as a counter opens."),
+        "called": _("Please go to %(counter)s now"),
+        "called_detail": _("It is your turn."),
+        "served": _("You have been seen"),
+        "served_detail": _("Thank you for waiting. Take care!"),
+        "skipped": _("You missed your turn"),
+        "skipped_detail": _("Please see reception."),
+        "cancelled": _("You left the queue"),
+        "cancelled_detail": _("You can join again at any time today."),
+        "expired": _("This ticket has expired"),
+        "expired_detail": _("Tickets are valid on their day only. Please join again."),
+        "no_counter": _("Not yet assigned"),
+        "minutes": _("about %(n)s min"),
+        "no_wait": _("no wait"),
+        "now": _("now"),
+        "reconnecting": _("Reconnecting…"),
+        "polling": _("Live updates are slow on this network; checking every few seconds."),
+        "forbidden": _("This ticket is not yours. Please sign in again."),
+        "leave_confirm": _("Leave the queue? You will lose your place."),
+        "leaving": _("Leaving…"),
+        "left": _("You left the queue."),
+    }
+
+
+def ticket_status(ticket: dict, strings: dict) -> dict:
+    """The plain-language status of a ticket_dict: a headline and a sentence."""
+    status = ticket["status"]
+    counter = ticket.get("counter") or ""
+    if status == Ticket.Status.CALLED:
+        return {
+            "key": "called",
+            "headline": strings["called"] % {"counter": counter},
+            "detail": strings["called_detail"],
+        }
+    if status == Ticket.Status.WAITING:
+        if not ticket.get("counter_id"):
+            return {"key": "pool", "headline": strings["pool"], "detail": strings["pool_detail"]}
+        ahead = ticket.get("people_ahead") or 0
+        if ahead == 0:
+            return {"key": "next", "headline": strings["next"], "detail": strings["next_detail"] % {"counter": counter}}
+        detail = strings["ahead_one"] if ahead == 1 else strings["ahead_many"] % {"n": ahead}
+        return {"key": "waiting", "headline": strings["waiting"], "detail": detail}
+    return {"key": status, "headline": strings.get(status, status), "detail": strings.get(f"{status}_detail", "")}
+
+
+def ticket_facts(ticket: dict, strings: dict) -> dict:
+    """Counter, position, people ahead and the wait, as the ticket card shows them."""
+    waiting = ticket["status"] == Ticket.Status.WAITING
+    called = ticket["status"] == Ticket.Status.CALLED
+    minutes = ticket.get("estimated_wait_minutes") or 0
+    return {
+        "counter": ticket.get("counter") or strings["no_counter"],
+        "position": ticket.get("position") if waiting else "–",
+        "ahead": ticket.get("people_ahead", 0) if waiting else "–",
+        "wait": (strings["minutes"] % {"n": minutes} if minutes else strings["no_wait"])
+        if waiting
+        else (strings["now"] if called else "–"),
+    }
+
+
+@never_cache
+@patient_required
+def patient_dashboard(request):
+    """The patient's tickets of today, live; JSON with Accept: application/json (polling fallback)."""
+    if request.method == "POST":
+        return _leave_queue(request)
+    focus = _focused_ticket(request)
+    tickets = [focus] if focus is not None else selectors.patient_tickets(request.patient)
+    data = [selectors.ticket_dict(t) for t in tickets]
+    if wants_json(request):
+        return JsonResponse({"tickets": data})
+    strings = status_strings()
+    active = [t for t in data if t["status"] in Ticket.ACTIVE_STATUSES]
+    shown = active or data[-1:]  # no active ticket: the latest news (served, skipped, left…)
+    earlier = [{**t, "status_label": Ticket.Status(t["status"]).label} for t in data if t not in shown]
+    cards = [
+        {
+            "ticket": t,
+            "state": ticket_status(t, strings),
+            "facts": ticket_facts(t, strings),
+            "active": t["status"] in Ticket.ACTIVE_STATUSES,
+        }
+        for t in shown
+    ]
+    context = {
+        "cards": cards,
+        "has_active": bool(active),
+        "earlier": earlier,
+        "patient": request.patient,
+        "dashboard_data": {
+            "tickets": shown,
+            "strings": strings,
+            "cancelUrl": reverse("cancel_ticket"),
+            "pollUrl": reverse("patient_dashboard"),
+        },
+    }
+    return render(request, "patient/dashboard.html", context)
+
+
+def _focused_ticket(request) -> Ticket | None:
+    raw = request.GET.get("ticket")
+    if raw is None:
+        return None
+    try:
+        ticket_id = int(raw)
+    except ValueError:
+        raise Http404(_("There is no such ticket.")) from None
+    ticket = access.can_watch_ticket(request.session, ticket_id) if 0 < ticket_id < 2**62 else None
+    if ticket is None:
+        if Ticket.objects.filter(pk=ticket_id).exists():
+            raise PermissionDenied(_("This ticket belongs to someone else."))
+        raise Http404(_("There is no such ticket."))
+    return ticket
+
+
+def _leave_queue(request):
+    try:
+        ticket = Ticket.objects.filter(pk=int(request.POST.get("ticket", ""))).first()
+    except ValueError:
+        ticket = None
+    if ticket is None:
+        messages.error(request, _("There is no such ticket."))
+        return redirect("patient_dashboard")
+    try:
+        services.cancel(ticket=ticket, patient=request.patient)
+    except QueueError as exc:
+        if exc.status_code == 403:
+            raise PermissionDenied(exc.message) from exc
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, _("You left the queue for %(service)s.") % {"service": ticket.service})
+    return redirect("service_selection")

@@ -1,0 +1,166 @@
+/* The patient's ticket, live. One socket per active ticket (QueueLive.connect with
+   "ticket=<id>"): the snapshot on every (re)connect gives the ticket and the queue, then
+   `queue_position` messages (ticket numbers only) move the place in line and `ticket_update`
+   messages bring personal news: called, moved, back to the pool, served, skipped. When
+   WebSockets are blocked live.js polls /dashboard/ as JSON instead. Without JavaScript the page
+   refreshes itself every 20 seconds (a <noscript> meta refresh). */
+(function () {
+  "use strict";
+
+  const data = JSON.parse(document.getElementById("dashboard-data").textContent);
+  const t = data.strings;
+  const ACTIVE = ["waiting", "called"];
+  const banner = document.getElementById("conn-banner");
+  const baseTitle = document.title;
+  let bannerTimer = null;
+
+  function format(text, values) {
+    return text.replace(/%\((\w+)\)s/g, function (_, key) { return values[key] !== undefined ? values[key] : ""; });
+  }
+
+  /* The same wording as views/patient.py ticket_status() and ticket_facts(). */
+  function describe(ticket) {
+    const counter = ticket.counter || "";
+    if (ticket.status === "called") return { key: "called", headline: format(t.called, { counter: counter }), detail: t.called_detail };
+    if (ticket.status === "waiting") {
+      if (!ticket.counter_id) return { key: "pool", headline: t.pool, detail: t.pool_detail };
+      const ahead = ticket.people_ahead || 0;
+      if (ahead === 0) return { key: "next", headline: t.next, detail: format(t.next_detail, { counter: counter }) };
+      return { key: "waiting", headline: t.waiting, detail: ahead === 1 ? t.ahead_one : format(t.ahead_many, { n: ahead }) };
+    }
+    return { key: ticket.status, headline: t[ticket.status] || ticket.status, detail: t[ticket.status + "_detail"] || "" };
+  }
+
+  function facts(ticket) {
+    const waiting = ticket.status === "waiting";
+    const minutes = ticket.estimated_wait_minutes || 0;
+    return {
+      counter: ticket.counter || t.no_counter,
+      position: waiting ? String(ticket.position || (ticket.people_ahead || 0) + 1) : "–",
+      ahead: waiting ? String(ticket.people_ahead || 0) : "–",
+      wait: waiting ? (minutes ? format(t.minutes, { n: minutes }) : t.no_wait) : (ticket.status === "called" ? t.now : "–"),
+    };
+  }
+
+  function showBanner(text) {
+    clearTimeout(bannerTimer);
+    if (!text) { banner.hidden = true; return; }
+    // A blip of a second is not worth a message; a real outage is.
+    bannerTimer = setTimeout(function () { banner.textContent = text; banner.hidden = false; }, 1500);
+  }
+
+  function buzz() {
+    if (navigator.vibrate) {
+      try { navigator.vibrate([400, 200, 400, 200, 400]); } catch (e) { /* not allowed without a tap: fine */ }
+    }
+  }
+
+  function follow(initial) {
+    const card = document.querySelector('[data-ticket-id="' + initial.id + '"]');
+    if (!card) return;
+    const field = function (name) { return card.querySelector('[data-field="' + name + '"]'); };
+    let ticket = Object.assign({}, initial);
+    let note = "";
+    let live = null;
+
+    function render() {
+      const state = describe(ticket);
+      const f = facts(ticket);
+      card.className = card.className.replace(/\bis-[\w-]+/g, "").trim() + " is-" + state.key;
+      if (field("headline").textContent !== state.headline) field("headline").textContent = state.headline;
+      if (field("detail").textContent !== state.detail) field("detail").textContent = state.detail;
+      ["counter", "position", "ahead", "wait"].forEach(function (name) { field(name).textContent = f[name]; });
+      field("note").textContent = note;
+      field("note").hidden = !note;
+      const active = ACTIVE.indexOf(ticket.status) !== -1;
+      field("leave").hidden = !active;
+      if (!active) field("leave").open = false;
+      field("again").hidden = active;
+      document.title = ticket.status === "called" ? "▶ " + state.headline + " · " + baseTitle : baseTitle;
+    }
+
+    function update(fresh) {
+      const wasCalled = ticket.status === "called";
+      ticket = Object.assign({}, ticket, fresh);
+      if (ticket.status === "called" && !wasCalled) buzz();
+      if (ACTIVE.indexOf(ticket.status) === -1 && live) { live.close(); live = null; showBanner(""); }
+      render();
+    }
+
+    /* queue_position: find our number in a counter's waiting list (or the pool): people ahead. */
+    function positions(msg) {
+      if (ticket.status !== "waiting") return;
+      let ahead = null;
+      Object.keys(msg.counters || {}).forEach(function (id) {
+        const i = (msg.counters[id].waiting || []).indexOf(ticket.number);
+        if (i !== -1) ahead = i;
+      });
+      if (ahead === null) {
+        const i = (msg.unassigned || []).indexOf(ticket.number);
+        if (i !== -1) ahead = i;
+      }
+      if (ahead === null) return;  // we just left the waiting lists: the ticket_update says why
+      ticket.people_ahead = ahead;
+      ticket.position = ahead + 1;
+      ticket.estimated_wait_minutes = Math.round(ahead * (msg.minutes_per_patient || ticket.minutes_per_patient || 0));
+      render();
+    }
+
+    function ticketUpdate(msg) {
+      const news = msg.ticket || {};
+      if (news.id !== ticket.id) return;
+      note = msg.message || (msg.event === "called" || msg.event === "assigned" ? "" : note);
+      if (msg.event === "called" && ticket.status === "called") buzz();  // called again at the counter
+      update({ status: news.status, counter: news.counter, counter_id: news.counter_id });
+      // The place in line after a move is exact in the snapshot; ask for it.
+      if (ticket.status === "waiting" && live) live.resync();
+    }
+
+    render();
+    if (ACTIVE.indexOf(ticket.status) === -1 || !window.QueueLive) return;
+
+    live = QueueLive.connect({
+      query: "ticket=" + encodeURIComponent(ticket.id),
+      pollUrl: data.pollUrl + "?ticket=" + encodeURIComponent(ticket.id),
+      onSnapshot: function (msg) {
+        const fresh = msg.ticket || (msg.tickets || []).filter(function (x) { return x.id === ticket.id; })[0];
+        if (fresh) update(fresh);
+      },
+      onMessage: function (msg) {
+        if (msg.type === "queue_position") positions(msg);
+        else if (msg.type === "ticket_update") ticketUpdate(msg);
+      },
+      onStatus: function (state) {
+        if (state === "open") showBanner("");
+        else if (state === "down") showBanner(t.reconnecting);
+        else if (state === "polling") showBanner(t.polling);
+      },
+      onForbidden: function () {
+        note = t.forbidden;
+        render();
+      },
+    });
+
+    const form = card.querySelector(".leave-form");
+    if (form) {
+      form.addEventListener("submit", function (event) {
+        event.preventDefault();
+        const button = form.querySelector("button");
+        button.disabled = true;
+        button.textContent = t.leaving;
+        QueueLive.post(data.cancelUrl, { ticket: ticket.id }).then(function (result) {
+          if (result.ok && result.data.ticket) {
+            note = "";
+            update(result.data.ticket);
+          } else {
+            button.disabled = false;
+            note = (result.data && result.data.error) || "";
+            render();
+          }
+        });
+      });
+    }
+  }
+
+  data.tickets.forEach(follow);
+})();
