@@ -1,6 +1,7 @@
 """Counter staff actions: each parses input, makes one service call and answers the counter state."""
 
-from drf_spectacular.utils import extend_schema, inline_serializer
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
 
@@ -21,8 +22,15 @@ ERRORS = {403: ERROR, 400: ERROR, 409: ERROR}
 
 
 class ActionInput(serializers.Serializer):
-    expected_queue_id = serializers.CharField(required=False, allow_blank=True, max_length=40)
-    counter = serializers.IntegerField(required=False, min_value=1, help_text="Admins only: the counter to act on.")
+    expected_queue_id = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=40,
+        help_text='The ticket on screen ("" when nobody is shown); if it is no longer current: 409 `stale`.',
+    )
+    counter = serializers.IntegerField(
+        required=False, min_value=1, help_text="The counter to act on: any for admins, only their own for operators."
+    )
 
 
 class _CounterAction(StaffApi):
@@ -31,8 +39,9 @@ class _CounterAction(StaffApi):
     def post(self, request):
         data = ActionInput(data=request.data)
         data.is_valid(raise_exception=True)
+        # Absent: no check. "": the screen showed nobody being served. Anything else: that ticket.
         type(self).operation(
-            counter=self.counter, by=request.user, expected=data.validated_data.get("expected_queue_id") or None
+            counter=self.counter, by=request.user, expected=data.validated_data.get("expected_queue_id")
         )
         return Response(selectors.counter_state(self.counter))
 
@@ -57,7 +66,13 @@ class AnnouncePatientApi(_CounterAction):
 
 
 class StatusInput(serializers.Serializer):
-    status = serializers.ChoiceField(choices=Counter.Status.values)
+    status = serializers.ChoiceField(
+        choices=Counter.Status.values,
+        error_messages={
+            "invalid_choice": _('Unknown status "{input}": use available, busy, break or closed.'),
+            "required": _("Choose a status: available, busy, break or closed."),
+        },
+    )
     counter = serializers.IntegerField(required=False, min_value=1)
 
 
@@ -80,13 +95,25 @@ class UpdateStatusApi(StaffApi):
         return Response({"counter": state["counter"], "redistributed": moved, "queue_length": state["queue_length"]})
 
 
+QUEUE_DATA = inline_serializer(
+    "CounterQueueData",
+    {
+        "counter": serializers.DictField(),
+        "serving_patient": serializers.DictField(allow_null=True),
+        "waiting": serializers.ListField(child=serializers.DictField()),
+        "queue_length": serializers.IntegerField(),
+        "today": serializers.DictField(),
+    },
+)
+
+
 @extend_schema(
-    responses={200: COUNTER_STATE, 403: ERROR},
+    parameters=[OpenApiParameter("counter", int, description="Admins: any counter; operators: their own.")],
+    responses={200: QUEUE_DATA, 403: ERROR},
     summary="The counter, its current patient and its waiting list in order",
 )
 class QueueDataApi(StaffApi):
     def get(self, request):
         data = selectors.counter_state(self.counter, with_waiting=True)
         data["today"] = selectors.today_counts(self.counter)
-        data["to_redistribute"] = data["queue_length"]
         return Response(data)

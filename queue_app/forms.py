@@ -1,0 +1,83 @@
+"""Staff forms: log in at a counter, and move to another counter."""
+
+from django import forms
+from django.contrib.auth.forms import AuthenticationForm
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from .models import Counter, Staff
+
+
+def counter_choices():
+    """Every counter, grouped by service, with who holds it (for the login select and the picker)."""
+    return Counter.objects.select_related("service", "held_by").order_by("service__service_name", "id")
+
+
+class CounterChoiceField(forms.ModelChoiceField):
+    """A select of the counters saying which are free. No staff names: the login page is public."""
+
+    def label_from_instance(self, counter):
+        state = gettext("in use") if counter.held_by_id else gettext("free")
+        return gettext("%(counter)s · %(service)s (%(state)s)") % {
+            "counter": counter.counter_name,
+            "service": counter.service.service_name,
+            "state": state,
+        }
+
+
+class StaffLoginForm(AuthenticationForm):
+    """Username, password and the counter to work at.
+
+    AuthenticationForm calls authenticate(request, …), so django-axes sees every attempt, and it
+    refuses inactive accounts (the model backend does not authenticate them).
+    """
+
+    counter = CounterChoiceField(
+        queryset=Counter.objects.none(),
+        required=False,
+        label=_("Counter"),
+        empty_label=_("The counter assigned to me"),
+        help_text=_("Leave as is to work at the counter an administrator assigned to you."),
+    )
+
+    error_messages = {
+        "invalid_login": _("Wrong username or password."),
+        "inactive": _("This account is disabled. Please ask an administrator."),
+    }
+
+    def __init__(self, request=None, *args, **kwargs):
+        super().__init__(request, *args, **kwargs)
+        self.fields["counter"].queryset = counter_choices()
+        self.fields["username"].widget.attrs.update({"autocapitalize": "none", "spellcheck": "false"})
+
+    def clean(self):
+        cleaned = super().clean()
+        user = self.get_user()
+        if user is None:
+            return cleaned
+        counter = cleaned.get("counter") or self.assigned_counter(user)
+        if counter is None and not user.is_queue_admin:
+            raise forms.ValidationError(
+                _("No counter is assigned to you: please choose the counter you are working at."),
+                code="counter_required",
+            )
+        cleaned["counter"] = counter
+        return cleaned
+
+    @staticmethod
+    def assigned_counter(user: Staff) -> Counter | None:
+        """The counter an administrator assigned (Counter.assigned_staff); a free one first."""
+        assigned = Counter.objects.filter(assigned_staff=user).order_by("id")
+        free_or_own = [c for c in assigned if c.held_by_id in (None, user.pk)]
+        return (free_or_own or list(assigned) or [None])[0]
+
+
+class SwitchCounterForm(forms.Form):
+    """Take a counter; `force` confirms taking it from whoever holds it now."""
+
+    counter = forms.ModelChoiceField(
+        queryset=Counter.objects.select_related("service", "held_by"),
+        label=_("Counter"),
+        error_messages={"invalid_choice": _("That counter does not exist."), "required": _("Choose a counter.")},
+    )
+    force = forms.BooleanField(required=False, widget=forms.HiddenInput)

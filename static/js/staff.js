@@ -1,0 +1,296 @@
+/* The counter dashboard: buttons and shortcuts call the staff endpoints; the counter's staff
+   group (QueueLive) keeps the current patient, status and waiting list live.
+
+   Every action sends expected_queue_id (the ticket on screen, "" when nobody is shown), so a
+   double click or a second tab gets 409 and a refresh instead of serving twice. Buttons are
+   disabled while a request is in flight. Every sentence comes translated from the page. */
+(function () {
+  "use strict";
+
+  const config = JSON.parse(document.getElementById("staff-config").textContent);
+  const S = config.strings;
+  const $ = function (id) { return document.getElementById(id); };
+  const buttons = { serve_next: $("btn-serve_next"), skip: $("btn-skip"), announce: $("btn-announce") };
+  const statusButtons = Array.prototype.slice.call(document.querySelectorAll(".status-btn"));
+  const dialog = $("confirm-status");
+
+  const state = {
+    counter: config.state.counter,
+    serving: config.state.serving_patient,
+    waiting: config.state.waiting || [],
+    receivedAt: Date.now(),
+  };
+  let busy = false;
+  let refreshTimer = null;
+  let noticeTimer = null;
+  let leaving = false;
+
+  function fmt(template, values) {
+    return String(template).replace(/%\((\w+)\)s/g, function (match, key) {
+      return Object.prototype.hasOwnProperty.call(values, key) ? String(values[key]) : match;
+    });
+  }
+
+  // --- rendering ------------------------------------------------------------------------------
+
+  function renderCounter() {
+    const counter = state.counter;
+    const badge = $("status-badge");
+    badge.className = "badge badge-" + counter.current_status;
+    badge.textContent = S.statusLabels[counter.current_status] || counter.current_status;
+    statusButtons.forEach(function (b) { b.setAttribute("aria-pressed", String(b.dataset.status === counter.current_status)); });
+    const notOpen = $("not-open");
+    let reason = "";
+    if (!counter.is_open) {
+      if (counter.current_status === "break") reason = S.notOpen.break;
+      else if (counter.current_status === "closed") reason = S.notOpen.closed;
+      else if (counter.held_by === null) reason = S.notOpen.unheld;
+      else reason = S.notOpen.hours;
+    }
+    notOpen.textContent = reason;
+    notOpen.hidden = !reason;
+  }
+
+  function renderServing() {
+    const serving = state.serving;
+    const box = $("serving");
+    if (serving) {
+      box.removeAttribute("data-empty");
+      $("serving-ticket").textContent = serving.queue_id;
+      $("serving-name").textContent = serving.patient_name;
+      document.title = serving.queue_id + " · " + state.counter.counter_name;
+    } else {
+      box.setAttribute("data-empty", "");
+      $("serving-ticket").textContent = S.nobody;
+      $("serving-name").textContent = S.nobodyHint;
+      document.title = state.counter.counter_name;
+    }
+  }
+
+  function waitedLabel(entry) {
+    const minutes = entry.waited_minutes + Math.floor((Date.now() - state.receivedAt) / 60000);
+    return minutes < 1 ? S.justNow : fmt(S.minutes, { n: minutes });
+  }
+
+  function renderWaiting() {
+    const list = $("waiting-list");
+    const fragment = document.createDocumentFragment();
+    state.waiting.forEach(function (entry, index) {
+      const li = document.createElement("li");
+      [["w-pos", String(index + 1)], ["w-ticket", entry.queue_id], ["w-name", entry.patient_name], ["w-time", waitedLabel(entry)]]
+        .forEach(function (cell) {
+          const span = document.createElement("span");
+          span.className = cell[0];
+          span.textContent = cell[1];  // names are typed by patients: text, never HTML
+          li.appendChild(span);
+        });
+      fragment.appendChild(li);
+    });
+    list.replaceChildren(fragment);
+    $("queue-length").textContent = String(state.waiting.length);
+    $("waiting-empty").hidden = state.waiting.length > 0;
+  }
+
+  function renderToday(today) {
+    if (!today) return;
+    $("today-served").textContent = String(today.served);
+    $("today-skipped").textContent = String(today.skipped);
+    $("today-average").textContent = today.average_minutes === null ? "—" : fmt(S.minutes, { n: today.average_minutes });
+  }
+
+  function updateButtons() {
+    const hasPatient = Boolean(state.serving);
+    buttons.serve_next.disabled = busy || (!hasPatient && !state.counter.is_open);
+    buttons.skip.disabled = busy || !hasPatient;
+    buttons.announce.disabled = busy || !hasPatient;
+    statusButtons.forEach(function (b) { b.disabled = busy; });
+    document.body.classList.toggle("is-busy", busy);
+  }
+
+  function render() {
+    renderCounter();
+    renderServing();
+    renderWaiting();
+    updateButtons();
+  }
+
+  function notice(text, kind) {
+    const el = $("notice");
+    el.textContent = text || "";
+    el.className = "notice" + (kind ? " notice-" + kind : "");
+    clearTimeout(noticeTimer);
+    if (text) noticeTimer = setTimeout(function () { el.textContent = ""; el.className = "notice"; }, 8000);
+  }
+
+  // --- applying data ----------------------------------------------------------------------------
+
+  /* A full state: the WebSocket snapshot, get_queue_data, or a polled get_queue_data. */
+  function applyFull(data) {
+    if (data.counter) state.counter = data.counter;
+    state.serving = data.serving_patient || null;
+    if (Array.isArray(data.waiting)) { state.waiting = data.waiting; state.receivedAt = Date.now(); }
+    renderToday(data.today);
+    render();
+  }
+
+  /* An action's answer: the counter and its current patient (the waiting list follows by refresh). */
+  function applyAction(data) {
+    if (data.counter) state.counter = data.counter;
+    if ("serving_patient" in data) state.serving = data.serving_patient;
+    render();
+  }
+
+  /* A queue_update on the counter's staff group. */
+  function applyEvent(msg) {
+    if (msg.type !== "queue_update" || msg.counter_id !== config.counterId) return;
+    state.counter = Object.assign({}, state.counter, { current_status: msg.current_status, is_open: msg.is_open });
+    if ("serving_patient" in msg) state.serving = msg.serving_patient;
+    if (Array.isArray(msg.waiting)) { state.waiting = msg.waiting; state.receivedAt = Date.now(); }
+    render();
+    // Counts of today, and who holds the counter, are not in the event: read them again.
+    if (msg.event === "patient_served" || msg.event === "counter_status_update") scheduleRefresh();
+  }
+
+  function lost(code) {
+    if (leaving) return;
+    leaving = true;
+    notice(code === "not_authenticated" ? S.loggedOut : S.lost, "error");
+    setTimeout(function () { location.reload(); }, 2500);
+  }
+
+  function refresh() {
+    clearTimeout(refreshTimer);
+    return fetch(config.urls.data, { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (r) { return r.json().catch(function () { return {}; }).then(function (d) { return { status: r.status, data: d }; }); })
+      .then(function (res) {
+        if (res.status === 200) applyFull(res.data);
+        else if (res.status === 403) lost(res.data.code);
+      })
+      .catch(function () { /* offline: the socket's reconnect brings a snapshot */ });
+  }
+
+  function scheduleRefresh() {
+    clearTimeout(refreshTimer);
+    refreshTimer = setTimeout(refresh, 250);
+  }
+
+  // --- actions --------------------------------------------------------------------------------
+
+  function handleError(res) {
+    const data = res.data || {};
+    if (res.status === 0) { notice(S.network, "error"); return; }
+    if (res.status === 403) {
+      if (data.code === "not_authenticated" || data.code === "permission_denied") { lost(data.code); return; }
+      notice(data.error, "error");
+      return;
+    }
+    if (res.status === 409 && data.code === "stale") { notice(S.stale, "warn"); refresh(); return; }
+    notice(data.error || S.stale, res.status === 409 ? "info" : "error");
+    refresh();
+  }
+
+  function act(name) {
+    const button = buttons[name];
+    if (busy || !button || button.disabled) return;
+    busy = true;
+    updateButtons();
+    const fields = { counter: config.counterId, expected_queue_id: state.serving ? state.serving.queue_id : "" };
+    const previous = state.serving;
+    QueueLive.post(config.urls[name], fields).then(function (res) {
+      busy = false;
+      if (!res.ok) { updateButtons(); handleError(res); return; }
+      applyAction(res.data);
+      const called = res.data.serving_patient;
+      if (name === "announce") notice(fmt(S.announced, { ticket: previous ? previous.queue_id : "" }), "ok");
+      else if (name === "skip") notice(called ? fmt(S.skipped, { ticket: called.queue_id }) : S.skippedNone, "ok");
+      else notice(called ? fmt(S.served, { ticket: called.queue_id }) : S.finished, "ok");
+      refresh();
+    });
+  }
+
+  function confirmStatus(value) {
+    const count = state.waiting.length;
+    const title = value === "break" ? S.breakTitle : S.closedTitle;
+    const body = count ? fmt(S.breakBody, { n: count }) : S.breakBodyNone;
+    if (!dialog || typeof dialog.showModal !== "function") {
+      return Promise.resolve(window.confirm(title + "\n\n" + body));
+    }
+    $("confirm-title").textContent = title;
+    $("confirm-body").textContent = body;
+    $("confirm-yes").textContent = value === "break" ? S.breakConfirm : S.closedConfirm;
+    dialog.returnValue = "";
+    dialog.showModal();
+    return new Promise(function (resolve) {
+      dialog.addEventListener("close", function () { resolve(dialog.returnValue === "yes"); }, { once: true });
+    });
+  }
+
+  function sendStatus(value) {
+    busy = true;
+    updateButtons();
+    QueueLive.post(config.urls.status, { counter: config.counterId, status: value }).then(function (res) {
+      busy = false;
+      if (!res.ok) { updateButtons(); handleError(res); return; }
+      applyAction(res.data);
+      let text = fmt(S.statusSet, { status: S.statusLabels[value] || value });
+      if (res.data.redistributed) {
+        text += " " + fmt(value === "break" || value === "closed" ? S.moved : S.pulled, { n: res.data.redistributed });
+      }
+      notice(text, "ok");
+      refresh();
+    });
+  }
+
+  function setStatus(value) {
+    if (busy || value === state.counter.current_status) return;
+    if (value === "break" || value === "closed") {
+      confirmStatus(value).then(function (yes) { if (yes) sendStatus(value); });
+    } else {
+      sendStatus(value);
+    }
+  }
+
+  Object.keys(buttons).forEach(function (name) {
+    buttons[name].addEventListener("click", function () { act(name); });
+  });
+  statusButtons.forEach(function (b) {
+    b.addEventListener("click", function () { setStatus(b.dataset.status); });
+  });
+
+  const shortcuts = { n: "serve_next", s: "skip", a: "announce" };
+  document.addEventListener("keydown", function (event) {
+    if (event.ctrlKey || event.metaKey || event.altKey || event.repeat) return;
+    const target = event.target;
+    if (target && (target.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(target.tagName))) return;
+    if (dialog && dialog.open) return;
+    const action = shortcuts[(event.key || "").toLowerCase()];
+    if (!action) return;
+    event.preventDefault();
+    act(action);
+  });
+
+  // --- live updates -----------------------------------------------------------------------------
+
+  const banner = $("conn-banner");
+  let everOpen = false;
+  const live = QueueLive.connect({
+    query: "counter=" + config.counterId,
+    pollUrl: config.urls.data,
+    onSnapshot: function (msg) {
+      applyFull(msg);
+      if (!msg.polled) refresh();  // the socket's snapshot has no counts of today
+    },
+    onMessage: applyEvent,
+    onStatus: function (status) {
+      if (status === "open") { everOpen = true; banner.hidden = true; return; }
+      if (status === "polling") { banner.textContent = S.polling; banner.hidden = false; return; }
+      if (status === "down" && everOpen) { banner.textContent = S.reconnecting; banner.hidden = false; }
+    },
+    onForbidden: function () { lost("permission_denied"); },
+  });
+  window.staffLive = live;  // for the browser tests' "drop the connection" journey
+
+  // Waiting times tick without a server round trip.
+  setInterval(renderWaiting, 30000);
+  render();
+})();
