@@ -10,17 +10,23 @@ the consumer only forwards pre-serialised text from the channel layer (no query 
 
 import json
 import logging
+import time
 from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.core.serializers.json import DjangoJSONEncoder
+from django.utils.translation import gettext as _
 
 from . import access, events, selectors
 
 log = logging.getLogger("queue.ws")
 
 MAX_FRAME = 4096  # clients only ever send small control frames
+# Control frames a client may send in a burst, and how fast the allowance refills. A snapshot
+# costs database queries, so a client looping on {"type": "snapshot"} must not load the server.
+FRAME_BURST = 10
+FRAMES_PER_SECOND = 1.0
 
 
 class QueueUpdatesConsumer(AsyncWebsocketConsumer):
@@ -28,8 +34,9 @@ class QueueUpdatesConsumer(AsyncWebsocketConsumer):
 
     async def connect(self):
         self.groups_joined = []
+        self._tokens, self._tokens_at, self._throttled = float(FRAME_BURST), time.monotonic(), False
         self.kind = "display"
-        query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
+        query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
         counter_id = _int(query.get("counter", [None])[0])
         ticket_id = _int(query.get("ticket", [None])[0])
         if "counter" in query:
@@ -62,13 +69,19 @@ class QueueUpdatesConsumer(AsyncWebsocketConsumer):
 
     async def receive(self, text_data=None, bytes_data=None):
         """Clients may send {"type": "ping"} or {"type": "snapshot"}; anything else gets an error frame."""
+        allowed = self._take_token()
+        if allowed is None:
+            return
+        if not allowed:
+            await self._error(_("Too many messages; slow down."), code="rate_limited")
+            return
         if bytes_data is not None or text_data is None or len(text_data) > MAX_FRAME:
-            await self._error("Only small JSON text frames are accepted.")
+            await self._error(_("Only small JSON text frames are accepted."), code="bad_frame")
             return
         try:
             message = json.loads(text_data)
-        except ValueError:
-            await self._error("Frames must be JSON.")
+        except (ValueError, RecursionError):  # RecursionError: "[[[[…" nested past Python's limit
+            await self._error(_("Frames must be JSON."), code="bad_json")
             return
         kind = message.get("type") if isinstance(message, dict) else None
         if kind == "ping":
@@ -76,7 +89,23 @@ class QueueUpdatesConsumer(AsyncWebsocketConsumer):
         elif kind == "snapshot":
             await self.send_snapshot()
         else:
-            await self._error("Unknown message type; send ping or snapshot.")
+            await self._error(_("Unknown message type; send ping or snapshot."), code="unknown_type")
+
+    def _take_token(self) -> bool | None:
+        """Token bucket per connection: True to handle the frame, False to refuse it with an
+        error frame, None to drop it silently (told once per flood: answering every dropped
+        frame would amplify the flood)."""
+        now = time.monotonic()
+        self._tokens = min(FRAME_BURST, self._tokens + (now - self._tokens_at) * FRAMES_PER_SECOND)
+        self._tokens_at = now
+        if self._tokens >= 1:
+            self._tokens -= 1
+            self._throttled = False
+            return True
+        if self._throttled:
+            return None
+        self._throttled = True
+        return False
 
     async def broadcast(self, event):
         await self.send(text_data=event["text"])
@@ -88,8 +117,8 @@ class QueueUpdatesConsumer(AsyncWebsocketConsumer):
             return
         await self.send(text_data=json.dumps({"type": "snapshot", **data}, cls=DjangoJSONEncoder))
 
-    async def _error(self, message: str):
-        await self.send(text_data=json.dumps({"type": "error", "error": message}))
+    async def _error(self, message: str, *, code: str):
+        await self.send(text_data=json.dumps({"type": "error", "error": message, "code": code}))
 
     @database_sync_to_async
     def _allowed_counter(self, counter_id: int) -> bool:

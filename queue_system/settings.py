@@ -148,6 +148,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "queue_app.logs.RequestLogMiddleware",  # first: its duration covers everything below
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -359,15 +360,28 @@ X_FRAME_OPTIONS = "DENY"
 CSRF_COOKIE_HTTPONLY = False  # the pages' JavaScript reads it to send X-CSRFToken
 
 LOG_LEVEL = envchoice("LOG_LEVEL", "info", ("debug", "info", "warning", "error")).upper()
+# text: one readable line per record; json: one JSON object per line, for log shippers.
+LOG_FORMAT = envchoice("LOG_FORMAT", "text", ("text", "json"))
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"line": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "line"}},
+    # On the handler, so every record is redacted (phones to the last 4 digits, 6-digit codes
+    # blanked) whichever logger it came from, the libraries' included.
+    "filters": {"redact": {"()": "queue_app.logs.RedactFilter"}},
+    "formatters": {
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "queue_app.logs.JsonFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["redact"]}},
     "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {
+        # queue.requests (one line per request), queue.transitions (one per ticket change), ...
         "queue": {"level": LOG_LEVEL, "propagate": True},
-        "django.request": {"level": "WARNING", "propagate": True},
+        # 4xx are already in the request line; 5xx keep Django's traceback.
+        "django.request": {"level": "ERROR", "propagate": True},
+        # Host-header scans are answered 400 and logged by the request line, without a traceback.
+        "django.security.DisallowedHost": {"level": "CRITICAL", "propagate": True},
+        "daphne": {"level": "INFO", "propagate": True},  # start-up and listening lines
     },
 }
 

@@ -1,0 +1,136 @@
+"""Structured logs: one line per request and per queue transition, never a phone number or a code.
+
+- `RequestLogMiddleware` writes one `queue.requests` line per HTTP request: method, path (never
+  the query string, which may carry a phone), status, duration in ms and the client address.
+- `RedactFilter` sits on every handler (settings.LOGGING) as a safety net: whatever a message,
+  its arguments, extra fields or a traceback carry, E.164 phone numbers are cut to their last
+  four digits and six-digit numbers (OTP codes) are blanked before anything is written.
+- `JsonFormatter` writes one JSON object per line (LOG_FORMAT=json), for log shippers.
+
+This module is imported while logging is configured, before the apps are ready: no models here.
+"""
+
+import json
+import logging
+import re
+import time
+from datetime import UTC, datetime
+
+from django.utils.encoding import escape_uri_path
+
+from .net import client_ip
+
+request_log = logging.getLogger("queue.requests")
+
+# E.164: "+" then up to 15 digits; logs may also carry them spaced ("+91 98123 45678") or
+# URL-encoded ("%2B919812345678"). Seven or more digits after the country code's first digit.
+PHONE_RE = re.compile(r"(?:\+|%2[bB])\d(?:[ .\-]?\d){6,}")
+# An OTP is the only six-digit number in an SMS; any six digits standing alone are blanked.
+CODE_RE = re.compile(r"(?<!\d)\d{6}(?!\d)")
+CODE_MASK = "******"
+
+# Attributes every LogRecord has; anything else on a record came from `extra=`.
+_RECORD_ATTRS = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
+
+
+def mask_phone(phone: str | None) -> str:
+    """A phone number as logs may show it: its last four digits only (`***5678`)."""
+    digits = re.sub(r"\D", "", phone or "")
+    return f"***{digits[-4:]}" if digits else "-"
+
+
+def redact(text: str) -> str:
+    """Cut phone numbers to their last four digits and blank six-digit codes."""
+    return CODE_RE.sub(CODE_MASK, PHONE_RE.sub(lambda match: mask_phone(match.group()), text))
+
+
+def extra_fields(record: logging.LogRecord) -> dict:
+    return {key: value for key, value in record.__dict__.items() if key not in _RECORD_ATTRS}
+
+
+class RedactFilter(logging.Filter):
+    """Installed on the handlers: nothing reaches a log file or a log shipper unredacted."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 - a bad format string is the handler's to report
+            return True
+        record.msg, record.args = redact(message), None
+        if record.exc_info and not record.exc_text:
+            # Format the traceback now so the redacted text is what every formatter prints.
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
+        for key, value in extra_fields(record).items():
+            if isinstance(value, str):
+                setattr(record, key, redact(value))
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, any `extra=` fields, exc."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        data = {
+            "time": datetime.fromtimestamp(record.created, tz=UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for key, value in extra_fields(record).items():
+            data.setdefault(key, value)
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            data["exc"] = record.exc_text
+        if record.stack_info:
+            data["stack"] = self.formatStack(record.stack_info)
+        # json.dumps escapes newlines, so a traceback stays on the object's one line.
+        return json.dumps(data, default=str, ensure_ascii=False)
+
+
+def _quiet(request, status: int) -> bool:
+    # Load balancers and Docker ask /healthz/ every few seconds: a healthy answer is not news.
+    return request.path == "/healthz/" and status == 200
+
+
+class RequestLogMiddleware:
+    """One line per request: `method=GET path=/display/ status=200 duration_ms=3.1 ip=…`.
+
+    First in MIDDLEWARE, so the duration covers every other middleware and the view.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        started = time.monotonic()
+        response = None
+        try:
+            response = self.get_response(request)
+            return response
+        finally:
+            status = response.status_code if response is not None else 500
+            self.log(request, status, (time.monotonic() - started) * 1000)
+
+    def log(self, request, status: int, duration_ms: float) -> None:
+        level = logging.DEBUG if _quiet(request, status) else logging.WARNING if status >= 500 else logging.INFO
+        if not request_log.isEnabledFor(level):
+            return
+        fields = {
+            # Percent-encoded, so a crafted path cannot break the line; no query string.
+            "method": escape_uri_path(request.method or "-")[:16],
+            "path": escape_uri_path(request.path)[:300],
+            "status": status,
+            "duration_ms": round(duration_ms, 1),
+            "client_ip": client_ip(request),
+        }
+        request_log.log(
+            level,
+            "method=%s path=%s status=%s duration_ms=%s ip=%s",
+            *fields.values(),
+            extra=fields,
+        )

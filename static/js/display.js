@@ -1,0 +1,586 @@
+/* Wall display: keeps the board, the "now calling" panel and the recently-called strip current
+   from the snapshot and the queue_update events of /ws/queue/updates/ (static/js/live.js), and
+   announces every call: a chime, then the text spoken DISPLAY_ANNOUNCE_REPEAT times.
+
+   - Data reaches the page only through textContent (names are whatever patients typed).
+   - Events only change the model; the DOM is updated once per animation frame, so a flood of
+     events costs one render per frame.
+   - Announcements run one at a time from a queue. Each repetition calls speechSynthesis.speak
+     once and has a time limit, and a chime stands in for speech that fails, so a browser with no
+     voices (or one that never fires `end`) cannot stall the queue.
+   - window.QueueDisplay exposes the queue for browser tests and for debugging on site.
+*/
+(function () {
+  "use strict";
+
+  const MAX_RECENT = 8;          // calls kept in the strip's model (the server sends 8 too)
+  const STRIP_SLOTS = 5;         // calls shown in the strip besides the one in the big panel
+  const MAX_PENDING = 30;        // announcements waiting; past this the oldest waiting one goes
+  const CATCH_UP_SECONDS = 120;  // after a reconnect, calls this recent that we missed are announced
+  const MAX_REPEAT = 10;
+  // Re-read the whole picture now and then: it heals an event lost on the way and clears
+  // yesterday's calls after midnight (expiring tickets sends nothing to the display).
+  const RESYNC_EVERY = 5 * 60 * 1000;
+
+  function readJson(id) {
+    const el = document.getElementById(id);
+    try { return el ? JSON.parse(el.textContent) : null; } catch (e) { return null; }
+  }
+
+  const config = Object.assign(
+    { lang: "en-US", template: "Ticket {ticket}, {name}, please go to {counter}", repeat: 3, name_mode: "masked",
+      time_zone: undefined, locale: undefined, digits: "zero one two three four five six seven eight nine".split(" "),
+      statuses: {} },
+    readJson("display-config") || {}
+  );
+  const params = new URLSearchParams(location.search);
+  // On-site overrides for one screen without touching the server: /display/?lang=en-GB&voice=Daniel
+  const voiceLang = params.get("lang") || config.lang;
+  const voiceName = params.get("voice") || "";
+  const repeat = Math.max(1, Math.min(MAX_REPEAT, parseInt(config.repeat, 10) || 3));
+
+  // Tunable from a test (QueueDisplay.timing) so a timeout can be exercised in milliseconds.
+  const timing = {
+    chime: 1100,          // ms the chime lasts
+    pause: 650,           // ms between repetitions
+    limitBase: 4000,      // ms allowed per spoken repetition: base ...
+    limitPerChar: 110,    // ... plus this per character ...
+    limitMax: 20000,      // ... up to this
+  };
+
+  /* ---------------------------------------------------------------- text helpers */
+
+  const TICKET_RE = /^([A-Za-z0-9]+)_(\d+)_(\d+)$/;
+
+  /* "OPD_001_1234" -> {code: "OPD 001", ...}. The screen shows the service and number, as
+     called; the random suffix (there so the next ticket cannot be guessed) is neither shown big
+     nor spoken. */
+  function ticketParts(queueId) {
+    const m = TICKET_RE.exec(String(queueId || ""));
+    return m ? { service: m[1], number: m[2], code: m[1] + " " + m[2], suffix: m[3] } : { code: String(queueId || ""), suffix: "" };
+  }
+
+  /* "OPD_001_1234" -> "OPD zero zero one": service letters, then the digits one by one. */
+  function spokenTicket(queueId) {
+    const parts = ticketParts(queueId);
+    if (!parts.number) return speakable(parts.code.replace(/_/g, " "));
+    const words = parts.number.split("").map(function (d) { return config.digits[+d] || d; });
+    return parts.service + " " + words.join(" ");
+  }
+
+  /* What a speech engine gets from stored text: no markup characters (some engines read SSML),
+     no template braces, no control characters, a sane length. */
+  function speakable(text) {
+    return String(text || "")
+      .replace(/[<>&{}[\]\\\u0000-\u001f\u007f]/g, " ")
+      .replace(/\s+/g, " ")
+      .trim()
+      .slice(0, 60);
+  }
+
+  function announcementText(call) {
+    const name = config.name_mode === "none" ? "" : speakable(call.patient_name);
+    const values = { ticket: spokenTicket(call.queue_id), name: name, counter: speakable(call.counter_name) };
+    let template = String(config.template || "");
+    // DISPLAY_NAME_MODE=none (or a nameless ticket): drop the name and the comma that follows it.
+    if (!name) template = template.replace(/\{name\}\s*[,;:]?\s*/g, "");
+    const text = template.replace(/\{(ticket|name|counter)\}/g, function (_m, key) { return values[key]; });
+    return text
+      .replace(/\s+/g, " ")
+      .replace(/\s+([,.;:!?])/g, "$1")
+      .replace(/([,;:])(?=[,.;:!?]|$)/g, "")
+      .replace(/^[\s,;:]+|[\s,;:]+$/g, "");
+  }
+
+  /* ---------------------------------------------------------------- sound */
+
+  const AudioCtx = window.AudioContext || window.webkitAudioContext;
+  let audio = null;
+  let soundOn = false;
+
+  function delay(ms) { return new Promise(function (resolve) { setTimeout(resolve, ms); }); }
+
+  function initSound() {
+    try { audio = AudioCtx ? new AudioCtx() : null; } catch (e) { audio = null; }
+    if (audio) {
+      audio.onstatechange = function () { setSound(audio.state === "running"); };
+      setSound(audio.state === "running");  // "running" at once in a kiosk started with the autoplay flag
+    } else {
+      setSound(Boolean(navigator.userActivation && navigator.userActivation.hasBeenActive));
+    }
+  }
+
+  function enableSound() {
+    if (audio && audio.state !== "running") {
+      return audio.resume().then(function () { setSound(audio.state === "running"); }, function () {});
+    }
+    setSound(true);
+    return Promise.resolve();
+  }
+
+  function setSound(on) {
+    if (soundOn === on) { renderSound(); return; }
+    soundOn = on;
+    renderSound();
+  }
+
+  /* A two-note chime from an oscillator: no audio file to fetch or cache. */
+  function chime() {
+    if (audio && audio.state === "running") {
+      try {
+        const start = audio.currentTime + 0.02;
+        [[880, 0], [659.25, 0.32]].forEach(function (note) {
+          const osc = audio.createOscillator();
+          const gain = audio.createGain();
+          const at = start + note[1];
+          osc.type = "sine";
+          osc.frequency.setValueAtTime(note[0], at);
+          gain.gain.setValueAtTime(0.0001, at);
+          gain.gain.exponentialRampToValueAtTime(0.35, at + 0.03);
+          gain.gain.exponentialRampToValueAtTime(0.0001, at + 0.75);
+          osc.connect(gain).connect(audio.destination);
+          osc.start(at);
+          osc.stop(at + 0.8);
+        });
+      } catch (e) { /* a chime that cannot play is no reason to stop the queue */ }
+    }
+    return delay(timing.chime);
+  }
+
+  let voices = [];
+  function loadVoices() {
+    try { voices = window.speechSynthesis ? window.speechSynthesis.getVoices() || [] : []; } catch (e) { voices = []; }
+  }
+  if (window.speechSynthesis) {
+    loadVoices();
+    if (window.speechSynthesis.addEventListener) window.speechSynthesis.addEventListener("voiceschanged", loadVoices);
+  }
+
+  function pickVoice() {
+    if (!voices.length) return null;
+    const norm = function (s) { return String(s || "").replace("_", "-").toLowerCase(); };
+    const want = norm(voiceLang);
+    const byName = voiceName && voices.find(function (v) { return v.name === voiceName; });
+    if (byName) return byName;
+    const exact = voices.filter(function (v) { return norm(v.lang) === want; });
+    if (exact.length) return exact.find(function (v) { return v.localService; }) || exact[0];
+    const primary = want.split("-")[0];
+    return voices.find(function (v) { return norm(v.lang).split("-")[0] === primary; }) || null;
+  }
+
+  /* One spoken repetition: resolves true when the engine says it finished, false when it failed,
+     is missing, or overran its time limit (then it is cancelled so the next one can start). */
+  function speakOnce(text) {
+    const synth = window.speechSynthesis;
+    if (!synth || !window.SpeechSynthesisUtterance) return Promise.resolve(false);
+    return new Promise(function (resolve) {
+      let finished = false;
+      const utterance = new SpeechSynthesisUtterance(text);
+      utterance.lang = voiceLang;
+      const voice = pickVoice();
+      if (voice) utterance.voice = voice;
+      utterance.rate = 0.9;
+      announcer.utterance = utterance;  // held: Chrome drops events of collected utterances
+      const limit = Math.min(timing.limitMax, timing.limitBase + text.length * timing.limitPerChar);
+      const timer = setTimeout(function () {
+        try { synth.cancel(); } catch (e) { /* nothing to cancel */ }
+        finish(false);
+      }, limit);
+      function finish(ok) {
+        if (finished) return;
+        finished = true;
+        clearTimeout(timer);
+        resolve(ok);
+      }
+      utterance.onend = function () { finish(true); };
+      utterance.onerror = function () { finish(false); };
+      try {
+        synth.speak(utterance);
+        announcer.spokenCount += 1;
+      } catch (e) {
+        finish(false);
+      }
+    });
+  }
+
+  /* ---------------------------------------------------------------- announcement queue */
+
+  const announcer = {
+    pending: [],        // [{key, text, call}] waiting their turn
+    current: null,      // the one playing
+    spokenCount: 0,     // speechSynthesis.speak() calls made
+    announced: [],      // texts started, newest last (capped)
+    dropped: 0,         // pending announcements dropped because the queue was full
+    utterance: null,
+    running: false,
+
+    enqueue: function (call) {
+      if (!soundOn) return false;
+      const key = call.queue_id + "@" + call.counter_id;
+      // The same call pressed twice before its turn came is announced once.
+      if (this.pending.some(function (item) { return item.key === key; })) return false;
+      if (this.pending.length >= MAX_PENDING) { this.pending.shift(); this.dropped += 1; }
+      this.pending.push({ key: key, text: announcementText(call), call: call });
+      this.run();
+      return true;
+    },
+
+    run: function () {
+      if (this.running) return;
+      this.running = true;
+      const self = this;
+      (function next() {
+        const item = self.pending.shift();
+        if (!item) {
+          self.running = false;
+          self.current = null;
+          // The queue is done: the panel goes back to the newest call (usually the last spoken).
+          if (model.latest && (!model.shown || model.shown.queue_id !== model.latest.queue_id)) showCall(model.latest, false);
+          return;
+        }
+        self.current = item;
+        self.announced.push(item.text);
+        if (self.announced.length > 50) self.announced.shift();
+        showCall(item.call, true);
+        self.play(item).then(next, next);
+      })();
+    },
+
+    play: function (item) {
+      return chime().then(function () {
+        let chain = Promise.resolve();
+        for (let i = 0; i < repeat; i += 1) {
+          chain = chain
+            .then(function () { return i ? delay(timing.pause) : null; })
+            .then(function () { return speakOnce(item.text); })
+            .then(function (spoken) { return spoken ? null : chime(); });
+        }
+        return chain;
+      });
+    },
+  };
+
+  /* ---------------------------------------------------------------- model */
+
+  const model = {
+    counters: new Map(),   // id -> counter row data
+    order: [],             // ids in display order
+    recent: [],            // newest first
+    latest: null,          // the newest call
+    seen: new Set(),       // queue_ids already called while this page watched
+    synced: false,         // a snapshot has been applied
+    snapshots: 0,          // how many: the one in the page, then one per (re)connect or poll
+    structureChanged: true,
+    fresh: new Set(),      // counter ids whose serving ticket just changed
+    shown: null,           // the call in the big panel, with `fresh` when it should flash
+  };
+
+  function counterFrom(raw) {
+    return {
+      id: raw.id,
+      counter_name: String(raw.counter_name || ""),
+      service: String(raw.service || ""),
+      service_id: raw.service_id,
+      current_status: String(raw.current_status || "closed"),
+      is_open: raw.is_open !== false,
+      serving_patient: raw.serving_patient || null,
+      queue_length: Number(raw.queue_length) || 0,
+    };
+  }
+
+  function callFrom(raw) {
+    return {
+      queue_id: String(raw.queue_id || ""),
+      patient_name: raw.patient_name == null ? "" : String(raw.patient_name),
+      counter_id: raw.counter_id,
+      counter_name: String(raw.counter_name || ""),
+      called_at: raw.called_at || null,
+    };
+  }
+
+  function applySnapshot(snapshot) {
+    if (!snapshot || !Array.isArray(snapshot.counters)) return;
+    const ids = snapshot.counters.map(function (c) { return c.id; });
+    if (ids.join(",") !== model.order.join(",")) model.structureChanged = true;
+    model.order = ids;
+    model.counters = new Map(snapshot.counters.map(function (c) { return [c.id, counterFrom(c)]; }));
+    const recent = (Array.isArray(snapshot.recent_calls) ? snapshot.recent_calls : []).slice(0, MAX_RECENT).map(callFrom);
+    if (model.synced) catchUp(recent, snapshot.server_time);
+    if (model.seen.size > 5000) model.seen.clear();  // a screen left on for weeks
+    recent.forEach(function (call) { model.seen.add(call.queue_id); });
+    model.recent = recent;
+    model.latest = recent[0] || null;
+    if (!announcer.current) showCall(model.latest, false);
+    if (snapshot.server_time) setServerTime(snapshot.server_time);
+    model.synced = true;
+    model.snapshots += 1;
+    schedule();
+  }
+
+  /* Calls made while the socket was down: announce the ones we never heard about, if recent. */
+  function catchUp(recent, serverTime) {
+    const now = Date.parse(serverTime) || Date.now();
+    recent.slice().reverse().forEach(function (call) {
+      if (model.seen.has(call.queue_id)) return;
+      const at = Date.parse(call.called_at);
+      if (at && now - at <= CATCH_UP_SECONDS * 1000) announcer.enqueue(call);
+    });
+  }
+
+  let lastResync = 0;
+  function handle(msg) {
+    if (!msg || typeof msg !== "object") return;
+    if (msg.type === "snapshot") { applySnapshot(msg); return; }
+    if (msg.type !== "queue_update") return;
+    const id = msg.counter_id;
+    const row = id == null ? null : model.counters.get(id);
+    if (id != null && !row && Date.now() - lastResync > 2000 && live) {
+      lastResync = Date.now();  // a counter added since the snapshot: fetch the whole picture
+      live.resync();
+    }
+    if (row) {
+      if (msg.current_status) row.current_status = String(msg.current_status);
+      if (typeof msg.is_open === "boolean") row.is_open = msg.is_open;
+      const before = row.serving_patient ? row.serving_patient.queue_id : null;
+      row.serving_patient = msg.serving_patient || null;
+      if (row.serving_patient && row.serving_patient.queue_id !== before) model.fresh.add(id);
+      if (msg.queue_length != null) row.queue_length = Number(msg.queue_length) || 0;
+    }
+    if (msg.queue_lengths && typeof msg.queue_lengths === "object") {
+      Object.keys(msg.queue_lengths).forEach(function (key) {
+        const other = model.counters.get(Number(key));
+        if (other) other.queue_length = Number(msg.queue_lengths[key]) || 0;
+      });
+    }
+    if (msg.event === "patient_called" && msg.serving_patient && id != null) {
+      const call = callFrom({
+        queue_id: msg.serving_patient.queue_id,
+        patient_name: msg.serving_patient.patient_name,
+        counter_id: id,
+        counter_name: msg.counter_name || (row && row.counter_name),
+      });
+      model.seen.add(call.queue_id);
+      model.recent = [call].concat(model.recent.filter(function (c) { return c.queue_id !== call.queue_id; })).slice(0, MAX_RECENT);
+      model.latest = call;
+      if (!announcer.enqueue(call) && !announcer.current) showCall(call, true);
+    }
+    schedule();
+  }
+
+  /* The big panel shows the call being announced, else the newest one. */
+  function showCall(call, fresh) {
+    model.shown = call ? Object.assign({}, call, { fresh: Boolean(fresh) }) : null;
+    schedule();
+  }
+
+  /* ---------------------------------------------------------------- rendering */
+
+  const els = {
+    board: document.getElementById("board"),
+    rows: document.getElementById("board-rows"),
+    empty: document.getElementById("board-empty"),
+    rowTemplate: document.getElementById("row-template"),
+    call: document.getElementById("now-calling"),
+    callTicket: document.getElementById("call-ticket"),
+    callName: document.getElementById("call-name"),
+    callCounter: document.getElementById("call-counter"),
+    recent: document.getElementById("recent-list"),
+    recentEmpty: document.getElementById("recent-empty"),
+    recentTemplate: document.getElementById("recent-template"),
+    banner: document.getElementById("conn-banner"),
+    sound: document.getElementById("sound-state"),
+    gate: document.getElementById("sound-gate"),
+    time: document.getElementById("clock-time"),
+    date: document.getElementById("clock-date"),
+  };
+  const rowEls = new Map();  // counter id -> {tr, cells...}
+
+  function setText(el, text) {
+    text = text == null ? "" : String(text);
+    if (el.textContent !== text) el.textContent = text;
+  }
+
+  function restartAnimation(el, cls) {
+    el.classList.remove(cls);
+    void el.offsetWidth;  // reflow, so the same animation can run again
+    el.classList.add(cls);
+  }
+
+  let frame = 0;
+  function schedule() { if (!frame) frame = requestAnimationFrame(render); }
+
+  function render() {
+    frame = 0;
+    if (model.structureChanged) buildRows();
+    model.order.forEach(function (id) { renderRow(model.counters.get(id), rowEls.get(id)); });
+    model.fresh.clear();
+    const anyOpen = model.order.some(function (id) { return model.counters.get(id).is_open; });
+    els.board.hidden = !anyOpen;
+    els.empty.hidden = anyOpen;
+    // With every counter closed, nobody is being called: the panel rests (unless it is speaking).
+    const shown = anyOpen || announcer.current ? model.shown : null;
+    renderCall(shown);
+    renderRecent(shown);
+  }
+
+  function buildRows() {
+    model.structureChanged = false;
+    rowEls.clear();
+    const fragment = document.createDocumentFragment();
+    model.order.forEach(function (id) {
+      const tr = els.rowTemplate.content.firstElementChild.cloneNode(true);
+      tr.dataset.counterId = id;
+      rowEls.set(id, {
+        tr: tr,
+        counter: tr.querySelector(".d-counter"),
+        service: tr.querySelector(".d-service"),
+        badge: tr.querySelector(".d-badge"),
+        serving: tr.querySelector(".d-serving"),
+        ticket: tr.querySelector(".d-ticket"),
+        name: tr.querySelector(".d-name"),
+        waiting: tr.querySelector(".d-waiting"),
+      });
+      fragment.appendChild(tr);
+    });
+    els.rows.replaceChildren(fragment);
+    els.board.style.setProperty("--rows", String(Math.max(4, model.order.length)));
+  }
+
+  function statusOf(c) {
+    const status = Object.prototype.hasOwnProperty.call(config.statuses, c.current_status) ? c.current_status : "closed";
+    // Available or busy but outside its hours or unstaffed: not open, so say closed.
+    return !c.is_open && (status === "available" || status === "busy") ? "closed" : status;
+  }
+
+  function renderRow(c, el) {
+    if (!c || !el) return;
+    setText(el.counter, c.counter_name);
+    setText(el.service, c.service);
+    const status = statusOf(c);
+    if (el.badge.dataset.status !== status) el.badge.dataset.status = status;
+    setText(el.badge, config.statuses[status] || status);
+    const serving = c.serving_patient;
+    el.serving.classList.toggle("is-serving", Boolean(serving));
+    setText(el.ticket, serving ? ticketParts(serving.queue_id).code : "");
+    if (serving) el.ticket.dataset.queueId = serving.queue_id;
+    setText(el.name, serving ? serving.patient_name : "");
+    setText(el.waiting, c.queue_length);
+    el.tr.classList.toggle("is-closed", status === "closed" || status === "break");
+    if (model.fresh.has(c.id)) restartAnimation(el.tr, "is-fresh");
+  }
+
+  function renderCall(call) {
+    els.call.dataset.state = call ? "call" : "idle";
+    if (!call) return;
+    const parts = ticketParts(call.queue_id);
+    setText(els.callTicket, parts.code);
+    els.callTicket.dataset.queueId = call.queue_id;
+    els.callTicket.style.setProperty("--len", String(Math.max(7, parts.code.length)));
+    setText(els.callName, config.name_mode === "none" ? "" : call.patient_name);
+    setText(els.callCounter, call.counter_name);
+    els.callCounter.style.setProperty("--len", String(Math.max(9, call.counter_name.length)));
+    if (call.fresh) {
+      call.fresh = false;
+      restartAnimation(els.call, "is-fresh");
+    }
+  }
+
+  let recentKey = null;
+  function renderRecent(shownCall) {
+    const shown = shownCall ? shownCall.queue_id : null;
+    const items = model.recent.filter(function (c) { return c.queue_id !== shown; }).slice(0, STRIP_SLOTS);
+    const key = items.map(function (c) { return c.queue_id + "@" + c.counter_name; }).join("|");
+    if (key === recentKey) return;
+    recentKey = key;
+    const fragment = document.createDocumentFragment();
+    items.forEach(function (call) {
+      const li = els.recentTemplate.content.firstElementChild.cloneNode(true);
+      li.querySelector(".d-recent-ticket").textContent = ticketParts(call.queue_id).code;
+      li.querySelector(".d-recent-counter").textContent = call.counter_name;
+      fragment.appendChild(li);
+    });
+    els.recent.replaceChildren(fragment);
+    els.recentEmpty.hidden = items.length > 0 || Boolean(shown);
+  }
+
+  function renderSound() {
+    els.sound.dataset.on = String(soundOn);
+    els.gate.hidden = soundOn;
+  }
+
+  /* ---------------------------------------------------------------- connection banner */
+
+  let bannerTimer = 0;
+  function connectionStatus(state) {
+    clearTimeout(bannerTimer);
+    if (state === "open") { els.banner.hidden = true; return; }
+    if (state === "polling") { els.banner.dataset.state = "polling"; els.banner.hidden = false; return; }
+    if (state === "down") {
+      // A blip that reconnects within a second is not worth alarming the waiting room.
+      bannerTimer = setTimeout(function () { els.banner.dataset.state = "down"; els.banner.hidden = false; }, 1000);
+    }
+  }
+
+  /* ---------------------------------------------------------------- clock */
+
+  let serverOffset = 0;  // the TV's clock may be wrong; the server's is not
+  function setServerTime(iso) {
+    const at = Date.parse(iso);
+    if (at) serverOffset = at - Date.now();
+  }
+
+  function formatter(options) {
+    try { return new Intl.DateTimeFormat(config.locale, Object.assign({ timeZone: config.time_zone }, options)); }
+    catch (e) { return new Intl.DateTimeFormat(undefined, options); }
+  }
+  const timeFormat = formatter({ hour: "numeric", minute: "2-digit" });
+  const dateFormat = formatter({ weekday: "long", day: "numeric", month: "long" });
+  function tick() {
+    const now = new Date(Date.now() + serverOffset);
+    setText(els.time, timeFormat.format(now));
+    setText(els.date, dateFormat.format(now));
+  }
+
+  /* ---------------------------------------------------------------- start */
+
+  function onFirstInteraction() { if (!soundOn) enableSound(); }
+  document.addEventListener("pointerdown", onFirstInteraction);
+  document.addEventListener("keydown", onFirstInteraction);
+  els.sound.addEventListener("click", function () { if (!soundOn) enableSound(); });
+
+  initSound();
+  applySnapshot(readJson("display-snapshot"));
+  tick();
+  setInterval(tick, 1000);
+
+  const live = window.QueueLive.connect({
+    query: "",
+    pollUrl: "/display/screen/data/",
+    onSnapshot: applySnapshot,
+    onMessage: handle,
+    onStatus: connectionStatus,
+  });
+
+  setInterval(function () { live.resync(); }, RESYNC_EVERY);
+
+  window.QueueDisplay = {
+    get queue() { return announcer.pending.map(function (item) { return { key: item.key, text: item.text }; }); },
+    get current() { return announcer.current ? announcer.current.text : null; },
+    get speaking() { return announcer.running; },
+    get spokenCount() { return announcer.spokenCount; },
+    get announced() { return announcer.announced.slice(); },
+    get dropped() { return announcer.dropped; },
+    get soundOn() { return soundOn; },
+    get snapshots() { return model.snapshots; },
+    get shown() { return model.shown ? model.shown.queue_id : null; },
+    get recent() { return model.recent.map(function (c) { return c.queue_id; }); },
+    repeat: repeat,
+    timing: timing,
+    textFor: announcementText,
+    spokenTicket: spokenTicket,
+    enableSound: enableSound,
+    handle: handle,
+    applySnapshot: applySnapshot,
+    live: live,
+  };
+})();
