@@ -64,6 +64,7 @@ def build_changes(
     ticket_events: list[tuple[str, Ticket]] = (),
     notes: dict | None = None,
     counters: list[Counter] | None = None,
+    waiting_changed: list[Counter] = (),
 ) -> list[tuple[str, dict]]:
     """All messages for one change of a service's queue, in the order DESIGN.md gives.
 
@@ -101,6 +102,27 @@ def build_changes(
                 "waiting": [selectors.waiting_entry(r, now=now) for r in state.waiting.get(counter.pk, ())],
             }
             messages.append((counter_group(counter.pk), staff))
+    for counter in waiting_changed:
+        counter = counters[counter.pk]
+        messages.append(
+            (
+                counter_group(counter.pk),
+                {
+                    "type": "queue_update",
+                    "event": "waiting_changed",
+                    "counter_id": counter.pk,
+                    "counter_name": counter.counter_name,
+                    "service_id": service_id,
+                    "current_status": counter.current_status,
+                    "is_open": counter.is_open(now),
+                    "serving_patient": selectors.serving_dict(state.serving.get(counter.pk)),
+                    "queue_length": state.queue_length(counter.pk),
+                    "queue_lengths": lengths,
+                    "unassigned": state.queue_length(None),
+                    "waiting": [selectors.waiting_entry(r, now=now) for r in state.waiting.get(counter.pk, ())],
+                },
+            )
+        )
     minutes = selectors.minutes_per_patient(service_id)
     messages.append((queue_group(service_id), selectors.positions_payload(service_id, state, minutes)))
     notes = notes or {}

@@ -137,3 +137,15 @@ def test_a_layer_that_fails_does_not_fail_the_change(opd, counters, patients, se
     ticket, created = services.join(patient=patients[0], service=opd)
     assert created and ticket.pk
     assert "event delivery failed" in caplog.text
+
+
+def test_the_counter_a_ticket_was_taken_from_hears_its_waiting_list_changed(opd, counters, patients):
+    tickets = [services.join(patient=p, service=opd)[0] for p in patients[:3]]  # c1: 1,3; c2: 2
+    services.serve_next(counter=counters[1], by=None)  # c2 calls 2
+    source = Listener(events.counter_group(counters[0].pk))
+    display = Listener(events.DISPLAY_GROUP)
+    services.serve_next(counter=counters[1], by=None)  # c2 is empty: takes 1 from c1
+    (message,) = source.drain()
+    assert message["event"] == "waiting_changed"
+    assert [w["queue_id"] for w in message["waiting"]] == [tickets[2].queue_id]
+    assert [m["event"] for m in display.drain()] == ["patient_served", "patient_called"]

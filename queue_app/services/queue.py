@@ -286,6 +286,7 @@ def _advance(*, counter: Counter, by, expected: str | None, finish_as: str) -> T
         ticket_events.append((finish_as, current))
 
     nxt = None
+    from_counter_id = None
     if is_open:
         today = service_day(now)
         waiting = Ticket.objects.filter(service=service, service_date=today, status=WAITING).select_for_update()
@@ -322,7 +323,11 @@ def _advance(*, counter: Counter, by, expected: str | None, finish_as: str) -> T
         counter_events.append(("patient_called", counter))
     events.publish_on_commit(
         events.build_changes(
-            service_id=service.pk, counter_events=counter_events, ticket_events=ticket_events, counters=counters
+            service_id=service.pk,
+            counter_events=counter_events,
+            ticket_events=ticket_events,
+            counters=counters,
+            waiting_changed=[c for c in counters if c.pk == from_counter_id and c.pk != counter.pk],
         )
     )
     return nxt
