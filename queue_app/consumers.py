@@ -18,7 +18,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.core.serializers.json import DjangoJSONEncoder
 from django.utils.translation import gettext as _
 
-from . import access, events, selectors
+from . import access, events, selectors, services
 
 log = logging.getLogger("queue.ws")
 
@@ -86,6 +86,8 @@ class QueueUpdatesConsumer(AsyncWebsocketConsumer):
         kind = message.get("type") if isinstance(message, dict) else None
         if kind == "ping":
             await self.send(text_data='{"type": "pong"}')
+            if self.kind == "counter":
+                await self._heartbeat()
         elif kind == "snapshot":
             await self.send_snapshot()
         else:
@@ -119,6 +121,22 @@ class QueueUpdatesConsumer(AsyncWebsocketConsumer):
 
     async def _error(self, message: str, *, code: str):
         await self.send(text_data=json.dumps({"type": "error", "error": message, "code": code}))
+
+    async def _heartbeat(self):
+        """The staff dashboard is open: its counter is not idle (written at most once a minute)."""
+        now = time.monotonic()
+        if now - getattr(self, "_last_heartbeat", 0.0) >= services.HEARTBEAT_SECONDS:
+            self._last_heartbeat = now
+            await self._touch_counter()
+
+    @database_sync_to_async
+    def _touch_counter(self):
+        from .models import Counter
+
+        user = self.scope.get("user")
+        counter = Counter.objects.filter(pk=self.target, held_by_id=getattr(user, "pk", None)).first()
+        if counter is not None:
+            services.touch_counter(counter=counter, staff=user)
 
     @database_sync_to_async
     def _allowed_counter(self, counter_id: int) -> bool:

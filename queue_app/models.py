@@ -98,8 +98,9 @@ class Staff(AbstractUser):
         ]
 
     def save(self, *args, **kwargs):
-        # Administrators manage the clinic in Django admin; operators work at counters only.
-        if self.role == self.Role.ADMIN or self.is_superuser:
+        # Administrators manage the clinic in Django admin, reception uses its ticket actions
+        # there (TicketAdmin checks the role); operators work at counters only.
+        if self.role in (self.Role.ADMIN, self.Role.RECEPTION) or self.is_superuser:
             self.is_staff = True
         super().save(*args, **kwargs)
 
@@ -145,6 +146,12 @@ class Counter(models.Model):
         help_text=_("Who is logged in at this counter now. Set by staff login, cleared at logout."),
     )
     held_since = models.DateTimeField(_("held since"), null=True, blank=True)
+    last_seen_at = models.DateTimeField(
+        _("last seen"),
+        null=True,
+        blank=True,
+        help_text=_("Last sign of life from the staff member's dashboard; idle counters are released."),
+    )
 
     class Meta:
         ordering = ["id"]

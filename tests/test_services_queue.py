@@ -433,3 +433,33 @@ def test_break_query_count_does_not_grow_with_the_queue(opd, counters, django_as
     join_all(opd, PatientFactory.create_batch(60))
     with django_assert_max_num_queries(20):
         services.set_status(counter=counters[0], status="break", by=None)
+
+
+# --- idle counters ---------------------------------------------------------------------------
+
+
+def test_a_counter_whose_dashboard_went_quiet_is_released_and_its_queue_moves(opd, counters, patients, settings):
+    join_all(opd, patients[:4])
+    later = timezone.now() + timedelta(minutes=settings.COUNTER_IDLE_MINUTES + 1)
+    services.touch_counter(counter=Counter.objects.get(pk=counters[1].pk), staff=counters[1].held_by)
+    Counter.objects.filter(pk=counters[1].pk).update(last_seen_at=later)  # counter 2's clerk is still there
+    assert services.release_idle_counters(now=later) == 1
+    quiet = Counter.objects.get(pk=counters[0].pk)
+    assert quiet.held_by is None and quiet.current_status == "closed"
+    assert len(waiting_ids(counters[1])) == 4
+    assert QueueHistory.objects.filter(action="counter_released", note__startswith="idle").count() == 1
+
+
+def test_a_heartbeat_keeps_the_counter(opd, counters, settings):
+    later = timezone.now() + timedelta(minutes=settings.COUNTER_IDLE_MINUTES - 1)
+    assert services.release_idle_counters(now=later) == 0
+    assert Counter.objects.filter(held_by__isnull=False).count() == 2
+
+
+def test_touch_writes_at_most_once_a_minute(opd, counters, django_assert_num_queries):
+    counter = Counter.objects.select_related("held_by").get(pk=counters[0].pk)
+    with django_assert_num_queries(0):
+        services.touch_counter(counter=counter, staff=counter.held_by)  # just seen at hold time
+    counter.last_seen_at -= timedelta(minutes=2)
+    with django_assert_num_queries(1):
+        services.touch_counter(counter=counter, staff=counter.held_by)

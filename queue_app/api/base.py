@@ -7,7 +7,7 @@ from rest_framework import exceptions
 from rest_framework.authentication import CSRFCheck
 from rest_framework.views import APIView
 
-from .. import access
+from .. import access, services
 from ..models import Counter
 
 
@@ -47,6 +47,8 @@ class StaffApi(ApiView):
         if not access.is_staff_user(user):
             raise exceptions.NotAuthenticated(_("Please log in as staff."))
         self.counter = self.resolve_counter(request)
+        if self.counter.held_by_id == user.pk:
+            services.touch_counter(counter=self.counter, staff=user)
 
     def resolve_counter(self, request) -> Counter:
         """An operator acts on the counter they hold; an admin may name any counter by id."""

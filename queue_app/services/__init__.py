@@ -14,6 +14,7 @@ from .errors import (  # noqa: F401
     TicketNotActive,
 )
 from .queue import (  # noqa: F401
+    HEARTBEAT_SECONDS,
     announce,
     cancel,
     count_to_redistribute,
@@ -24,8 +25,11 @@ from .queue import (  # noqa: F401
     move_to_service,
     recall,
     release_counter,
+    release_idle_counters,
+    release_idle_counters_now_and_then,
     rollover_if_new_day,
     serve_next,
     set_status,
     skip,
+    touch_counter,
 )

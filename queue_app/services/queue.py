@@ -10,9 +10,11 @@ the transaction and sent after it commits.
 
 import logging
 import secrets
+import time
 from collections import defaultdict
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, Max
 from django.utils import timezone
@@ -469,10 +471,10 @@ def hold_counter(*, counter: Counter, staff: Staff, force: bool = False) -> Coun
     was_open = counter.is_open(now)
     displaced = counter.held_by if counter.held_by_id and counter.held_by_id != staff.pk else None
     counter.held_by = staff
-    counter.held_since = now
+    counter.held_since = counter.last_seen_at = now
     if counter.current_status == Counter.Status.CLOSED:
         counter.current_status = Counter.Status.AVAILABLE
-    counter.save(update_fields=["held_by", "held_since", "current_status"])
+    counter.save(update_fields=["held_by", "held_since", "last_seen_at", "current_status"])
     note = f"taken over from {displaced.username}" if displaced else ""
     _history(History.COUNTER_HELD, counter=counter, to_status=counter.current_status, by=staff, note=note).save()
     _log("counter_held", counter=counter, staff=staff.username)
@@ -485,7 +487,7 @@ def hold_counter(*, counter: Counter, staff: Staff, force: bool = False) -> Coun
     return counter
 
 
-def _release(counter: Counter, *, by) -> int:
+def _release(counter: Counter, *, by, note: str = "") -> int:
     counter = _counter_of(counter)
     now = timezone.now()
     previous = counter.current_status
@@ -494,13 +496,57 @@ def _release(counter: Counter, *, by) -> int:
     counter.current_status = Counter.Status.CLOSED
     counter.save(update_fields=["held_by", "held_since", "current_status"])
     _history(
-        History.COUNTER_RELEASED, counter=counter, from_status=previous, to_status=Counter.Status.CLOSED, by=by
+        History.COUNTER_RELEASED,
+        counter=counter,
+        from_status=previous,
+        to_status=Counter.Status.CLOSED,
+        by=by,
+        note=note,
     ).save()
     _log("counter_released", counter=counter)
     moves = _redistribute(counter, now, by)
     ticket_events = _apply_moves(moves, from_counter=counter, by=by, action_to_pool=History.RETURNED_TO_POOL)
     _status_change_events(counter.service_id, counter, moves, ticket_events, from_counter=counter)
     return sum(len(t) for t in moves.values())
+
+
+HEARTBEAT_SECONDS = 60  # a dashboard's sign of life is written at most this often
+_last_idle_sweep = 0.0
+
+
+def touch_counter(*, counter: Counter, staff: Staff) -> None:
+    """Record that the staff member holding the counter is still there (one UPDATE, no lock)."""
+    now = timezone.now()
+    if counter.last_seen_at and (now - counter.last_seen_at).total_seconds() < HEARTBEAT_SECONDS:
+        return
+    Counter.objects.filter(pk=counter.pk, held_by=staff).update(last_seen_at=now)
+    counter.last_seen_at = now
+
+
+def release_idle_counters(*, now: datetime | None = None) -> int:
+    """Release counters whose holder's dashboard went quiet (browser closed without logging out)."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(minutes=settings.COUNTER_IDLE_MINUTES)
+    released = 0
+    for counter in Counter.objects.filter(held_by__isnull=False, last_seen_at__lt=cutoff):
+        with transaction.atomic():
+            _lock_service(counter.service_id)
+            fresh = Counter.objects.select_related("held_by").get(pk=counter.pk)
+            # Re-checked under the lock: the clerk may have come back since the first look.
+            if fresh.held_by_id is None or fresh.last_seen_at is None or fresh.last_seen_at >= cutoff:
+                continue
+            log.info("releasing idle counter=%s staff=%s", fresh.pk, fresh.held_by.username)
+            _release(fresh, by=None, note="idle: no sign of life from the dashboard")
+            released += 1
+    return released
+
+
+def release_idle_counters_now_and_then() -> None:
+    """Run the idle sweep at most once a minute per process (called on each request)."""
+    global _last_idle_sweep
+    if time.monotonic() - _last_idle_sweep >= HEARTBEAT_SECONDS:
+        _last_idle_sweep = time.monotonic()
+        release_idle_counters()
 
 
 @transaction.atomic
