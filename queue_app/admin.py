@@ -4,10 +4,10 @@ services layer: those fields are read-only here and admin actions call the servi
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin
 from django.utils.html import format_html
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
 
-from . import services
+from . import access, services
 from .models import OTP, Counter, Patient, QueueHistory, Service, Staff, Ticket
 
 admin.site.site_header = _("Queue management")
@@ -91,6 +91,29 @@ class PatientAdmin(admin.ModelAdmin):
         return f"…{obj.phone[-4:]}" if obj.phone else "—"
 
 
+class ReceptionTicketAccess:
+    """Reception staff use the ticket pages and actions of the admin by their role.
+
+    The role is what every other part of the product checks (pages, API); a permission Group
+    kept in step with it by a data migration would be a second source of truth that can drift
+    (a reception member missing from the group, an operator added to it). Staff.save() makes
+    reception staff `is_staff` so they can log in to the admin; here they may view tickets and
+    use the actions (which call the services), nothing else: every ticket field is read-only.
+    """
+
+    def _reception(self, request) -> bool:
+        return access.is_reception_user(request.user)
+
+    def has_module_permission(self, request):
+        return self._reception(request) or super().has_module_permission(request)
+
+    def has_view_permission(self, request, obj=None):
+        return self._reception(request) or super().has_view_permission(request, obj)
+
+    def has_change_permission(self, request, obj=None):
+        return self._reception(request) or super().has_change_permission(request, obj)
+
+
 class HistoryInline(admin.TabularInline):
     model = QueueHistory
     fk_name = "ticket"
@@ -99,6 +122,9 @@ class HistoryInline(admin.TabularInline):
     fields = ["at", "action", "from_status", "to_status", "from_counter", "counter", "by", "note"]
     readonly_fields = fields
 
+    def has_view_permission(self, request, obj=None):
+        return access.is_reception_user(request.user) or super().has_view_permission(request, obj)
+
     def has_add_permission(self, request, obj=None):
         return False
 
@@ -106,8 +132,43 @@ class HistoryInline(admin.TabularInline):
         return False
 
 
+def _run_on_tickets(modeladmin, request, queryset, operation, summary) -> None:
+    """Call one service per selected ticket; refusals are reported per ticket, the rest go ahead."""
+    done = 0
+    for ticket in queryset.select_related("service", "counter"):
+        try:
+            operation(ticket)
+            done += 1
+        except services.QueueError as exc:
+            modeladmin.message_user(request, f"{ticket}: {exc.message}", messages.WARNING)
+    modeladmin.message_user(request, summary(done))
+
+
+def _move_action(service: Service):
+    """The admin action moving the selected tickets to `service` (there is one per active service)."""
+
+    def move(modeladmin, request, queryset):
+        _run_on_tickets(
+            modeladmin,
+            request,
+            queryset,
+            lambda ticket: services.move_to_service(ticket=ticket, service=service, by=request.user),
+            lambda n: (
+                ngettext(
+                    "%(n)d ticket moved to %(service)s, keeping its arrival time.",
+                    "%(n)d tickets moved to %(service)s, keeping their arrival time.",
+                    n,
+                )
+                % {"n": n, "service": service}
+            ),
+        )
+
+    move.allowed_permissions = ("change",)
+    return move
+
+
 @admin.register(Ticket)
-class TicketAdmin(admin.ModelAdmin):
+class TicketAdmin(ReceptionTicketAccess, admin.ModelAdmin):
     list_display = [
         "queue_id",
         "patient_name",
@@ -123,7 +184,7 @@ class TicketAdmin(admin.ModelAdmin):
     date_hierarchy = "joined_at"
     list_select_related = ["service", "counter"]
     inlines = [HistoryInline]
-    actions = ["cancel_tickets"]
+    actions = ["cancel_tickets", "recall_tickets"]  # plus one "move to <service>" per active service
     # Tickets are created by joining and change state by the services only.
     readonly_fields = [f.name for f in Ticket._meta.fields if f.name != "id"]
 
@@ -133,7 +194,24 @@ class TicketAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
-    @admin.action(description=_("Cancel the selected tickets"))
+    def has_change_permission(self, request, obj=None):
+        # Every field is read-only, so a ticket's page is a view (no Save, which would only
+        # rewrite a row the services may be changing); the list's actions need "change".
+        if obj is not None:
+            return False
+        return super().has_change_permission(request, obj)
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if not self.has_change_permission(request):
+            return actions
+        for service in Service.objects.filter(is_active=True).order_by("service_name"):
+            name = f"move_to_service_{service.pk}"
+            description = gettext("Move to %(service)s (keeps the arrival time)") % {"service": service}
+            actions[name] = (_move_action(service), name, description)
+        return actions
+
+    @admin.action(description=_("Cancel the selected tickets"), permissions=["change"])
     def cancel_tickets(self, request, queryset):
         done = 0
         for ticket in queryset:
@@ -143,6 +221,16 @@ class TicketAdmin(admin.ModelAdmin):
             except services.QueueError as exc:
                 self.message_user(request, f"{ticket}: {exc.message}", messages.WARNING)
         self.message_user(request, ngettext("%d ticket cancelled.", "%d tickets cancelled.", done) % done)
+
+    @admin.action(description=_("Recall skipped tickets (back at their original place)"), permissions=["change"])
+    def recall_tickets(self, request, queryset):
+        _run_on_tickets(
+            self,
+            request,
+            queryset,
+            lambda ticket: services.recall(ticket=ticket, by=request.user),
+            lambda n: ngettext("%(n)d ticket recalled.", "%(n)d tickets recalled.", n) % {"n": n},
+        )
 
 
 @admin.register(QueueHistory)

@@ -37,7 +37,10 @@ class StaffLoginForm(AuthenticationForm):
         required=False,
         label=_("Counter"),
         empty_label=_("The counter assigned to me"),
-        help_text=_("Leave as is to work at the counter an administrator assigned to you."),
+        help_text=_(
+            "Leave as is to work at the counter an administrator assigned to you. "
+            "Reception staff: leave as is, you go to the reception desk."
+        ),
     )
 
     error_messages = {
@@ -54,6 +57,10 @@ class StaffLoginForm(AuthenticationForm):
         cleaned = super().clean()
         user = self.get_user()
         if user is None:
+            return cleaned
+        if user.role == Staff.Role.RECEPTION:
+            # Reception works at the reception desk, never at a counter: nothing to hold.
+            cleaned["counter"] = None
             return cleaned
         counter = cleaned.get("counter") or self.assigned_counter(user)
         if counter is None and not user.is_queue_admin:

@@ -3,8 +3,9 @@ from django.urls import path
 
 from .api import display as display_api
 from .api import patient as patient_api
+from .api import reception as reception_api
 from .api import staff as staff_api
-from .views import debug, display, health, patient, qr, staff
+from .views import debug, display, health, patient, qr, reception, staff
 
 urlpatterns = [
     # Patient
@@ -31,6 +32,14 @@ urlpatterns = [
     path("staff/announce_patient/", staff_api.AnnouncePatientApi.as_view(), name="announce_patient"),
     path("staff/get_queue_data/", staff_api.QueueDataApi.as_view(), name="get_queue_data"),
     path("staff/logout/", staff.staff_logout, name="staff_logout"),
+    # Reception desk (docs/RECEPTION.md)
+    path("staff/reception/", reception.reception_desk, name="reception_desk"),
+    path("staff/reception/tickets/", reception_api.TicketsApi.as_view(), name="reception_tickets"),
+    path("staff/reception/tickets/<int:ticket_id>/recall/", reception_api.RecallApi.as_view(), name="reception_recall"),
+    path("staff/reception/tickets/<int:ticket_id>/move/", reception_api.MoveApi.as_view(), name="reception_move"),
+    path("staff/reception/tickets/<int:ticket_id>/cancel/", reception_api.CancelApi.as_view(), name="reception_cancel"),
+    path("staff/reception/tickets/<int:ticket_id>/slip/", reception.reception_slip, name="reception_slip"),
+    path("t/<str:token>/", reception.ticket_link, name="ticket_link"),
     # Display
     path("display/", display.display_screen, name="display_screen"),
     path("display/screen/data/", display_api.DisplayDataApi.as_view(), name="display_screen_data"),

@@ -16,7 +16,7 @@ from ..net import client_ip
 from ..phones import MAX_PHONE_INPUT
 from ..services import otp
 from ..services.names import MAX_NAME_LENGTH
-from ..views.patient import after_login_url
+from ..views.patient import after_login_url, already_held_message
 from .base import ApiView, PatientApi
 
 ERROR = inline_serializer("PatientError", {"error": serializers.CharField(), "code": serializers.CharField()})
@@ -133,12 +133,29 @@ class CheckPatientApi(ApiView):
 
 class JoinInput(serializers.Serializer):
     service_id = serializers.IntegerField(min_value=1, max_value=2**62)
+    name = serializers.CharField(
+        max_length=MAX_NAME_LENGTH,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="Who the ticket is for, when not the patient themself (a child, a relative). "
+        "Empty or absent: the patient. One active ticket per phone, service and name.",
+    )
+
+
+JOINED = inline_serializer(
+    "JoinedTicket",
+    {
+        "ticket": serializers.DictField(),
+        "message": serializers.CharField(required=False, help_text="200 only: says the ticket was already held."),
+    },
+)
 
 
 @extend_schema(
     request=JoinInput,
-    responses={201: TICKET, 200: TICKET, 400: ERROR, 403: ERROR, 404: ERROR, 409: ERROR},
-    summary="Join a service's queue (201 a new ticket, 200 the active one already held)",
+    responses={201: JOINED, 200: JOINED, 400: ERROR, 403: ERROR, 404: ERROR, 409: ERROR},
+    summary="Join a service's queue, for oneself or a family member (201 new, 200 the one already held)",
 )
 class JoinQueueApi(PatientApi):
     """With no counter open the ticket still joins and waits, unassigned, for one to open."""
@@ -149,10 +166,11 @@ class JoinQueueApi(PatientApi):
         service = Service.objects.filter(pk=data.validated_data["service_id"]).first()
         if service is None:
             raise exceptions.NotFound(_("There is no such service. Please choose one from the list."))
-        ticket, created = services.join(patient=self.patient, service=service)
-        return Response(
-            {"ticket": selectors.ticket_dict(ticket)}, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
-        )
+        name = data.validated_data["name"] or None
+        ticket, created = services.join(patient=self.patient, service=service, name=name)
+        if created:
+            return Response({"ticket": selectors.ticket_dict(ticket)}, status=status.HTTP_201_CREATED)
+        return Response({"ticket": selectors.ticket_dict(ticket), "message": already_held_message(ticket)})
 
 
 class CancelInput(serializers.Serializer):

@@ -4,6 +4,7 @@ Every page works as plain HTML forms posting back to these views; the pages' scr
 them with the JSON endpoints in queue_app/api/patient.py. Both paths call the same services.
 """
 
+from collections import defaultdict
 from functools import wraps
 
 import phonenumbers
@@ -73,6 +74,20 @@ def _field_for(error: QueueError) -> str | None:
 
 def _staff_here(request) -> bool:
     return access.is_staff_user(request.user)
+
+
+def same_person(a: str, b: str) -> bool:
+    """Names as the one-ticket-per-name rule compares them: spacing and case do not count."""
+    return " ".join(a.split()).casefold() == " ".join(b.split()).casefold()
+
+
+def already_held_message(ticket: Ticket) -> str:
+    """What a second join for the same phone, service and name answers (with the ticket, 200)."""
+    return _("%(name)s already holds ticket %(ticket)s for %(service)s; no new ticket was made.") % {
+        "name": ticket.patient_name,
+        "ticket": ticket.queue_id,
+        "service": ticket.service,
+    }
 
 
 # --- login -------------------------------------------------------------------------------------
@@ -228,12 +243,28 @@ def patient_logout(request):
 # --- service selection -------------------------------------------------------------------------
 
 
+def _who_for(post) -> str | None:
+    """The name a ticket is for: None for the signed-in patient ("Me"), else the name typed."""
+    choice = post.get("for", "")
+    name = post.get("name", "")[: MAX_NAME_LENGTH * 2]
+    if choice == "other" or (choice != "me" and name.strip()):
+        return name
+    return None
+
+
 @never_cache
 @patient_required
 def service_selection(request):
-    """Today's services with people waiting and the wait; joining shows the ticket at once."""
-    error, status_code, failed_service = None, 200, None
+    """Today's services with people waiting and the wait; joining shows the ticket at once.
+
+    "Who is this for?": the patient ("Me") or a family member by name, one active ticket per
+    phone, service and name.
+    """
+    error, status_code, failed_service, name_error = None, 200, None, None
+    who = {"for": "me", "name": ""}
     if request.method == "POST":
+        name = _who_for(request.POST)
+        who = {"for": "me" if name is None else "other", "name": name or ""}
         try:
             service_id = int(request.POST.get("service_id", ""))
             service = Service.objects.filter(pk=service_id).first() if 0 < service_id < 2**62 else None
@@ -243,16 +274,28 @@ def service_selection(request):
             error, status_code = _("There is no such service. Please choose one from the list."), 404
         else:
             try:
-                ticket, _created = services.join(patient=request.patient, service=service)
+                ticket, created = services.join(patient=request.patient, service=service, name=name)
             except QueueError as exc:
-                error, status_code, failed_service = exc.message, exc.status_code, service.pk
+                if exc.code == "invalid_name":
+                    name_error, status_code = exc.message, exc.status_code
+                else:
+                    error, status_code, failed_service = exc.message, exc.status_code, service.pk
             else:
+                if not created:
+                    messages.info(request, already_held_message(ticket))
                 return redirect(f"{reverse('patient_dashboard')}?ticket={ticket.pk}")
-    held = {t.service_id: t for t in selectors.patient_tickets(request.patient) if t.is_active}
+    own, family = {}, defaultdict(list)
+    for ticket in selectors.patient_tickets(request.patient):
+        if ticket.is_active:
+            if same_person(ticket.patient_name, request.patient.name):
+                own[ticket.service_id] = ticket
+            else:
+                family[ticket.service_id].append(ticket)
     rows = [
         {
             **row,
-            "held": held.get(row["id"]),
+            "held": own.get(row["id"]),
+            "family": family.get(row["id"], []),
             "state": "not_today" if not row["offered_today"] else ("open" if row["open_counters"] else "no_counter"),
         }
         for row in selectors.services_overview()
@@ -264,6 +307,9 @@ def service_selection(request):
         "error": error,
         "failed_service": failed_service,
         "patient": request.patient,
+        "who": who,
+        "name_error": name_error,
+        "max_name_length": MAX_NAME_LENGTH,
     }
     return render(request, "patient/selection.html", context, status=status_code)
 
@@ -351,6 +397,13 @@ def patient_dashboard(request):
     data = [selectors.ticket_dict(t) for t in tickets]
     if wants_json(request):
         return JsonResponse({"tickets": data})
+    context = dashboard_context(data, patient=request.patient, poll_url=reverse("patient_dashboard"))
+    return render(request, "patient/dashboard.html", context)
+
+
+def dashboard_context(data: list[dict], *, patient: Patient | None, poll_url: str) -> dict:
+    """The live ticket page for these ticket_dicts: a signed-in phone's tickets (with `patient`),
+    or one ticket opened through its signed link (`patient` None: no leaving, no new ticket)."""
     strings = status_strings()
     active = [t for t in data if t["status"] in Ticket.ACTIVE_STATUSES]
     shown = active or data[-1:]  # no active ticket: the latest news (served, skipped, left…)
@@ -361,22 +414,26 @@ def patient_dashboard(request):
             "state": ticket_status(t, strings),
             "facts": ticket_facts(t, strings),
             "active": t["status"] in Ticket.ACTIVE_STATUSES,
+            # A family member's ticket on the phone's page, or a slip's ticket: say whose it is.
+            "for_name": t["patient_name"]
+            if patient is None or not same_person(t["patient_name"], patient.name)
+            else "",
         }
         for t in shown
     ]
-    context = {
+    return {
         "cards": cards,
         "has_active": bool(active),
         "earlier": earlier,
-        "patient": request.patient,
+        "patient": patient,
+        "link_mode": patient is None,
         "dashboard_data": {
             "tickets": shown,
             "strings": strings,
-            "cancelUrl": reverse("cancel_ticket"),
-            "pollUrl": reverse("patient_dashboard"),
+            "cancelUrl": reverse("cancel_ticket") if patient is not None else None,
+            "pollUrl": poll_url,
         },
     }
-    return render(request, "patient/dashboard.html", context)
 
 
 def _focused_ticket(request) -> Ticket | None:

@@ -20,7 +20,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from .. import access, selectors, services
 from ..forms import StaffLoginForm, SwitchCounterForm, counter_choices
-from ..models import Counter
+from ..models import Counter, Staff
 
 STAFF_LOGIN_URL = "/staff/login/"
 
@@ -30,13 +30,18 @@ def staff_required(view):
     return login_required(login_url=STAFF_LOGIN_URL)(view)
 
 
-def _safe_next(request) -> str:
+def _home(user) -> str:
+    """Where a staff member starts: reception at the reception desk, everyone else at a counter."""
+    return reverse("reception_desk") if user.role == Staff.Role.RECEPTION else reverse("staff_dashboard")
+
+
+def _safe_next(request, user) -> str:
     target = request.POST.get("next") or request.GET.get("next") or ""
     if target and url_has_allowed_host_and_scheme(
         target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
     ):
         return target
-    return reverse("staff_dashboard")
+    return _home(user)
 
 
 def _takeover_url(counter: Counter) -> str:
@@ -49,7 +54,7 @@ def _takeover_url(counter: Counter) -> str:
 @require_http_methods(["GET", "POST"])
 def staff_login(request):
     if request.method == "GET" and access.is_staff_user(request.user):
-        return redirect("staff_dashboard")
+        return redirect(_home(request.user))
     form = StaffLoginForm(request, data=request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         user = form.get_user()
@@ -64,7 +69,7 @@ def staff_login(request):
                 services.hold_counter(counter=counter, staff=user)
             except services.CounterTaken:
                 return redirect(_takeover_url(counter))
-        return HttpResponseRedirect(_safe_next(request))
+        return HttpResponseRedirect(_safe_next(request, user))
     return render(request, "staff/login.html", {"form": form, "next": request.GET.get("next", "")})
 
 
@@ -122,6 +127,8 @@ def _render_picker(request, *, takeover: Counter | None = None, status: int = 20
 def staff_dashboard(request):
     if not access.is_staff_user(request.user):
         return redirect(STAFF_LOGIN_URL)
+    if request.user.role == Staff.Role.RECEPTION:
+        return redirect("reception_desk")
     counter = _counter_on_screen(request)
     if counter is None:
         return _render_picker(request)
@@ -211,6 +218,8 @@ def switch_counter(request):
     """GET: the counter picker (or the take-over question). POST: take the chosen counter."""
     if not access.is_staff_user(request.user):
         return redirect(STAFF_LOGIN_URL)
+    if request.user.role == Staff.Role.RECEPTION:
+        return redirect("reception_desk")  # reception never holds a counter
     if request.method == "GET":
         requested = request.GET.get("counter", "")
         takeover = None

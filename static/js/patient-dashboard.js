@@ -1,9 +1,12 @@
 /* The patient's ticket, live. One socket per active ticket (QueueLive.connect with
    "ticket=<id>"): the snapshot on every (re)connect gives the ticket and the queue, then
    `queue_position` messages (ticket numbers only) move the place in line and `ticket_update`
-   messages bring personal news: called, moved, back to the pool, served, skipped. When
-   WebSockets are blocked live.js polls /dashboard/ as JSON instead. Without JavaScript the page
-   refreshes itself every 20 seconds (a <noscript> meta refresh). */
+   messages bring personal news: called, moved, back to the pool, served, skipped, and
+   "moved_service" when reception sends the ticket to another service (OPD → Test): it gets a new
+   number there, so the page shows the message and reconnects, which makes the socket follow the
+   new service's position group. When WebSockets are blocked live.js polls /dashboard/ (or the
+   ticket's signed link) as JSON instead. Without JavaScript the page refreshes itself every 20
+   seconds (a <noscript> meta refresh). */
 (function () {
   "use strict";
 
@@ -70,12 +73,17 @@
       if (field("headline").textContent !== state.headline) field("headline").textContent = state.headline;
       if (field("detail").textContent !== state.detail) field("detail").textContent = state.detail;
       ["counter", "position", "ahead", "wait"].forEach(function (name) { field(name).textContent = f[name]; });
+      if (ticket.queue_id) field("queue_id").textContent = ticket.queue_id;
+      if (ticket.service) field("service").textContent = ticket.service;
       field("note").textContent = note;
       field("note").hidden = !note;
       const active = ACTIVE.indexOf(ticket.status) !== -1;
-      field("leave").hidden = !active;
-      if (!active) field("leave").open = false;
-      field("again").hidden = active;
+      const leave = field("leave");  // absent on a ticket opened by its signed link
+      if (leave) {
+        leave.hidden = !active;
+        if (!active) leave.open = false;
+      }
+      if (field("again")) field("again").hidden = active;
       document.title = ticket.status === "called" ? "▶ " + state.headline + " · " + baseTitle : baseTitle;
     }
 
@@ -90,6 +98,8 @@
     /* queue_position: find our number in a counter's waiting list (or the pool): people ahead. */
     function positions(msg) {
       if (ticket.status !== "waiting") return;
+      // Right after a move the old socket may still hear the old service: its numbers are not ours.
+      if (msg.service_id !== undefined && msg.service_id !== ticket.service_id) return;
       let ahead = null;
       Object.keys(msg.counters || {}).forEach(function (id) {
         const i = (msg.counters[id].waiting || []).indexOf(ticket.number);
@@ -109,6 +119,17 @@
     function ticketUpdate(msg) {
       const news = msg.ticket || {};
       if (news.id !== ticket.id) return;
+      if (msg.event === "moved_service") {
+        // A new service, a new number and a new position group: show the message, then
+        // reconnect; the snapshot brings the service's name and the exact place in line.
+        note = msg.message || "";
+        update({
+          queue_id: news.queue_id, number: news.number, service_id: news.service_id,
+          status: news.status, counter: news.counter, counter_id: news.counter_id,
+        });
+        reconnect();
+        return;
+      }
       note = msg.message || (msg.event === "called" || msg.event === "assigned" ? "" : note);
       if (msg.event === "called" && ticket.status === "called") buzz();  // called again at the counter
       update({ status: news.status, counter: news.counter, counter_id: news.counter_id });
@@ -116,30 +137,40 @@
       if (ticket.status === "waiting" && live) live.resync();
     }
 
+    function connect() {
+      return QueueLive.connect({
+        query: "ticket=" + encodeURIComponent(ticket.id),
+        pollUrl: data.pollUrl + (data.pollUrl.indexOf("?") === -1 ? "?" : "&") + "ticket=" + encodeURIComponent(ticket.id),
+        onSnapshot: onSnapshot,
+        onMessage: function (msg) {
+          if (msg.type === "queue_position") positions(msg);
+          else if (msg.type === "ticket_update") ticketUpdate(msg);
+        },
+        onStatus: function (state) {
+          if (state === "open") showBanner("");
+          else if (state === "down") showBanner(t.reconnecting);
+          else if (state === "polling") showBanner(t.polling);
+        },
+        onForbidden: function () {
+          note = t.forbidden;
+          render();
+        },
+      });
+    }
+
+    function reconnect() {
+      if (live) live.close();
+      live = ACTIVE.indexOf(ticket.status) !== -1 ? connect() : null;
+    }
+
+    function onSnapshot(msg) {
+      const fresh = msg.ticket || (msg.tickets || []).filter(function (x) { return x.id === ticket.id; })[0];
+      if (fresh) update(fresh);
+    }
+
     render();
     if (ACTIVE.indexOf(ticket.status) === -1 || !window.QueueLive) return;
-
-    live = QueueLive.connect({
-      query: "ticket=" + encodeURIComponent(ticket.id),
-      pollUrl: data.pollUrl + "?ticket=" + encodeURIComponent(ticket.id),
-      onSnapshot: function (msg) {
-        const fresh = msg.ticket || (msg.tickets || []).filter(function (x) { return x.id === ticket.id; })[0];
-        if (fresh) update(fresh);
-      },
-      onMessage: function (msg) {
-        if (msg.type === "queue_position") positions(msg);
-        else if (msg.type === "ticket_update") ticketUpdate(msg);
-      },
-      onStatus: function (state) {
-        if (state === "open") showBanner("");
-        else if (state === "down") showBanner(t.reconnecting);
-        else if (state === "polling") showBanner(t.polling);
-      },
-      onForbidden: function () {
-        note = t.forbidden;
-        render();
-      },
-    });
+    live = connect();
 
     const form = card.querySelector(".leave-form");
     if (form) {

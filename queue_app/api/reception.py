@@ -1,0 +1,194 @@
+"""Reception desk endpoints: walk-in tickets, today's tickets, recall, move to another service, cancel.
+
+Each parses its input, makes one service call and answers JSON. Reception staff and admins only:
+counter operators get 403 `forbidden`, anyone not logged in as staff (patients too) 403
+`not_authenticated`. CSRF on every POST (ApiView).
+"""
+
+from django.utils.translation import gettext as _
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import exceptions, serializers, status
+from rest_framework.response import Response
+
+from .. import access, selectors, services
+from ..models import Service, Ticket
+from ..phones import MAX_PHONE_INPUT, normalize_phone
+from ..services.names import MAX_NAME_LENGTH
+from ..views.patient import already_held_message
+from ..views.reception import MAX_QUERY, desk_services, reception_row, ticket_link_url, today_tickets
+from .base import ApiView
+
+ERROR = inline_serializer("ReceptionError", {"error": serializers.CharField(), "code": serializers.CharField()})
+ROW = serializers.DictField(
+    help_text="The ticket as the desk lists it: id, queue_id, number, service, service_id, counter, counter_id, "
+    "status, status_label, patient_name, joined_at, joined_time, called_at, service_date, slip_url, "
+    "can_recall, can_move, can_cancel."
+)
+ACTION_RESULT = inline_serializer("ReceptionActionResult", {"ticket": ROW, "message": serializers.CharField()})
+ACTION_ERRORS = {400: ERROR, 403: ERROR, 404: ERROR, 409: ERROR}
+
+
+class ReceptionApi(ApiView):
+    """Reception staff and administrators."""
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        if not access.is_staff_user(request.user):
+            raise exceptions.NotAuthenticated(_("Please log in as staff."))
+        if not access.is_reception_user(request.user):
+            raise exceptions.PermissionDenied(_("The reception desk is for reception staff and administrators."))
+
+    def ticket(self, ticket_id: int) -> Ticket:
+        ticket = Ticket.objects.select_related("service", "counter").filter(pk=ticket_id).first()
+        if ticket is None:
+            raise exceptions.NotFound(_("There is no such ticket."))
+        return ticket
+
+
+def _service(service_id: int) -> Service:
+    service = Service.objects.filter(pk=service_id).first()
+    if service is None:
+        raise exceptions.NotFound(_("There is no such service. Please choose one from the list."))
+    return service
+
+
+class WalkInInput(serializers.Serializer):
+    name = serializers.CharField(max_length=MAX_NAME_LENGTH, allow_blank=True)
+    phone = serializers.CharField(
+        max_length=MAX_PHONE_INPUT,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="Optional mobile number (no code is sent: the staff member vouches for it). With it the "
+        "ticket also shows on that phone's dashboard, and one active ticket per phone, service and name holds.",
+    )
+    service_id = serializers.IntegerField(min_value=1, max_value=2**62)
+
+
+TICKETS = inline_serializer(
+    "ReceptionTickets",
+    {
+        "tickets": serializers.ListField(child=ROW),
+        "truncated": serializers.BooleanField(help_text="More tickets matched than are listed: search to narrow."),
+        "query": serializers.CharField(),
+        "services": serializers.ListField(
+            child=serializers.DictField(),
+            help_text="Today's services for a walk-in: id, name, meta (people waiting and counters open, in words).",
+        ),
+    },
+)
+ISSUED = inline_serializer(
+    "WalkInTicket",
+    {
+        "ticket": serializers.DictField(help_text="The patient's view of the ticket, as POST /queue/join/ answers."),
+        "row": ROW,
+        "created": serializers.BooleanField(),
+        "message": serializers.CharField(),
+        "slip_url": serializers.CharField(help_text="The printable slip."),
+        "link": serializers.CharField(help_text="The ticket's signed live page (/t/<token>/), valid today only."),
+    },
+)
+
+
+class TicketsApi(ReceptionApi):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "q", str, description='A ticket number ("12"), service and number ("OPD 12"), or part of a name or id.'
+            )
+        ],
+        responses={200: TICKETS, 403: ERROR},
+        summary="Today's tickets, newest first, searchable (capped; reception and admins)",
+    )
+    def get(self, request):
+        query = request.query_params.get("q", "")[:MAX_QUERY]
+        tickets, truncated = today_tickets(query)
+        return Response(
+            {
+                "tickets": [reception_row(t) for t in tickets],
+                "truncated": truncated,
+                "query": query,
+                "services": desk_services(),
+            }
+        )
+
+    @extend_schema(
+        request=WalkInInput,
+        responses={201: ISSUED, 200: ISSUED, 400: ERROR, 403: ERROR, 404: ERROR, 409: ERROR},
+        summary="Give a walk-in a ticket (201 new; 200 the one that phone already holds for that name and service)",
+    )
+    def post(self, request):
+        data = WalkInInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        raw_phone = data.validated_data["phone"].strip()
+        phone = normalize_phone(raw_phone) if raw_phone else None
+        service = _service(data.validated_data["service_id"])
+        ticket, created = services.issue_walk_in(
+            name=data.validated_data["name"], phone=phone, service=service, by=request.user
+        )
+        row = reception_row(ticket)
+        body = {
+            "ticket": selectors.ticket_dict(ticket),
+            "row": row,
+            "created": created,
+            "message": _("Ticket %(ticket)s for %(name)s.") % {"ticket": ticket.queue_id, "name": ticket.patient_name}
+            if created
+            else already_held_message(ticket),
+            "slip_url": row["slip_url"],
+            "link": ticket_link_url(request, ticket),
+        }
+        return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+@extend_schema(
+    request=None,
+    responses={200: ACTION_RESULT, **ACTION_ERRORS},
+    summary="Recall a skipped ticket of today: back into the queue at its original join position",
+)
+class RecallApi(ReceptionApi):
+    def post(self, request, ticket_id: int):
+        ticket = services.recall(ticket=self.ticket(ticket_id), by=request.user)
+        message = _("%(ticket)s is back in the queue, in its original place.") % {"ticket": ticket.queue_id}
+        return Response({"ticket": reception_row(ticket), "message": message})
+
+
+class MoveInput(serializers.Serializer):
+    service_id = serializers.IntegerField(min_value=1, max_value=2**62)
+
+
+@extend_schema(
+    request=MoveInput,
+    responses={200: ACTION_RESULT, **ACTION_ERRORS},
+    summary="Move a ticket to another service (OPD → Test), keeping its original arrival time",
+)
+class MoveApi(ReceptionApi):
+    """The same ticket moves (so its patient's page and signed link follow it) and gets the new
+    service's next number; the patient's page is told with a `moved_service` ticket_update."""
+
+    def post(self, request, ticket_id: int):
+        data = MoveInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        ticket = self.ticket(ticket_id)
+        old = ticket.queue_id
+        ticket = services.move_to_service(
+            ticket=ticket, service=_service(data.validated_data["service_id"]), by=request.user
+        )
+        message = _("%(old)s moved to %(service)s as %(ticket)s, keeping its arrival time.") % {
+            "old": old,
+            "service": ticket.service,
+            "ticket": ticket.queue_id,
+        }
+        return Response({"ticket": reception_row(ticket), "message": message})
+
+
+@extend_schema(
+    request=None,
+    responses={200: ACTION_RESULT, **ACTION_ERRORS},
+    summary="Cancel a waiting or called ticket for the patient",
+)
+class CancelApi(ReceptionApi):
+    def post(self, request, ticket_id: int):
+        ticket = services.cancel(ticket=self.ticket(ticket_id), by=request.user)
+        return Response(
+            {"ticket": reception_row(ticket), "message": _("%(ticket)s cancelled.") % {"ticket": ticket.queue_id}}
+        )
