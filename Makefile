@@ -14,7 +14,7 @@ run: setup
 	DEBUG=$${DEBUG:-1} $(PY) manage.py createcachetable
 	DEBUG=$${DEBUG:-1} $(PY) manage.py seed_demo
 	@DEBUG=$${DEBUG:-1} PORT=$(PORT) $(PY) scripts/print_urls.py
-	DEBUG=$${DEBUG:-1} exec .venv/bin/daphne -b 0.0.0.0 -p $(PORT) queue_system.asgi:application
+	DEBUG=$${DEBUG:-1} exec .venv/bin/daphne --verbosity 0 -b 0.0.0.0 -p $(PORT) queue_system.asgi:application
 
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -19,6 +19,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.utils.translation import gettext as _
 
 from . import access, events, selectors, services
+from .services.names import public_name
 
 log = logging.getLogger("queue.ws")
 
@@ -162,8 +163,13 @@ class QueueUpdatesConsumer(AsyncWebsocketConsumer):
                 return None
             state = selectors.queue_state(service_ids=[ticket.service_id])
             minutes = selectors.minutes_per_patient(ticket.service_id)
+            data = selectors.ticket_dict(ticket)
+            session = self.scope.get("session")
+            if session is None or session.get(access.PATIENT_SESSION_KEY) != ticket.patient_id:
+                # Followed through a slip's signed link: whoever holds the slip sees the masked name.
+                data["patient_name"] = public_name(ticket.patient_name, "masked")
             return {
-                "ticket": selectors.ticket_dict(ticket),
+                "ticket": data,
                 "positions": selectors.positions_payload(ticket.service_id, state, minutes),
             }
         return selectors.display_snapshot()

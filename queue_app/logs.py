@@ -97,6 +97,14 @@ def _quiet(request, status: int) -> bool:
     return request.path == "/healthz/" and status == 200
 
 
+SIGNED_LINK = re.compile(r"^/t/[^/]+/")
+
+
+def _loggable_path(path: str) -> str:
+    """The path, percent-encoded; a signed ticket link's token is a credential and is left out."""
+    return escape_uri_path(SIGNED_LINK.sub("/t/…/", path))[:300]
+
+
 class RequestLogMiddleware:
     """One line per request: `method=GET path=/display/ status=200 duration_ms=3.1 ip=…`.
 
@@ -123,7 +131,7 @@ class RequestLogMiddleware:
         fields = {
             # Percent-encoded, so a crafted path cannot break the line; no query string.
             "method": escape_uri_path(request.method or "-")[:16],
-            "path": escape_uri_path(request.path)[:300],
+            "path": _loggable_path(request.path),
             "status": status,
             "duration_ms": round(duration_ms, 1),
             "client_ip": client_ip(request),

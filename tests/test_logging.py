@@ -280,3 +280,12 @@ def test_a_live_server_logs_each_request_as_one_json_line(request, tmp_path):
     ]
     assert all(r["client_ip"] == "127.0.0.1" and r["duration_ms"] >= 0 for r in requests)
     assert "9812345678" not in server.log_text()
+
+
+@pytest.mark.django_db
+def test_the_request_line_leaves_out_a_signed_ticket_links_token(client, caplog):
+    caplog.set_level(logging.INFO, logger="queue.requests")
+    client.get("/t/eyJ0IjoxLCJkIjoiMjAyNi0xMS0yNiJ9:1vB5x:AbCdEfGhIjKlMnOp/")
+    (line,) = request_lines(caplog)
+    assert "path=/t/%E2%80%A6/" in line.getMessage()
+    assert "AbCdEfGhIjKlMnOp" not in caplog.text

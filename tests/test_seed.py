@@ -93,7 +93,8 @@ def test_seed_demo_passwords_work_and_admin_is_superuser(tmp_path, settings):
     settings.BASE_DIR = tmp_path
     call_command("seed_demo", quiet=True)
     logins = dict(line.split() for line in (tmp_path / "var" / "demo-logins.txt").read_text().splitlines())
-    assert set(logins) == {"admin", "operator1", "operator2", "operator3", "operator4"}
+    assert set(logins) == {"admin", "reception", "operator1", "operator2", "operator3", "operator4"}
+    assert Staff.objects.get(username="reception").role == "reception"
     assert Staff.objects.get(username="operator3").check_password(logins["operator3"])
     admin = Staff.objects.get(username="admin")
     assert admin.is_superuser and admin.is_staff and admin.role == "admin"

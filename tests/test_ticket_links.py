@@ -248,3 +248,22 @@ async def test_a_link_grants_the_socket_that_ticket_and_no_other(opd, counters):
     assert not connected and code == 4403
     socket, connected, code = await open_socket("no-such-session", mine.pk)
     assert not connected and code == 4403
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_link_holder_sees_only_the_masked_name_on_the_socket(opd, counters):
+    desk = await sync_to_async(StaffFactory)(username="desk9", role="reception")
+    ticket, _ = await sync_to_async(services.issue_walk_in)(name="Lakshmi Prasad Rao", service=opd, by=desk)
+    client = Client()
+    await sync_to_async(client.get)(link_for(ticket))
+    cookie = f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
+    communicator = WebsocketCommunicator(
+        application,
+        f"/ws/queue/updates/?ticket={ticket.pk}",
+        headers=[(b"origin", b"http://testserver"), (b"cookie", cookie.encode())],
+    )
+    connected, _ = await communicator.connect()
+    assert connected
+    snapshot = await communicator.receive_json_from(timeout=5)
+    assert snapshot["ticket"]["patient_name"] == "Lakshmi P. R."
+    await communicator.disconnect()

@@ -1,4 +1,4 @@
-"""Demo data: OPD and Test open every day all day, two counters each, four operators and an admin.
+"""Demo data: OPD and Test open every day all day, two counters each, four operators, reception, an admin.
 
 Idempotent: a second run changes nothing. Passwords are generated on the first run, stored in
 var/demo-logins.txt (readable by the owner only, ignored by git) and printed from there.
@@ -38,9 +38,9 @@ class Command(BaseCommand):
             services[name], _ = Service.objects.get_or_create(
                 service_name=name, defaults={"description": description, "week_days": EVERY_DAY, "is_active": True}
             )
-        for username, role in [(f"operator{i}", Staff.Role.OPERATOR) for i in range(1, 5)] + [
-            ("admin", Staff.Role.ADMIN)
-        ]:
+        people = [(f"operator{i}", Staff.Role.OPERATOR) for i in range(1, 5)]
+        people += [("reception", Staff.Role.RECEPTION), ("admin", Staff.Role.ADMIN)]
+        for username, role in people:
             if Staff.objects.filter(username=username).exists():
                 continue
             password = stored.get(username) or secrets.token_urlsafe(9)
