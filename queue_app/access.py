@@ -57,14 +57,18 @@ class TicketLink(NamedTuple):
 
 
 def ticket_link_token(ticket: Ticket) -> str:
-    """The unguessable part of a ticket's public link: its id and service date, signed."""
-    return signing.dumps({"t": ticket.pk, "d": ticket.service_date.isoformat()}, salt=TICKET_LINK_SALT)
+    """The unguessable part of a ticket's public link: its id and service date, signed.
+
+    No timestamp inside: the link expires with its service date, and the same ticket always has
+    the same link (a reprinted slip, the desk and the page agree).
+    """
+    return signing.Signer(salt=TICKET_LINK_SALT).sign_object({"t": ticket.pk, "d": ticket.service_date.isoformat()})
 
 
 def read_ticket_link(token: str) -> TicketLink | None:
     """The ticket a link names, or None when the signature (or what it signs) is not ours."""
     try:
-        data = signing.loads(token, salt=TICKET_LINK_SALT)
+        data = signing.Signer(salt=TICKET_LINK_SALT).unsign_object(token)
         ticket_id, day = data["t"], date.fromisoformat(data["d"])
     except (signing.BadSignature, KeyError, TypeError, ValueError):
         return None
