@@ -68,3 +68,13 @@ def patients(db):
 @pytest.fixture
 def patient(db):
     return PatientFactory(name="John Doe", phone="+919812345678")
+
+
+@pytest.fixture(scope="session")
+def playwright_session():
+    """One Playwright driver for the whole run: its sync API runs an event loop in this thread,
+    so a second `sync_playwright()` alongside it would refuse to start."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        yield playwright

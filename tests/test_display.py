@@ -320,11 +320,8 @@ def display_server(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def playwright_instance(display_server):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        yield playwright
+def playwright_instance(display_server, playwright_session):
+    return playwright_session
 
 
 @pytest.fixture(scope="module")
