@@ -7,6 +7,10 @@ from django.utils.translation import gettext as _
 from .errors import InvalidInput
 
 MAX_NAME_LENGTH = 100
+# Format characters (Cf) are refused — bidi overrides reorder what staff read, zero-width spaces
+# hide — except the two joiners that Indic scripts (Malayalam chillus, Devanagari half forms)
+# and emoji sequences need to spell a name at all.
+JOINERS = {"\u200c", "\u200d"}  # zero-width non-joiner, zero-width joiner
 
 
 def clean_name(raw: str | None) -> str:
@@ -18,7 +22,7 @@ def clean_name(raw: str | None) -> str:
         raise InvalidInput(
             _("Names can be at most %(max)d characters.") % {"max": MAX_NAME_LENGTH}, code="invalid_name"
         )
-    if any(unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn") for ch in name):
+    if any(unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn") and ch not in JOINERS for ch in name):
         raise InvalidInput(_("The name contains characters that cannot be used."), code="invalid_name")
     return name
 

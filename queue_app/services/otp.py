@@ -53,6 +53,16 @@ class RateLimited(QueueError):
         self.retry_after = max(1, math.ceil(retry_after))
 
 
+class Unavailable(QueueError):
+    status_code = 503
+    code = "unavailable"
+    default_message = gettext_lazy("The service is busy, please try again in a moment.")
+
+    def __init__(self, message=None, *, retry_after: int):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class SmsNotSent(QueueError):
     status_code = 502
     code = "sms_failed"
@@ -91,6 +101,10 @@ def send_code(*, phone: str, name: str = "", ip: str) -> CodeSent:
     # per-phone send log below is only ever updated by one request.
     in_flight = _key("sending", phone)
     if not cache.add(in_flight, 1, timeout=settings.TWILIO_TIMEOUT_SECONDS + 20):
+        # The database cache's add() also answers False when it could not write (it swallows the
+        # error): only a lock that is really there means "a code is on its way".
+        if cache.get(in_flight) is None:
+            raise Unavailable(retry_after=2)
         raise RateLimited(_("A code is already on its way. Please wait a few seconds."), code="busy", retry_after=5)
     try:
         _check_cooldown(phone)
