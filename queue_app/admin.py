@@ -2,6 +2,7 @@
 services layer: those fields are read-only here and admin actions call the services."""
 
 from django.contrib import admin, messages
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.auth.admin import UserAdmin
 from django.utils.html import format_html
 from django.utils.translation import gettext, ngettext
@@ -15,6 +16,17 @@ admin.site.site_title = _("Queue management")
 admin.site.index_title = format_html(
     '{} · <a href="/qr/">{}</a> · <a href="/display/">{}</a>', _("Administration"), _("QR poster"), _("Wall display")
 )
+
+
+class SafeDateFilters:
+    """A date filter past datetime's range (?joined_at__year=99999999999) raises OverflowError,
+    which Django's changelist does not catch: turn it into the "invalid filter" redirect."""
+
+    def get_changelist_instance(self, request):
+        try:
+            return super().get_changelist_instance(request)
+        except OverflowError as exc:
+            raise IncorrectLookupParameters(exc) from exc
 
 
 @admin.register(Service)
@@ -81,7 +93,7 @@ class StaffAdmin(UserAdmin):
 
 
 @admin.register(Patient)
-class PatientAdmin(admin.ModelAdmin):
+class PatientAdmin(SafeDateFilters, admin.ModelAdmin):
     list_display = ["name", "masked_phone", "created_at"]
     search_fields = ["name", "phone"]
     date_hierarchy = "created_at"
@@ -168,7 +180,7 @@ def _move_action(service: Service):
 
 
 @admin.register(Ticket)
-class TicketAdmin(ReceptionTicketAccess, admin.ModelAdmin):
+class TicketAdmin(SafeDateFilters, ReceptionTicketAccess, admin.ModelAdmin):
     list_display = [
         "queue_id",
         "patient_name",
@@ -234,7 +246,7 @@ class TicketAdmin(ReceptionTicketAccess, admin.ModelAdmin):
 
 
 @admin.register(QueueHistory)
-class QueueHistoryAdmin(admin.ModelAdmin):
+class QueueHistoryAdmin(SafeDateFilters, admin.ModelAdmin):
     list_display = ["at", "action", "ticket", "from_status", "to_status", "from_counter", "counter", "by"]
     list_filter = ["action", "counter"]
     search_fields = ["ticket__queue_id", "note", "by__username"]

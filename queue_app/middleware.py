@@ -1,6 +1,10 @@
 import logging
 
+from django.contrib.sessions.exceptions import SessionInterrupted
+from django.contrib.sessions.middleware import SessionMiddleware as DjangoSessionMiddleware
 from django.db import DatabaseError
+from django.http import HttpResponse, JsonResponse
+from django.utils.translation import gettext as _
 
 from .services import release_idle_counters_now_and_then, rollover_if_new_day
 
@@ -25,4 +29,66 @@ class RolloverMiddleware:
                 release_idle_counters_now_and_then()
             except DatabaseError:
                 log.warning("housekeeping skipped: database unavailable", exc_info=True)
+        return self.get_response(request)
+
+
+def _unavailable(request, response=None):
+    """503 in the shape the client expects: the API's JSON error, or a short page."""
+    message = _("The service is busy, please try again in a moment.")
+    wants_json = (response is not None and response.get("Content-Type", "").startswith("application/json")) or (
+        "application/json" in request.headers.get("Accept", "")
+    )
+    if wants_json:
+        answer = JsonResponse({"error": message, "code": "unavailable"}, status=503)
+    else:
+        answer = HttpResponse(message, content_type="text/plain; charset=utf-8", status=503)
+    answer["Retry-After"] = "2"
+    return answer
+
+
+def _lost_database(exc: BaseException) -> bool:
+    """A connection-level database error somewhere in the chain (not Django's own plain
+    DatabaseError for "the session row was deleted meanwhile", which stays a 400)."""
+    while exc is not None:
+        if isinstance(exc, DatabaseError) and type(exc) is not DatabaseError:
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+class SessionMiddleware(DjangoSessionMiddleware):
+    """Django's, except that a database lost while saving the session after the view answered
+    is a clear 503 (the change itself was committed whole; a retry is safe), not a 400 page
+    about a session deleted meanwhile or a bare 500."""
+
+    def process_response(self, request, response):
+        try:
+            return super().process_response(request, response)
+        except (DatabaseError, SessionInterrupted) as exc:
+            if not _lost_database(exc):
+                raise
+            log.warning("session not saved: database unavailable", exc_info=True)
+            return _unavailable(request, response)
+
+
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+TEXT_CHARSETS = ("utf-8", "utf8", "us-ascii", "ascii")
+
+
+class FormCharsetMiddleware:
+    """Refuse form bodies declared in a charset other than UTF-8 with a plain 400.
+
+    Otherwise Django's CSRF check decodes request.POST and raises, and so do its CSRF-decorated
+    default error views: the request would end as a bare 500. Browsers always send UTF-8 here.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        content_type = request.META.get("CONTENT_TYPE", "").lower()
+        if content_type.startswith(FORM_TYPES) and "charset=" in content_type:
+            charset = content_type.split("charset=", 1)[1].split(";", 1)[0].strip().strip('"')
+            if charset not in TEXT_CHARSETS:
+                return JsonResponse({"error": _("Send forms in UTF-8."), "code": "unsupported_charset"}, status=400)
         return self.get_response(request)

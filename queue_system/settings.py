@@ -153,7 +153,8 @@ MIDDLEWARE = [
     "queue_app.logs.RequestLogMiddleware",  # first: its duration covers everything below
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    "queue_app.middleware.FormCharsetMiddleware",  # before anything reads request.POST
+    "queue_app.middleware.SessionMiddleware",  # Django's, with a 503 when the database is lost
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

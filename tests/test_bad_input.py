@@ -329,16 +329,9 @@ def test_names_with_invisible_or_reordering_characters_are_refused(name):
         clean_name(name)
 
 
-# --- not this product's code: reported, kept here until fixed --------------------------------------
+# --- where Django itself would answer 500 -------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Reported (Django 5.2): a form POST declaring a non-UTF-8 charset makes request.POST raise "
-    "BadRequest in CsrfViewMiddleware, and again in the CSRF-decorated default 400 and 500 views, so the "
-    "exception escapes and Daphne answers a bare 500. Fix: a handler400 view without requires_csrf_token in "
-    "queue_system/urls.py (or a middleware refusing such bodies before CsrfViewMiddleware).",
-)
 @pytest.mark.parametrize("path", ["/patient/login/", "/staff/login/"])
 def test_a_page_form_in_a_non_utf8_charset_is_400_not_500(cast, path):
     response = cast.actors["anon"].client.generic(
@@ -351,12 +344,6 @@ def test_a_page_form_in_a_non_utf8_charset_is_400_not_500(cast, path):
     assert response.status_code == 400
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Reported (Django admin): a date_hierarchy year past datetime's range raises OverflowError, "
-    "which ChangeList.get_filters does not turn into IncorrectLookupParameters (it catches ValueError only): "
-    "a 500 for an admin. Fix in queue_app/admin.py (clamp or validate the year) or upstream.",
-)
 @pytest.mark.parametrize("changelist", ["ticket", "patient", "queuehistory"])
 def test_an_absurd_admin_date_filter_is_not_a_500(cast, changelist):
     field = {"ticket": "joined_at", "patient": "created_at", "queuehistory": "at"}[changelist]
