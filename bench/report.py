@@ -1,0 +1,123 @@
+"""One plain-text table per run, from the JSON the run writes."""
+
+
+def _fmt(value, digits: int = 1) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def _rows(headers: list[str], rows: list[list]) -> list[str]:
+    cells = [headers] + [[_fmt(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    lines = [
+        "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True)))
+        for r in cells
+    ]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return lines
+
+
+def _endpoint_rows(phase: str, endpoints: dict) -> list[list]:
+    rows = []
+    for name, stats in endpoints.items():
+        levels = [(None, stats)] if "requests" in stats else list(stats.items())
+        for level, s in levels:
+            label = f"{name} {level}" if level else name
+            q = s.get("queries") or {}
+            queries = f"{q['min']}-{q['max']}" if q else "-"
+            cpu = s.get("server_cpu_ms_per_request")
+            row = [phase, label, s.get("requests"), s.get("rps"), s.get("p50"), s.get("p95"), s.get("p99")]
+            rows.append([*row, s.get("errors"), queries, cpu])
+    return rows
+
+
+def table(result: dict) -> str:
+    meta = result["meta"]
+    cfg = meta["config"]
+    out = [
+        f"queue bench  {meta['started_at']}  git {meta.get('git')}  {cfg['db']} + {cfg['layer']}, "
+        f"{cfg['processes']} Daphne process(es) ({cfg['layout']}), P={cfg['patients']} C={cfg['counters']} "
+        f"D={cfg['displays']}  load avg {meta['loadavg_start']} -> {meta.get('loadavg_end')}",
+        *(
+            [
+                f"WHAT-IF overrides: {cfg.get('overrides')} http-limit {cfg.get('http_limit')} "
+                f"what-if {cfg.get('what_if')}"
+            ]
+            if cfg.get("overrides") or cfg.get("http_limit") or cfg.get("what_if")
+            else []
+        ),
+        "",
+        "HTTP (latency ms; open loop measured from the scheduled time)",
+    ]
+    rows = []
+    floor = result.get("floors", {}).get("http", {}).get("endpoints")
+    if floor:
+        rows += _endpoint_rows("floor(idle)", {"floor": floor})
+    for phase, data in result.get("phases", {}).items():
+        rows += _endpoint_rows(phase, data.get("endpoints", {}))
+    out += _rows(
+        ["phase", "endpoint", "requests", "req/s", "p50", "p95", "p99", "errors", "queries", "srv cpu ms/req"], rows
+    )
+
+    out += ["", "Events (commit -> receipt ms, every connected client)"]
+    rows = []
+    bare = result.get("floors", {}).get("ws")
+    if bare:
+        lat = bare["latency"]
+        rows.append(
+            ["floor bare_ws", "all", bare["clients"], lat["count"], lat["p50"], lat["p95"], lat["p99"], lat["max"]]
+        )
+    for phase, kinds in result["events"]["latency_ms"].items():
+        for kind, s in kinds.items():
+            rows.append([phase, kind, s.get("clients", ""), s["count"], s["p50"], s["p95"], s["p99"], s["max"]])
+    out += _rows(["phase", "clients", "n", "frames", "p50", "p95", "p99", "max"], rows)
+    d = result["events"]["delivery"]
+    incomplete = d.get("drain_incomplete_in")
+    out.append(
+        f"lost {d['lost']} (display {d['display']['lost']}, counter {d['counter']['lost']}, "
+        f"patient {d['patient']['lost']}), duplicates {d['duplicates']}, "
+        f"closed by server {d['closed_by_server']}, never connected {d.get('never_connected', 0)}; "
+        f"calls in DB {d['display']['calls_in_db']}, reaching no display {d['display']['calls_reaching_no_display']}"
+        + (f"; bare floor lost {bare['lost']}" if bare else "")
+        + (f"; DRAIN INCOMPLETE in {incomplete}: late messages count as lost" if incomplete else "")
+    )
+    per_message = result["events"].get("server_cpu_us_per_delivered_message") or {}
+    if per_message:
+        out.append("server CPU per delivered message (us): " + ", ".join(f"{k} {v}" for k, v in per_message.items()))
+
+    out += ["", "Server and load generator (CPU % of one core, RSS MB)"]
+    rows = []
+    for phase, data in [("floor_http", result.get("floors", {}).get("http", {}))] + list(result["phases"].items()):
+        res = data.get("resources") if data else None
+        if not res:
+            continue
+        for label, p in res["processes"].items():
+            rows.append([phase, label, p["cpu_pct_of_core"], p["rss_mb"], p["peak_rss_mb"]])
+        rows.append([phase, "machine (all cores)", res["machine_busy_pct"], "", ""])
+    out += _rows(["phase", "process", "cpu%", "rss", "peak"], rows)
+    conn = result["server"].get("connections", {})
+    out.append(
+        f"sockets {conn.get('sockets')}: server RSS {conn.get('server_rss_before_mb')} -> "
+        f"{conn.get('server_rss_after_mb')} MB, "
+        f"{conn.get('kb_per_connection')} kB per idle connection"
+    )
+
+    c = result["correctness"]
+    out += [
+        "",
+        f"Correctness: tickets {c['tickets']}, called twice {c['tickets_called_twice']}, "
+        f"number gaps {c['number_gaps']}, duplicate numbers {c['duplicate_numbers']}, "
+        f"counters calling two at once {c['counters_calling_two_at_once']}; "
+        f"HTTP errors {result['errors']}",
+        "",
+        "Ratios to the floors: " + ", ".join(f"{k} {v}" for k, v in result["ratios"].items()),
+        "",
+        "Targets:",
+    ]
+    for name, t in result["targets"].items():
+        state = "met" if t["met"] else ("MISSED" if t.get("full_size", True) else "not covered at this size")
+        out.append(f"  {name}: {state}  {t['value']}")
+    return "\n".join(out)
