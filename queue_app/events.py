@@ -8,6 +8,7 @@ Payloads are built inside the transaction, from the state it is about to commit,
 and consumers forward the text as is.
 """
 
+import asyncio
 import json
 import logging
 import time
@@ -148,9 +149,25 @@ def send(messages: list[tuple[str, dict]]) -> None:
     sent_at = time.time() * 1000
     texts = [(group, json.dumps({**payload, "sent_at": sent_at}, cls=DjangoJSONEncoder)) for group, payload in messages]
     try:
-        async_to_sync(_send_all)(layer, texts)
+        async_to_sync(_send_all_shielded)(layer, texts)
+    except asyncio.CancelledError:
+        # The client went away while the view ran: Django cancelled the request and asgiref
+        # carried the cancellation here. The shielded delivery goes on without us.
+        log.info("client disconnected; %d messages still being delivered", len(texts))
     except Exception:  # noqa: BLE001 - any layer failure must not undo a committed change
         log.warning("event delivery failed for %d messages", len(texts), exc_info=True)
+
+
+_in_flight: set = set()  # strong references: a running delivery must not be garbage-collected
+
+
+async def _send_all_shielded(layer, texts) -> None:
+    # Without the shield, a request cancelled after its change committed would never announce it:
+    # a patient called, the display silent.
+    task = asyncio.ensure_future(_send_all(layer, texts))
+    _in_flight.add(task)
+    task.add_done_callback(_in_flight.discard)
+    await asyncio.shield(task)
 
 
 async def _send_all(layer, texts) -> None:
