@@ -49,7 +49,7 @@ async def test_a_call_is_announced_even_if_the_request_is_cancelled_after_commit
     while True:
         try:
             message = await asyncio.wait_for(layer.receive(display), 2)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             break
         received.append(json.loads(message["text"])["event"])
     assert received == ["patient_served", "patient_called"]
