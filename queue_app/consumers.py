@@ -110,6 +110,15 @@ class QueueUpdatesConsumer(AsyncWebsocketConsumer):
         self._throttled = True
         return False
 
+    async def dispatch(self, message):
+        # Channels runs close_old_connections() in a worker thread before every message: a thread
+        # hop per delivered frame, most of the cost of a fan-out to thousands of phones. A
+        # broadcast only forwards pre-serialised text and touches no database.
+        if message.get("type") == "broadcast":
+            await self.broadcast(message)
+            return
+        await super().dispatch(message)
+
     async def broadcast(self, event):
         await self.send(text_data=event["text"])
 

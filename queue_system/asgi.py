@@ -1,5 +1,6 @@
 """ASGI entry point: one Daphne process serves HTTP and the WebSocket on one port."""
 
+import asyncio
 import os
 import sys
 
@@ -17,12 +18,29 @@ except ImproperlyConfigured as exc:
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from django.conf import settings  # noqa: E402
 
 from queue_app.routing import websocket_urlpatterns  # noqa: E402
 
+
+class LimitHttpConcurrency:
+    """At most HTTP_CONCURRENCY requests inside Django per process; the rest wait in the event
+    loop. Unbounded, an overload gives every request a thread and a database connection until
+    MariaDB refuses connections; bounded, requests queue and are answered in turn."""
+
+    def __init__(self, app, limit: int):
+        self.app, self.limit, self.semaphore = app, limit, None
+
+    async def __call__(self, scope, receive, send):
+        if self.semaphore is None:  # created inside the server's running event loop
+            self.semaphore = asyncio.Semaphore(self.limit)
+        async with self.semaphore:
+            return await self.app(scope, receive, send)
+
+
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        "http": LimitHttpConcurrency(django_asgi_app, settings.HTTP_CONCURRENCY),
         "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )

@@ -316,6 +316,9 @@ DEFAULT_SERVICE_MINUTES = envint("DEFAULT_SERVICE_MINUTES", "5", minimum=1)
 # A counter whose dashboard has shown no sign of life (socket pings every 25 s, any action) for
 # this long is released as at logout, so patients are not sent to a counter nobody staffs.
 COUNTER_IDLE_MINUTES = envint("COUNTER_IDLE_MINUTES", "10", minimum=1)
+# Requests handled at once per server process (each holds a thread and a database connection);
+# more wait their turn. Keep processes × this below the database's max_connections.
+HTTP_CONCURRENCY = envint("HTTP_CONCURRENCY", "16", minimum=1)
 
 # OTP limits (OWASP ASVS 6.5/6.6, Twilio Verify defaults).
 OTP_TTL_SECONDS = envint("OTP_TTL_SECONDS", "300", minimum=30)
