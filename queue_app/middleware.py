@@ -4,6 +4,7 @@ from django.contrib.sessions.exceptions import SessionInterrupted
 from django.contrib.sessions.middleware import SessionMiddleware as DjangoSessionMiddleware
 from django.db import DatabaseError
 from django.http import HttpResponse, JsonResponse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from .services import release_idle_counters_now_and_then, rollover_if_new_day
@@ -92,3 +93,29 @@ class FormCharsetMiddleware:
             if charset not in TEXT_CHARSETS:
                 return JsonResponse({"error": _("Send forms in UTF-8."), "code": "unsupported_charset"}, status=400)
         return self.get_response(request)
+
+
+class SlidingSessionMiddleware:
+    """Staff sessions slide (an hour from the last activity, as the seed's settings intend)
+    without writing the session row on every request: it is refreshed at most once a minute.
+    Patients' sessions end at a fixed time (the end of the service day) and need no refresh."""
+
+    REFRESH_SECONDS = 60
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        # Only what the staff member really did slides it: not a refused or forged request (and
+        # nothing is read again after a failure, when the database may be gone).
+        if response.status_code >= 400 or not hasattr(request, "user"):
+            return response
+        try:
+            if request.user.is_authenticated:
+                now = int(timezone.now().timestamp())
+                if now - request.session.get("_seen", 0) >= self.REFRESH_SECONDS:
+                    request.session["_seen"] = now  # modified: saved by SessionMiddleware, expiry renewed
+        except DatabaseError:
+            log.warning("session not refreshed: database unavailable", exc_info=True)
+        return response

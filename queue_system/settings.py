@@ -159,6 +159,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "queue_app.middleware.SlidingSessionMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "queue_app.middleware.RolloverMiddleware",
@@ -235,7 +236,10 @@ LOGIN_URL = "/staff/login/"
 SESSION_COOKIE_NAME = "queuesystem_staff_session"
 SESSION_COOKIE_AGE = 3600
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
-SESSION_SAVE_EVERY_REQUEST = True
+# The seed sets SESSION_SAVE_EVERY_REQUEST = True for the sliding hour; that is one database
+# write per request. queue_app.middleware.SlidingSessionMiddleware slides staff sessions the
+# same way, refreshing them at most once a minute.
+SESSION_SAVE_EVERY_REQUEST = False
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"

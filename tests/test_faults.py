@@ -264,7 +264,7 @@ def test_with_the_redis_cache_down_sign_ins_answer_503_and_the_queue_keeps_worki
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize("operation", ["join", "send_otp"])  # an existing session; a new one
+@pytest.mark.parametrize("operation", ["serve_next", "send_otp"])  # a staff session sliding; a new one
 def test_a_failure_while_saving_the_session_is_a_clear_503(operation, caplog):
     caplog.set_level(logging.CRITICAL, logger="django.request")
     clinic = Clinic(operation)

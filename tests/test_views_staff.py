@@ -15,6 +15,7 @@ from queue_app import services
 from queue_app.models import Counter, Staff, Ticket
 
 from .factories import CounterFactory, StaffFactory
+from .patient_helpers import Clock
 
 pytestmark = pytest.mark.django_db
 
@@ -117,13 +118,24 @@ def test_staff_session_follows_the_seed_settings(client, staff, free_counter):
     assert abs((session.expire_date - timezone.now()).total_seconds() - 3600) < 60
 
 
-def test_staff_session_expiry_slides_with_every_request(client, staff, free_counter):
+def test_staff_session_expiry_slides_with_activity(client, staff, free_counter, monkeypatch):
+    clock = Clock(monkeypatch)
     log_in(client, "operator3", counter=free_counter)
     key = session_cookie(client)
-    Session.objects.filter(session_key=key).update(expire_date=timezone.now() + timedelta(minutes=5))
+    clock.advance(minutes=55)  # five minutes left
     assert client.get(DASHBOARD).status_code == 200
     expires = Session.objects.get(session_key=key).expire_date
     assert (expires - timezone.now()).total_seconds() > 3500
+
+
+def test_staff_session_is_not_rewritten_on_every_request(client, staff, free_counter):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    log_in(client, "operator3", counter=free_counter)
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get("/staff/get_queue_data/").status_code == 200
+    assert not any('UPDATE "django_session"' in q["sql"] or "UPDATE `django_session`" in q["sql"] for q in queries)
 
 
 def test_staff_login_drops_a_longer_patient_session_expiry(client, staff, free_counter, patient):
