@@ -70,10 +70,11 @@ def patient(db):
     return PatientFactory(name="John Doe", phone="+919812345678")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def playwright_session():
-    """One Playwright driver for the whole run: its sync API runs an event loop in this thread,
-    so a second `sync_playwright()` alongside it would refuse to start."""
+    """One Playwright driver per browser test module. Its sync API marks an event loop as running
+    in this thread for as long as it lives: a second `sync_playwright()` alongside it refuses to
+    start, and async tests after it could not run their own loop, so it stops with its module."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
