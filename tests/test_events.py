@@ -15,6 +15,19 @@ from .factories import CounterFactory
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+@pytest.fixture(autouse=True)
+def in_memory_layer(settings):
+    """What the events module sends, listened to as a consumer would. The Redis pub/sub layer
+    accepts group_add only for a consumer's own channels; Redis delivery across processes is
+    tested in test_scaleout.py and test_faults.py."""
+    from channels.layers import channel_layers
+
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()
+
+
 class Listener:
     """A channel subscribed to groups on the real channel layer, as a consumer would be."""
 

@@ -14,6 +14,8 @@ from .factories import PatientFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
+from .test_events import in_memory_layer  # noqa: E402, F401 - the same listener set-up
+
 
 async def test_a_call_is_announced_even_if_the_request_is_cancelled_after_commit(opd, counters, monkeypatch):
     """Django cancels the request of a client that disconnected while its sync view goes on and
