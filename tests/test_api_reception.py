@@ -2,13 +2,9 @@
 
 Also the family tickets of POST /queue/join/ (the optional `name`)."""
 
-import asyncio
-import json
 from datetime import timedelta
 
 import pytest
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.test import Client
 from django.urls import reverse
 
@@ -16,9 +12,10 @@ from queue_app import services
 from queue_app.models import Patient, QueueHistory, Ticket, service_day
 
 from .factories import CounterFactory, PatientFactory, ServiceFactory, StaffFactory
+from .layer_helpers import Listener, in_memory_layer  # noqa: F401 - the fixture, used below
 from .patient_helpers import PhoneBrowser
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("in_memory_layer")]
 
 TICKETS = "/staff/reception/tickets/"
 ROLES = ["reception", "admin", "operator", "patient", "anonymous"]
@@ -26,28 +23,6 @@ ENDPOINTS = ["list", "create", "recall", "move", "cancel"]
 
 
 # --- helpers ----------------------------------------------------------------------------------
-
-
-class Listener:
-    """A channel subscribed to some groups, as a WebSocket consumer would be."""
-
-    def __init__(self, *groups):
-        self.layer = get_channel_layer()
-        self.channel = async_to_sync(self.layer.new_channel)()
-        for group in groups:
-            async_to_sync(self.layer.group_add)(group, self.channel)
-
-    def messages(self) -> list[dict]:
-        async def drain():
-            received = []
-            while True:
-                try:
-                    message = await asyncio.wait_for(self.layer.receive(self.channel), timeout=0.2)
-                except TimeoutError:
-                    return received
-                received.append(json.loads(message["text"]))
-
-        return async_to_sync(drain)()
 
 
 def everything():

@@ -1,11 +1,6 @@
 """The staff endpoints: who may call them, what they change, what they broadcast, what they cost."""
 
-import asyncio
-import json
-
 import pytest
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -15,8 +10,9 @@ from queue_app import services
 from queue_app.models import Counter, QueueHistory, Ticket
 
 from .factories import CounterFactory, PatientFactory
+from .layer_helpers import Listener, in_memory_layer  # noqa: F401 - the fixture, used below
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("in_memory_layer")]
 
 POST_ENDPOINTS = ["serve_next", "skip_patient", "announce_patient", "update_counter_status"]
 ALL_ENDPOINTS = [*POST_ENDPOINTS, "get_queue_data"]
@@ -60,28 +56,6 @@ def operator(client, counters):
 @pytest.fixture
 def third_counter(opd, staff):
     return services.hold_counter(counter=CounterFactory(counter_name="Counter 3", service=opd), staff=staff[2])
-
-
-class Listener:
-    """A channel subscribed to some groups, as a WebSocket consumer would be."""
-
-    def __init__(self, *groups):
-        self.layer = get_channel_layer()
-        self.channel = async_to_sync(self.layer.new_channel)()
-        for group in groups:
-            async_to_sync(self.layer.group_add)(group, self.channel)
-
-    def messages(self) -> list[dict]:
-        async def drain():
-            received = []
-            while True:
-                try:
-                    message = await asyncio.wait_for(self.layer.receive(self.channel), timeout=0.2)
-                except TimeoutError:
-                    return received
-                received.append(json.loads(message["text"]))
-
-        return async_to_sync(drain)()
 
 
 # --- who may call ---------------------------------------------------------------------------

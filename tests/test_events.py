@@ -1,53 +1,16 @@
 """Events leave after commit, one group_send per change and group, nothing private in public."""
 
-import asyncio
 import json
 
 import pytest
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.db import transaction
 
 from queue_app import events, services
 
 from .factories import CounterFactory
+from .layer_helpers import Listener, in_memory_layer  # noqa: F401 - the fixture, used below
 
-pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-def in_memory_layer(settings):
-    """What the events module sends, listened to as a consumer would. The Redis pub/sub layer
-    accepts group_add only for a consumer's own channels; Redis delivery across processes is
-    tested in test_scaleout.py and test_faults.py."""
-    from channels.layers import channel_layers
-
-    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
-    channel_layers.backends.clear()
-    yield
-    channel_layers.backends.clear()
-
-
-class Listener:
-    """A channel subscribed to groups on the real channel layer, as a consumer would be."""
-
-    def __init__(self, *groups):
-        self.layer = get_channel_layer()
-        self.channel = async_to_sync(self.layer.new_channel)()
-        for group in groups:
-            async_to_sync(self.layer.group_add)(group, self.channel)
-
-    def drain(self, wait=0.3) -> list[dict]:
-        async def collect():
-            got = []
-            while True:
-                try:
-                    message = await asyncio.wait_for(self.layer.receive(self.channel), wait)
-                except TimeoutError:
-                    return got
-                got.append(json.loads(message["text"]))
-
-        return async_to_sync(collect)()
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("in_memory_layer")]
 
 
 def test_events_are_sent_only_after_commit(opd, counters, patients):

@@ -5,16 +5,15 @@ import json
 import threading
 
 import pytest
-from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 
 from queue_app import events, services
 
 from .factories import PatientFactory
+from .layer_helpers import in_memory_layer  # noqa: F401 - the fixture
 
-pytestmark = pytest.mark.django_db(transaction=True)
-
-from .test_events import in_memory_layer  # noqa: E402, F401 - the same listener set-up
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("in_memory_layer")]
 
 
 async def test_a_call_is_announced_even_if_the_request_is_cancelled_after_commit(opd, counters, monkeypatch):
@@ -23,7 +22,7 @@ async def test_a_call_is_announced_even_if_the_request_is_cancelled_after_commit
     layer = get_channel_layer()
     display = await layer.new_channel()
     await layer.group_add(events.DISPLAY_GROUP, display)
-    await sync_to_async(services.join)(patient=await sync_to_async(PatientFactory)(), service=opd)
+    await database_sync_to_async(services.join)(patient=await database_sync_to_async(PatientFactory)(), service=opd)
     assert json.loads((await layer.receive(display))["text"])["event"] == "new_patient"
 
     sending = threading.Event()
@@ -35,7 +34,7 @@ async def test_a_call_is_announced_even_if_the_request_is_cancelled_after_commit
         await real_group_send(group, message)
 
     monkeypatch.setattr(layer, "group_send", slow_group_send)
-    request = asyncio.ensure_future(sync_to_async(services.serve_next)(counter=counters[0], by=None))
+    request = asyncio.ensure_future(database_sync_to_async(services.serve_next)(counter=counters[0], by=None))
     for _ in range(500):  # not sync_to_async(sending.wait): it would queue behind the view's thread
         if sending.is_set():
             break
