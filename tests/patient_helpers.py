@@ -1,8 +1,11 @@
 """Helpers for the patient-journey tests: a phone's browser with CSRF checks on, the SMS outbox."""
 
+import asyncio
+import json
 import re
 from datetime import timedelta
 
+from django.conf import settings
 from django.test import Client
 from django.utils import timezone
 
@@ -57,3 +60,44 @@ class Clock:
 
     def advance(self, **delta):
         self.offset += timedelta(**delta)
+
+
+async def open_ticket_socket_with_cookie(cookie: str, ticket_id):
+    """A phone's WebSocket following one ticket, authenticated by a session cookie."""
+    from channels.testing import WebsocketCommunicator
+
+    from queue_system.asgi import application
+
+    socket = WebsocketCommunicator(
+        application,
+        f"/ws/queue/updates/?ticket={ticket_id}",
+        headers=[
+            (b"cookie", f"{settings.SESSION_COOKIE_NAME}={cookie}".encode()),
+            (b"origin", b"http://testserver"),
+            (b"host", b"testserver"),
+        ],
+    )
+    connected, code = await socket.connect(timeout=5)
+    return socket, connected, code
+
+
+async def next_message(socket, *, type_, event=None, timeout=3):
+    """Read until a message of this type (and event) arrives; others are skipped."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        left = deadline - asyncio.get_running_loop().time()
+        assert left > 0, f"no {type_} {event or ''} message"
+        message = json.loads(await socket.receive_from(timeout=left))
+        if message["type"] == type_ and (event is None or message.get("event") == event):
+            return message
+
+
+def page(response) -> str:
+    return response.content.decode()
+
+
+def json_script(response, element_id):
+    """The data a page hands its JavaScript through Django's json_script."""
+    match = re.search(rf'<script id="{element_id}" type="application/json">(.*?)</script>', page(response), re.S)
+    assert match, element_id
+    return json.loads(match.group(1))

@@ -3,7 +3,6 @@
 It opens that ticket's live page and lets the browser's WebSocket follow it; a forged or altered
 link is refused, and a link of another service day has expired."""
 
-import asyncio
 import json
 import re
 from datetime import timedelta
@@ -21,13 +20,9 @@ from queue_app.models import service_day
 from queue_system.asgi import application
 
 from .factories import CounterFactory, StaffFactory
-from .patient_helpers import Clock
+from .patient_helpers import Clock, next_message, open_ticket_socket_with_cookie, page
 
 pytestmark = pytest.mark.django_db
-
-
-def page(response) -> str:
-    return response.content.decode()
 
 
 def link_for(ticket) -> str:
@@ -179,31 +174,6 @@ def test_the_link_is_only_read_never_posted(walk_in):
 # --- the WebSocket: the link is what lets the socket follow the ticket -------------------------------
 
 
-async def open_socket(cookie, ticket_id):
-    socket = WebsocketCommunicator(
-        application,
-        f"/ws/queue/updates/?ticket={ticket_id}",
-        headers=[
-            (b"cookie", f"{settings.SESSION_COOKIE_NAME}={cookie}".encode()),
-            (b"origin", b"http://testserver"),
-            (b"host", b"testserver"),
-        ],
-    )
-    connected, code = await socket.connect(timeout=5)
-    return socket, connected, code
-
-
-async def next_message(socket, *, type_, event=None, timeout=3):
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        left = deadline - loop.time()
-        assert left > 0, f"no {type_} {event or ''} message"
-        message = json.loads(await socket.receive_from(timeout=left))
-        if message["type"] == type_ and (event is None or message.get("event") == event):
-            return message
-
-
 def _link_cookie(ticket) -> str:
     browser = Client()
     browser.get(link_for(ticket))
@@ -219,7 +189,7 @@ async def test_a_link_lets_the_socket_follow_the_ticket_through_a_move(opd, lab,
     ticket, _ = await sync_to_async(services.issue_walk_in)(name="Asha Rao", service=opd, by=desk)
     cookie = await sync_to_async(_link_cookie)(ticket)
 
-    socket, connected, _ = await open_socket(cookie, ticket.pk)
+    socket, connected, _ = await open_ticket_socket_with_cookie(cookie, ticket.pk)
     assert connected
     snapshot = await next_message(socket, type_="snapshot")
     assert snapshot["ticket"]["queue_id"] == ticket.queue_id and snapshot["positions"]["service_id"] == opd.pk
@@ -231,7 +201,7 @@ async def test_a_link_lets_the_socket_follow_the_ticket_through_a_move(opd, lab,
     await socket.disconnect()
 
     # The page reconnects: the new socket follows the new service's positions.
-    again, connected, _ = await open_socket(cookie, ticket.pk)
+    again, connected, _ = await open_ticket_socket_with_cookie(cookie, ticket.pk)
     assert connected
     snapshot = await next_message(again, type_="snapshot")
     assert snapshot["ticket"]["service"] == "Test" and snapshot["positions"]["service_id"] == lab.pk
@@ -244,9 +214,9 @@ async def test_a_link_grants_the_socket_that_ticket_and_no_other(opd, counters):
     mine, _ = await sync_to_async(services.issue_walk_in)(name="Asha Rao", service=opd, by=desk)
     other, _ = await sync_to_async(services.issue_walk_in)(name="Someone Else", service=opd, by=desk)
     cookie = await sync_to_async(_link_cookie)(mine)
-    socket, connected, code = await open_socket(cookie, other.pk)
+    socket, connected, code = await open_ticket_socket_with_cookie(cookie, other.pk)
     assert not connected and code == 4403
-    socket, connected, code = await open_socket("no-such-session", mine.pk)
+    socket, connected, code = await open_ticket_socket_with_cookie("no-such-session", mine.pk)
     assert not connected and code == 4403
 
 

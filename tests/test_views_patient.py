@@ -1,7 +1,6 @@
 """The patient pages with JavaScript off: plain forms post to the page views, which call the same
 services and re-render with form errors. Also what the pages show, escaped and labelled."""
 
-import json
 import re
 
 import pytest
@@ -11,21 +10,11 @@ from queue_app import services
 from queue_app.models import EVERY_DAY, OTP, Patient, Ticket, service_day
 
 from .factories import CounterFactory, PatientFactory, ServiceFactory
-from .patient_helpers import PhoneBrowser, last_code
+from .patient_helpers import PhoneBrowser, json_script, last_code, page
 
 pytestmark = pytest.mark.django_db
 
 PHONE = "+919876543210"
-
-
-def page(response) -> str:
-    return response.content.decode()
-
-
-def json_script(response, element_id):
-    match = re.search(rf'<script id="{element_id}" type="application/json">(.*?)</script>', page(response), re.S)
-    assert match, element_id
-    return json.loads(match.group(1))
 
 
 @pytest.fixture

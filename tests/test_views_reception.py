@@ -2,7 +2,6 @@
 family choice ("Who is this for?") on the patient's service selection."""
 
 import base64
-import json
 import re
 
 import pytest
@@ -14,22 +13,12 @@ from queue_app.models import Counter, QueueHistory, Staff, Ticket
 from queue_app.views.reception import qr_data_uri
 
 from .factories import CounterFactory, PatientFactory, StaffFactory
-from .patient_helpers import PhoneBrowser
+from .patient_helpers import PhoneBrowser, json_script, page
 
 pytestmark = pytest.mark.django_db
 
 PASSWORD = "correct horse battery"  # tests/factories.py
 DESK = "/staff/reception/"
-
-
-def page(response) -> str:
-    return response.content.decode()
-
-
-def json_script(response, element_id):
-    match = re.search(rf'<script id="{element_id}" type="application/json">(.*?)</script>', page(response), re.S)
-    assert match, element_id
-    return json.loads(match.group(1))
 
 
 @pytest.fixture

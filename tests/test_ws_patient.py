@@ -1,18 +1,13 @@
 """The patient's live ticket: the socket a phone opens with ?ticket=<id>, signed in by SMS code."""
 
-import asyncio
-import json
-
 import pytest
 from asgiref.sync import sync_to_async
-from channels.testing import WebsocketCommunicator
 from django.conf import settings
 
 from queue_app import services
-from queue_system.asgi import application
 
 from .factories import PatientFactory
-from .patient_helpers import PhoneBrowser
+from .patient_helpers import PhoneBrowser, next_message, open_ticket_socket_with_cookie
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -29,28 +24,7 @@ async def open_ticket_socket(patient_or_cookie, ticket_id):
         if isinstance(patient_or_cookie, str)
         else await sync_to_async(_signed_in_cookie)(patient_or_cookie)
     )
-    socket = WebsocketCommunicator(
-        application,
-        f"/ws/queue/updates/?ticket={ticket_id}",
-        headers=[
-            (b"cookie", f"{settings.SESSION_COOKIE_NAME}={cookie}".encode()),
-            (b"origin", b"http://testserver"),
-            (b"host", b"testserver"),
-        ],
-    )
-    connected, code = await socket.connect(timeout=5)
-    return socket, connected, code
-
-
-async def next_message(socket, *, type_, event=None, timeout=3):
-    """Read until a message of this type (and event) arrives; others are skipped."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        left = deadline - asyncio.get_running_loop().time()
-        assert left > 0, f"no {type_} {event or ''} message"
-        message = json.loads(await socket.receive_from(timeout=left))
-        if message["type"] == type_ and (event is None or message.get("event") == event):
-            return message
+    return await open_ticket_socket_with_cookie(cookie, ticket_id)
 
 
 def act(fn, **kwargs):
