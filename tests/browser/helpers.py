@@ -1,5 +1,8 @@
 """What the browser journeys do over and over: sign a patient in, log staff in, wait for live pages."""
 
+import os
+from pathlib import Path
+
 import phonenumbers
 
 PASSWORD = "correct horse battery"  # tests/factories.py StaffFactory's
@@ -101,3 +104,16 @@ def mark_page(page) -> None:
 
 def still_same_page(page) -> bool:
     return page.evaluate("window.__notReloaded === true")
+
+
+DOCS_DIR = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+
+
+def output_dir(test_file: str, config, tmp_path_factory) -> Path:
+    """Where a module's screenshots go: docs/screenshots/ when that test file was named on the
+    command line (`make screenshots`) or SCREENSHOTS_DIR is set, else a temporary folder, so a
+    plain `make test` never rewrites the committed images."""
+    if os.environ.get("SCREENSHOTS_DIR"):
+        return Path(os.environ["SCREENSHOTS_DIR"]).resolve()
+    named = {Path(config.invocation_params.dir, arg.split("::")[0]).resolve() for arg in config.args}
+    return DOCS_DIR if Path(test_file).resolve() in named else tmp_path_factory.mktemp("screenshots")

@@ -7,19 +7,23 @@ The slip, as printed on an 80 mm roll, and the desk are shot to docs/screenshots
 as test_screenshots.py does for the other pages; else to a temporary folder.
 """
 
-import os
 import re
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.liveserver import BASE_DIR
-
 from .conftest import DESKTOP, PHONE
-from .helpers import PASSWORD, api_post, log_in_staff, mark_page, sign_in_patient, still_same_page, wait_live
+from .helpers import (
+    PASSWORD,
+    api_post,
+    log_in_staff,
+    mark_page,
+    output_dir,
+    sign_in_patient,
+    still_same_page,
+    wait_live,
+)
 
-DOCS_DIR = BASE_DIR / "docs" / "screenshots"
 MM = 96 / 25.4  # CSS pixels per millimetre
 
 # window.print() opens a dialog a headless browser cannot answer: record the calls instead, in
@@ -30,14 +34,6 @@ window.print = function () {
   (top.__prints = top.__prints || []).push(location.pathname + location.search);
 };
 """
-
-
-def output_dir(config, tmp_path_factory) -> Path:
-    if os.environ.get("SCREENSHOTS_DIR"):
-        return Path(os.environ["SCREENSHOTS_DIR"]).resolve()
-    this_file = Path(__file__).resolve()
-    named = {Path(config.invocation_params.dir, arg.split("::")[0]).resolve() for arg in config.args}
-    return DOCS_DIR if this_file in named else tmp_path_factory.mktemp("screenshots")
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +96,7 @@ def test_a_walk_in_gets_a_ticket_from_the_keyboard_and_its_slip_prints(
     desk.wait_for_function("(window.__prints || []).length === 1")
     printed = desk.evaluate("window.__prints[0]")
     assert re.fullmatch(r"/staff/reception/tickets/\d+/slip/\?size=80&print=1&at=\d+", printed), printed
-    folder = output_dir(request.config, tmp_path_factory)
+    folder = output_dir(__file__, request.config, tmp_path_factory)
     folder.mkdir(parents=True, exist_ok=True)
     desk.screenshot(path=str(folder / "reception-desk-desktop.png"))
 

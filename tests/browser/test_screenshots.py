@@ -13,18 +13,14 @@ with names in several scripts, three of them called.
 import os
 import subprocess
 import warnings
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.liveserver import BASE_DIR
-
 from .conftest import DESKTOP, PHONE, TV
-from .helpers import PASSWORD, SPEECH_STUB, sign_in_patient, wait_live
+from .helpers import DOCS_DIR, PASSWORD, SPEECH_STUB, output_dir, sign_in_patient, wait_live
 
 SIZES = {"phone": PHONE, "desktop": DESKTOP, "tv": TV}
-DOCS_DIR = BASE_DIR / "docs" / "screenshots"
 
 # The address a clinic prints on its poster, rather than this test server's loopback port.
 SITE_ENV = {"PUBLIC_BASE_URL": "https://queue.cityhealth.example"}
@@ -70,14 +66,6 @@ def cjk_font_installed() -> bool:
     return bool(found.stdout.strip())
 
 
-def output_dir(config, tmp_path_factory) -> Path:
-    if os.environ.get("SCREENSHOTS_DIR"):
-        return Path(os.environ["SCREENSHOTS_DIR"]).resolve()
-    this_file = Path(__file__).resolve()
-    named = {Path(config.invocation_params.dir, arg.split("::")[0]).resolve() for arg in config.args}
-    return DOCS_DIR if this_file in named else tmp_path_factory.mktemp("screenshots")
-
-
 @pytest.fixture(scope="module")
 def scene(site, request, tmp_path_factory):
     """The morning's data, made once for the module; the folder the screenshots go to."""
@@ -94,7 +82,7 @@ def scene(site, request, tmp_path_factory):
     for counter, by in (("Counter 1", "operator1"), ("Counter 2", "operator2"), ("Counter 3", "operator3")):
         site.data("serve_next", counter=counter, by=by)
     site.data("set_status", counter="Counter 4", status="break", by="operator4")
-    folder = output_dir(request.config, tmp_path_factory)
+    folder = output_dir(__file__, request.config, tmp_path_factory)
     if folder == DOCS_DIR and not cjk_font_installed():
         pytest.fail("no CJK font: 李伟 would show as empty boxes in the README (apt-get install fonts-noto-cjk)")
     folder.mkdir(parents=True, exist_ok=True)
