@@ -4,6 +4,10 @@
 - Lost, for groups with many members (the display group, each service's positions group): every
   message that any member received during the window must have reached every member; and every
   call in the database's history must have reached the displays as a `patient_called`.
+- Position lists are the latest state, at most one per service per interval and server process:
+  after every change of the service (as the displays saw it) each of its patients must receive a
+  list read after that change (`as_of` not earlier than the change was sent) -- a stale place in
+  line counts as lost. Changes in the last interval + 1 s of a patient's window are not counted.
 - Lost, for groups of one (a patient's ticket, a counter's staff group): each ticket's history
   rows in the window are its expected personal events; each counter's staff group must get
   every display message about that counter.
@@ -94,6 +98,7 @@ def check_delivery(
     calls_in_db: set[str],
     ticket_history: dict,
     phases: list[dict] = (),
+    position_interval_ms: float = 500,
 ) -> dict:
     """Lost and duplicated messages per client kind, between `start` (all connected) and `end`."""
     # A socket that never got its snapshot is a failed connection (reported with the connects),
@@ -151,23 +156,27 @@ def check_delivery(
         "duplicates": duplicates(counters),
     }
 
-    # Patients: the positions group of their service (union, plus every change the displays saw
-    # for that service), and their own ticket's history.
+    # Patients: the positions group of their service (what any member got, every member gets;
+    # after each change the displays saw for that service, a list read after it), and their own
+    # ticket's history.
     by_service = defaultdict(list)
     for socket in patients:
         by_service[socket["spec"]["meta"]["service_id"]].append(socket)
-    lost_positions = lost_personal = expected_personal = 0
+    lost_positions = stale_positions = lost_personal = expected_personal = 0
+    grace = position_interval_ms + 1000
     for service_id, members in by_service.items():
         lo = start
         hi = min(window(s, start, end)[1] for s in members)
         positions = set()
         for socket in members:
-            positions |= {f[SENT_AT] for f in socket["frames"] if f[TYPE] == "queue_position" and _in(f, lo, hi)}
-        changes = {f[SENT_AT] for f in union.values() if f[SERVICE] == service_id and lo <= f[SENT_AT] <= hi}
-        positions |= changes
+            positions |= {key(f) for f in socket["frames"] if f[TYPE] == "queue_position" and _in(f, lo, hi)}
+        changes = [f[SENT_AT] for f in union.values() if f[SERVICE] == service_id and lo <= f[SENT_AT] <= hi - grace]
         for socket in members:
-            got = {f[SENT_AT] for f in socket["frames"] if f[TYPE] == "queue_position"}
-            lost_positions += len(positions - got)
+            frames = [f for f in socket["frames"] if f[TYPE] == "queue_position"]
+            lost_positions += len(positions - {key(f) for f in frames})
+            newest = max((f[SEQ] for f in frames if f[SEQ] is not None), default=None)
+            stale_positions += sum(1 for c in changes if newest is None or newest < c)
+    lost_positions += stale_positions
     for socket in patients:
         ticket_id = socket["spec"]["meta"]["ticket_id"]
         expected = Multiset(ticket_history.get(ticket_id, []))
@@ -179,6 +188,7 @@ def check_delivery(
         "frames": sum(len(s["frames"]) for s in patients),
         "personal_events_expected": expected_personal,
         "lost_positions": lost_positions,
+        "stale_positions": stale_positions,
         "lost_personal": lost_personal,
         "lost": lost_positions + lost_personal,
         "duplicates": duplicates(patients),

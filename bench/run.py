@@ -608,6 +608,7 @@ class Bench:
                 calls_in_db=checks["calls"],
                 ticket_history=checks["ticket_history"],
                 phases=self.phase_windows,
+                position_interval_ms=float(self.cfg.overrides.get("QUEUE_POSITION_INTERVAL_MS", 500)),
             ),
             "latency_ms": analysis.latency_by_phase(sockets, self.phase_windows),
         }

@@ -31,6 +31,7 @@ def parse_frame(received_ms: float, text: str) -> tuple:
         seq = data.get("seq")
     elif kind == "queue_position":
         service = data.get("service_id")
+        seq = data.get("as_of")  # when the server read the state it sends
     elif kind == "ticket_update":
         info = data.get("ticket") or {}
         ticket, queue_id, counter = info.get("id"), info.get("queue_id"), info.get("counter_id")

@@ -170,8 +170,6 @@ class QueueUpdatesConsumer(AsyncWebsocketConsumer):
             ticket = access.can_watch_ticket(self.scope.get("session"), self.target)
             if ticket is None:
                 return None
-            state = selectors.queue_state(service_ids=[ticket.service_id])
-            minutes = selectors.minutes_per_patient(ticket.service_id)
             data = selectors.ticket_dict(ticket)
             session = self.scope.get("session")
             if session is None or session.get(access.PATIENT_SESSION_KEY) != ticket.patient_id:
@@ -179,7 +177,7 @@ class QueueUpdatesConsumer(AsyncWebsocketConsumer):
                 data["patient_name"] = public_name(ticket.patient_name, "masked")
             return {
                 "ticket": data,
-                "positions": selectors.positions_payload(ticket.service_id, state, minutes),
+                "positions": selectors.positions_now(ticket.service_id),
             }
         return selectors.display_snapshot()
 

@@ -2,22 +2,27 @@
 
 Groups (shared/DESIGN.md): `display` (public, names per DISPLAY_NAME_MODE, never phones),
 `counter.<id>` (staff, full names and the waiting list), `queue.<service_id>` (ticket numbers
-only, one compact message per change) and `ticket.<id>` (one patient's personal news).
+only, the latest state) and `ticket.<id>` (one patient's personal news).
 Payloads are built inside the transaction, from the state it is about to commit, and sent with
 `transaction.on_commit`, so a rolled-back change sends nothing. Each payload is serialised once
 and consumers forward the text as is.
+
+The position list is the one payload whose size grows with the queue, and it goes to every phone
+of the service. It is therefore not built under the queue lock: after the commit the service is
+marked for a refresh, and inside a server the refresh is coalesced (`refresh_positions`).
 """
 
 import asyncio
 import json
 import logging
 import time
+import weakref
 
-from asgiref.sync import async_to_sync
+from asgiref.sync import SyncToAsync, async_to_sync, sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import transaction
+from django.db import close_old_connections, transaction
 from django.utils import timezone
 
 from . import selectors
@@ -67,10 +72,11 @@ def build_changes(
     counters: list[Counter] | None = None,
     waiting_changed: list[Counter] = (),
 ) -> list[tuple[str, dict]]:
-    """All messages for one change of a service's queue, in the order DESIGN.md gives.
+    """All messages for one change of a service's queue, in the order DESIGN.md gives, but the
+    position list (see `publish_on_commit`).
 
-    Three queries whatever the queue size: the counters (unless the caller already has them,
-    as they are after the change), the active tickets, the service time.
+    Two queries whatever the queue's length (the counters too unless the caller has them, as
+    they are after the change): how many wait, and the rows the staff lists show.
     """
     mode = settings.DISPLAY_NAME_MODE
     if counters is None:
@@ -124,8 +130,6 @@ def build_changes(
                 },
             )
         )
-    minutes = selectors.minutes_per_patient(service_id)
-    messages.append((queue_group(service_id), selectors.positions_payload(service_id, state, minutes)))
     notes = notes or {}
     for event, ticket in ticket_events:
         counter = counters.get(ticket.counter_id)
@@ -135,17 +139,31 @@ def build_changes(
     return messages
 
 
-def publish_on_commit(messages: list[tuple[str, dict]]) -> None:
-    """Send the messages once the surrounding transaction commits (at once outside one)."""
-    if messages:
-        transaction.on_commit(lambda: send(messages))
+def publish_changes(*, service_id: int, **changes) -> None:
+    """Announce one change of a service's queue after the commit: `build_changes`, then the
+    service's position list."""
+    publish_on_commit(build_changes(service_id=service_id, **changes), positions_of=[service_id])
 
 
-def send(messages: list[tuple[str, dict]]) -> None:
+def publish_on_commit(messages: list[tuple[str, dict]], *, positions_of=()) -> None:
+    """Send the messages once the surrounding transaction commits (at once outside one), then
+    refresh the position lists of the services `positions_of`."""
+    if messages or positions_of:
+        transaction.on_commit(lambda: send(messages, positions_of=positions_of))
+
+
+def send(messages: list[tuple[str, dict]], *, positions_of=()) -> None:
     """Best-effort delivery: a channel layer that is down is logged, never fails the request."""
     layer = get_channel_layer()
     if layer is None:
         return
+    if messages:
+        _deliver(layer, messages)
+    for service_id in positions_of:
+        refresh_positions(service_id)
+
+
+def _deliver(layer, messages: list[tuple[str, dict]]) -> None:
     sent_at = time.time() * 1000
     texts = [(group, json.dumps({**payload, "sent_at": sent_at}, cls=DjangoJSONEncoder)) for group, payload in messages]
     try:
@@ -174,3 +192,84 @@ async def _send_all(layer, texts) -> None:
     # One after another so each group receives a change's events in the order they were built.
     for group, text in texts:
         await layer.group_send(group, {"type": "broadcast", "text": text})
+
+
+# --- the position list: the latest state, at most one message per service per interval -------
+
+
+def refresh_positions(service_id: int) -> None:
+    """Send the service's queue_position message, read after the change committed.
+
+    Inside a server (sync code run from its event loop) the refresh is coalesced: the first
+    change sends at once, and changes within QUEUE_POSITION_INTERVAL_MS of the last send wait for
+    one message with the state at the end of the interval. A busy queue then costs each phone
+    two messages a second, not one per change, and the read happens outside the queue lock.
+    Outside a server (commands, tests, shell) it is sent at once.
+    """
+    interval = settings.QUEUE_POSITION_INTERVAL_MS / 1000
+    loop = _server_loop()
+    if interval <= 0 or loop is None:
+        try:
+            payload = selectors.positions_now(service_id)
+        except Exception:  # noqa: BLE001 - the change is committed; phones resync on the next one
+            log.warning("position refresh failed for service %s", service_id, exc_info=True)
+            return
+        _deliver(get_channel_layer(), [(queue_group(service_id), payload)])
+        return
+    loop.call_soon_threadsafe(_schedule_positions, loop, service_id, interval)
+
+
+def _server_loop():
+    """The event loop this sync code was called from (asgiref records it), if still running."""
+    loop = getattr(SyncToAsync.threadlocal, "main_event_loop", None)
+    return loop if loop is not None and loop.is_running() else None
+
+
+class _PositionFeed:
+    """Per event loop: the services with a refresh pending, and when each was last sent."""
+
+    def __init__(self):
+        self.pending: dict[int, asyncio.Task] = {}
+        self.last_sent: dict[int, float] = {}
+
+
+_feeds: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _schedule_positions(loop, service_id: int, interval: float) -> None:
+    feed = _feeds.setdefault(loop, _PositionFeed())
+    if service_id in feed.pending:
+        return  # a refresh not yet read will include this change
+    delay = max(0.0, feed.last_sent.get(service_id, float("-inf")) + interval - loop.time())
+    task = loop.create_task(_send_positions(feed, loop, service_id, delay))
+    feed.pending[service_id] = task
+    _in_flight.add(task)
+    task.add_done_callback(_in_flight.discard)
+
+
+async def _send_positions(feed: _PositionFeed, loop, service_id: int, delay: float) -> None:
+    if delay:
+        await asyncio.sleep(delay)
+    # Unmark before reading: a change committed from here on schedules the next refresh.
+    del feed.pending[service_id]
+    feed.last_sent[service_id] = loop.time()
+    try:
+        payload = await _positions_now(service_id)
+        text = json.dumps({**payload, "sent_at": time.time() * 1000}, cls=DjangoJSONEncoder)
+        await get_channel_layer().group_send(queue_group(service_id), {"type": "broadcast", "text": text})
+    except Exception:  # noqa: BLE001 - the next change sends the state again; phones also resync
+        log.warning("position refresh failed for service %s", service_id, exc_info=True)
+
+
+async def _positions_now(service_id: int) -> dict:
+    # Any worker thread (not the one shared thread-sensitive code queues for), with a database
+    # connection of its own that is closed as after a request.
+    return await sync_to_async(_read_positions, thread_sensitive=False)(service_id)
+
+
+def _read_positions(service_id: int) -> dict:
+    close_old_connections()
+    try:
+        return selectors.positions_now(service_id)
+    finally:
+        close_old_connections()

@@ -1,15 +1,18 @@
 """Read-side queries shared by pages, API, events and consumers.
 
-Every function here runs a fixed number of queries whatever the number of tickets or counters:
-the active tickets of a service (or of the day) are read in one query and grouped in Python.
+Every function here runs a fixed number of queries whatever the number of tickets or counters,
+and reads from the database only what it shows: counts are counted by the database, and the
+rows listed (names, times) are the first WAITING_LIST_LIMIT of each counter, ranked there too.
 """
 
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.conf import settings
-from django.db.models import Count, Q
+from django.db.models import Count, F, Q, Window
+from django.db.models.functions import RowNumber
 from django.utils import timezone
 
 from .models import Counter, Service, Ticket, service_day
@@ -32,29 +35,71 @@ RECENT_CALLS = 8
 
 @dataclass
 class QueueState:
-    """Today's active tickets of some services, grouped per counter (None = unassigned pool)."""
+    """Today's active tickets of some services, per counter (None = the unassigned pool).
+
+    `lengths` counts every waiting ticket; `waiting` holds only the rows a screen lists (the
+    first WAITING_LIST_LIMIT of each counter), so a queue thousands long costs no more to show.
+    """
 
     serving: dict = field(default_factory=dict)  # counter_id -> row of its called ticket
-    waiting: dict = field(default_factory=lambda: defaultdict(list))  # counter_id|None -> rows in order
+    waiting: dict = field(default_factory=lambda: defaultdict(list))  # counter_id|None -> first rows in order
+    lengths: dict = field(default_factory=dict)  # counter_id|None -> how many wait
 
     def queue_length(self, counter_id) -> int:
-        return len(self.waiting.get(counter_id, ()))
+        return self.lengths.get(counter_id, 0)
 
 
-def queue_state(*, service_ids=None, counter_id=None) -> QueueState:
-    """One query: the active tickets of today, in queue order (joined_at, then id)."""
+def _active_today(*, service_ids=None, counter_id=None):
     tickets = Ticket.objects.filter(service_date=service_day(), status__in=ACTIVE)
     if service_ids is not None:
         tickets = tickets.filter(service_id__in=list(service_ids))
     if counter_id is not None:
         tickets = tickets.filter(counter_id=counter_id)
+    return tickets
+
+
+def queue_state(*, service_ids=None, counter_id=None, limit: int | None = None) -> QueueState:
+    """Two queries whatever the queue's length: how many wait at each counter, and the rows
+    shown (each counter's called ticket and its first `limit` waiting, WAITING_LIST_LIMIT unless
+    given; 0 for the called tickets only). The database ranks the rows, Python gets only those."""
+    limit = settings.WAITING_LIST_LIMIT if limit is None else limit
+    tickets = _active_today(service_ids=service_ids, counter_id=counter_id)
     state = QueueState()
-    for row in tickets.order_by("joined_at", "id").values(*ROW_FIELDS):
+    state.lengths = dict(
+        tickets.filter(status=Ticket.Status.WAITING)
+        .order_by()
+        .values("counter_id")
+        .annotate(n=Count("id"))
+        .values_list("counter_id", "n")
+    )
+    if limit == 0 or not state.lengths:
+        shown = tickets.filter(status=Ticket.Status.CALLED)
+    else:
+        rank = Window(
+            RowNumber(),
+            partition_by=[F("counter_id"), F("status")],
+            order_by=[F("joined_at").asc(), F("id").asc()],
+        )
+        shown = tickets.annotate(rank=rank).filter(rank__lte=limit)
+    for row in shown.order_by("joined_at", "id").values(*ROW_FIELDS):
         if row["status"] == Ticket.Status.CALLED:
             state.serving[row["counter_id"]] = row
         else:
             state.waiting[row["counter_id"]].append(row)
     return state
+
+
+def queue_numbers(service_id: int) -> dict:
+    """Every active ticket number of the service in queue order, in one query of small integers
+    (no names, no dates): {"serving": {counter_id: number}, "waiting": {counter_id|None: [numbers]}}."""
+    serving, waiting = {}, defaultdict(list)
+    rows = _active_today(service_ids=[service_id]).order_by("joined_at", "id")
+    for counter_id, status, number in rows.values_list("counter_id", "status", "number"):
+        if status == Ticket.Status.CALLED:
+            serving[counter_id] = number
+        else:
+            waiting[counter_id].append(number)
+    return {"serving": serving, "waiting": waiting}
 
 
 def serving_dict(row, *, mode: str = "full") -> dict | None:
@@ -88,7 +133,7 @@ def waiting_entry(row, *, now: datetime) -> dict:
 
 
 def counter_state(counter: Counter, *, with_waiting: bool = False) -> dict:
-    """The staff view of one counter (full names): two queries."""
+    """The staff view of one counter (full names, the first WAITING_LIST_LIMIT waiting): three queries."""
     counter = Counter.objects.select_related("service", "held_by").get(pk=counter.pk)
     state = queue_state(counter_id=counter.pk)
     now = timezone.now()
@@ -140,10 +185,10 @@ def minutes_per_patient(service_id: int) -> float:
 
 
 def display_snapshot() -> dict:
-    """What the wall display shows: every counter and the latest calls. Three queries."""
+    """What the wall display shows: every counter and the latest calls. Four queries."""
     mode = settings.DISPLAY_NAME_MODE
     counters = list(Counter.objects.select_related("service").order_by("id"))
-    state = queue_state()
+    state = queue_state(limit=0)
     now = timezone.now()
     recent = (
         Ticket.objects.filter(service_date=service_day(), called_at__isnull=False, counter__isnull=False)
@@ -181,22 +226,27 @@ def display_snapshot() -> dict:
     }
 
 
-def positions_payload(service_id: int, state: QueueState, minutes: float) -> dict:
-    """The compact queue.<service_id> message: ticket numbers only, no names."""
+def positions_payload(service_id: int, numbers: dict, minutes: float, *, as_of: float) -> dict:
+    """The compact queue.<service_id> message: ticket numbers only, no names. `as_of` (ms since
+    the epoch, taken before the read) lets a phone drop a message older than one it has shown."""
+    serving, waiting = numbers["serving"], numbers["waiting"]
     counters = {}
-    for counter_id in set(state.serving) | {k for k in state.waiting if k is not None}:
-        serving = state.serving.get(counter_id)
-        counters[str(counter_id)] = {
-            "serving": serving["number"] if serving else None,
-            "waiting": [r["number"] for r in state.waiting.get(counter_id, ())],
-        }
+    for counter_id in set(serving) | {k for k in waiting if k is not None}:
+        counters[str(counter_id)] = {"serving": serving.get(counter_id), "waiting": waiting.get(counter_id, [])}
     return {
         "type": "queue_position",
         "service_id": service_id,
         "counters": counters,
-        "unassigned": [r["number"] for r in state.waiting.get(None, ())],
+        "unassigned": waiting.get(None, []),
         "minutes_per_patient": round(minutes, 2),
+        "as_of": as_of,
     }
+
+
+def positions_now(service_id: int) -> dict:
+    """The service's queue_position message as of now: two queries, outside any lock."""
+    as_of = round(time.time() * 1000, 1)
+    return positions_payload(service_id, queue_numbers(service_id), minutes_per_patient(service_id), as_of=as_of)
 
 
 def ticket_dict(ticket: Ticket, *, with_position: bool = True) -> dict:

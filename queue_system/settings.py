@@ -320,6 +320,13 @@ DEFAULT_SERVICE_MINUTES = envint("DEFAULT_SERVICE_MINUTES", "5", minimum=1)
 # A counter whose dashboard has shown no sign of life (socket pings every 25 s, any action) for
 # this long is released as at logout, so patients are not sent to a counter nobody staffs.
 COUNTER_IDLE_MINUTES = envint("COUNTER_IDLE_MINUTES", "10", minimum=1)
+# The staff dashboard lists this many waiting patients per counter (and counts all of them), so a
+# queue thousands long costs every change and every screen no more than a short one.
+WAITING_LIST_LIMIT = envint("WAITING_LIST_LIMIT", "50", minimum=1)
+# Phones follow their place in line through the queue.<service> position list. Inside a server it
+# is sent at most once per this many milliseconds per service and process (the latest state,
+# read after the commit, outside the queue lock); personal news (called, moved) is never delayed.
+QUEUE_POSITION_INTERVAL_MS = envint("QUEUE_POSITION_INTERVAL_MS", "500")
 # Requests handled at once per server process (each holds a thread and a database connection);
 # more wait their turn. Keep processes × this below the database's max_connections.
 HTTP_CONCURRENCY = envint("HTTP_CONCURRENCY", "16", minimum=1)

@@ -16,12 +16,17 @@ ON_REDIS = bool(os.environ.get("REDIS_URL"))
 
 @pytest.fixture(autouse=True)
 def _clean_process_state(settings):
-    """Every test starts with an empty SMS outbox, cache and in-memory channel layer."""
+    """Every test starts with an empty SMS outbox, cache and in-memory channel layer, and sends
+    position lists at once."""
     from channels.layers import channel_layers
     from django.core.cache import cache
 
     sms_locmem.outbox.clear()
     settings.SMS_BACKEND = "queue_app.sms.locmem.SmsBackend"
+    # In this process a change's position list is sent at once, inside the test that made it (a
+    # coalesced one would be read later, from another thread, maybe during the next test). The
+    # coalescing itself: tests/test_position_feed.py, and every live server (bench, browser).
+    settings.QUEUE_POSITION_INTERVAL_MS = 0
     try:
         cache.clear()
     except Exception:  # noqa: BLE001 - the DB cache table exists only with database access

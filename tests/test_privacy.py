@@ -50,8 +50,8 @@ def journey(opd, counters, admin_user, settings, caplog, monkeypatch):
     records = Recorder()
     logging.getLogger().handlers.insert(0, records)  # first: the redaction filter edits records in place
     sent: list[tuple[str, dict]] = []
-    real_send = events.send
-    monkeypatch.setattr(events, "send", lambda messages: (sent.extend(messages), real_send(messages)))
+    real_deliver = events._deliver  # every message on its way to the channel layer
+    monkeypatch.setattr(events, "_deliver", lambda layer, msgs: (sent.extend(msgs), real_deliver(layer, msgs)))
     cast = build_cast(opd, counters, admin_user)
 
     phone = PhoneBrowser()

@@ -400,9 +400,21 @@ def test_break_from_the_dashboard_tells_how_many_patients_will_move(client, opd,
     client.force_login(counters[0].held_by)
     page = client.get(DASHBOARD).content.decode()
     config = json.loads(re.search(r'id="staff-config"[^>]*>(.*?)</script>', page, re.S).group(1))
-    assert len(config["state"]["waiting"]) == 3  # the script puts this count in the break question
+    assert config["state"]["queue_length"] == 3  # the script puts this count in the break question
     assert "%(n)s waiting patients will be moved" in config["strings"]["breakBody"]
     assert Ticket.objects.filter(counter=counters[0], status="waiting").count() == 3
+
+
+def test_the_dashboard_counts_everyone_waiting_when_it_lists_only_the_first(client, opd, counters, patients, settings):
+    settings.WAITING_LIST_LIMIT = 1
+    mine = [t for t in join_all(opd, patients[:6]) if t.counter_id == counters[0].pk]
+    client.force_login(counters[0].held_by)
+    page = client.get(DASHBOARD).content.decode()
+    assert 'id="queue-length">3<' in page
+    assert mine[0].queue_id in page and mine[1].queue_id not in page
+    assert "…and 2 more waiting" in page
+    config = json.loads(re.search(r'id="staff-config"[^>]*>(.*?)</script>', page, re.S).group(1))
+    assert config["strings"]["waitingMore"] == "…and %(n)s more waiting"
 
 
 def test_staff_made_with_get_or_create_store_a_hashed_password(db):

@@ -249,13 +249,11 @@ def join(
 
     counter_events = [("patient_redistributed", c) for c in pool_moves if c is not None]
     counter_events.append(("new_patient", counter))
-    events.publish_on_commit(
-        events.build_changes(
-            service_id=service.pk,
-            counter_events=counter_events,
-            ticket_events=[*pool_events, ("joined", ticket)],
-            counters=counters,
-        )
+    events.publish_changes(
+        service_id=service.pk,
+        counter_events=counter_events,
+        ticket_events=[*pool_events, ("joined", ticket)],
+        counters=counters,
     )
     return ticket, True
 
@@ -323,14 +321,12 @@ def _advance(*, counter: Counter, by, expected: str | None, finish_as: str) -> T
     counter_events = [("patient_served", counter)]
     if nxt is not None:
         counter_events.append(("patient_called", counter))
-    events.publish_on_commit(
-        events.build_changes(
-            service_id=service.pk,
-            counter_events=counter_events,
-            ticket_events=ticket_events,
-            counters=counters,
-            waiting_changed=[c for c in counters if c.pk == from_counter_id and c.pk != counter.pk],
-        )
+    events.publish_changes(
+        service_id=service.pk,
+        counter_events=counter_events,
+        ticket_events=ticket_events,
+        counters=counters,
+        waiting_changed=[c for c in counters if c.pk == from_counter_id and c.pk != counter.pk],
     )
     return nxt
 
@@ -359,10 +355,8 @@ def announce(*, counter: Counter, by: Staff | None, expected: str | None = None)
         raise StaleAction()
     _history(History.ANNOUNCED, ticket=current, counter=counter, from_status=CALLED, to_status=CALLED, by=by).save()
     _log("announced", current, counter)
-    events.publish_on_commit(
-        events.build_changes(
-            service_id=service.pk, counter_events=[("patient_called", counter)], ticket_events=[("called", current)]
-        )
+    events.publish_changes(
+        service_id=service.pk, counter_events=[("patient_called", counter)], ticket_events=[("called", current)]
     )
     return current
 
@@ -400,10 +394,8 @@ def _status_change_events(service_id, counter, moves, ticket_events, *, from_cou
                         "old": from_counter,
                         "new": target,
                     }
-    events.publish_on_commit(
-        events.build_changes(
-            service_id=service_id, counter_events=counter_events, ticket_events=ticket_events, notes=notes
-        )
+    events.publish_changes(
+        service_id=service_id, counter_events=counter_events, ticket_events=ticket_events, notes=notes
     )
 
 
@@ -573,12 +565,10 @@ def cancel(*, ticket: Ticket, by: Staff | None = None, patient: Patient | None =
         raise TicketNotActive()
     counter = ticket.counter
     _finish(ticket, Ticket.Status.CANCELLED, by=by, now=timezone.now())
-    events.publish_on_commit(
-        events.build_changes(
-            service_id=service.pk,
-            counter_events=[("counter_status_update", counter)] if counter else [],
-            ticket_events=[("cancelled", ticket)],
-        )
+    events.publish_changes(
+        service_id=service.pk,
+        counter_events=[("counter_status_update", counter)] if counter else [],
+        ticket_events=[("cancelled", ticket)],
     )
     return ticket
 
@@ -672,12 +662,10 @@ def recall(*, ticket: Ticket, by: Staff) -> Ticket:
         by=by,
     ).save()
     _log("recalled", ticket)
-    events.publish_on_commit(
-        events.build_changes(
-            service_id=service.pk,
-            counter_events=[("new_patient", ticket.counter)],
-            ticket_events=[("recalled", ticket)],
-        )
+    events.publish_changes(
+        service_id=service.pk,
+        counter_events=[("new_patient", ticket.counter)],
+        ticket_events=[("recalled", ticket)],
     )
     return ticket
 
@@ -747,5 +735,5 @@ def move_to_service(*, ticket: Ticket, service: Service, by: Staff) -> Ticket:
         ticket_events=[("moved_service", ticket)],
         notes={ticket.pk: note},
     )
-    events.publish_on_commit(old_side + new_side)
+    events.publish_on_commit(old_side + new_side, positions_of=[source.pk, target.pk])
     return ticket

@@ -153,6 +153,8 @@ def staff_dashboard(request):
         "state": state,
         "today": today,
         "held_here": counter.held_by_id == request.user.pk,
+        # The list may be capped (WAITING_LIST_LIMIT) while queue_length stays the true total.
+        "waiting_more": max(0, state["queue_length"] - len(state["waiting"])),
         "statuses": [
             ("available", _("Available")),
             ("busy", _("Busy")),
@@ -170,6 +172,7 @@ def _dashboard_strings() -> dict:
         "nobody": _("No patient at the counter"),
         "nobodyHint": _("Press Serve next to call the next patient."),
         "waitingEmpty": _("Nobody is waiting at this counter."),
+        "waitingMore": _("…and %(n)s more waiting"),
         "minutes": _("%(n)s min"),
         "justNow": _("just now"),
         "served": _("Called %(ticket)s."),

@@ -65,6 +65,7 @@
     let ticket = Object.assign({}, initial);
     let note = "";
     let live = null;
+    let positionsAsOf = 0;  // ms since the epoch of the newest position list shown
 
     function render() {
       const state = describe(ticket);
@@ -100,6 +101,12 @@
       if (ticket.status !== "waiting") return;
       // Right after a move the old socket may still hear the old service: its numbers are not ours.
       if (msg.service_id !== undefined && msg.service_id !== ticket.service_id) return;
+      // Position lists are the latest state, read after each change; from two server processes
+      // an older one can arrive after a newer one.
+      if (msg.as_of) {
+        if (msg.as_of < positionsAsOf) return;
+        positionsAsOf = msg.as_of;
+      }
       let ahead = null;
       Object.keys(msg.counters || {}).forEach(function (id) {
         const i = (msg.counters[id].waiting || []).indexOf(ticket.number);
@@ -166,6 +173,7 @@
     function onSnapshot(msg) {
       const fresh = msg.ticket || (msg.tickets || []).filter(function (x) { return x.id === ticket.id; })[0];
       if (fresh) update(fresh);
+      if (msg.positions && msg.positions.as_of) positionsAsOf = Math.max(positionsAsOf, msg.positions.as_of);
     }
 
     render();

@@ -18,8 +18,11 @@
     counter: config.state.counter,
     serving: config.state.serving_patient,
     waiting: config.state.waiting || [],
+    // How many wait here in all: the server lists only the first WAITING_LIST_LIMIT of them.
+    queueLength: 0,
     receivedAt: Date.now(),
   };
+  takeWaiting(config.state);
   let busy = false;
   let refreshTimer = null;
   let noticeTimer = null;
@@ -29,6 +32,10 @@
     return String(template).replace(/%\((\w+)\)s/g, function (match, key) {
       return Object.prototype.hasOwnProperty.call(values, key) ? String(values[key]) : match;
     });
+  }
+
+  function number(n) {
+    try { return n.toLocaleString(document.documentElement.lang || undefined); } catch (e) { return String(n); }
   }
 
   // --- rendering ------------------------------------------------------------------------------
@@ -87,8 +94,11 @@
       fragment.appendChild(li);
     });
     list.replaceChildren(fragment);
-    $("queue-length").textContent = String(state.waiting.length);
-    $("waiting-empty").hidden = state.waiting.length > 0;
+    const more = state.queueLength - state.waiting.length;
+    $("waiting-more").textContent = more > 0 ? fmt(S.waitingMore, { n: number(more) }) : "";
+    $("waiting-more").hidden = more <= 0;
+    $("queue-length").textContent = number(state.queueLength);
+    $("waiting-empty").hidden = state.queueLength > 0;
   }
 
   function renderToday(today) {
@@ -124,11 +134,22 @@
 
   // --- applying data ----------------------------------------------------------------------------
 
+  /* The waiting list and the total from a state, snapshot or event that carries them. */
+  function takeWaiting(data) {
+    if (Array.isArray(data.waiting)) {
+      state.waiting = data.waiting;
+      state.receivedAt = Date.now();
+      state.queueLength = typeof data.queue_length === "number" ? data.queue_length : data.waiting.length;
+    } else if (typeof data.queue_length === "number") {
+      state.queueLength = data.queue_length;
+    }
+  }
+
   /* A full state: the WebSocket snapshot, get_queue_data, or a polled get_queue_data. */
   function applyFull(data) {
     if (data.counter) state.counter = data.counter;
     state.serving = data.serving_patient || null;
-    if (Array.isArray(data.waiting)) { state.waiting = data.waiting; state.receivedAt = Date.now(); }
+    takeWaiting(data);
     renderToday(data.today);
     render();
   }
@@ -145,7 +166,7 @@
     if (msg.type !== "queue_update" || msg.counter_id !== config.counterId) return;
     state.counter = Object.assign({}, state.counter, { current_status: msg.current_status, is_open: msg.is_open });
     if ("serving_patient" in msg) state.serving = msg.serving_patient;
-    if (Array.isArray(msg.waiting)) { state.waiting = msg.waiting; state.receivedAt = Date.now(); }
+    takeWaiting(msg);
     render();
     // Counts of today, and who holds the counter, are not in the event: read them again.
     if (msg.event === "patient_served" || msg.event === "counter_status_update") scheduleRefresh();
@@ -209,9 +230,9 @@
   }
 
   function confirmStatus(value) {
-    const count = state.waiting.length;
+    const count = state.queueLength;
     const title = value === "break" ? S.breakTitle : S.closedTitle;
-    const body = count ? fmt(S.breakBody, { n: count }) : S.breakBodyNone;
+    const body = count ? fmt(S.breakBody, { n: number(count) }) : S.breakBodyNone;
     if (!dialog || typeof dialog.showModal !== "function") {
       return Promise.resolve(window.confirm(title + "\n\n" + body));
     }
