@@ -76,13 +76,15 @@ def build_changes(
     position list (see `publish_on_commit`).
 
     Two queries whatever the queue's length (the counters too unless the caller has them, as
-    they are after the change): how many wait, and the rows the staff lists show.
+    they are after the change): how many wait, and the rows the messages show (the called
+    ticket and first waiting of the counters they are about).
     """
     mode = settings.DISPLAY_NAME_MODE
     if counters is None:
         counters = Counter.objects.filter(service_id=service_id).select_related("service")
     counters = {c.pk: c for c in counters}
-    state = selectors.queue_state(service_ids=[service_id])
+    listed = {c.pk for _, c in counter_events if c is not None} | {c.pk for c in waiting_changed}
+    state = selectors.queue_state(service_ids=[service_id], rows_for=listed)
     now = timezone.now()
     lengths = {str(cid): state.queue_length(cid) for cid in counters}
     messages: list[tuple[str, dict]] = []

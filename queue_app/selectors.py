@@ -58,10 +58,11 @@ def _active_today(*, service_ids=None, counter_id=None):
     return tickets
 
 
-def queue_state(*, service_ids=None, counter_id=None, limit: int | None = None) -> QueueState:
+def queue_state(*, service_ids=None, counter_id=None, limit: int | None = None, rows_for=None) -> QueueState:
     """Two queries whatever the queue's length: how many wait at each counter, and the rows
     shown (each counter's called ticket and its first `limit` waiting, WAITING_LIST_LIMIT unless
-    given; 0 for the called tickets only). The database ranks the rows, Python gets only those."""
+    given; 0 for the called tickets only). The database ranks the rows, Python gets only those.
+    `rows_for`: only these counters' rows are needed (none: one query)."""
     limit = settings.WAITING_LIST_LIMIT if limit is None else limit
     tickets = _active_today(service_ids=service_ids, counter_id=counter_id)
     state = QueueState()
@@ -72,6 +73,10 @@ def queue_state(*, service_ids=None, counter_id=None, limit: int | None = None) 
         .annotate(n=Count("id"))
         .values_list("counter_id", "n")
     )
+    if rows_for is not None:
+        if not rows_for:
+            return state
+        tickets = tickets.filter(counter_id__in=list(rows_for))
     if limit == 0 or not state.lengths:
         shown = tickets.filter(status=Ticket.Status.CALLED)
     else:
