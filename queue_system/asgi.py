@@ -24,17 +24,22 @@ from queue_app.routing import websocket_urlpatterns  # noqa: E402
 
 
 class LimitHttpConcurrency:
-    """At most HTTP_CONCURRENCY requests inside Django per process; the rest wait in the event
-    loop. Unbounded, an overload gives every request a thread and a database connection until
-    MariaDB refuses connections; bounded, requests queue and are answered in turn."""
+    """At most HTTP_CONCURRENCY requests inside Django per process and kind; the rest wait in
+    the event loop. Unbounded, an overload gives every request a thread and a database
+    connection until MariaDB refuses connections; bounded, requests queue and are answered in
+    turn. Reads (GET, HEAD, OPTIONS) and changes have separate allowances: changes of one queue
+    take turns on its lock, and a burst of them must not keep the wall display, the phones' polls
+    and the staff screens from reading."""
+
+    READS = frozenset({"GET", "HEAD", "OPTIONS"})
 
     def __init__(self, app, limit: int):
-        self.app, self.limit, self.semaphore = app, limit, None
+        self.app, self.limit, self.semaphores = app, limit, None
 
     async def __call__(self, scope, receive, send):
-        if self.semaphore is None:  # created inside the server's running event loop
-            self.semaphore = asyncio.Semaphore(self.limit)
-        async with self.semaphore:
+        if self.semaphores is None:  # created inside the server's running event loop
+            self.semaphores = {True: asyncio.Semaphore(self.limit), False: asyncio.Semaphore(self.limit)}
+        async with self.semaphores[scope.get("method", "GET") in self.READS]:
             return await self.app(scope, receive, send)
 
 

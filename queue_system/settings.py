@@ -327,8 +327,9 @@ WAITING_LIST_LIMIT = envint("WAITING_LIST_LIMIT", "50", minimum=1)
 # is sent at most once per this many milliseconds per service and process (the latest state,
 # read after the commit, outside the queue lock); personal news (called, moved) is never delayed.
 QUEUE_POSITION_INTERVAL_MS = envint("QUEUE_POSITION_INTERVAL_MS", "500")
-# Requests handled at once per server process (each holds a thread and a database connection);
-# more wait their turn. Keep processes × this below the database's max_connections.
+# Reads, and changes, handled at once per server process (each kind its own allowance; each
+# request holds a thread and a database connection); more wait their turn. Keep
+# processes × 2 × this below the database's max_connections.
 HTTP_CONCURRENCY = envint("HTTP_CONCURRENCY", "16", minimum=1)
 
 # OTP limits (OWASP ASVS 6.5/6.6, Twilio Verify defaults).
