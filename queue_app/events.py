@@ -75,9 +75,9 @@ def build_changes(
     """All messages for one change of a service's queue, in the order DESIGN.md gives, but the
     position list (see `publish_on_commit`).
 
-    Two queries whatever the queue's length (the counters too unless the caller has them, as
-    they are after the change): how many wait, and the rows the messages show (the called
-    ticket and first waiting of the counters they are about).
+    Queries do not grow with the queue's length (the counters too unless the caller has them,
+    as they are after the change): how many wait, and the rows the messages show (the called
+    ticket and first waiting of the counters they are about: one short query per counter).
     """
     mode = settings.DISPLAY_NAME_MODE
     if counters is None:

@@ -1,8 +1,8 @@
 """Read-side queries shared by pages, API, events and consumers.
 
-Every function here runs a fixed number of queries whatever the number of tickets or counters,
-and reads from the database only what it shows: counts are counted by the database, and the
-rows listed (names, times) are the first WAITING_LIST_LIMIT of each counter, ranked there too.
+Every function here runs a number of queries that does not grow with the queue, and reads
+from the database only what it shows: counts are counted by the database, and the rows listed
+(names, times) are the first WAITING_LIST_LIMIT of a counter, read through its queue index.
 """
 
 import time
@@ -11,8 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.conf import settings
-from django.db.models import Count, F, Q, Window
-from django.db.models.functions import RowNumber
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from .models import Counter, Service, Ticket, service_day
@@ -59,10 +58,10 @@ def _active_today(*, service_ids=None, counter_id=None):
 
 
 def queue_state(*, service_ids=None, counter_id=None, limit: int | None = None, rows_for=None) -> QueueState:
-    """Two queries whatever the queue's length: how many wait at each counter, and the rows
-    shown (each counter's called ticket and its first `limit` waiting, WAITING_LIST_LIMIT unless
-    given; 0 for the called tickets only). The database ranks the rows, Python gets only those.
-    `rows_for`: only these counters' rows are needed (none: one query)."""
+    """How many wait at each counter (one query), and the rows shown: the counters' called
+    tickets (one query) and the first `limit` waiting of each counter with anyone waiting (one
+    short indexed query each; WAITING_LIST_LIMIT unless given, 0 for none). `rows_for`: only
+    these counters' rows are needed. Nothing here grows with the length of the queue."""
     limit = settings.WAITING_LIST_LIMIT if limit is None else limit
     tickets = _active_today(service_ids=service_ids, counter_id=counter_id)
     state = QueueState()
@@ -73,24 +72,18 @@ def queue_state(*, service_ids=None, counter_id=None, limit: int | None = None, 
         .annotate(n=Count("id"))
         .values_list("counter_id", "n")
     )
+    if rows_for is not None and not rows_for:
+        return state
+    called = tickets.filter(status=Ticket.Status.CALLED)
     if rows_for is not None:
-        if not rows_for:
-            return state
-        tickets = tickets.filter(counter_id__in=list(rows_for))
-    if limit == 0 or not state.lengths:
-        shown = tickets.filter(status=Ticket.Status.CALLED)
-    else:
-        rank = Window(
-            RowNumber(),
-            partition_by=[F("counter_id"), F("status")],
-            order_by=[F("joined_at").asc(), F("id").asc()],
-        )
-        shown = tickets.annotate(rank=rank).filter(rank__lte=limit)
-    for row in shown.order_by("joined_at", "id").values(*ROW_FIELDS):
-        if row["status"] == Ticket.Status.CALLED:
-            state.serving[row["counter_id"]] = row
-        else:
-            state.waiting[row["counter_id"]].append(row)
+        called = called.filter(counter_id__in=list(rows_for))
+    for row in called.order_by("called_at", "id").values(*ROW_FIELDS):
+        state.serving[row["counter_id"]] = row
+    if limit:
+        for counter in state.lengths if rows_for is None else rows_for:
+            if state.lengths.get(counter):
+                first = tickets.filter(status=Ticket.Status.WAITING, counter_id=counter).order_by("joined_at", "id")
+                state.waiting[counter] = list(first.values(*ROW_FIELDS)[:limit])
     return state
 
 
@@ -138,7 +131,7 @@ def waiting_entry(row, *, now: datetime) -> dict:
 
 
 def counter_state(counter: Counter, *, with_waiting: bool = False) -> dict:
-    """The staff view of one counter (full names, the first WAITING_LIST_LIMIT waiting): three queries."""
+    """The staff view of one counter (full names, the first WAITING_LIST_LIMIT waiting): four queries."""
     counter = Counter.objects.select_related("service", "held_by").get(pk=counter.pk)
     state = queue_state(counter_id=counter.pk)
     now = timezone.now()
