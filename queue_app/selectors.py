@@ -57,21 +57,26 @@ def _active_today(*, service_ids=None, counter_id=None):
     return tickets
 
 
-def queue_state(*, service_ids=None, counter_id=None, limit: int | None = None, rows_for=None) -> QueueState:
+def queue_state(
+    *, service_ids=None, counter_id=None, limit: int | None = None, rows_for=None, lengths: dict | None = None
+) -> QueueState:
     """How many wait at each counter (one query), and the rows shown: the counters' called
     tickets (one query) and the first `limit` waiting of each counter with anyone waiting (one
     short indexed query each; WAITING_LIST_LIMIT unless given, 0 for none). `rows_for`: only
-    these counters' rows are needed. Nothing here grows with the length of the queue."""
+    these counters' rows are needed; `lengths`: the counts, if the caller has them. Nothing
+    here grows with the length of the queue."""
     limit = settings.WAITING_LIST_LIMIT if limit is None else limit
     tickets = _active_today(service_ids=service_ids, counter_id=counter_id)
     state = QueueState()
-    state.lengths = dict(
-        tickets.filter(status=Ticket.Status.WAITING)
-        .order_by()
-        .values("counter_id")
-        .annotate(n=Count("id"))
-        .values_list("counter_id", "n")
-    )
+    if lengths is None:
+        lengths = dict(
+            tickets.filter(status=Ticket.Status.WAITING)
+            .order_by()
+            .values("counter_id")
+            .annotate(n=Count("id"))
+            .values_list("counter_id", "n")
+        )
+    state.lengths = {counter: n for counter, n in lengths.items() if n}
     if rows_for is not None and not rows_for:
         return state
     called = tickets.filter(status=Ticket.Status.CALLED)

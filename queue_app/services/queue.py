@@ -106,6 +106,17 @@ def _waiting_counts(counters: list[Counter], today: date) -> dict[int, int]:
     return {c.pk: counts.get(c.pk, 0) for c in counters}
 
 
+def _waiting_by_counter(service_id: int, today: date) -> dict[int | None, int]:
+    """How many of the service's tickets wait at each counter (None: unassigned), in one query."""
+    return dict(
+        Ticket.objects.filter(service_id=service_id, service_date=today, status=WAITING)
+        .order_by()
+        .values("counter_id")
+        .annotate(n=Count("id"))
+        .values_list("counter_id", "n")
+    )
+
+
 def _least_busy(counters: list[Counter], counts: dict[int, int]) -> Counter:
     return min(counters, key=lambda c: (counts[c.pk], c.pk))
 
@@ -223,13 +234,18 @@ def join(
 
     counters = _service_counters(service.pk)
     open_counters = [c for c in counters if c.is_open(now)]
-    # Tickets left unassigned while no counter was open (e.g. before opening time) go first.
-    pool_moves = _hand_out_pool(service.pk, now, by, targets=open_counters)
+    # One count serves the choice of counter, the check for unassigned tickets and the events.
+    lengths = _waiting_by_counter(service.pk, today)
+    pool_moves = {}
+    if lengths.get(None) and open_counters:
+        # Tickets left unassigned while no counter was open (e.g. before opening time) go first.
+        pool_moves = _hand_out_pool(service.pk, now, by, targets=open_counters)
+        lengths = _waiting_by_counter(service.pk, today) if pool_moves else lengths
     pool_events = _apply_moves(pool_moves, from_counter=None, by=by, action_to_pool=History.RETURNED_TO_POOL)
 
     last = Ticket.objects.filter(service=service, service_date=today).aggregate(n=Max("number"))["n"] or 0
     number = last + 1
-    counter = _least_busy(open_counters, _waiting_counts(open_counters, today)) if open_counters else None
+    counter = _least_busy(open_counters, {c.pk: lengths.get(c.pk, 0) for c in open_counters}) if open_counters else None
     ticket = Ticket.objects.create(
         queue_id=f"{service.code}_{number:03d}_{secrets.randbelow(10000):04d}",
         number=number,
@@ -247,6 +263,7 @@ def join(
     _history(History.JOINED, ticket=ticket, counter=counter, to_status=WAITING, by=by).save()
     _log("joined", ticket, counter)
 
+    lengths[ticket.counter_id] = lengths.get(ticket.counter_id, 0) + 1
     counter_events = [("patient_redistributed", c) for c in pool_moves if c is not None]
     counter_events.append(("new_patient", counter))
     events.publish_changes(
@@ -254,6 +271,7 @@ def join(
         counter_events=counter_events,
         ticket_events=[*pool_events, ("joined", ticket)],
         counters=counters,
+        lengths=lengths,
     )
     return ticket, True
 
