@@ -138,7 +138,7 @@ def waiting_entry(row, *, now: datetime) -> dict:
 def counter_state(counter: Counter, *, with_waiting: bool = False) -> dict:
     """The staff view of one counter (full names, the first WAITING_LIST_LIMIT waiting): four queries."""
     counter = Counter.objects.select_related("service", "held_by").get(pk=counter.pk)
-    state = queue_state(counter_id=counter.pk)
+    state = queue_state(counter_id=counter.pk, limit=None if with_waiting else 0)
     now = timezone.now()
     data = {
         "counter": counter_dict(counter, now=now),
