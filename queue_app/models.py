@@ -266,6 +266,8 @@ class Ticket(models.Model):
         indexes = [
             models.Index(fields=["counter", "status", "joined_at"], name="ticket_counter_queue"),
             models.Index(fields=["service", "service_date", "status", "joined_at"], name="ticket_service_queue"),
+            # How many wait at each counter, counted from the index alone (every change counts).
+            models.Index(fields=["service", "service_date", "status", "counter"], name="ticket_service_counts"),
             models.Index(fields=["status", "service_date"], name="ticket_status_day"),
             models.Index(fields=["service_date", "called_at"], name="ticket_recent_calls"),
         ]
