@@ -39,7 +39,8 @@ def table(result: dict) -> str:
     cfg = meta["config"]
     out = [
         f"queue bench  {meta['started_at']}  git {meta.get('git')}  {cfg['db']} + {cfg['layer']}, "
-        f"{cfg['processes']} Daphne process(es) ({cfg['layout']}), P={cfg['patients']} C={cfg['counters']} "
+        f"{cfg['processes']} {cfg.get('server', 'daphne')} process(es) ({cfg['layout']}), "
+        f"P={cfg['patients']} C={cfg['counters']} "
         f"D={cfg['displays']}  load avg {meta['loadavg_start']} -> {meta.get('loadavg_end')}",
         *(
             [

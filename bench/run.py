@@ -59,6 +59,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     )
     g.add_argument("--processes", type=int, default=1, help="Daphne processes (default 1; >1 needs redis)")
     g.add_argument(
+        "--server",
+        choices=("daphne", "uvicorn"),
+        default="daphne",
+        help="ASGI server (default daphne, the product's; uvicorn: the alternative measured beside it)",
+    )
+    g.add_argument(
         "--layout",
         choices=("ports", "reuseport"),
         default="ports",

@@ -249,6 +249,16 @@ class Servers:
                 port = free_port()
                 self.ports.append(port)
                 command = [PYTHON, "-m", "daphne", "-e", f"tcp:port={port}:interface=127.0.0.1:backlog=2048", *common]
+            if self.cfg.server == "uvicorn":
+                if layout == "reuseport":
+                    raise RuntimeError("--server uvicorn runs with --layout ports")
+                # uvloop, httptools and the websockets library; client addresses as received
+                # (the project's TRUSTED_PROXIES decides about X-Forwarded-For, not the server).
+                command = [
+                    PYTHON, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port), "--backlog", "2048",
+                    "--loop", "uvloop", "--http", "httptools", "--ws", "websockets", "--lifespan", "off",
+                    "--no-proxy-headers", "--no-access-log", "--log-level", "warning",
+                ]  # fmt: skip
             with open(log_path, "wb") as log_file:
                 process = subprocess.Popen(
                     command,

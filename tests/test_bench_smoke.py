@@ -1,8 +1,9 @@
 """The benchmark runs end to end with tiny numbers, so it cannot rot.
 
-It starts a real Daphne on SQLite + the in-memory layer (its own temporary database), logs a
-counter in, lets 5 patients get an SMS code, verify and join, opens their sockets and 2 displays,
-then runs every phase for a few seconds. Only correctness is asserted, never a timing.
+It starts a real Daphne (and, the alternative it measures, uvicorn) on SQLite + the in-memory
+layer (its own temporary database), logs a counter in, lets 5 patients get an SMS code, verify
+and join, opens their sockets and 2 displays, then runs every phase for a few seconds. Only
+correctness is asserted, never a timing.
 """
 
 import json
@@ -18,12 +19,13 @@ ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the bench reads /proc")
 
 
-@pytest.fixture(scope="module")
-def result(tmp_path_factory):
+@pytest.fixture(scope="module", params=["daphne", "uvicorn"])
+def result(request, tmp_path_factory):
     output = tmp_path_factory.mktemp("bench") / "smoke.json"
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE")}
     completed = subprocess.run(
-        [sys.executable, "-m", "bench", "--tiny", "--quiet", "--max-seconds", "240", "--output", str(output)],
+        [sys.executable, "-m", "bench", "--tiny", "--quiet", "--max-seconds", "240", "--output", str(output)]
+        + ["--server", request.param],
         cwd=ROOT,
         env=env,
         capture_output=True,
