@@ -167,9 +167,14 @@ def send(messages: list[tuple[str, dict]], *, positions_of=()) -> None:
         refresh_positions(service_id)
 
 
+def _text(payload: dict, sent_at: float) -> str:
+    """A payload serialised once, stamped with when it left (consumers forward the text as is)."""
+    return json.dumps({**payload, "sent_at": sent_at}, cls=DjangoJSONEncoder)
+
+
 def _deliver(layer, messages: list[tuple[str, dict]]) -> None:
     sent_at = time.time() * 1000
-    texts = [(group, json.dumps({**payload, "sent_at": sent_at}, cls=DjangoJSONEncoder)) for group, payload in messages]
+    texts = [(group, _text(payload, sent_at)) for group, payload in messages]
     try:
         async_to_sync(_send_all_shielded)(layer, texts)
     except asyncio.CancelledError:
@@ -259,7 +264,7 @@ async def _send_positions(feed: _PositionFeed, loop, service_id: int, delay: flo
     feed.last_sent[service_id] = loop.time()
     try:
         payload = await _positions_now(service_id)
-        text = json.dumps({**payload, "sent_at": time.time() * 1000}, cls=DjangoJSONEncoder)
+        text = _text(payload, time.time() * 1000)
         await get_channel_layer().group_send(queue_group(service_id), {"type": "broadcast", "text": text})
     except Exception:  # noqa: BLE001 - the next change sends the state again; phones also resync
         log.warning("position refresh failed for service %s", service_id, exc_info=True)

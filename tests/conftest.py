@@ -75,6 +75,16 @@ def patient(db):
     return PatientFactory(name="John Doe", phone="+919812345678")
 
 
+@pytest.fixture
+def signed_in_phone(patient):
+    """`patient`'s phone, its number verified by SMS code, as a browser would be."""
+    from .patient_helpers import PhoneBrowser
+
+    browser = PhoneBrowser()
+    browser.sign_in(patient.phone)
+    return browser
+
+
 @pytest.fixture(scope="module")
 def playwright_session():
     """One Playwright driver per browser test module. Its sync API marks an event loop as running

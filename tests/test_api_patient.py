@@ -11,13 +11,6 @@ from .patient_helpers import PhoneBrowser, last_code
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def signed_in(patient):
-    browser = PhoneBrowser()
-    browser.sign_in(patient.phone)
-    return browser
-
-
 def join(browser, service_id, **extra):
     return browser.api("/queue/join/", {"service_id": service_id}, **extra)
 
@@ -63,9 +56,9 @@ def test_whole_journey_from_phone_to_leaving_the_queue(opd, counters, settings):
     assert rejoined.json()["ticket"]["queue_id"].startswith("OPD_002_")
 
 
-def test_joining_twice_returns_the_ticket_already_held(signed_in, opd, counters):
-    first = join(signed_in, opd.pk)
-    second = join(signed_in, opd.pk)
+def test_joining_twice_returns_the_ticket_already_held(signed_in_phone, opd, counters):
+    first = join(signed_in_phone, opd.pk)
+    second = join(signed_in_phone, opd.pk)
     assert (first.status_code, second.status_code) == (201, 200)
     assert first.json()["ticket"]["queue_id"] == second.json()["ticket"]["queue_id"]
     assert Ticket.objects.count() == 1
@@ -82,32 +75,32 @@ def test_position_and_wait_count_the_people_ahead(opd, counters, patients, patie
     assert ticket["estimated_wait_minutes"] == 10
 
 
-def test_join_with_no_counter_open_waits_for_a_counter(signed_in, opd):
-    response = join(signed_in, opd.pk)
+def test_join_with_no_counter_open_waits_for_a_counter(signed_in_phone, opd):
+    response = join(signed_in_phone, opd.pk)
     assert response.status_code == 201
     ticket = response.json()["ticket"]
     assert ticket["counter"] is None and ticket["counter_id"] is None
     assert ticket["status"] == "waiting"
 
 
-def test_join_a_service_not_offered_today_is_refused(signed_in):
+def test_join_a_service_not_offered_today_is_refused(signed_in_phone):
     closed = ServiceFactory(service_name="Dental", week_days=0)
-    response = join(signed_in, closed.pk)
+    response = join(signed_in_phone, closed.pk)
     assert response.status_code == 409
     assert response.json()["code"] == "service_unavailable"
     assert not Ticket.objects.exists()
 
 
-def test_join_an_unknown_service_is_404(signed_in, opd):
-    response = join(signed_in, opd.pk + 1000)
+def test_join_an_unknown_service_is_404(signed_in_phone, opd):
+    response = join(signed_in_phone, opd.pk + 1000)
     assert response.status_code == 404
     assert set(response.json()) == {"error", "code"}
     assert not Ticket.objects.exists()
 
 
 @pytest.mark.parametrize("service_id", ["", "abc", "-1", "0", "9" * 40])
-def test_join_with_a_bad_service_id_is_400(signed_in, service_id):
-    response = join(signed_in, service_id)
+def test_join_with_a_bad_service_id_is_400(signed_in_phone, service_id):
+    response = join(signed_in_phone, service_id)
     assert response.status_code == 400
     assert response.json()["code"] == "invalid"
     assert "service_id" in response.json()["fields"]
@@ -119,63 +112,65 @@ def test_join_requires_a_verified_phone(opd):
     assert response.json()["code"] == "not_authenticated"
 
 
-def test_join_requires_the_csrf_token(signed_in, opd):
-    response = signed_in.post("/queue/join/", {"service_id": opd.pk}, HTTP_ACCEPT="application/json")
+def test_join_requires_the_csrf_token(signed_in_phone, opd):
+    response = signed_in_phone.post("/queue/join/", {"service_id": opd.pk}, HTTP_ACCEPT="application/json")
     assert response.status_code == 403
     assert "CSRF" in response.json()["error"]
     assert not Ticket.objects.exists()
 
 
-def test_cancel_requires_the_csrf_token(signed_in, opd):
-    ticket = join(signed_in, opd.pk).json()["ticket"]
-    response = signed_in.post("/queue/cancel/", {"ticket": ticket["id"]}, HTTP_ACCEPT="application/json")
+def test_cancel_requires_the_csrf_token(signed_in_phone, opd):
+    ticket = join(signed_in_phone, opd.pk).json()["ticket"]
+    response = signed_in_phone.post("/queue/cancel/", {"ticket": ticket["id"]}, HTTP_ACCEPT="application/json")
     assert response.status_code == 403
     assert Ticket.objects.get(pk=ticket["id"]).status == "waiting"
 
 
-def test_cancel_accepts_ticket_id_as_well(signed_in, opd):
-    ticket = join(signed_in, opd.pk).json()["ticket"]
-    assert signed_in.api("/queue/cancel/", {"ticket_id": ticket["id"]}).json()["ticket"]["status"] == "cancelled"
+def test_cancel_accepts_ticket_id_as_well(signed_in_phone, opd):
+    ticket = join(signed_in_phone, opd.pk).json()["ticket"]
+    assert signed_in_phone.api("/queue/cancel/", {"ticket_id": ticket["id"]}).json()["ticket"]["status"] == "cancelled"
 
 
-def test_cancel_without_a_ticket_is_400(signed_in):
-    response = signed_in.api("/queue/cancel/", {})
+def test_cancel_without_a_ticket_is_400(signed_in_phone):
+    response = signed_in_phone.api("/queue/cancel/", {})
     assert response.status_code == 400 and "ticket" in response.json()["fields"]
 
 
-def test_cancelling_twice_is_refused(signed_in, opd):
-    ticket = join(signed_in, opd.pk).json()["ticket"]
-    signed_in.api("/queue/cancel/", {"ticket": ticket["id"]})
-    again = signed_in.api("/queue/cancel/", {"ticket": ticket["id"]})
+def test_cancelling_twice_is_refused(signed_in_phone, opd):
+    ticket = join(signed_in_phone, opd.pk).json()["ticket"]
+    signed_in_phone.api("/queue/cancel/", {"ticket": ticket["id"]})
+    again = signed_in_phone.api("/queue/cancel/", {"ticket": ticket["id"]})
     assert again.status_code == 409 and again.json()["code"] == "ticket_not_active"
 
 
-def test_a_patient_cannot_cancel_someone_elses_ticket(signed_in, opd, counters):
+def test_a_patient_cannot_cancel_someone_elses_ticket(signed_in_phone, opd, counters):
     other_ticket, _ = services.join(patient=PatientFactory(), service=opd)
-    response = signed_in.api("/queue/cancel/", {"ticket": other_ticket.pk})
+    response = signed_in_phone.api("/queue/cancel/", {"ticket": other_ticket.pk})
     assert response.status_code == 403
     other_ticket.refresh_from_db()
     assert other_ticket.status == "waiting"
 
 
-def test_dashboard_json_lists_only_the_patients_own_tickets_of_today(signed_in, patient, opd, lab, counters):
+def test_dashboard_json_lists_only_the_patients_own_tickets_of_today(signed_in_phone, patient, opd, lab, counters):
     services.join(patient=PatientFactory(), service=opd)
-    mine = [join(signed_in, opd.pk).json()["ticket"], join(signed_in, lab.pk).json()["ticket"]]
-    tickets = signed_in.get("/dashboard/", HTTP_ACCEPT="application/json").json()["tickets"]
+    mine = [join(signed_in_phone, opd.pk).json()["ticket"], join(signed_in_phone, lab.pk).json()["ticket"]]
+    tickets = signed_in_phone.get("/dashboard/", HTTP_ACCEPT="application/json").json()["tickets"]
     assert [t["queue_id"] for t in tickets] == [t["queue_id"] for t in mine]
     assert all(t["patient_name"] == patient.name for t in tickets)
 
 
-def test_dashboard_json_for_one_ticket(signed_in, opd, lab):
-    mine = join(signed_in, lab.pk).json()["ticket"]
-    join(signed_in, opd.pk)
-    tickets = signed_in.get("/dashboard/", {"ticket": mine["id"]}, HTTP_ACCEPT="application/json").json()["tickets"]
+def test_dashboard_json_for_one_ticket(signed_in_phone, opd, lab):
+    mine = join(signed_in_phone, lab.pk).json()["ticket"]
+    join(signed_in_phone, opd.pk)
+    tickets = signed_in_phone.get("/dashboard/", {"ticket": mine["id"]}, HTTP_ACCEPT="application/json").json()[
+        "tickets"
+    ]
     assert [t["id"] for t in tickets] == [mine["id"]]
 
 
-def test_another_patients_ticket_is_refused_on_the_dashboard(signed_in, opd):
+def test_another_patients_ticket_is_refused_on_the_dashboard(signed_in_phone, opd):
     other_ticket, _ = services.join(patient=PatientFactory(), service=opd)
-    response = signed_in.get("/dashboard/", {"ticket": other_ticket.pk}, HTTP_ACCEPT="application/json")
+    response = signed_in_phone.get("/dashboard/", {"ticket": other_ticket.pk}, HTTP_ACCEPT="application/json")
     assert response.status_code == 403
     assert other_ticket.queue_id not in response.content.decode()
 
@@ -186,14 +181,14 @@ def test_dashboard_json_without_a_verified_phone_is_403():
     assert response.json()["code"] == "not_authenticated"
 
 
-def test_oversized_fields_are_refused_with_400(signed_in):
+def test_oversized_fields_are_refused_with_400(signed_in_phone):
     too_long = {"phone": "9" * 33, "otp": "1" * 17, "name": "n" * 101}
     for path, data in [
         ("/send_otp/", {"phone": too_long["phone"]}),
         ("/send_otp/", {"phone": "+919876543210", "name": too_long["name"]}),
         ("/verify_otp/", {"phone": "+919876543210", "otp": too_long["otp"]}),
     ]:
-        response = signed_in.api(path, data)
+        response = signed_in_phone.api(path, data)
         assert response.status_code == 400, (path, data)
         assert set(response.json()) >= {"error", "code"}
 

@@ -391,49 +391,42 @@ def test_an_unknown_ticket_is_404(reception, scene, action, ticket_id):
 # --- family tickets: POST /queue/join/ with a name ------------------------------------------------
 
 
-@pytest.fixture
-def phone(patient):
-    browser = PhoneBrowser()
-    browser.sign_in(patient.phone)
-    return browser
-
-
-def test_a_patient_takes_tickets_for_family_members_on_one_phone(phone, patient, opd, counters):
-    own = phone.api("/queue/join/", {"service_id": opd.pk})
-    child = phone.api("/queue/join/", {"service_id": opd.pk, "name": "Meera Doe"})
+def test_a_patient_takes_tickets_for_family_members_on_one_phone(signed_in_phone, patient, opd, counters):
+    own = signed_in_phone.api("/queue/join/", {"service_id": opd.pk})
+    child = signed_in_phone.api("/queue/join/", {"service_id": opd.pk, "name": "Meera Doe"})
     assert own.status_code == 201 and child.status_code == 201
     assert child.json()["ticket"]["patient_name"] == "Meera Doe"
     assert own.json()["ticket"]["patient_name"] == patient.name
-    listed = phone.get("/dashboard/", HTTP_ACCEPT="application/json").json()["tickets"]
+    listed = signed_in_phone.get("/dashboard/", HTTP_ACCEPT="application/json").json()["tickets"]
     assert {t["patient_name"] for t in listed} == {"John Doe", "Meera Doe"}
 
 
-def test_the_same_family_member_twice_returns_the_ticket_held_and_says_so(phone, opd, counters):
-    first = phone.api("/queue/join/", {"service_id": opd.pk, "name": "Meera Doe"})
-    again = phone.api("/queue/join/", {"service_id": opd.pk, "name": "MEERA   doe"})
+def test_the_same_family_member_twice_returns_the_ticket_held_and_says_so(signed_in_phone, opd, counters):
+    first = signed_in_phone.api("/queue/join/", {"service_id": opd.pk, "name": "Meera Doe"})
+    again = signed_in_phone.api("/queue/join/", {"service_id": opd.pk, "name": "MEERA   doe"})
     assert again.status_code == 200 and again.json()["ticket"]["id"] == first.json()["ticket"]["id"]
     assert "Meera Doe already holds ticket" in again.json()["message"]
     assert Ticket.objects.count() == 1
 
 
-def test_an_empty_name_is_the_patient_themself(phone, patient, opd, counters):
-    response = phone.api("/queue/join/", {"service_id": opd.pk, "name": "  "})
+def test_an_empty_name_is_the_patient_themself(signed_in_phone, patient, opd, counters):
+    response = signed_in_phone.api("/queue/join/", {"service_id": opd.pk, "name": "  "})
     assert response.status_code == 201 and response.json()["ticket"]["patient_name"] == patient.name
 
 
-def test_a_family_name_with_control_characters_is_refused(phone, opd, counters):
-    response = phone.api("/queue/join/", {"service_id": opd.pk, "name": "Meera\u200b"})
+def test_a_family_name_with_control_characters_is_refused(signed_in_phone, opd, counters):
+    response = signed_in_phone.api("/queue/join/", {"service_id": opd.pk, "name": "Meera\u200b"})
     assert response.status_code == 400 and response.json()["code"] == "invalid_name"
     assert not Ticket.objects.exists()
 
 
-def test_a_family_ticket_is_still_the_phones_own_for_leaving(phone, patient, opd, counters):
+def test_a_family_ticket_is_still_the_phones_own_for_leaving(signed_in_phone, patient, opd, counters):
     other = PatientFactory()
     theirs, _ = services.join(patient=other, service=opd, name="Meera Doe")
-    mine = phone.api("/queue/join/", {"service_id": opd.pk, "name": "Meera Doe"}).json()["ticket"]
+    mine = signed_in_phone.api("/queue/join/", {"service_id": opd.pk, "name": "Meera Doe"}).json()["ticket"]
     assert mine["id"] != theirs.pk  # another phone's Meera is another person
-    assert phone.api("/queue/cancel/", {"ticket": theirs.pk}).status_code == 403
-    assert phone.api("/queue/cancel/", {"ticket": mine["id"]}).status_code == 200
+    assert signed_in_phone.api("/queue/cancel/", {"ticket": theirs.pk}).status_code == 403
+    assert signed_in_phone.api("/queue/cancel/", {"ticket": mine["id"]}).status_code == 200
 
 
 # --- the contract ---------------------------------------------------------------------------------------

@@ -266,59 +266,52 @@ def test_operators_cannot_use_the_admin_ticket_actions(client, counters, opd, pa
 # --- family tickets on the service selection page ---------------------------------------------------
 
 
-@pytest.fixture
-def phone(patient):
-    browser = PhoneBrowser()
-    browser.sign_in(patient.phone)
-    return browser
-
-
-def test_selection_asks_who_the_ticket_is_for(phone, patient, opd, counters):
-    html = page(phone.get("/service/selection/"))
+def test_selection_asks_who_the_ticket_is_for(signed_in_phone, patient, opd, counters):
+    html = page(signed_in_phone.get("/service/selection/"))
     assert "Who is this for?" in html and f"Me ({patient.name})" in html and "Someone else" in html
     assert 'name="for" value="me" checked' in html and 'name="name" id="id_for_name"' in html
 
 
-def test_a_family_ticket_with_the_plain_form_shows_on_the_phones_dashboard(phone, patient, opd, counters):
-    mine = phone.form("/service/selection/", {"for": "me", "service_id": opd.pk})
-    child = phone.form("/service/selection/", {"for": "other", "name": "Meera Doe", "service_id": opd.pk})
+def test_a_family_ticket_with_the_plain_form_shows_on_the_phones_dashboard(signed_in_phone, patient, opd, counters):
+    mine = signed_in_phone.form("/service/selection/", {"for": "me", "service_id": opd.pk})
+    child = signed_in_phone.form("/service/selection/", {"for": "other", "name": "Meera Doe", "service_id": opd.pk})
     assert mine.status_code == 302 and child.status_code == 302
     tickets = Ticket.objects.order_by("id")
     assert [t.patient_name for t in tickets] == ["John Doe", "Meera Doe"]
     assert {t.patient_id for t in tickets} == {patient.pk}
-    html = page(phone.get("/dashboard/"))
+    html = page(signed_in_phone.get("/dashboard/"))
     assert tickets[0].queue_id in html and tickets[1].queue_id in html
     assert "For Meera Doe" in html and "For John Doe" not in html
-    selection = page(phone.get("/service/selection/"))
+    selection = page(signed_in_phone.get("/service/selection/"))
     assert f"View my ticket {tickets[0].queue_id}" in selection
     assert f"Meera Doe: ticket {tickets[1].queue_id}" in selection
     assert "Get a ticket for someone else" in selection
 
 
-def test_the_same_family_member_again_shows_the_ticket_held_and_says_so(phone, opd, counters):
-    first = phone.form("/service/selection/", {"for": "other", "name": "Meera Doe", "service_id": opd.pk})
-    again = phone.form("/service/selection/", {"for": "other", "name": "meera doe", "service_id": opd.pk})
+def test_the_same_family_member_again_shows_the_ticket_held_and_says_so(signed_in_phone, opd, counters):
+    first = signed_in_phone.form("/service/selection/", {"for": "other", "name": "Meera Doe", "service_id": opd.pk})
+    again = signed_in_phone.form("/service/selection/", {"for": "other", "name": "meera doe", "service_id": opd.pk})
     assert again["Location"] == first["Location"]
-    assert "Meera Doe already holds ticket" in page(phone.get(again["Location"]))
+    assert "Meera Doe already holds ticket" in page(signed_in_phone.get(again["Location"]))
     assert Ticket.objects.count() == 1
 
 
-def test_someone_else_without_a_name_is_asked_for_it(phone, opd, counters):
-    response = phone.form("/service/selection/", {"for": "other", "name": "  ", "service_id": opd.pk})
+def test_someone_else_without_a_name_is_asked_for_it(signed_in_phone, opd, counters):
+    response = signed_in_phone.form("/service/selection/", {"for": "other", "name": "  ", "service_id": opd.pk})
     html = page(response)
     assert response.status_code == 400 and "Please enter a name." in html and 'aria-invalid="true"' in html
     assert 'name="for" value="other" checked' in html
     assert not Ticket.objects.exists()
 
 
-def test_a_family_name_is_escaped_on_the_selection_and_the_dashboard(phone, patient, opd, counters):
+def test_a_family_name_is_escaped_on_the_selection_and_the_dashboard(signed_in_phone, patient, opd, counters):
     services.join(patient=patient, service=opd, name="<b>Meera</b>")
     for path in ("/service/selection/", "/dashboard/"):
-        html = page(phone.get(path))
+        html = page(signed_in_phone.get(path))
         assert "<b>Meera</b>" not in html and "&lt;b&gt;Meera&lt;/b&gt;" in html
 
 
-def test_another_phones_family_ticket_is_not_shown(phone, opd, counters):
+def test_another_phones_family_ticket_is_not_shown(signed_in_phone, opd, counters):
     services.join(patient=PatientFactory(), service=opd, name="Secret Child")
-    assert "Secret Child" not in page(phone.get("/service/selection/"))
-    assert "Secret Child" not in page(phone.get("/dashboard/"))
+    assert "Secret Child" not in page(signed_in_phone.get("/service/selection/"))
+    assert "Secret Child" not in page(signed_in_phone.get("/dashboard/"))

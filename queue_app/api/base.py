@@ -8,7 +8,7 @@ from rest_framework.authentication import CSRFCheck
 from rest_framework.views import APIView
 
 from .. import access, services
-from ..models import Counter
+from ..models import Counter, Service
 
 
 def _dummy_get_response(request):  # pragma: no cover - CsrfViewMiddleware needs a callable
@@ -72,3 +72,11 @@ class StaffApi(ApiView):
         if counter is None:
             raise exceptions.PermissionDenied(_("You are not at a counter. Log in again and choose one."))
         return counter
+
+
+def service_or_404(service_id: int) -> Service:
+    """The service a request names, or a 404 that says what to do."""
+    service = Service.objects.filter(pk=service_id).first()
+    if service is None:
+        raise exceptions.NotFound(_("There is no such service. Please choose one from the list."))
+    return service

@@ -11,13 +11,13 @@ from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 
 from .. import access, selectors, services
-from ..models import Service, Ticket
+from ..models import Ticket
 from ..net import client_ip
 from ..phones import MAX_PHONE_INPUT
 from ..services import otp
 from ..services.names import MAX_NAME_LENGTH
 from ..views.patient import after_login_url, already_held_message
-from .base import ApiView, PatientApi
+from .base import ApiView, PatientApi, service_or_404
 
 ERROR = inline_serializer("PatientError", {"error": serializers.CharField(), "code": serializers.CharField()})
 TICKET = inline_serializer("TicketEnvelope", {"ticket": serializers.DictField()})
@@ -163,9 +163,7 @@ class JoinQueueApi(PatientApi):
     def post(self, request):
         data = JoinInput(data=request.data)
         data.is_valid(raise_exception=True)
-        service = Service.objects.filter(pk=data.validated_data["service_id"]).first()
-        if service is None:
-            raise exceptions.NotFound(_("There is no such service. Please choose one from the list."))
+        service = service_or_404(data.validated_data["service_id"])
         name = data.validated_data["name"] or None
         ticket, created = services.join(patient=self.patient, service=service, name=name)
         if created:

@@ -11,12 +11,12 @@ from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 
 from .. import access, selectors, services
-from ..models import Service, Ticket
+from ..models import Ticket
 from ..phones import MAX_PHONE_INPUT, normalize_phone
 from ..services.names import MAX_NAME_LENGTH
 from ..views.patient import already_held_message
 from ..views.reception import MAX_QUERY, desk_services, reception_row, ticket_link_url, today_tickets
-from .base import ApiView
+from .base import ApiView, service_or_404
 
 ERROR = inline_serializer("ReceptionError", {"error": serializers.CharField(), "code": serializers.CharField()})
 ROW = serializers.DictField(
@@ -43,13 +43,6 @@ class ReceptionApi(ApiView):
         if ticket is None:
             raise exceptions.NotFound(_("There is no such ticket."))
         return ticket
-
-
-def _service(service_id: int) -> Service:
-    service = Service.objects.filter(pk=service_id).first()
-    if service is None:
-        raise exceptions.NotFound(_("There is no such service. Please choose one from the list."))
-    return service
 
 
 class WalkInInput(serializers.Serializer):
@@ -122,7 +115,7 @@ class TicketsApi(ReceptionApi):
         data.is_valid(raise_exception=True)
         raw_phone = data.validated_data["phone"].strip()
         phone = normalize_phone(raw_phone) if raw_phone else None
-        service = _service(data.validated_data["service_id"])
+        service = service_or_404(data.validated_data["service_id"])
         ticket, created = services.issue_walk_in(
             name=data.validated_data["name"], phone=phone, service=service, by=request.user
         )
@@ -171,7 +164,7 @@ class MoveApi(ReceptionApi):
         ticket = self.ticket(ticket_id)
         old = ticket.queue_id
         ticket = services.move_to_service(
-            ticket=ticket, service=_service(data.validated_data["service_id"]), by=request.user
+            ticket=ticket, service=service_or_404(data.validated_data["service_id"]), by=request.user
         )
         message = _("%(old)s moved to %(service)s as %(ticket)s, keeping its arrival time.") % {
             "old": old,

@@ -16,11 +16,11 @@ from datetime import date, datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Max
+from django.db.models import Max
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from .. import events
+from .. import events, selectors
 from ..models import Counter, Patient, QueueHistory, Service, Staff, Ticket, service_day
 from .errors import (
     CounterNotOpen,
@@ -97,24 +97,8 @@ def _service_counters(service_id: int) -> list[Counter]:
 
 
 def _waiting_counts(counters: list[Counter], today: date) -> dict[int, int]:
-    counts = dict(
-        Ticket.objects.filter(counter__in=counters, status=WAITING, service_date=today)
-        .values("counter_id")
-        .annotate(n=Count("id"))
-        .values_list("counter_id", "n")
-    )
-    return {c.pk: counts.get(c.pk, 0) for c in counters}
-
-
-def _waiting_by_counter(service_id: int, today: date) -> dict[int | None, int]:
-    """How many of the service's tickets wait at each counter (None: unassigned), in one query."""
-    return dict(
-        Ticket.objects.filter(service_id=service_id, service_date=today, status=WAITING)
-        .order_by()
-        .values("counter_id")
-        .annotate(n=Count("id"))
-        .values_list("counter_id", "n")
-    )
+    lengths = selectors.waiting_lengths(service_ids={c.service_id for c in counters}, day=today)
+    return {c.pk: lengths.get(c.pk, 0) for c in counters}
 
 
 def _least_busy(counters: list[Counter], counts: dict[int, int]) -> Counter:
@@ -235,12 +219,12 @@ def join(
     counters = _service_counters(service.pk)
     open_counters = [c for c in counters if c.is_open(now)]
     # One count serves the choice of counter, the check for unassigned tickets and the events.
-    lengths = _waiting_by_counter(service.pk, today)
+    lengths = selectors.waiting_lengths(service_ids=[service.pk], day=today)
     pool_moves = {}
     if lengths.get(None) and open_counters:
         # Tickets left unassigned while no counter was open (e.g. before opening time) go first.
         pool_moves = _hand_out_pool(service.pk, now, by, targets=open_counters)
-        lengths = _waiting_by_counter(service.pk, today) if pool_moves else lengths
+        lengths = selectors.waiting_lengths(service_ids=[service.pk], day=today) if pool_moves else lengths
     pool_events = _apply_moves(pool_moves, from_counter=None, by=by, action_to_pool=History.RETURNED_TO_POOL)
 
     last = Ticket.objects.filter(service=service, service_date=today).aggregate(n=Max("number"))["n"] or 0
