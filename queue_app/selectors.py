@@ -138,9 +138,14 @@ def waiting_entry(row, *, now: datetime) -> dict:
     }
 
 
-def counter_state(counter: Counter, *, with_waiting: bool = False) -> dict:
-    """The staff view of one counter (full names, the first WAITING_LIST_LIMIT waiting): four queries."""
-    counter = Counter.objects.select_related("service", "held_by").get(pk=counter.pk)
+def counter_state(counter: Counter, *, with_waiting: bool = False, as_loaded: bool = False) -> dict:
+    """The staff view of one counter (full names, the first WAITING_LIST_LIMIT waiting): four queries.
+
+    `as_loaded`: show the counter as the caller loaded it (with its service and holder), one
+    query less, when what was done since did not change the counter's own row (a call, a skip).
+    """
+    if not as_loaded:
+        counter = Counter.objects.select_related("service", "held_by").get(pk=counter.pk)
     state = queue_state(counter_id=counter.pk, limit=None if with_waiting else 0)
     now = timezone.now()
     data = {
@@ -171,12 +176,23 @@ def today_counts(counter: Counter) -> dict:
     return counts
 
 
+# Average service time per (service, day), kept a few seconds per process: it is read by every
+# join answer, position list and patient page, and it changes only when a patient is served here
+# (forget_minutes) or, for another process's serves, within MINUTES_MEMO_SECONDS: an estimate.
+MINUTES_MEMO_SECONDS = 10
+_minutes_memo: dict[tuple[int, object], tuple[float, float]] = {}
+
+
 def minutes_per_patient(service_id: int) -> float:
     """Average service time today for the service (last 30 served), else the configured default."""
+    key = (service_id, service_day())
+    remembered = _minutes_memo.get(key)
+    if remembered is not None and remembered[0] > time.monotonic():
+        return remembered[1]
     pairs = (
         Ticket.objects.filter(
             service_id=service_id,
-            service_date=service_day(),
+            service_date=key[1],
             status=Ticket.Status.SERVED,
             called_at__isnull=False,
             finished_at__isnull=False,
@@ -185,9 +201,16 @@ def minutes_per_patient(service_id: int) -> float:
         .values_list("called_at", "finished_at")[:30]
     )
     durations = [(done - called).total_seconds() / 60 for called, done in pairs]
-    if not durations:
-        return float(settings.DEFAULT_SERVICE_MINUTES)
-    return max(0.5, sum(durations) / len(durations))
+    minutes = max(0.5, sum(durations) / len(durations)) if durations else float(settings.DEFAULT_SERVICE_MINUTES)
+    _minutes_memo[key] = (time.monotonic() + MINUTES_MEMO_SECONDS, minutes)
+    return minutes
+
+
+def forget_minutes(service_id: int | None = None) -> None:
+    """Drop the remembered average of a service (every service: None), e.g. once one is served."""
+    for key in list(_minutes_memo):
+        if service_id is None or key[0] == service_id:
+            _minutes_memo.pop(key, None)
 
 
 def display_snapshot() -> dict:

@@ -16,12 +16,15 @@ ON_REDIS = bool(os.environ.get("REDIS_URL"))
 
 @pytest.fixture(autouse=True)
 def _clean_process_state(settings):
-    """Every test starts with an empty SMS outbox, cache and in-memory channel layer, and sends
-    position lists at once."""
+    """Every test starts with an empty SMS outbox, cache, in-memory channel layer and memo of
+    service times, and sends position lists at once."""
     from channels.layers import channel_layers
     from django.core.cache import cache
 
+    from queue_app import selectors
+
     sms_locmem.outbox.clear()
+    selectors.forget_minutes()  # ids come back after each test's rollback
     settings.SMS_BACKEND = "queue_app.sms.locmem.SmsBackend"
     # In this process a change's position list is sent at once, inside the test that made it (a
     # coalesced one would be read later, from another thread, maybe during the next test). The

@@ -62,13 +62,13 @@ class StaffApi(ApiView):
                 counter_id = int(requested)
             except (TypeError, ValueError):
                 raise exceptions.ValidationError({"counter": [_("Must be a counter id.")]}) from None
-            counter = Counter.objects.select_related("service").filter(pk=counter_id).first()
+            counter = Counter.objects.select_related("service", "held_by").filter(pk=counter_id).first()
             if counter is None:
                 raise exceptions.NotFound(_("No such counter."))
             if user.is_queue_admin or counter.held_by_id == user.pk:
                 return counter
             raise exceptions.PermissionDenied(_("You can only act on your own counter."))
-        counter = Counter.objects.select_related("service").filter(held_by=user).first()
+        counter = Counter.objects.select_related("service", "held_by").filter(held_by=user).first()
         if counter is None:
             raise exceptions.PermissionDenied(_("You are not at a counter. Log in again and choose one."))
         return counter

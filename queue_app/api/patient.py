@@ -17,7 +17,7 @@ from ..phones import MAX_PHONE_INPUT
 from ..services import otp
 from ..services.names import MAX_NAME_LENGTH
 from ..views.patient import after_login_url, already_held_message
-from .base import ApiView, PatientApi, service_or_404
+from .base import ApiView, PatientApi
 
 ERROR = inline_serializer("PatientError", {"error": serializers.CharField(), "code": serializers.CharField()})
 TICKET = inline_serializer("TicketEnvelope", {"ticket": serializers.DictField()})
@@ -163,9 +163,9 @@ class JoinQueueApi(PatientApi):
     def post(self, request):
         data = JoinInput(data=request.data)
         data.is_valid(raise_exception=True)
-        service = service_or_404(data.validated_data["service_id"])
         name = data.validated_data["name"] or None
-        ticket, created = services.join(patient=self.patient, service=service, name=name)
+        # The service is read once, under the queue lock (an unknown id: 404 from the service).
+        ticket, created = services.join(patient=self.patient, service=data.validated_data["service_id"], name=name)
         if created:
             return Response({"ticket": selectors.ticket_dict(ticket)}, status=status.HTTP_201_CREATED)
         return Response({"ticket": selectors.ticket_dict(ticket), "message": already_held_message(ticket)})

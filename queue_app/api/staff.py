@@ -43,7 +43,8 @@ class _CounterAction(StaffApi):
         type(self).operation(
             counter=self.counter, by=request.user, expected=data.validated_data.get("expected_queue_id")
         )
-        return Response(selectors.counter_state(self.counter))
+        # A call, skip or announcement changes tickets, not the counter's row loaded above.
+        return Response(selectors.counter_state(self.counter, as_loaded=True))
 
 
 @extend_schema(request=ActionInput, responses={200: COUNTER_STATE, **ERRORS}, summary="Serve next patient")
@@ -114,6 +115,6 @@ QUEUE_DATA = inline_serializer(
 )
 class QueueDataApi(StaffApi):
     def get(self, request):
-        data = selectors.counter_state(self.counter, with_waiting=True)
+        data = selectors.counter_state(self.counter, with_waiting=True, as_loaded=True)
         data["today"] = selectors.today_counts(self.counter)
         return Response(data)

@@ -12,6 +12,7 @@ from .errors import (  # noqa: F401
     ServiceUnavailable,
     StaleAction,
     TicketNotActive,
+    UnknownService,
 )
 from .queue import (  # noqa: F401
     HEARTBEAT_SECONDS,

@@ -22,6 +22,12 @@ class ServiceUnavailable(QueueError):
     default_message = _("This service is not available today.")
 
 
+class UnknownService(QueueError):
+    status_code = 404
+    code = "not_found"
+    default_message = _("There is no such service. Please choose one from the list.")
+
+
 class CounterNotOpen(QueueError):
     code = "counter_not_open"
     default_message = _("This counter is not open.")

@@ -33,6 +33,7 @@ from .errors import (
     ServiceUnavailable,
     StaleAction,
     TicketNotActive,
+    UnknownService,
 )
 from .names import clean_name
 
@@ -49,7 +50,10 @@ _rolled_over_through: date | None = None  # per-process memo; the expiry itself 
 def _lock_service(service_id: int) -> Service:
     """Lock the service row: the queue of this service changes one transaction at a time."""
     rollover_if_new_day()
-    return Service.objects.select_for_update().get(pk=service_id)
+    service = Service.objects.select_for_update().filter(pk=service_id).first()
+    if service is None:
+        raise UnknownService()
+    return service
 
 
 def rollover_if_new_day() -> None:
@@ -187,6 +191,15 @@ def _finish(ticket: Ticket, status: str, *, by, now: datetime, counter: Counter 
         by=by,
     ).save()
     _log(status, ticket)
+    if status == Ticket.Status.SERVED:
+        _service_times_changed(ticket.service_id)
+
+
+def _service_times_changed(service_id: int) -> None:
+    """A served ticket came or went: the service's average time is read afresh now, and once
+    more after the commit (a read by another request in between would remember the old one)."""
+    selectors.forget_minutes(service_id)
+    transaction.on_commit(lambda: selectors.forget_minutes(service_id))
 
 
 def _counter_of(counter: Counter) -> Counter:
@@ -198,10 +211,13 @@ def _counter_of(counter: Counter) -> Counter:
 
 @transaction.atomic
 def join(
-    *, patient: Patient, service: Service, name: str | None = None, by: Staff | None = None
+    *, patient: Patient, service: Service | int, name: str | None = None, by: Staff | None = None
 ) -> tuple[Ticket, bool]:
-    """Give the patient a ticket for the service, or return the active one they already hold."""
-    service = _lock_service(service.pk)
+    """Give the patient a ticket for the service, or return the active one they already hold.
+
+    `service` may be just its id (as a request names it): it is read once, under the lock, and
+    an unknown id raises UnknownService."""
+    service = _lock_service(service.pk if isinstance(service, Service) else service)
     now = timezone.now()
     today = service_day(now)
     name = clean_name(name if name is not None else patient.name)
@@ -722,6 +738,8 @@ def move_to_service(*, ticket: Ticket, service: Service, by: Staff) -> Ticket:
         note=f"{old_queue_id} ({source}) → {ticket.queue_id} ({target})",
     ).save()
     _log("moved_service", ticket, ticket.counter, previous=old_queue_id)
+    if old_status == Ticket.Status.SERVED:
+        _service_times_changed(source.pk)
     note = _(
         "You have been sent to %(service)s. Your new number is %(ticket)s; you kept your place by arrival time."
     ) % {
