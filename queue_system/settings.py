@@ -331,6 +331,12 @@ QUEUE_POSITION_INTERVAL_MS = envint("QUEUE_POSITION_INTERVAL_MS", "500")
 # request holds a thread and a database connection); more wait their turn. Keep
 # processes × 2 × this below the database's max_connections.
 HTTP_CONCURRENCY = envint("HTTP_CONCURRENCY", "16", minimum=1)
+# Longest wait for one of those places; then 503 "busy, try again" (Retry-After: 2), so an
+# overload answers quickly instead of working on requests whose clients have given up.
+HTTP_QUEUE_SECONDS = envint("HTTP_QUEUE_SECONDS", "10", minimum=1)
+# Queue changes (join, call, break...) run at once per process; more wait for a turn in the
+# process instead of inside the database on a service's lock (queue_app.services.queue_change).
+QUEUE_CHANGE_CONCURRENCY = envint("QUEUE_CHANGE_CONCURRENCY", "2", minimum=1)
 
 # OTP limits (OWASP ASVS 6.5/6.6, Twilio Verify defaults).
 OTP_TTL_SECONDS = envint("OTP_TTL_SECONDS", "300", minimum=30)

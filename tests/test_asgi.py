@@ -2,6 +2,7 @@
 in separate lines."""
 
 import asyncio
+import json
 
 from queue_system.asgi import LimitHttpConcurrency
 
@@ -39,3 +40,61 @@ async def test_reads_are_not_kept_waiting_by_changes_that_hold_every_place():
     assert read_answered.is_set()
     release.set()
     await asyncio.gather(*changes)
+
+
+class Recorder:
+    """An ASGI `send` that keeps what was sent."""
+
+    def __init__(self):
+        self.messages = []
+
+    async def __call__(self, message):
+        self.messages.append(message)
+
+    @property
+    def status(self):
+        return self.messages[0]["status"]
+
+    @property
+    def headers(self):
+        return dict(self.messages[0]["headers"])
+
+    @property
+    def body(self):
+        return b"".join(m.get("body", b"") for m in self.messages[1:])
+
+
+async def test_a_request_that_waited_too_long_is_told_to_retry_without_entering_django():
+    release = asyncio.Event()
+    entered = []
+
+    async def app(scope, receive, send):
+        entered.append(scope["path"])
+        await release.wait()
+
+    limited = LimitHttpConcurrency(app, 1, wait_seconds=0.05)
+    holder = asyncio.ensure_future(limited({"type": "http", "method": "POST", "path": "/first/"}, None, None))
+    await asyncio.sleep(0.01)
+    api, page = Recorder(), Recorder()
+    api_scope = {
+        "type": "http",
+        "method": "POST",
+        "path": "/queue/join/",
+        "headers": [(b"accept", b"application/json")],
+    }
+    await asyncio.wait_for(limited(api_scope, None, api), 2)
+    page_scope = {"type": "http", "method": "POST", "path": "/patient/select/", "headers": []}
+    await asyncio.wait_for(limited(page_scope, None, page), 2)
+    assert entered == ["/first/"]
+    assert api.status == 503 and api.headers[b"retry-after"] == b"2"
+    assert json.loads(api.body) == {
+        "error": "The service is busy, please try again in a moment.",
+        "code": "unavailable",
+    }
+    assert page.status == 503 and page.headers[b"content-type"].startswith(b"text/plain")
+    assert page.body == b"The service is busy, please try again in a moment."
+    release.set()
+    await holder
+    # The place is free again: the next request is served.
+    await asyncio.wait_for(limited({"type": "http", "method": "POST", "path": "/later/"}, None, Recorder()), 1)
+    assert entered == ["/first/", "/later/"]

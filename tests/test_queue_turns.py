@@ -1,0 +1,75 @@
+"""Queue changes take turns per process (QUEUE_CHANGE_CONCURRENCY) before they start their
+transaction, instead of all queueing inside the database on a service's lock."""
+
+import threading
+import time
+
+import pytest
+from django.db import connection
+
+from queue_app.services import queue as rules
+
+from .conftest import ON_MYSQL
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def two_turns(monkeypatch):
+    monkeypatch.setattr(rules, "_turns", threading.BoundedSemaphore(2))
+
+
+@pytest.mark.skipif(not ON_MYSQL, reason="needs MariaDB/MySQL: SQLite runs one write transaction at a time")
+def test_at_most_the_allowed_number_of_changes_run_at_once(two_turns):
+    inside = peak = 0
+    count = threading.Lock()
+
+    @rules.queue_change
+    def change():
+        nonlocal inside, peak
+        with count:
+            inside += 1
+            peak = max(peak, inside)
+        assert connection.in_atomic_block  # the turn is taken before the transaction starts
+        time.sleep(0.05)
+        with count:
+            inside -= 1
+        connection.close()  # this thread's own connection
+
+    threads = [threading.Thread(target=change) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert peak == 2 and inside == 0
+
+
+def test_a_rule_called_from_another_runs_in_its_turn(monkeypatch):
+    monkeypatch.setattr(rules, "_turns", threading.BoundedSemaphore(1))
+
+    @rules.queue_change
+    def inner():
+        return "done"
+
+    @rules.queue_change
+    def outer():
+        return inner()
+
+    result = []
+    worker = threading.Thread(target=lambda: result.append(outer()))
+    worker.start()
+    worker.join(5)
+    assert result == ["done"]  # with one turn, asking again from inside would wait for ever
+
+
+def test_a_failed_change_gives_its_turn_back(monkeypatch):
+    monkeypatch.setattr(rules, "_turns", threading.BoundedSemaphore(1))
+
+    @rules.queue_change
+    def failing():
+        raise rules.NobodyWaiting()
+
+    for _ in range(3):
+        with pytest.raises(rules.NobodyWaiting):
+            failing()
+    assert rules._turns.acquire(blocking=False)
