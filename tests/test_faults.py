@@ -179,6 +179,7 @@ def test_a_database_lost_at_any_statement_answers_503_and_writes_all_or_nothing(
     down), or fails once (a lock wait timeout): the answer is 503 unavailable and the database
     holds the whole change or none of it."""
     caplog.set_level(logging.CRITICAL, logger="django.request")  # the expected 503s, one per statement
+    caplog.set_level(logging.WARNING, logger="queue.events")  # best-effort work skipped, see below
     clinic = Clinic(operation)
     before = state_digest()
     clean = LostDatabase()
@@ -195,6 +196,7 @@ def test_a_database_lost_at_any_statement_answers_503_and_writes_all_or_nothing(
             if state_digest() != before:
                 clinic.reset()
                 assert state_digest() == before
+            caplog.clear()
             response = clinic.post(LostDatabase(fail_at, sticky=sticky))
             TALLY["faults"] += 1
             where = f"statement {fail_at} ({'lost' if sticky else 'one-off'}): {clean.statements[fail_at - 1][:70]}"
@@ -208,8 +210,14 @@ def test_a_database_lost_at_any_statement_answers_503_and_writes_all_or_nothing(
                 assert response.status_code == 503, where
                 TALLY["session"] += 1
             elif response.status_code in (200, 201):
-                # A one-off failure the code rightly shrugs off (a best-effort cache write).
-                assert not sticky and state == after, where
+                # A one-off failure the code rightly shrugs off (a best-effort cache write), or
+                # the connection lost for good once the change had committed, in the best-effort
+                # work after it (the phones' position list, sent again with the next change),
+                # which says so in the log, and an answer that needed no further query.
+                assert state == after, where
+                if sticky:
+                    skipped = [r.getMessage() for r in caplog.records if r.name == "queue.events"]
+                    assert any("failed" in message for message in skipped), where
                 TALLY["shrugged"] += 1
             else:
                 assert response.status_code == 503, f"{where}: {response.status_code} {response.content[:200]!r}"
