@@ -331,8 +331,9 @@ QUEUE_POSITION_INTERVAL_MS = envint("QUEUE_POSITION_INTERVAL_MS", "500")
 # request holds a thread and a database connection); more wait their turn. Keep
 # processes × 2 × this below the database's max_connections.
 HTTP_CONCURRENCY = envint("HTTP_CONCURRENCY", "16", minimum=1)
-# Longest wait for one of those places; then 503 "busy, try again" (Retry-After: 2), so an
-# overload answers quickly instead of working on requests whose clients have given up.
+# Longest wait for one of those places, and then for a queue change's turn (below); then 503
+# "busy, try again" (Retry-After: 2), so an overload answers quickly instead of working on
+# requests whose clients have given up.
 HTTP_QUEUE_SECONDS = envint("HTTP_QUEUE_SECONDS", "10", minimum=1)
 # Queue changes (join, call, break...) run at once per process; more wait for a turn in the
 # process instead of inside the database on a service's lock (queue_app.services.queue_change).

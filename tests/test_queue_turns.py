@@ -7,6 +7,7 @@ import time
 import pytest
 from django.db import connection
 
+from queue_app.models import Ticket
 from queue_app.services import queue as rules
 
 from .conftest import ON_MYSQL
@@ -73,3 +74,17 @@ def test_a_failed_change_gives_its_turn_back(monkeypatch):
         with pytest.raises(rules.NobodyWaiting):
             failing()
     assert rules._turns.acquire(blocking=False)
+
+
+def test_a_change_that_gets_no_turn_in_time_is_busy_and_changes_nothing(
+    monkeypatch, settings, signed_in_phone, opd, counters
+):
+    monkeypatch.setattr(rules, "_turns", threading.BoundedSemaphore(1))
+    settings.HTTP_QUEUE_SECONDS = 1
+    assert rules._turns.acquire()  # every turn of this process is taken, and stays taken
+    response = signed_in_phone.api("/queue/join/", {"service_id": opd.pk})
+    assert response.status_code == 503 and response["Retry-After"] == "2"
+    assert response.json() == {"error": "The service is busy, please try again in a moment.", "code": "unavailable"}
+    assert not Ticket.objects.exists()
+    rules._turns.release()
+    assert signed_in_phone.api("/queue/join/", {"service_id": opd.pk}).status_code == 201

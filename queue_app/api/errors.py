@@ -47,7 +47,8 @@ def _spare_unloaded_session(request) -> None:
 
 def exception_handler(exc, context):
     if isinstance(exc, QueueError):
-        return Response({"error": exc.message, "code": exc.code}, status=exc.status_code)
+        retry = {"Retry-After": "2"} if exc.status_code == status.HTTP_503_SERVICE_UNAVAILABLE else None
+        return Response({"error": exc.message, "code": exc.code}, status=exc.status_code, headers=retry)
     if isinstance(exc, UNAVAILABLE):
         # A lost database connection, a lock timeout, Redis (the rate-limit cache) down: nothing
         # was committed; try again.

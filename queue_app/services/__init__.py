@@ -1,6 +1,7 @@
 """The services layer: every change of queue state goes through these functions."""
 
 from .errors import (  # noqa: F401
+    Busy,
     CounterNotOpen,
     CounterTaken,
     InvalidInput,

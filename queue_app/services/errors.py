@@ -22,6 +22,14 @@ class ServiceUnavailable(QueueError):
     default_message = _("This service is not available today.")
 
 
+class Busy(QueueError):
+    """The server could not start the change in time (an overload); nothing was changed."""
+
+    status_code = 503
+    code = "unavailable"
+    default_message = _("The service is busy, please try again in a moment.")
+
+
 class UnknownService(QueueError):
     status_code = 404
     code = "not_found"

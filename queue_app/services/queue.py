@@ -25,6 +25,7 @@ from django.utils.translation import gettext as _
 from .. import events, selectors
 from ..models import Counter, Patient, QueueHistory, Service, Staff, Ticket, service_day
 from .errors import (
+    Busy,
     CounterNotOpen,
     CounterTaken,
     InvalidInput,
@@ -68,6 +69,9 @@ def queue_change(func):
     one holding the lock competes with all of them for the CPU: under a burst fewer changes got
     done (bench, 140 changes/s offered on 2 cores: 59/s done with up to 16 per process inside,
     72/s with 2). A rule called from another (a walk-in's join) runs in its caller's turn.
+
+    No turn within HTTP_QUEUE_SECONDS: Busy (503, try again), as for a request that waited that
+    long to be let in at all; the client has most likely given up, or is about to.
     """
     atomic = transaction.atomic(func)
 
@@ -75,12 +79,16 @@ def queue_change(func):
     def wrapper(*args, **kwargs):
         if getattr(_in_change, "active", False):
             return atomic(*args, **kwargs)
-        with _process_turns():
-            _in_change.active = True
-            try:
-                return atomic(*args, **kwargs)
-            finally:
-                _in_change.active = False
+        turns = _process_turns()
+        if not turns.acquire(timeout=settings.HTTP_QUEUE_SECONDS):
+            log.warning("busy: no turn for %s within %s s", func.__name__, settings.HTTP_QUEUE_SECONDS)
+            raise Busy()
+        _in_change.active = True
+        try:
+            return atomic(*args, **kwargs)
+        finally:
+            _in_change.active = False
+            turns.release()
 
     return wrapper
 
