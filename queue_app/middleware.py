@@ -7,7 +7,7 @@ from django.http import HttpResponse, JsonResponse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from .services import release_idle_counters_now_and_then, rollover_if_new_day
+from .services import Busy, release_idle_counters_now_and_then, rollover_if_new_day
 
 log = logging.getLogger("queue.middleware")
 
@@ -16,8 +16,10 @@ class RolloverMiddleware:
     """At the first request of a new service day, earlier days' open tickets become expired;
     about once a minute, counters whose dashboard went quiet are released.
 
-    Housekeeping never fails a request: with the database down the request itself answers (the
-    health check reports 503, the API its own 503), and the work is retried on a later request.
+    Housekeeping never fails a request: with the database down, or no turn for a queue change
+    under an overload, the request itself answers (the health check reports 503, the API its own
+    503), and the work is retried on a later request. A page whose own queue change got no turn
+    (login, logout) answers the same quick 503 as the API.
     """
 
     def __init__(self, get_response):
@@ -30,7 +32,16 @@ class RolloverMiddleware:
                 release_idle_counters_now_and_then()
             except DatabaseError:
                 log.warning("housekeeping skipped: database unavailable", exc_info=True)
+            except Busy:
+                log.warning("housekeeping skipped: no turn for a queue change (overload)")
         return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        # A queue change that got no turn in time (services.Busy) on a page that does not
+        # handle it itself (login, logout): the same quick 503 "busy, try again" as the API's.
+        if isinstance(exception, Busy):
+            return _unavailable(request)
+        return None
 
 
 def _unavailable(request, response=None):

@@ -1,13 +1,15 @@
 """Queue changes take turns per process (QUEUE_CHANGE_CONCURRENCY) before they start their
 transaction, instead of all queueing inside the database on a service's lock."""
 
+import logging
 import threading
 import time
 
 import pytest
 from django.db import connection
+from django.urls import reverse
 
-from queue_app.models import Ticket
+from queue_app.models import Counter, Ticket
 from queue_app.services import queue as rules
 
 from .conftest import ON_MYSQL
@@ -88,3 +90,29 @@ def test_a_change_that_gets_no_turn_in_time_is_busy_and_changes_nothing(
     assert not Ticket.objects.exists()
     rules._turns.release()
     assert signed_in_phone.api("/queue/join/", {"service_id": opd.pk}).status_code == 201
+
+
+def test_a_page_whose_change_gets_no_turn_answers_busy_not_500(monkeypatch, settings, client, counters):
+    monkeypatch.setattr(rules, "_turns", threading.BoundedSemaphore(1))
+    settings.HTTP_QUEUE_SECONDS = 1
+    client.force_login(counters[0].held_by)
+    client.raise_request_exception = False
+    assert rules._turns.acquire()
+    response = client.post(reverse("staff_logout"))
+    assert response.status_code == 503 and response["Retry-After"] == "2"
+    assert response.content.decode() == "The service is busy, please try again in a moment."
+    assert Counter.objects.get(pk=counters[0].pk).held_by_id == counters[0].held_by_id  # still held
+    rules._turns.release()
+    assert client.post(reverse("staff_logout")).status_code == 302
+
+
+def test_housekeeping_without_a_turn_is_skipped_and_the_page_still_answers(monkeypatch, settings, client, caplog):
+    monkeypatch.setattr(rules, "_turns", threading.BoundedSemaphore(1))
+    monkeypatch.setattr(rules, "_rolled_over_through", None)  # the first request of a new day
+    caplog.set_level(logging.WARNING, logger="queue.middleware")
+    settings.HTTP_QUEUE_SECONDS = 1
+    assert rules._turns.acquire()
+    assert client.get("/display/").status_code == 200
+    assert "housekeeping skipped: no turn" in caplog.text
+    assert rules._rolled_over_through is None  # tried again by a later request
+    rules._turns.release()
