@@ -40,11 +40,12 @@ class _CounterAction(StaffApi):
         data = ActionInput(data=request.data)
         data.is_valid(raise_exception=True)
         # Absent: no check. "": the screen showed nobody being served. Anything else: that ticket.
-        type(self).operation(
+        called = type(self).operation(
             counter=self.counter, by=request.user, expected=data.validated_data.get("expected_queue_id")
         )
-        # A call, skip or announcement changes tickets, not the counter's row loaded above.
-        return Response(selectors.counter_state(self.counter, as_loaded=True))
+        # A call, skip or announcement changes tickets, not the counter's row loaded above; the
+        # ticket the rule returns is the one now called at the counter (None: nobody).
+        return Response(selectors.counter_state(self.counter, as_loaded=True, serving=called))
 
 
 @extend_schema(request=ActionInput, responses={200: COUNTER_STATE, **ERRORS}, summary="Serve next patient")
