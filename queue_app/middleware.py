@@ -46,7 +46,7 @@ class RolloverMiddleware:
 
 def _unavailable(request, response=None):
     """503 in the shape the client expects: the API's JSON error, or a short page."""
-    message = _("The service is busy, please try again in a moment.")
+    message = str(Busy.default_message)
     wants_json = (response is not None and response.get("Content-Type", "").startswith("application/json")) or (
         "application/json" in request.headers.get("Accept", "")
     )

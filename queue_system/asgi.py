@@ -23,6 +23,7 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 from django.conf import settings  # noqa: E402
 
 from queue_app.routing import websocket_urlpatterns  # noqa: E402
+from queue_app.services import Busy  # noqa: E402
 
 log = logging.getLogger("queue.requests")
 
@@ -64,9 +65,7 @@ class LimitHttpConcurrency:
 
 async def _busy(scope, send) -> None:
     """503 in the shape the client expects, as the API's and the pages' own 503s are."""
-    from django.utils.translation import gettext
-
-    message = gettext("The service is busy, please try again in a moment.")
+    message = str(Busy.default_message)
     accept = dict(scope.get("headers") or ()).get(b"accept", b"")
     if b"application/json" in accept:
         body, content_type = json.dumps({"error": message, "code": "unavailable"}).encode(), b"application/json"

@@ -75,8 +75,8 @@ class StaffApi(ApiView):
 
 
 def service_or_404(service_id: int) -> Service:
-    """The service a request names, or a 404 that says what to do."""
+    """The service a request names, or the 404 that says what to do (services.UnknownService)."""
     service = Service.objects.filter(pk=service_id).first()
     if service is None:
-        raise exceptions.NotFound(_("There is no such service. Please choose one from the list."))
+        raise services.UnknownService()
     return service

@@ -9,7 +9,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from ..services.errors import QueueError
+from ..services.errors import Busy, QueueError
 
 # Failures of what the request depends on, not of the request: answered 503 "try again".
 UNAVAILABLE: tuple[type[Exception], ...] = (DatabaseError,)
@@ -47,14 +47,15 @@ def _spare_unloaded_session(request) -> None:
 
 def exception_handler(exc, context):
     if isinstance(exc, QueueError):
-        retry = {"Retry-After": "2"} if exc.status_code == status.HTTP_503_SERVICE_UNAVAILABLE else None
-        return Response({"error": exc.message, "code": exc.code}, status=exc.status_code, headers=retry)
+        retry_after = getattr(exc, "retry_after", None)  # 429s and 503s say when to come back (RFC 6585)
+        headers = {"Retry-After": str(retry_after)} if retry_after else None
+        return Response({"error": exc.message, "code": exc.code}, status=exc.status_code, headers=headers)
     if isinstance(exc, UNAVAILABLE):
         # A lost database connection, a lock timeout, Redis (the rate-limit cache) down: nothing
         # was committed; try again.
         _spare_unloaded_session(context["request"])
         return Response(
-            {"error": _("The service is busy, please try again in a moment."), "code": "unavailable"},
+            {"error": str(Busy.default_message), "code": Busy.code},
             status=status.HTTP_503_SERVICE_UNAVAILABLE,
             headers={"Retry-After": "2"},
         )

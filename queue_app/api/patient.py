@@ -23,17 +23,6 @@ ERROR = inline_serializer("PatientError", {"error": serializers.CharField(), "co
 TICKET = inline_serializer("TicketEnvelope", {"ticket": serializers.DictField()})
 
 
-class RetryAfterMixin:
-    # 429 answers say when to come back (Retry-After), as RFC 6585 asks.
-
-    def handle_exception(self, exc):
-        response = super().handle_exception(exc)
-        retry_after = getattr(exc, "retry_after", None)
-        if retry_after:
-            response["Retry-After"] = str(retry_after)
-        return response
-
-
 class SendOtpInput(serializers.Serializer):
     phone = serializers.CharField(max_length=MAX_PHONE_INPUT)
     name = serializers.CharField(max_length=MAX_NAME_LENGTH, required=False, allow_blank=True, default="")
@@ -52,7 +41,7 @@ class SendOtpInput(serializers.Serializer):
     },
     summary="Text a one-time code to the phone (same answer for known and unknown phones)",
 )
-class SendOtpApi(RetryAfterMixin, ApiView):
+class SendOtpApi(ApiView):
     """The answer is the same whether or not the phone belongs to a patient. 429 (with Retry-After)
     before OTP_RESEND_SECONDS have passed, after OTP_SENDS_PER_PHONE codes in 10 minutes, per client
     address, or past SMS_HOURLY_CAP; 400 for a number that is not a mobile of an allowed region;
@@ -91,7 +80,7 @@ class VerifyOtpInput(serializers.Serializer):
     },
     summary="Check the code; starts the patient's session until the end of the service day",
 )
-class VerifyOtpApi(RetryAfterMixin, ApiView):
+class VerifyOtpApi(ApiView):
     """A code is valid OTP_TTL_SECONDS, once, for OTP_MAX_ATTEMPTS wrong tries. A new phone needs a
     name (given with the code, or here); without one `name_required` is true and the redirect
     leads to the name step of the login page."""

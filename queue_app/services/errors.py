@@ -23,11 +23,16 @@ class ServiceUnavailable(QueueError):
 
 
 class Busy(QueueError):
-    """The server could not start the change in time (an overload); nothing was changed."""
+    """Nothing was changed and a retry in `retry_after` seconds may succeed: the server could not
+    start the change in time (an overload), or what it depends on is briefly unavailable."""
 
     status_code = 503
     code = "unavailable"
     default_message = _("The service is busy, please try again in a moment.")
+
+    def __init__(self, message=None, *, retry_after: int = 2):
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class UnknownService(QueueError):

@@ -32,7 +32,7 @@ from django.utils.translation import gettext_lazy, ngettext
 from .. import access, sms
 from ..models import OTP, Patient
 from ..phones import check_region_allowed, mask_phone, normalize_phone
-from .errors import InvalidInput, NotAllowed, QueueError
+from .errors import Busy, InvalidInput, NotAllowed, QueueError
 from .names import clean_name
 
 log = logging.getLogger("queue.otp")
@@ -51,16 +51,6 @@ class RateLimited(QueueError):
     def __init__(self, message=None, *, code: str | None = None, retry_after: float):
         super().__init__(message, code=code)
         self.retry_after = max(1, math.ceil(retry_after))
-
-
-class Unavailable(QueueError):
-    status_code = 503
-    code = "unavailable"
-    default_message = gettext_lazy("The service is busy, please try again in a moment.")
-
-    def __init__(self, message=None, *, retry_after: int):
-        super().__init__(message)
-        self.retry_after = retry_after
 
 
 class SmsNotSent(QueueError):
@@ -104,7 +94,7 @@ def send_code(*, phone: str, name: str = "", ip: str) -> CodeSent:
         # The database cache's add() also answers False when it could not write (it swallows the
         # error): only a lock that is really there means "a code is on its way".
         if cache.get(in_flight) is None:
-            raise Unavailable(retry_after=2)
+            raise Busy(retry_after=2)
         raise RateLimited(_("A code is already on its way. Please wait a few seconds."), code="busy", retry_after=5)
     try:
         _check_cooldown(phone)

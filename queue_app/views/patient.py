@@ -26,7 +26,7 @@ from ..models import Patient, Service, Ticket
 from ..net import client_ip
 from ..phones import MAX_PHONE_INPUT, display_phone
 from ..services import otp
-from ..services.errors import QueueError
+from ..services.errors import QueueError, UnknownService
 from ..services.names import MAX_NAME_LENGTH
 
 # --- helpers shared with the API ---------------------------------------------------------------
@@ -271,7 +271,7 @@ def service_selection(request):
         except ValueError:
             service = None
         if service is None:
-            error, status_code = _("There is no such service. Please choose one from the list."), 404
+            error, status_code = str(UnknownService.default_message), UnknownService.status_code
         else:
             try:
                 ticket, created = services.join(patient=request.patient, service=service, name=name)
