@@ -100,8 +100,9 @@ def database_from_url(url: str) -> dict:
             "HOST": parsed.hostname or "127.0.0.1",
             "PORT": str(parsed.port or 3306),
             "OPTIONS": options,
-            # Under ASGI every sync view runs in a new thread: persistent connections would leak
-            # one connection per request (shared/PERF-NOTES.md). Keep 0 unless a pool is added.
+            # 0 here; persistent only with REQUEST_THREADS (below), which keeps the threads they
+            # belong to. Under plain ASGI every request has a new thread, and a persistent
+            # connection would be left behind with each (shared/PERF-NOTES.md).
             "CONN_MAX_AGE": 0,
             "TEST": {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"},
         }
@@ -338,6 +339,12 @@ HTTP_QUEUE_SECONDS = envint("HTTP_QUEUE_SECONDS", "10", minimum=1)
 # Queue changes (join, call, break...) run at once per process; more wait for a turn in the
 # process instead of inside the database on a service's lock (queue_app.services.queue_change).
 QUEUE_CHANGE_CONCURRENCY = envint("QUEUE_CHANGE_CONCURRENCY", "4", minimum=1)
+# Requests' sync code runs on threads kept between requests (queue_system.asgi.ReuseRequestThreads),
+# this many per process when idle; each keeps its MariaDB connection (up to 5 minutes, pinged
+# before reuse) instead of connecting per request. 0: a new thread and connection per request.
+REQUEST_THREADS = envint("REQUEST_THREADS", "8", minimum=0)
+if REQUEST_THREADS and DATABASES["default"]["ENGINE"] == "django.db.backends.mysql":
+    DATABASES["default"].update(CONN_MAX_AGE=300, CONN_HEALTH_CHECKS=True)
 
 # OTP limits (OWASP ASVS 6.5/6.6, Twilio Verify defaults).
 OTP_TTL_SECONDS = envint("OTP_TTL_SECONDS", "300", minimum=30)

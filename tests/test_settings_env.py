@@ -183,11 +183,16 @@ def test_production_serves_static_files_through_whitenoise_with_hashed_names():
     assert values["STORAGES"]["staticfiles"]["BACKEND"] == "whitenoise.storage.CompressedManifestStaticFilesStorage"
 
 
-def test_mysql_connections_are_never_persistent_under_daphne():
-    """PERF-NOTES: CONN_MAX_AGE > 0 under ASGI leaks one connection per request."""
+def test_mysql_connections_persist_only_on_the_kept_request_threads():
+    """PERF-NOTES: CONN_MAX_AGE > 0 under plain ASGI leaks one connection per request (a new
+    thread each); with REQUEST_THREADS the threads, and so their connections, are kept."""
     assert database_from_url("mysql://queue:pw@127.0.0.1:3306/queue")["CONN_MAX_AGE"] == 0
-    values = settings_in(production_env(), "DATABASES")
-    assert values["DATABASES"]["default"]["CONN_MAX_AGE"] == 0
+    kept = settings_in(production_env(), "DATABASES", "REQUEST_THREADS")
+    assert kept["REQUEST_THREADS"] == 8
+    assert kept["DATABASES"]["default"]["CONN_MAX_AGE"] == 300
+    assert kept["DATABASES"]["default"]["CONN_HEALTH_CHECKS"] is True  # a restarted MariaDB is noticed
+    per_request = settings_in(production_env(REQUEST_THREADS="0"), "DATABASES")
+    assert per_request["DATABASES"]["default"]["CONN_MAX_AGE"] == 0
 
 
 # --- debug URLs -------------------------------------------------------------------------------
