@@ -11,6 +11,7 @@ from django.urls import reverse
 
 from queue_app.models import Counter, Ticket
 from queue_app.services import queue as rules
+from queue_app.services.turns import Turns
 
 from .conftest import ON_MYSQL
 
@@ -19,7 +20,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 @pytest.fixture
 def two_turns(monkeypatch):
-    monkeypatch.setattr(rules, "_turns", threading.BoundedSemaphore(2))
+    monkeypatch.setattr(rules, "_turns", Turns(2))
 
 
 @pytest.mark.skipif(not ON_MYSQL, reason="needs MariaDB/MySQL: SQLite runs one write transaction at a time")
@@ -48,7 +49,7 @@ def test_at_most_the_allowed_number_of_changes_run_at_once(two_turns):
 
 
 def test_a_rule_called_from_another_runs_in_its_turn(monkeypatch):
-    monkeypatch.setattr(rules, "_turns", threading.BoundedSemaphore(1))
+    monkeypatch.setattr(rules, "_turns", Turns(1))
 
     @rules.queue_change
     def inner():
@@ -66,7 +67,7 @@ def test_a_rule_called_from_another_runs_in_its_turn(monkeypatch):
 
 
 def test_a_failed_change_gives_its_turn_back(monkeypatch):
-    monkeypatch.setattr(rules, "_turns", threading.BoundedSemaphore(1))
+    monkeypatch.setattr(rules, "_turns", Turns(1))
 
     @rules.queue_change
     def failing():
@@ -81,7 +82,7 @@ def test_a_failed_change_gives_its_turn_back(monkeypatch):
 def test_a_change_that_gets_no_turn_in_time_is_busy_and_changes_nothing(
     monkeypatch, settings, signed_in_phone, opd, counters
 ):
-    monkeypatch.setattr(rules, "_turns", threading.BoundedSemaphore(1))
+    monkeypatch.setattr(rules, "_turns", Turns(1))
     settings.HTTP_QUEUE_SECONDS = 1
     assert rules._turns.acquire()  # every turn of this process is taken, and stays taken
     response = signed_in_phone.api("/queue/join/", {"service_id": opd.pk})
@@ -93,7 +94,7 @@ def test_a_change_that_gets_no_turn_in_time_is_busy_and_changes_nothing(
 
 
 def test_a_page_whose_change_gets_no_turn_answers_busy_not_500(monkeypatch, settings, client, counters):
-    monkeypatch.setattr(rules, "_turns", threading.BoundedSemaphore(1))
+    monkeypatch.setattr(rules, "_turns", Turns(1))
     settings.HTTP_QUEUE_SECONDS = 1
     client.force_login(counters[0].held_by)
     client.raise_request_exception = False
@@ -107,7 +108,7 @@ def test_a_page_whose_change_gets_no_turn_answers_busy_not_500(monkeypatch, sett
 
 
 def test_housekeeping_without_a_turn_is_skipped_and_the_page_still_answers(monkeypatch, settings, client, caplog):
-    monkeypatch.setattr(rules, "_turns", threading.BoundedSemaphore(1))
+    monkeypatch.setattr(rules, "_turns", Turns(1))
     monkeypatch.setattr(rules, "_rolled_over_through", None)  # the first request of a new day
     caplog.set_level(logging.WARNING, logger="queue.middleware")
     settings.HTTP_QUEUE_SECONDS = 1

@@ -39,6 +39,7 @@ from .errors import (
     UnknownService,
 )
 from .names import clean_name
+from .turns import Turns
 
 log = logging.getLogger("queue.transitions")
 History = QueueHistory.Action
@@ -49,20 +50,20 @@ _rolled_over_through: date | None = None  # per-process memo; the expiry itself 
 
 # --- one change at a time ------------------------------------------------------------------
 
-_turns: threading.BoundedSemaphore | None = None
+_turns: Turns | None = None
 _in_change = threading.local()
 
 
-def _process_turns() -> threading.BoundedSemaphore:
+def _process_turns() -> Turns:
     global _turns
     if _turns is None:
-        _turns = threading.BoundedSemaphore(settings.QUEUE_CHANGE_CONCURRENCY)
+        _turns = Turns(settings.QUEUE_CHANGE_CONCURRENCY)
     return _turns
 
 
 def queue_change(func):
     """Run a rule as one transaction, with at most QUEUE_CHANGE_CONCURRENCY threads of this
-    process inside one at a time; the others wait here for a turn.
+    process inside one at a time; the others wait here for a turn, first come, first served.
 
     The changes of one service take turns on its row lock anyway. Left to wait there, many
     threads of a process each start a transaction and then queue inside the database, while the
