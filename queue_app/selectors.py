@@ -306,7 +306,9 @@ def ticket_dict(ticket: Ticket, *, with_position: bool = True) -> dict:
         "service_date": ticket.service_date.isoformat(),
     }
     if with_position:
-        ahead = people_ahead(ticket)
+        # A ticket that has just joined carries the count its rule made under the queue lock.
+        ahead = getattr(ticket, "people_ahead", None)
+        ahead = people_ahead(ticket) if ahead is None else ahead
         minutes = minutes_per_patient(ticket.service_id)
         data["people_ahead"] = ahead
         data["position"] = ahead + 1 if ticket.status == Ticket.Status.WAITING else (0 if ahead == 0 else None)

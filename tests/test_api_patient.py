@@ -7,7 +7,7 @@ from django.test.utils import CaptureQueriesContext
 from queue_app import selectors, services
 from queue_app.models import Ticket
 
-from .factories import PatientFactory, ServiceFactory
+from .factories import CounterFactory, PatientFactory, ServiceFactory
 from .patient_helpers import PhoneBrowser, last_code
 
 pytestmark = pytest.mark.django_db
@@ -206,9 +206,9 @@ def test_schema_documents_the_patient_endpoints(db):
 
 # --- cost per request ------------------------------------------------------------------------
 
-# The session, the patient, the change and its events under the lock, the answer's position and
-# (when not remembered from the last few seconds) the service's average time.
-JOIN_QUERIES = 15
+# The session, the patient, the change and its events under the lock (which counts who is
+# ahead), and (when not remembered from the last few seconds) the service's average time.
+JOIN_QUERIES = 14
 
 
 def test_join_costs_the_same_queries_with_5_and_with_200_waiting(signed_in_phone, opd, counters):
@@ -222,3 +222,32 @@ def test_join_costs_the_same_queries_with_5_and_with_200_waiting(signed_in_phone
         assert response.status_code == 201
         measured.append(len(queries))
     assert measured[0] == measured[1] <= JOIN_QUERIES
+
+
+@pytest.mark.parametrize("open_counters", [2, 0], ids=["at a counter", "in the pool, no counter open"])
+def test_the_join_answers_the_place_a_fresh_read_gives(signed_in_phone, opd, staff, open_counters):
+    """The people ahead come from the rule's count under the lock, not from a query of their own:
+    they must be what a fresh read of the ticket says."""
+    for i, member in enumerate(staff[:open_counters], start=1):
+        services.hold_counter(counter=CounterFactory(counter_name=f"Counter {i}", service=opd), staff=member)
+    for patient in PatientFactory.create_batch(7):
+        services.join(patient=patient, service=opd)
+
+    answer = signed_in_phone.api("/queue/join/", {"service_id": opd.pk}).json()["ticket"]
+
+    fresh = selectors.ticket_dict(Ticket.objects.select_related("service", "counter").get(pk=answer["id"]))
+    assert answer == fresh
+    assert answer["people_ahead"] == (3 if open_counters else 7)  # 7 shared by two counters: 4 + 3
+
+
+def test_a_join_that_hands_out_the_pool_first_answers_the_place_a_fresh_read_gives(signed_in_phone, opd, staff):
+    for patient in PatientFactory.create_batch(5):
+        services.join(patient=patient, service=opd)  # no counter open: they wait unassigned
+    counter = services.hold_counter(counter=CounterFactory(service=opd), staff=staff[0])
+    Ticket.objects.update(counter=None)  # still in the pool when the counter opened
+
+    answer = signed_in_phone.api("/queue/join/", {"service_id": opd.pk}).json()["ticket"]
+
+    assert answer["counter_id"] == counter.pk
+    fresh = selectors.ticket_dict(Ticket.objects.select_related("service", "counter").get(pk=answer["id"]))
+    assert answer == fresh and answer["people_ahead"] == 5

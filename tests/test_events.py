@@ -6,6 +6,7 @@ import pytest
 from django.db import transaction
 
 from queue_app import events, services
+from queue_app.models import Ticket
 
 from .factories import CounterFactory
 from .layer_helpers import Listener, in_memory_layer  # noqa: F401 - the fixture, used below
@@ -125,3 +126,21 @@ def test_the_counter_a_ticket_was_taken_from_hears_its_waiting_list_changed(opd,
     assert message["event"] == "waiting_changed"
     assert [w["queue_id"] for w in message["waiting"]] == [tickets[2].queue_id]
     assert [m["event"] for m in display.drain()] == ["patient_served", "patient_called"]
+
+
+def test_a_join_that_first_hands_out_the_pool_announces_the_counts_after_the_hand_out(opd, staff, patients):
+    """The pool was counted again before its tickets were moved: the new patient went to a
+    counter by stale counts, and the display was told 5 still waited unassigned."""
+    for p in patients[:5]:
+        services.join(patient=p, service=opd)  # no counter open: they wait unassigned
+    first = services.hold_counter(counter=CounterFactory(service=opd), staff=staff[0])
+    second = services.hold_counter(counter=CounterFactory(service=opd), staff=staff[1])
+    Ticket.objects.update(counter=None)  # still in the pool when the counters opened
+    listener = Listener(events.DISPLAY_GROUP)
+
+    ticket, _ = services.join(patient=patients[5], service=opd)
+
+    *_, new = listener.drain()
+    assert new["event"] == "new_patient" and new["unassigned"] == 0
+    assert new["queue_lengths"] == {str(first.pk): 3, str(second.pk): 3}
+    assert ticket.counter_id == second.pk  # the pool gave the first counter 3, the second 2

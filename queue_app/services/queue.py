@@ -267,7 +267,8 @@ def join(
     """Give the patient a ticket for the service, or return the active one they already hold.
 
     `service` may be just its id (as a request names it): it is read once, under the lock, and
-    an unknown id raises UnknownService."""
+    an unknown id raises UnknownService. A new ticket carries `people_ahead`, counted under the
+    lock (selectors.ticket_dict uses it instead of counting again)."""
     service = _lock_service(service.pk if isinstance(service, Service) else service)
     now = timezone.now()
     today = service_day(now)
@@ -291,8 +292,9 @@ def join(
     if lengths.get(None) and open_counters:
         # Tickets left unassigned while no counter was open (e.g. before opening time) go first.
         pool_moves = _hand_out_pool(service.pk, now, by, targets=open_counters)
-        lengths = selectors.waiting_lengths(service_ids=[service.pk], day=today) if pool_moves else lengths
     pool_events = _apply_moves(pool_moves, from_counter=None, by=by, action_to_pool=History.RETURNED_TO_POOL)
+    if pool_moves:  # counted again once written: the new ticket goes to the least busy counter
+        lengths = selectors.waiting_lengths(service_ids=[service.pk], day=today)
 
     last = Ticket.objects.filter(service=service, service_date=today).aggregate(n=Max("number"))["n"] or 0
     number = last + 1
@@ -314,7 +316,10 @@ def join(
     _history(History.JOINED, ticket=ticket, counter=counter, to_status=WAITING, by=by).save()
     _log("joined", ticket, counter)
 
-    lengths[ticket.counter_id] = lengths.get(ticket.counter_id, 0) + 1
+    # Everyone waiting at its counter (or in the pool) joined before it, in the lock's order:
+    # the count the answer shows, known here, as an annotation on the ticket (no query).
+    ticket.people_ahead = lengths.get(ticket.counter_id, 0)
+    lengths[ticket.counter_id] = ticket.people_ahead + 1
     counter_events = [("patient_redistributed", c) for c in pool_moves if c is not None]
     counter_events.append(("new_patient", counter))
     events.publish_changes(
