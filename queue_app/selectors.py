@@ -141,19 +141,28 @@ def waiting_entry(row, *, now: datetime) -> dict:
 _READ_IT = object()  # counter_state: the serving ticket is to be read
 
 
-def counter_state(counter: Counter, *, with_waiting: bool = False, as_loaded: bool = False, serving=_READ_IT) -> dict:
+def counter_state(
+    counter: Counter,
+    *,
+    with_waiting: bool = False,
+    as_loaded: bool = False,
+    serving=_READ_IT,
+    queue_length: int | None = None,
+) -> dict:
     """The staff view of one counter (full names, the first WAITING_LIST_LIMIT waiting): four queries.
 
     `as_loaded`: show the counter as the caller loaded it (with its service and holder), one
     query less, when what was done since did not change the counter's own row (a call, a skip).
     `serving`: the ticket a rule has just left called at the counter (None: nobody), when the
-    caller has it from that rule: the called-ticket query is not needed either.
+    caller has it from that rule: the called-ticket query is not needed either. `queue_length`:
+    how many wait there, when that rule counted them (then, without the list, no query at all).
     """
     if not as_loaded:
         counter = Counter.objects.select_related("service", "held_by").get(pk=counter.pk)
     known = serving is not _READ_IT
     rows_for = set() if known and not with_waiting else None  # set(): the counts only
-    state = queue_state(counter_id=counter.pk, limit=None if with_waiting else 0, rows_for=rows_for)
+    lengths = None if queue_length is None else {counter.pk: queue_length}
+    state = queue_state(counter_id=counter.pk, limit=None if with_waiting else 0, rows_for=rows_for, lengths=lengths)
     if known:
         row = None if serving is None else {"queue_id": serving.queue_id, "patient_name": serving.patient_name}
     else:

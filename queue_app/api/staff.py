@@ -44,8 +44,10 @@ class _CounterAction(StaffApi):
             counter=self.counter, by=request.user, expected=data.validated_data.get("expected_queue_id")
         )
         # A call, skip or announcement changes tickets, not the counter's row loaded above; the
-        # ticket the rule returns is the one now called at the counter (None: nobody).
-        return Response(selectors.counter_state(self.counter, as_loaded=True, serving=called))
+        # ticket the rule returns is the one now called at the counter (None: nobody), and a call
+        # or skip leaves the counter annotated with how many wait there.
+        waiting = getattr(self.counter, "queue_length", None)
+        return Response(selectors.counter_state(self.counter, as_loaded=True, serving=called, queue_length=waiting))
 
 
 @extend_schema(request=ActionInput, responses={200: COUNTER_STATE, **ERRORS}, summary="Serve next patient")

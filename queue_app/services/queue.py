@@ -336,6 +336,9 @@ def join(
 
 
 def _advance(*, counter: Counter, by, expected: str | None, finish_as: str) -> Ticket | None:
+    """The caller's `counter` comes back annotated with `queue_length`: how many wait at it once
+    the change commits (the count its events announce; the answer to the clerk needs no query)."""
+    asked_for = counter
     service = _lock_service(counter.service_id)
     counters = _service_counters(service.pk)
     counter = next(c for c in counters if c.pk == counter.pk)
@@ -395,13 +398,16 @@ def _advance(*, counter: Counter, by, expected: str | None, finish_as: str) -> T
     counter_events = [("patient_served", counter)]
     if nxt is not None:
         counter_events.append(("patient_called", counter))
+    lengths = selectors.waiting_lengths(service_ids=[service.pk], day=service_day(now))
     events.publish_changes(
         service_id=service.pk,
         counter_events=counter_events,
         ticket_events=ticket_events,
         counters=counters,
         waiting_changed=[c for c in counters if c.pk == from_counter_id and c.pk != counter.pk],
+        lengths=lengths,
     )
+    asked_for.queue_length = lengths.get(counter.pk, 0)
     return nxt
 
 
