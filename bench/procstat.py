@@ -50,6 +50,19 @@ def machine_cpu() -> tuple[float, float]:
     return float(total - idle), float(total)
 
 
+def python_speed_ms(loops: int = 3) -> float:
+    """The best of `loops` timings of a fixed pure-Python loop (10^6 squares summed), in ms: how
+    fast this machine runs Python. Machines of the same kind differ (one session's measured every
+    figure ~2.5x slower than the previous one's), so a run's figures compare with another's only
+    together with this number."""
+    best = float("inf")
+    for _ in range(loops):
+        started = time.perf_counter()
+        sum(i * i for i in range(1_000_000))
+        best = min(best, time.perf_counter() - started)
+    return round(best * 1000, 1)
+
+
 def loadavg() -> list[float]:
     with open("/proc/loadavg") as handle:
         return [float(v) for v in handle.read().split()[:3]]

@@ -41,7 +41,8 @@ def table(result: dict) -> str:
         f"queue bench  {meta['started_at']}  git {meta.get('git')}  {cfg['db']} + {cfg['layer']}, "
         f"{cfg['processes']} {cfg.get('server', 'daphne')} process(es) ({cfg['layout']}), "
         f"P={cfg['patients']} C={cfg['counters']} "
-        f"D={cfg['displays']}  load avg {meta['loadavg_start']} -> {meta.get('loadavg_end')}",
+        f"D={cfg['displays']}  load avg {meta['loadavg_start']} -> {meta.get('loadavg_end')}  "
+        f"python speed {meta.get('python_speed_ms')} ms",
         *(
             [
                 f"WHAT-IF overrides: {cfg.get('overrides')} http-limit {cfg.get('http_limit')} "

@@ -471,6 +471,7 @@ class Bench:
             "python": platform.python_version(),
             "cpus": os.cpu_count(),
             "loadavg_start": procstat.loadavg(),
+            "python_speed_ms": procstat.python_speed_ms(),
             "git": _git_revision(),
             "fd_limit": raise_fd_limit(),
         }
