@@ -120,7 +120,8 @@ class QueueUpdatesConsumer(AsyncWebsocketConsumer):
         await super().dispatch(message)
 
     async def broadcast(self, event):
-        await self.send(text_data=event["text"])
+        for text in event["texts"]:
+            await self.send(text_data=text)
 
     async def send_snapshot(self):
         data = await self._snapshot()

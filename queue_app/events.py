@@ -198,9 +198,14 @@ async def _send_all_shielded(layer, texts) -> None:
 
 
 async def _send_all(layer, texts) -> None:
-    # One after another so each group receives a change's events in the order they were built.
+    # One layer message per group and change, its frames in the order they were built (a call is
+    # two frames for the display and for the counter: served, then called): every member wakes
+    # once, not once per frame, and Redis publishes once. Groups one after another, in order.
+    batches: dict[str, list[str]] = {}
     for group, text in texts:
-        await layer.group_send(group, {"type": "broadcast", "text": text})
+        batches.setdefault(group, []).append(text)
+    for group, batch in batches.items():
+        await layer.group_send(group, {"type": "broadcast", "texts": batch})
 
 
 # --- the position list: the latest state, at most one message per service per interval -------
@@ -265,7 +270,7 @@ async def _send_positions(feed: _PositionFeed, loop, service_id: int, delay: flo
     try:
         payload = await _positions_now(service_id)
         text = _text(payload, time.time() * 1000)
-        await get_channel_layer().group_send(queue_group(service_id), {"type": "broadcast", "text": text})
+        await get_channel_layer().group_send(queue_group(service_id), {"type": "broadcast", "texts": [text]})
     except Exception:  # noqa: BLE001 - the next change sends the state again; phones also resync
         log.warning("position refresh failed for service %s", service_id, exc_info=True)
 

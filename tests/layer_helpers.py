@@ -8,6 +8,12 @@ from asgiref.sync import async_to_sync
 from channels.layers import channel_layers, get_channel_layer
 
 
+def frames(message: dict) -> list[dict]:
+    """The WebSocket frames one channel-layer message carries (events.py: one message per group
+    and change, a consumer sends its texts in order)."""
+    return [json.loads(text) for text in message["texts"]]
+
+
 class Listener:
     """A channel subscribed to some groups, as a WebSocket consumer would be."""
 
@@ -25,7 +31,7 @@ class Listener:
                     message = await asyncio.wait_for(self.layer.receive(self.channel), wait)
                 except TimeoutError:
                     return received
-                received.append(json.loads(message["text"]))
+                received.extend(frames(message))
 
         return async_to_sync(collect)()
 

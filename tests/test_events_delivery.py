@@ -1,7 +1,6 @@
 """A committed change is announced even when the client that asked for it goes away."""
 
 import asyncio
-import json
 import threading
 
 import pytest
@@ -11,7 +10,7 @@ from channels.layers import get_channel_layer
 from queue_app import events, services
 
 from .factories import PatientFactory
-from .layer_helpers import in_memory_layer  # noqa: F401 - the fixture
+from .layer_helpers import frames, in_memory_layer  # noqa: F401 - the fixture
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("in_memory_layer")]
 
@@ -23,7 +22,7 @@ async def test_a_call_is_announced_even_if_the_request_is_cancelled_after_commit
     display = await layer.new_channel()
     await layer.group_add(events.DISPLAY_GROUP, display)
     await database_sync_to_async(services.join)(patient=await database_sync_to_async(PatientFactory)(), service=opd)
-    assert json.loads((await layer.receive(display))["text"])["event"] == "new_patient"
+    assert [f["event"] for f in frames(await layer.receive(display))] == ["new_patient"]
 
     sending = threading.Event()
     real_group_send = layer.group_send
@@ -52,5 +51,5 @@ async def test_a_call_is_announced_even_if_the_request_is_cancelled_after_commit
             message = await asyncio.wait_for(layer.receive(display), 2)
         except TimeoutError:
             break
-        received.append(json.loads(message["text"])["event"])
-    assert received == ["patient_served", "patient_called"]
+        received.append([f["event"] for f in frames(message)])
+    assert received == [["patient_served", "patient_called"]]  # one layer message, its frames in order

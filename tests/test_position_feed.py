@@ -6,7 +6,6 @@ one (commands, shell) every change sends its own list at once.
 """
 
 import asyncio
-import json
 import time
 
 import pytest
@@ -16,7 +15,7 @@ from channels.layers import get_channel_layer
 from queue_app import events, services
 
 from .factories import CounterFactory
-from .layer_helpers import Listener, in_memory_layer  # noqa: F401 - the fixture, used below
+from .layer_helpers import Listener, frames, in_memory_layer  # noqa: F401 - the fixture, used below
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("in_memory_layer")]
 
@@ -38,7 +37,8 @@ async def lists(layer, channel, *, within: float) -> list[tuple[float, dict]]:
             message = await asyncio.wait_for(layer.receive(channel), left)
         except TimeoutError:
             break
-        received.append((time.monotonic(), json.loads(message["text"])))
+        (payload,) = frames(message)
+        received.append((time.monotonic(), payload))
     return received
 
 
@@ -100,7 +100,7 @@ async def test_the_services_lists_are_coalesced_separately(settings, opd, lab, c
     await sync_to_async(lambda: services.join(patient=patients[0], service=lab))()
     # Inside the OPD list's interval, the lab's first list is not held back by it.
     lab_lists = await lists(layer, lab_channel, within=INTERVAL_MS / 1000 / 2)
-    assert json.loads(opd_first["text"])["service_id"] == opd.pk
+    assert frames(opd_first)[0]["service_id"] == opd.pk
     assert [p["service_id"] for _, p in lab_lists] == [lab.pk]
     assert lab_lists[0][0] - started < INTERVAL_MS / 1000 / 2
     assert await lists(layer, opd_channel, within=2 * INTERVAL_MS / 1000) == []  # OPD did not change again
