@@ -120,7 +120,9 @@ class QueueUpdatesConsumer(AsyncWebsocketConsumer):
         await super().dispatch(message)
 
     async def broadcast(self, event):
-        for text in event["texts"]:
+        # A change's frames for this group, in order; "text": one frame, as the previous release
+        # sent it (processes of both may share Redis during a rolling update).
+        for text in event.get("texts") or (event["text"],):
             await self.send(text_data=text)
 
     async def send_snapshot(self):

@@ -10,6 +10,7 @@ import json
 
 import pytest
 from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
 from channels.security.websocket import OriginValidator
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
@@ -474,3 +475,14 @@ async def test_malformed_query_strings_are_refused_not_crashed(sockets):
     for query in ("counter=abc", "counter=", "ticket=-1", "ticket=99999999999999999999999", "counter=1&counter=x"):
         _, code = await sockets(query=query)
         assert code == 4403, query
+
+
+async def test_a_layer_message_carries_its_frames_in_order_and_the_older_one_frame_form_still_arrives(sockets):
+    """events.py sends one layer message per group and change with its frames (`texts`); a
+    process of the previous release, on the same Redis during a rolling update, sends `text`."""
+    display, _ = await sockets()
+    layer = get_channel_layer()
+    await layer.group_send("display", {"type": "broadcast", "texts": ['{"n": 1}', '{"n": 2}']})
+    await layer.group_send("display", {"type": "broadcast", "text": '{"n": 3}'})
+    assert [m["n"] for m in await messages(display, 3)] == [1, 2, 3]
+    await assert_no_more(display)
