@@ -273,3 +273,28 @@ def test_database_connections_are_kept_with_their_threads_and_never_grow_with_re
     assert 0 < held <= len(servers) * (settings.REQUEST_THREADS + worker_threads)
     assert requests == 80 and opened_by_second <= 4  # a connection per request: 80
     assert server_connections() - baseline <= held
+
+
+def test_a_kept_connection_that_mariadb_dropped_is_opened_again_without_an_error(servers, opd):
+    """MariaDB restarted mid-day, or closed an idle connection (wait_timeout): a request thread's
+    kept connection is checked before its next request (CONN_HEALTH_CHECKS) and opened again."""
+    ((_, session_key),) = seat_operators(opd, 1)
+    for patient in PatientFactory.create_batch(30):
+        services.join(patient=patient, service=opd)
+    for server in servers:  # each server's request threads now hold a connection
+        assert [serve_next(server, session_key)[0] for _ in range(3)] == [200] * 3
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT ID FROM information_schema.PROCESSLIST WHERE DB = %s AND ID <> CONNECTION_ID()",
+            [connection.settings_dict["NAME"]],
+        )
+        dropped = [row[0] for row in cursor.fetchall()]
+        for thread_id in dropped:
+            cursor.execute("KILL CONNECTION %s", [thread_id])
+    assert dropped
+
+    assert [serve_next(server, session_key)[0] for server in servers for _ in range(3)] == [200] * 6
+    for server in servers:
+        with urllib.request.urlopen(server.request("/healthz/"), timeout=10) as response:
+            assert response.status == 200
