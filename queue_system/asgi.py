@@ -77,8 +77,8 @@ class ReuseRequestThreads:
     one of the threads, whose connection stays open between requests as under a threaded WSGI
     server (Django closes it after CONN_MAX_AGE or an error, and pings it first with
     CONN_HEALTH_CHECKS). `keep` threads stay per process; a burst beyond them gets more, which
-    close their connection and end once it is over, so connections never outgrow
-    processes × 2 × HTTP_CONCURRENCY, and stay at processes × `keep` when idle.
+    close their connection and end once it is over, so requests' connections never outgrow
+    processes × 2 × HTTP_CONCURRENCY (the limit above), and stay at processes × `keep` when idle.
     """
 
     def __init__(self, app, keep: int):
