@@ -5,6 +5,8 @@
   connections are not limited.
 - BENCH_WHAT_IF=fast-dispatch: the consumer forwards `broadcast` messages without Channels'
   per-message `aclose_old_connections()` (a thread hop for every delivered frame).
+- BENCH_WHAT_IF=switch-interval-<ms>: sys.setswitchinterval (CPython's default 5 ms), to see
+  whether threads back from the database waiting for the GIL stretch the service lock's hold.
 - BENCH_WHAT_IF=shielded-send: queue_app.events publishes through `asyncio.shield`, so a request
   cancelled because its client went away still announces the change it committed.
 
@@ -13,11 +15,16 @@ Only loaded when one of them is asked for; the stock runs serve queue_system.asg
 
 import asyncio
 import os
+import sys
 
 from queue_system.asgi import application as project_application
 
 LIMIT = int(os.environ.get("BENCH_HTTP_LIMIT") or 0)
 WHAT_IF = {name.strip() for name in os.environ.get("BENCH_WHAT_IF", "").split(",") if name.strip()}
+
+for name in WHAT_IF:
+    if name.startswith("switch-interval-"):
+        sys.setswitchinterval(float(name.removeprefix("switch-interval-")) / 1000)
 
 if "fast-dispatch" in WHAT_IF:
     from queue_app.consumers import QueueUpdatesConsumer

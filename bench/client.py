@@ -52,10 +52,11 @@ class User:
 
 
 class Result:
-    __slots__ = ("status", "body", "error", "ms", "queries")
+    __slots__ = ("status", "body", "error", "ms", "queries", "lock")
 
-    def __init__(self, status=0, body=None, error=None, ms=0.0, queries=None):
+    def __init__(self, status=0, body=None, error=None, ms=0.0, queries=None, lock=None):
         self.status, self.body, self.error, self.ms, self.queries = status, body, error, ms, queries
+        self.lock = lock  # (wait ms, hold ms) of the service row lock, from X-Bench-Lock
 
     @property
     def ok(self) -> bool:
@@ -63,10 +64,11 @@ class Result:
 
 
 class Recorder:
-    """Latency, status and query count of every request, per endpoint."""
+    """Latency, status, query count and service-lock times of every request, per endpoint."""
 
     def __init__(self):
         self.samples = defaultdict(list)  # endpoint -> [(ms, ok, status_or_error, queries, t_done)]
+        self.locks = defaultdict(list)  # endpoint -> [(wait ms, hold ms)] of the answers that had one
         self.started = time.monotonic()
 
     def add(self, endpoint: str, result: Result, ms: float | None = None) -> None:
@@ -74,6 +76,8 @@ class Recorder:
         self.samples[endpoint].append(
             (result.ms if ms is None else ms, result.ok, outcome, result.queries, time.monotonic())
         )
+        if result.lock is not None:
+            self.locks[endpoint].append(result.lock)
 
     def summary(self, *, wall_s: float | None = None) -> dict:
         wall = wall_s if wall_s is not None else time.monotonic() - self.started
@@ -94,8 +98,23 @@ class Recorder:
                 "rps": round((len(rows) - len(errors)) / wall, 1) if wall > 0 else None,
                 **{k: stats[k] for k in ("p50", "p95", "p99", "max", "mean")},
                 "queries": _query_summary(queries),
+                "lock_ms": _lock_summary(self.locks.get(endpoint)),
             }
         return out
+
+
+def _lock_summary(locks: list[tuple[float, float]] | None) -> dict | None:
+    """How long the changes waited for their service's row lock, and held it (MariaDB only)."""
+    if not locks:
+        return None
+    wait, hold = summarize([w for w, _h in locks]), summarize([h for _w, h in locks])
+    return {
+        "wait_p50": wait["p50"],
+        "wait_p95": wait["p95"],
+        "hold_p50": hold["p50"],
+        "hold_p95": hold["p95"],
+        "hold_mean": hold["mean"],
+    }
 
 
 def _query_summary(queries: list[int]) -> dict | None:
@@ -147,6 +166,7 @@ class Http:
                     user.update(response)
                 ms = (time.perf_counter() - started) * 1000
                 queries = response.headers.get("X-Bench-Queries")
+                lock = response.headers.get("X-Bench-Lock")
                 body = None
                 if response.content_type == "application/json":
                     try:
@@ -155,7 +175,14 @@ class Http:
                         body = None
                 else:
                     body = raw.decode("utf-8", "replace")
-                return Result(response.status, body, None, ms, int(queries) if queries else None)
+                return Result(
+                    response.status,
+                    body,
+                    None,
+                    ms,
+                    int(queries) if queries else None,
+                    tuple(float(v) for v in lock.split(",")) if lock else None,
+                )
         except Exception as exc:
             return Result(0, None, type(exc).__name__, (time.perf_counter() - started) * 1000)
 

@@ -29,8 +29,10 @@ def _endpoint_rows(phase: str, endpoints: dict) -> list[list]:
             q = s.get("queries") or {}
             queries = f"{q['min']}-{q['max']}" if q else "-"
             cpu = s.get("server_cpu_ms_per_request")
+            lk = s.get("lock_ms")
+            lock = f"{_fmt(lk['wait_p50'])}/{_fmt(lk['hold_p50'])}/{_fmt(lk['hold_p95'])}" if lk else "-"
             row = [phase, label, s.get("requests"), s.get("rps"), s.get("p50"), s.get("p95"), s.get("p99")]
-            rows.append([*row, s.get("errors"), queries, cpu])
+            rows.append([*row, s.get("errors"), queries, cpu, lock])
     return rows
 
 
@@ -61,7 +63,20 @@ def table(result: dict) -> str:
     for phase, data in result.get("phases", {}).items():
         rows += _endpoint_rows(phase, data.get("endpoints", {}))
     out += _rows(
-        ["phase", "endpoint", "requests", "req/s", "p50", "p95", "p99", "errors", "queries", "srv cpu ms/req"], rows
+        [
+            "phase",
+            "endpoint",
+            "requests",
+            "req/s",
+            "p50",
+            "p95",
+            "p99",
+            "errors",
+            "queries",
+            "srv cpu ms/req",
+            "lock wait50/hold50/hold95",
+        ],
+        rows,
     )
 
     out += ["", "Events (commit -> receipt ms, every connected client)"]

@@ -93,7 +93,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--what-if",
         default="",
         help="what-if code changes, comma list: fast-dispatch (broadcasts skip Channels' per-message DB hop), "
-        "shielded-send (events still go out when the client disconnected mid-request)",
+        "shielded-send (events still go out when the client disconnected mid-request), "
+        "switch-interval-<ms> (sys.setswitchinterval in the servers)",
     )
     g.add_argument("--http-limit", type=int, default=0, help="what-if: at most N HTTP requests in the app per process")
     g.add_argument(
