@@ -72,6 +72,7 @@ def build_changes(
     counters: list[Counter] | None = None,
     waiting_changed: list[Counter] = (),
     lengths: dict | None = None,
+    serving: dict | None = None,
 ) -> list[tuple[str, dict]]:
     """All messages for one change of a service's queue, in the order DESIGN.md gives, but the
     position list (see `publish_on_commit`).
@@ -79,14 +80,16 @@ def build_changes(
     Queries do not grow with the queue's length (the counters too unless the caller has them,
     as they are after the change): how many wait, and the rows the messages show (the called
     ticket and first waiting of the counters they are about: one short query per counter).
-    `lengths`: how many wait per counter after the change, when the caller has just counted.
+    `lengths`: how many wait per counter after the change, when the caller has just counted;
+    `serving`: {counter_id: Ticket or None} called at counters after the change, when the caller
+    knows (see selectors.queue_state).
     """
     mode = settings.DISPLAY_NAME_MODE
     if counters is None:
         counters = Counter.objects.filter(service_id=service_id).select_related("service")
     counters = {c.pk: c for c in counters}
     listed = {c.pk for _, c in counter_events if c is not None} | {c.pk for c in waiting_changed}
-    state = selectors.queue_state(service_ids=[service_id], rows_for=listed, lengths=lengths)
+    state = selectors.queue_state(service_ids=[service_id], rows_for=listed, lengths=lengths, serving=serving)
     now = timezone.now()
     lengths = {str(cid): state.queue_length(cid) for cid in counters}
     messages: list[tuple[str, dict]] = []

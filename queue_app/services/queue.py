@@ -406,6 +406,7 @@ def _advance(*, counter: Counter, by, expected: str | None, finish_as: str) -> T
         counters=counters,
         waiting_changed=[c for c in counters if c.pk == from_counter_id and c.pk != counter.pk],
         lengths=lengths,
+        serving={counter.pk: nxt},  # the counter's only called ticket now (None: it serves nobody)
     )
     asked_for.queue_length = lengths.get(counter.pk, 0)
     return nxt
