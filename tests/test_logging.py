@@ -8,9 +8,11 @@ import urllib.request
 
 import pytest
 from django.conf import settings
+from django.db import DatabaseError
 
-from queue_app import services
+from queue_app import events, services
 from queue_app.logs import JsonFormatter, RedactFilter, mask_phone, redact
+from queue_app.models import Ticket
 from queue_app.services import otp as otp_service
 from queue_app.sms import locmem as sms_locmem
 
@@ -98,15 +100,37 @@ def test_healthy_health_checks_are_logged_at_debug_level_only(client, caplog):
 # --- queue transitions ----------------------------------------------------------------------
 
 
-def test_each_queue_transition_is_logged_with_its_queue_id_and_counter(counters, patient, opd, caplog):
+def test_each_queue_transition_is_logged_with_its_queue_id_and_counter(
+    counters, patient, opd, caplog, django_capture_on_commit_callbacks
+):
     caplog.set_level(logging.INFO, logger="queue.transitions")
-    ticket, _ = services.join(patient=patient, service=opd)
-
-    services.serve_next(counter=counters[0], by=counters[0].held_by)
+    with django_capture_on_commit_callbacks(execute=True):
+        ticket, _ = services.join(patient=patient, service=opd)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.serve_next(counter=counters[0], by=counters[0].held_by)
 
     lines = [r.getMessage() for r in caplog.records if r.name == "queue.transitions"]
     assert any(m.startswith(f"joined queue_id={ticket.queue_id} counter=") for m in lines)
     assert any(m.startswith(f"called queue_id={ticket.queue_id} counter={counters[0].pk}") for m in lines)
+
+
+def test_a_transition_that_rolls_back_is_not_logged(
+    counters, patient, opd, caplog, monkeypatch, django_capture_on_commit_callbacks
+):
+    """The line is written at the commit: a join whose events could not be built (here: the
+    database failing at that point) changed nothing and must not be in the log as joined."""
+    caplog.set_level(logging.INFO, logger="queue.transitions")
+
+    def broken(**changes):
+        raise DatabaseError("lost connection")
+
+    monkeypatch.setattr(events, "publish_changes", broken)
+    with django_capture_on_commit_callbacks(execute=True) as callbacks, pytest.raises(DatabaseError):
+        services.join(patient=patient, service=opd)
+
+    assert callbacks == []
+    assert not [r for r in caplog.records if r.name == "queue.transitions"]
+    assert not Ticket.objects.exists()
 
 
 @pytest.fixture
@@ -131,7 +155,9 @@ def raw_logs():
     logger.setLevel(level)
 
 
-def test_the_queue_and_otp_flows_never_log_a_phone_number_or_a_code(counters, opd, raw_logs):
+def test_the_queue_and_otp_flows_never_log_a_phone_number_or_a_code(
+    counters, opd, raw_logs, django_capture_on_commit_callbacks
+):
     otp_service.send_code(phone=PHONE, name="Asha Rao", ip="127.0.0.1")
     (sms,) = sms_locmem.outbox
     code = re.search(r"\b\d{6}\b", sms.body).group()
@@ -140,10 +166,11 @@ def test_the_queue_and_otp_flows_never_log_a_phone_number_or_a_code(counters, op
         otp_service.verify_code(phone=PHONE, code=wrong, ip="127.0.0.1")
     patient = otp_service.verify_code(phone=PHONE, code=code, ip="127.0.0.1").patient
 
-    services.join(patient=patient, service=opd)
-    services.serve_next(counter=counters[0], by=counters[0].held_by)
-    services.skip(counter=counters[0], by=counters[0].held_by)
-    services.set_status(counter=counters[1], status="break", by=counters[1].held_by)
+    with django_capture_on_commit_callbacks(execute=True):  # transitions are logged at the commit
+        services.join(patient=patient, service=opd)
+        services.serve_next(counter=counters[0], by=counters[0].held_by)
+        services.skip(counter=counters[0], by=counters[0].held_by)
+        services.set_status(counter=counters[1], status="break", by=counters[1].held_by)
 
     written = "\n".join(raw_logs)
     assert "otp sent" in written and "called queue_id=" in written  # the flows did log

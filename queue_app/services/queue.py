@@ -130,13 +130,18 @@ def _history(action, *, ticket=None, counter=None, from_counter=None, from_statu
 
 
 def _log(action: str, ticket: Ticket | None = None, counter: Counter | None = None, **extra) -> None:
-    log.info(
-        "%s queue_id=%s counter=%s %s",
+    """One line per transition, written once the transaction commits: a change that rolls back
+    (a later check failed, the database went away) leaves no line saying it happened, and the
+    write to the log is not made while the service's lock is held."""
+    if not log.isEnabledFor(logging.INFO):
+        return
+    args = (
         action,
         ticket.queue_id if ticket else "-",
         counter.pk if counter else (ticket.counter_id if ticket else "-"),
         " ".join(f"{k}={v}" for k, v in extra.items()),
     )
+    transaction.on_commit(lambda: log.info("%s queue_id=%s counter=%s %s", *args))
 
 
 def _open_counters(service_id: int, now: datetime) -> list[Counter]:
