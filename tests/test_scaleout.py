@@ -270,9 +270,12 @@ def test_database_connections_are_kept_with_their_threads_and_never_grow_with_re
     opened_by_second = opened() - before
 
     worker_threads = min(32, (os.cpu_count() or 1) + 4)  # asyncio's default executor
-    assert 0 < held <= len(servers) * (settings.REQUEST_THREADS + worker_threads)
+    bound = len(servers) * (settings.REQUEST_THREADS + worker_threads)
+    assert 0 < held <= bound
     assert requests == 80 and opened_by_second <= 4  # a connection per request: 80
-    assert server_connections() - baseline <= held
+    # A burst that happens to run more requests at once than the first may warm a thread or two
+    # more (CI once: 6 -> 8), each opening its connection: never beyond a thread's worth.
+    assert server_connections() - baseline <= min(bound, held + opened_by_second)
 
 
 def mariadb_ids_of_connections_held_by(pids) -> list[int]:
