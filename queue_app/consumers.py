@@ -37,7 +37,7 @@ class QueueUpdatesConsumer(AsyncWebsocketConsumer):
         self.groups_joined = []
         self._tokens, self._tokens_at, self._throttled = float(FRAME_BURST), time.monotonic(), False
         self.kind = "display"
-        query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+        query = socket_query(self.scope)
         counter_id = _int(query.get("counter", [None])[0])
         ticket_id = _int(query.get("ticket", [None])[0])
         if "counter" in query:
@@ -183,6 +183,16 @@ class QueueUpdatesConsumer(AsyncWebsocketConsumer):
                 "positions": selectors.positions_now(ticket.service_id),
             }
         return selectors.display_snapshot()
+
+
+def socket_query(scope) -> dict[str, list[str]]:
+    return parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+
+
+def is_private(query: dict) -> bool:
+    """Whether the connection asks for a counter's or a ticket's news, which its session and
+    user must allow; otherwise it follows the public display group (no session needed)."""
+    return "counter" in query or "ticket" in query
 
 
 def _int(value) -> int | None:

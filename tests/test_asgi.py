@@ -11,7 +11,7 @@ from asgiref.sync import ThreadSensitiveContext, sync_to_async
 from django.conf import settings
 from django.db import connections
 
-from queue_system.asgi import LimitHttpConcurrency, ReuseRequestThreads
+from queue_system.asgi import LimitHttpConcurrency, ReuseRequestThreads, SessionOnlyWhereNeeded
 
 
 async def test_requests_beyond_the_limit_wait_their_turn_and_all_are_answered():
@@ -187,3 +187,27 @@ async def test_a_thread_beyond_the_kept_ones_closes_its_database_connection_befo
     (still,) = [w for t, w in wrappers if t.is_alive()]
     assert len(ended) == 2 and all(w.connection is None for w in ended)
     assert still.connection is not None  # kept for the next request
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    ("query", "private"),
+    [
+        (b"", False),
+        (b"lang=hi", False),
+        (b"counter=3", True),
+        (b"ticket=7&token=abc", True),
+        (b"%74icket=7", True),  # as the consumer's parse_qs reads it
+        (b"counter", True),  # a bare name is still asking for a counter (refused by the consumer)
+    ],
+)
+async def test_only_sockets_naming_a_counter_or_a_ticket_get_a_session_and_a_user(query, private):
+    seen = {}
+
+    async def consumer(scope, receive, send):
+        seen.update(scope)
+
+    app = SessionOnlyWhereNeeded(consumer)
+    await app({"type": "websocket", "path": "/ws/queue/updates/", "query_string": query, "headers": []}, None, None)
+
+    assert ("session" in seen, "user" in seen) == (private, private)

@@ -471,6 +471,22 @@ async def test_ticket_socket_is_only_for_the_tickets_own_patient(sockets, counte
     assert snapshot["positions"]["type"] == "queue_position"
 
 
+async def test_a_counter_or_ticket_named_in_percent_encoding_still_gets_its_session(sockets, counters, patient, opd):
+    """The sockets that need no session (displays) skip it: what decides that reads the query
+    string exactly as the consumer does, so an encoded name is still a counter or a ticket."""
+    ticket, _ = await run(services.join, patient=patient, service=opd)
+    staff = await database_sync_to_async(_staff_cookie)(counters[0].held_by)
+    own = await database_sync_to_async(_patient_cookie)(patient)
+
+    _, counter_snapshot = await sockets(query=f"%63ounter={counters[0].pk}", headers=[ORIGIN, staff])
+    _, ticket_snapshot = await sockets(query=f"%74icket={ticket.pk}", headers=[ORIGIN, own])
+    _, refused = await sockets(query=f"%63ounter={counters[0].pk}")
+
+    assert counter_snapshot["counter"]["id"] == counters[0].pk
+    assert ticket_snapshot["ticket"]["queue_id"] == ticket.queue_id
+    assert refused == 4403
+
+
 async def test_malformed_query_strings_are_refused_not_crashed(sockets):
     for query in ("counter=abc", "counter=", "ticket=-1", "ticket=99999999999999999999999", "counter=1&counter=x"):
         _, code = await sockets(query=query)
