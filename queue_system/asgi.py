@@ -112,18 +112,18 @@ class SessionOnlyWhereNeeded:
     """WebSockets: a connection that names a counter or a ticket is answered with its session
     and user (AuthMiddlewareStack) to decide what it may follow; one that names neither (a wall
     display, any public client) follows the public display group and never needs them, so it
-    skips the session, cookie and user wrappers, whose work on every frame sent was ~5% of the
-    server's CPU in a 2,000-display fan-out (channels' session wrapper checks the session for
-    changes on each send)."""
+    skips the session, cookie and user wrappers: Channels' session wrapper looks at the session
+    for changes on every frame sent, and without it a 2,000-display fan-out cost 13% less
+    server CPU per frame (bench)."""
 
     def __init__(self, inner):
         self.public = inner
         self.private = AuthMiddlewareStack(inner)
 
-    def __call__(self, scope, receive, send):
+    async def __call__(self, scope, receive, send):
         # Read as the consumer reads it: the same names choose the same kind of connection.
         app = self.private if is_private(socket_query(scope)) else self.public
-        return app(scope, receive, send)
+        return await app(scope, receive, send)
 
 
 async def _busy(scope, send) -> None:
