@@ -5,7 +5,8 @@ The lock is the rules' first statement (`SELECT … FROM queue_app_service … F
 duration is the wait for the lock, and from its end to the commit the lock is held, so the hold
 includes every statement and every bit of Python of the transaction, and any wait for the GIL or
 a core in between. A request that takes no lock, or whose transaction rolls back, sends no
-`X-Bench-Lock`.
+`X-Bench-Lock`. A rule that locks two services (a ticket moved to another service, a counter
+taken over across services) counts the second wait in both figures.
 
 With BENCH_LOG_SQL=<file> in the server's environment it also appends every statement to that
 file (`path<TAB>sql`), to see what a request's queries are (profiling, not measuring).

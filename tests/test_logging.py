@@ -8,9 +8,9 @@ import urllib.request
 
 import pytest
 from django.conf import settings
-from django.db import DatabaseError
+from django.db import DatabaseError, connection
 
-from queue_app import events, services
+from queue_app import services
 from queue_app.logs import JsonFormatter, RedactFilter, mask_phone, redact
 from queue_app.models import Ticket
 from queue_app.services import otp as otp_service
@@ -114,20 +114,30 @@ def test_each_queue_transition_is_logged_with_its_queue_id_and_counter(
     assert any(m.startswith(f"called queue_id={ticket.queue_id} counter={counters[0].pk}") for m in lines)
 
 
-def test_a_transition_that_rolls_back_is_not_logged(
-    counters, patient, opd, caplog, monkeypatch, django_capture_on_commit_callbacks
-):
-    """The line is written at the commit: a join whose events could not be built (here: the
-    database failing at that point) changed nothing and must not be in the log as joined."""
+def test_a_transition_that_rolls_back_is_not_logged(counters, patient, opd, caplog, django_capture_on_commit_callbacks):
+    """The line is written at the commit: a join whose database failed after its ticket and
+    history rows were written (while its events were being built) changed nothing and must not
+    be in the log as joined."""
     caplog.set_level(logging.INFO, logger="queue.transitions")
+    written = []
 
-    def broken(**changes):
-        raise DatabaseError("lost connection")
+    def fail_after_the_history_row(execute, sql, params, many, context):
+        # The next statement fails once; the rollback that follows must still work.
+        if len(written) == 1:
+            written.append(sql)
+            raise DatabaseError("lost connection")
+        if not written and sql.startswith("INSERT INTO") and "queue_app_queuehistory" in sql:
+            written.append(sql)
+        return execute(sql, params, many, context)
 
-    monkeypatch.setattr(events, "publish_changes", broken)
-    with django_capture_on_commit_callbacks(execute=True) as callbacks, pytest.raises(DatabaseError):
+    with (
+        django_capture_on_commit_callbacks(execute=True) as callbacks,
+        connection.execute_wrapper(fail_after_the_history_row),
+        pytest.raises(DatabaseError),
+    ):
         services.join(patient=patient, service=opd)
 
+    assert len(written) == 2  # it failed after the point where the line used to be written
     assert callbacks == []
     assert not [r for r in caplog.records if r.name == "queue.transitions"]
     assert not Ticket.objects.exists()
