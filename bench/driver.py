@@ -15,6 +15,7 @@ from .stats import summarize
 from .worker import Worker
 
 FLOOR = "/bench/floor/"
+FLOOR_WRITE = "/bench/floor/write/{lane}/"
 
 
 class CounterState:
@@ -137,6 +138,12 @@ class Driver(Worker):
     async def _request(self, endpoint: str, index: int) -> Result:
         if endpoint == "floor":
             return await self.http.request("GET", FLOOR, port=self._port())
+        if endpoint == "floor_write":
+            lane = index % self.config.get("lanes", 1)
+            result = await self.http.request("POST", FLOOR_WRITE.format(lane=lane), port=self._port(), json_body={})
+            if result.ok and result.status != 201:
+                result.error = f"floor_write_status_{result.status}"
+            return result
         if endpoint == "display_data":
             return await self.http.request("GET", "/display/screen/data/", port=self._port())
         if endpoint == "get_queue_data":
@@ -223,7 +230,33 @@ class Driver(Worker):
             rec.add("serve_next", await self._act(self.counters[i % len(self.counters)], "serve_next"))
         return {"endpoints": rec.summary()}
 
-    # --- the open-loop phase -----------------------------------------------------------------
+    # --- the open-loop phases ----------------------------------------------------------------
+
+    async def cmd_open_loop(self, endpoint: str, rate: float, duration: float, max_inflight: int = 2000) -> dict:
+        """One endpoint at a steady rate for `duration` s, latency from each request's scheduled time."""
+        loop = asyncio.get_running_loop()
+        rec = Recorder()
+        t0 = loop.time() + 0.2
+        tasks: set[asyncio.Task] = set()
+
+        async def fire(index: int, scheduled: float) -> None:
+            rec.add(endpoint, await self._request(endpoint, index), ms=(loop.time() - scheduled) * 1000)
+
+        for i in range(int(duration * rate)):
+            scheduled = t0 + i / rate
+            delay = scheduled - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            if len(tasks) >= max_inflight:
+                rec.add(endpoint, Result(error="client_overload"))
+                continue
+            task = asyncio.create_task(fire(i, scheduled))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+        if tasks:
+            await asyncio.gather(*tasks)
+        wall = loop.time() - t0
+        return {"endpoints": rec.summary(wall_s=wall), "offered_rates": {endpoint: rate}, "wall_s": round(wall, 2)}
 
     async def cmd_sustained(
         self,

@@ -6,7 +6,8 @@ duration is the wait for the lock, and from its end to the commit the lock is he
 includes every statement and every bit of Python of the transaction, and any wait for the GIL or
 a core in between. A request that takes no lock, or whose transaction rolls back, sends no
 `X-Bench-Lock`. A rule that locks two services (a ticket moved to another service, a counter
-taken over across services) counts the second wait in both figures.
+taken over across services) counts the second wait in both figures. The write floor's lock on its
+day's sequence row (`bench.minimal`) is timed the same way.
 
 With BENCH_LOG_SQL=<file> in the server's environment it also appends every statement to that
 file (`path<TAB>sql`), to see what a request's queries are (profiling, not measuring).
@@ -18,6 +19,7 @@ import time
 from django.db import connection, transaction
 
 SQL_LOG = os.environ.get("BENCH_LOG_SQL")
+LOCKED_TABLES = ("FROM `queue_app_service`", "FROM `bench_minimal_sequence`")
 
 
 class QueryCountMiddleware:
@@ -37,7 +39,7 @@ class QueryCountMiddleware:
             count += 1
             if SQL_LOG:
                 statements.append(f"{request.path}\t{' '.join(sql.split())[:300]}\n")
-            if not sql.endswith("FOR UPDATE") or "FROM `queue_app_service`" not in sql:
+            if not sql.endswith("FOR UPDATE") or not any(table in sql for table in LOCKED_TABLES):
                 return execute(sql, params, many, context)
             started = time.perf_counter()
             try:

@@ -128,6 +128,8 @@ def table(result: dict) -> str:
         f"Correctness: tickets {c['tickets']}, called twice {c['tickets_called_twice']}, "
         f"number gaps {c['number_gaps']}, duplicate numbers {c['duplicate_numbers']}, "
         f"counters calling two at once {c['counters_calling_two_at_once']}; "
+        f"write floor: entries {c['write_floor']['entries']}, gaps {c['write_floor']['number_gaps']}, "
+        f"duplicates {c['write_floor']['duplicate_numbers']}; "
         f"HTTP errors {result['errors']}",
         "",
         "Ratios to the floors: " + ", ".join(f"{k} {v}" for k, v in result["ratios"].items()),
@@ -137,4 +139,7 @@ def table(result: dict) -> str:
     for name, t in result["targets"].items():
         state = "met" if t["met"] else ("MISSED" if t.get("full_size", True) else "not covered at this size")
         out.append(f"  {name}: {state}  {t['value']}")
+        floor = {k: t[k] for k in ("write_floor_x_floor", "write_floor") if t.get(k) is not None}
+        if floor:
+            out.append(f"    the least a change can do, same run: {floor}")
     return "\n".join(out)

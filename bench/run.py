@@ -5,7 +5,9 @@ Phases (each optional, in this order):
              many clients as the run connects: the framework's and the transport's floors
   prepare    counters' staff log in; P patients send_otp / verify_otp / join; every socket opens
   fanout     one serve_next every --fanout-interval s, nothing else: fan-out latency vs the floor
-  http       each endpoint closed-loop at each --http-levels concurrency (floor view included)
+  http       each endpoint closed-loop at each --http-levels concurrency, with both floor views:
+             the trivial one and the write floor (the least a join can do, `bench.minimal`)
+  sustained_floor  open loop: the write floor alone at the sustained phase's joins + calls per second
   sustained  open loop: joins, serve_next/skip and break cycles, pollers, at fixed rates
 Then the database is checked (double calls, numbering) and every client's messages are matched.
 """
@@ -41,8 +43,8 @@ from .servers import seed as seed_database
 from .stats import ratio
 from .worker import WorkerHandle, raise_fd_limit
 
-PHASES = ("floor", "fanout", "http", "sustained")
-HTTP_ENDPOINTS = ("floor", "display_data", "get_queue_data", "join", "serve_next")
+PHASES = ("floor", "fanout", "http", "sustained_floor", "sustained")
+HTTP_ENDPOINTS = ("floor", "floor_write", "display_data", "get_queue_data", "join", "serve_next")
 SESSION_COOKIE = "queuesystem_staff_session"
 
 
@@ -306,6 +308,7 @@ class Bench:
                 "sms_folder": str(self.workdir / "sms"),
                 "pool": data["pool"],
                 "session_cookie": SESSION_COOKIE,
+                "lanes": self.cfg.services,  # the write floor: one lock row per service, as the joins have
             },
         )
         self.workers.append(self.driver)
@@ -567,6 +570,19 @@ class Bench:
             )
         if "http" in cfg.phases and logged["counters"]:
             out["phases"]["http"] = self.phase("http", lambda: {"endpoints": self.closed_loops(list(HTTP_ENDPOINTS))})
+        if "sustained_floor" in cfg.phases:
+            # What the stack itself does at the sustained phase's rate of changes, with the least
+            # a change can do: if this misses the target, no join or call can meet it.
+            out["phases"]["sustained_floor"] = self.phase(
+                "sustained_floor",
+                lambda: self.driver.call(
+                    "open_loop",
+                    endpoint="floor_write",
+                    rate=cfg.join_rate + cfg.serve_rate,
+                    duration=cfg.duration,
+                    timeout=cfg.duration + 600,
+                ),
+            )
         if "sustained" in cfg.phases and logged["counters"]:
             if not cfg.keep_patient_sockets and cfg.patients:
                 self.on_sinks("close", [{"kinds": ["patient"]}] * len(self.sinks))
@@ -684,11 +700,16 @@ def ratios(out: dict) -> dict:
     http_phase = out["phases"].get("http", {}).get("endpoints", {})
     idle_floor = out.get("floors", {}).get("http", {}).get("endpoints", {})
     for level, floor_stats in (http_phase.get("floor") or idle_floor).items():
-        for endpoint in ("join", "serve_next", "get_queue_data", "display_data"):
+        for endpoint in ("floor_write", "join", "serve_next", "get_queue_data", "display_data"):
             stats = _http(out, endpoint, level)
             if stats:
                 result[f"{endpoint}_{level}_p50_x_floor"] = ratio(stats.get("p50"), floor_stats.get("p50"))
                 result[f"{endpoint}_{level}_rps_share_of_floor"] = ratio(stats.get("rps"), floor_stats.get("rps"))
+        write_floor = _http(out, "floor_write", level)
+        for endpoint in ("join", "serve_next"):
+            stats = _http(out, endpoint, level)
+            if stats and write_floor:
+                result[f"{endpoint}_{level}_p50_x_write_floor"] = ratio(stats.get("p50"), write_floor.get("p50"))
     bare = out.get("floors", {}).get("ws", {}).get("latency", {})
     fan = out.get("events", {}).get("latency_ms", {}).get("fanout", {})
     for kind in ("display", "all"):
@@ -707,6 +728,8 @@ def targets(out: dict, cfg) -> dict:
         t[f"{endpoint}_p50_le_3x_floor"] = {
             "value": value,
             "target": 3,
+            # the least a join can do, in the same run: above 3, no change on this stack meets it
+            "write_floor_x_floor": r.get("floor_write_c1_p50_x_floor"),
             "full_size": value is not None,
             "met": value is not None and value <= 3,
         }
@@ -754,6 +777,7 @@ def targets(out: dict, cfg) -> dict:
                 "join_rps": join.get("rps"),
                 "serve_rps": round(served / sustained["wall_s"], 1),
             },
+            "write_floor": sustained_floor(out),
             "full_size": full_size,
             "met": bool(full_size and rates_ok and errors == 0 and p95s and max(p or 1e9 for p in p95s) <= 150),
         }
@@ -772,6 +796,20 @@ def targets(out: dict, cfg) -> dict:
         "met": displays >= 2000 and cfg.layer == "redis" and delivery["display"]["lost"] == 0,
     }
     return t
+
+
+def sustained_floor(out: dict) -> dict | None:
+    """The write floor alone at the sustained rate: what the stack reaches with the least a change does."""
+    phase = out["phases"].get("sustained_floor")
+    if not phase:
+        return None
+    stats = phase["endpoints"].get("floor_write", {})
+    return {
+        "offered_rps": phase["offered_rates"]["floor_write"],
+        "rps": stats.get("rps"),
+        "p95": stats.get("p95"),
+        "errors": stats.get("errors"),
+    }
 
 
 def _git_revision() -> str | None:

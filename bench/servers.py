@@ -155,8 +155,11 @@ def seed(cfg) -> dict:
     from django.utils import timezone
     from django.utils.crypto import get_random_string
 
+    from bench.minimal.models import Sequence
     from queue_app.models import EVERY_DAY, Counter, Patient, Service, Staff
 
+    for lane in range(cfg.services):  # the write floor's lock rows, before any load
+        Sequence.objects.get_or_create(day=timezone.localdate(), lane=lane)
     services = [
         Service.objects.create(service_name=f"Bench{i + 1}", description="bench", week_days=EVERY_DAY)
         for i in range(cfg.services)

@@ -1,4 +1,4 @@
-"""The bench server's settings: the project's own, plus the floor view and a query counter.
+"""The bench server's settings: the project's own, plus the floor views and a query counter.
 
 Everything else (middleware, database, channel layer, cache, sessions, limits) is exactly what
 queue_system/settings.py reads from the environment the bench sets, so the floor view and the
@@ -6,10 +6,12 @@ real endpoints run through the same stack in the same process.
 """
 
 from queue_system.settings import *  # noqa: F403
-from queue_system.settings import MIDDLEWARE, STORAGES
+from queue_system.settings import INSTALLED_APPS, MIDDLEWARE, STORAGES
 
-# /bench/floor/ (the trivial JSON view) beside every project URL.
+# /bench/floor/ (the trivial JSON view) and /bench/floor/write/ (the least a join can do, with its
+# two tables) beside every project URL.
 ROOT_URLCONF = "bench.floor_urls"
+INSTALLED_APPS = [*INSTALLED_APPS, "bench.minimal"]
 
 # First, so it counts every query of the request, the session save included, and adds
 # `X-Bench-Queries` to the answer. One Python call per query; the floor view pays it too.

@@ -40,9 +40,9 @@ def test_the_report_has_every_section(result):
     assert {"meta", "floors", "phases", "events", "server", "loadgen", "correctness", "ratios", "targets"} <= set(
         result
     )
-    assert {"prepare", "fanout", "http", "sustained"} <= set(result["phases"])
+    assert {"prepare", "fanout", "http", "sustained_floor", "sustained"} <= set(result["phases"])
     assert {"http", "ws"} <= set(result["floors"])
-    for endpoint in ("floor", "join", "serve_next", "get_queue_data", "display_data"):
+    for endpoint in ("floor", "floor_write", "join", "serve_next", "get_queue_data", "display_data"):
         for stats in result["phases"]["http"]["endpoints"][endpoint].values():
             assert {"requests", "rps", "p50", "p95", "p99", "errors", "server_cpu_ms_per_request"} <= set(stats)
     assert {"join", "serve_next", "get_queue_data", "display_data"} <= set(result["phases"]["sustained"]["endpoints"])
@@ -65,6 +65,19 @@ def test_every_event_reached_every_client_once(result):
     assert delivery["display"]["calls_in_db"] > 0
     assert delivery["patient"]["personal_events_expected"] > 0
     assert result["floors"]["ws"]["lost"] == 0
+
+
+def test_the_write_floor_numbered_every_write_once(result):
+    """The least a join can do still has to be right: one entry per answered write, per lane
+    numbered 1, 2, 3 … under its row lock, beside the ratios that compare the joins with it."""
+    answered = sum(s["requests"] - s["errors"] for s in result["phases"]["http"]["endpoints"]["floor_write"].values())
+    sustained = result["phases"]["sustained_floor"]["endpoints"]["floor_write"]
+    answered += sustained["requests"] - sustained["errors"]
+    floor = result["correctness"]["write_floor"]
+    assert floor == {"entries": answered, "number_gaps": 0, "duplicate_numbers": 0}
+    assert answered > 0
+    assert result["ratios"]["join_c1_p50_x_write_floor"] > 0
+    assert result["targets"]["join_p50_le_3x_floor"]["write_floor_x_floor"] > 0
 
 
 def test_no_ticket_was_called_twice_and_numbers_have_no_gaps(result):

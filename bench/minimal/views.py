@@ -1,0 +1,30 @@
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import transaction
+from django.http import JsonResponse
+from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from .models import Entry, Sequence
+
+GROUP = "bench-minimal"
+
+
+def _announce(number: int) -> None:
+    async_to_sync(get_channel_layer().group_send)(GROUP, {"type": "bench.minimal", "number": number})
+
+
+@csrf_exempt  # a load-generator endpoint with no session: nothing to forge
+@require_POST
+def write(request, lane: int):
+    """Lock the lane's sequence for today, take its next number, insert the entry, announce it after
+    the commit. A lane stands for a service: the load spreads over as many locks as the run has."""
+    day = timezone.localdate()
+    with transaction.atomic():
+        sequence, _ = Sequence.objects.select_for_update().get_or_create(day=day, lane=lane)
+        sequence.last += 1
+        sequence.save(update_fields=["last"])
+        entry = Entry.objects.create(day=day, lane=lane, number=sequence.last)
+        transaction.on_commit(lambda: _announce(entry.number))
+    return JsonResponse({"lane": lane, "number": entry.number}, status=201)
