@@ -82,3 +82,56 @@ def test_the_bench_settings_put_the_instrument_first():
     from bench import settings as bench_settings
 
     assert bench_settings.MIDDLEWARE[0] == "bench.middleware.QueryCountMiddleware"
+
+
+def _closed(p50: float, rps: float) -> dict:
+    return {"c1": {"requests": 300, "errors": 0, "rps": rps, "p50": p50, "p95": p50 * 2, "p99": p50 * 3}}
+
+
+def test_the_write_floor_sits_between_the_trivial_view_and_the_changes_in_the_report():
+    """Ratios to both floors, the write floor's own ratio on the 3x target's line and its
+    sustained figures on the sustained target's, from one run's numbers."""
+    from bench.run import ratios, sustained_floor, targets
+
+    out = {
+        "floors": {},
+        "phases": {
+            "prepare": {"sockets": {"connected": 8}},
+            "http": {
+                "endpoints": {
+                    "floor": _closed(2.0, 400),
+                    "floor_write": _closed(5.0, 150),
+                    "join": _closed(12.0, 60),
+                    "serve_next": _closed(15.0, 50),
+                }
+            },
+            "sustained_floor": {
+                "endpoints": {"floor_write": {"requests": 840, "errors": 0, "rps": 140.0, "p95": 90.0}},
+                "offered_rates": {"floor_write": 140},
+            },
+        },
+        "events": {
+            "latency_ms": {},
+            "delivery": {"lost": 0, "display": {"clients": 2, "lost": 0}},
+        },
+    }
+    out["ratios"] = ratios(out)
+
+    assert out["ratios"]["floor_write_c1_p50_x_floor"] == 2.5
+    assert out["ratios"]["join_c1_p50_x_write_floor"] == 2.4
+    assert out["ratios"]["serve_next_c1_p50_x_write_floor"] == 3.0
+    assert out["ratios"]["join_c1_p50_x_floor"] == 6.0
+    assert sustained_floor(out) == {"offered_rps": 140, "rps": 140.0, "p95": 90.0, "errors": 0}
+
+    class Cfg:
+        layer = "redis"
+
+    found = targets(out, Cfg())
+    assert found["join_p50_le_3x_floor"] == {
+        "value": 6.0,
+        "target": 3,
+        "write_floor_x_floor": 2.5,
+        "full_size": True,
+        "met": False,
+    }
+    assert sustained_floor({"phases": {}}) is None
