@@ -41,13 +41,17 @@ def process_open_fds(pid: int) -> int | None:
         return None
 
 
-def machine_cpu() -> tuple[float, float]:
-    """(busy, total) jiffies of all CPUs since boot, from the first line of /proc/stat."""
+def machine_cpu() -> tuple[float, float, float]:
+    """(busy, total, steal) jiffies of all CPUs since boot, from the first line of /proc/stat.
+
+    Steal is time the hypervisor gave this machine's virtual CPUs to someone else: a run whose
+    phases show steal measured a machine shared with another tenant's load."""
     with open("/proc/stat") as handle:
         values = [int(v) for v in handle.readline().split()[1:]]
     idle = values[3] + (values[4] if len(values) > 4 else 0)  # idle + iowait
     total = sum(values[:8])  # steal included, guest is already in user
-    return float(total - idle), float(total)
+    steal = values[7] if len(values) > 7 else 0
+    return float(total - idle), float(total), float(steal)
 
 
 def python_speed_ms(loops: int = 3) -> float:
@@ -110,6 +114,7 @@ class Snapshot:
         wall = max(1e-9, self.mono - earlier.mono)
         busy = self.machine[0] - earlier.machine[0]
         total = self.machine[1] - earlier.machine[1]
+        steal = self.machine[2] - earlier.machine[2]
         procs = {}
         for label, now in self.procs.items():
             before = earlier.procs.get(label, {})
@@ -126,5 +131,6 @@ class Snapshot:
             "wall_s": round(wall, 3),
             "machine_busy_pct": round(100 * busy / total, 1) if total else None,
             "machine_busy_cores": round(os.cpu_count() * busy / total, 2) if total else None,
+            "machine_steal_pct": round(100 * steal / total, 1) if total else None,
             "processes": procs,
         }

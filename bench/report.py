@@ -113,8 +113,17 @@ def table(result: dict) -> str:
             continue
         for label, p in res["processes"].items():
             rows.append([phase, label, p["cpu_pct_of_core"], p["rss_mb"], p["peak_rss_mb"]])
-        rows.append([phase, "machine (all cores)", res["machine_busy_pct"], "", ""])
+        steal = res.get("machine_steal_pct")
+        label = "machine (all cores)" if steal is None else f"machine (all cores; steal {steal}%)"
+        rows.append([phase, label, res["machine_busy_pct"], "", ""])
     out += _rows(["phase", "process", "cpu%", "rss", "peak"], rows)
+    speeds = [
+        f"{phase} {data['python_speed_ms']}"
+        for phase, data in [("floor_http", result.get("floors", {}).get("http", {}))] + list(result["phases"].items())
+        if data and data.get("python_speed_ms") is not None
+    ]
+    if speeds:
+        out.append("python speed at each phase's start (ms; the header's is the run's start): " + ", ".join(speeds))
     conn = result["server"].get("connections", {})
     out.append(
         f"sockets {conn.get('sockets')}: server RSS {conn.get('server_rss_before_mb')} -> "

@@ -336,6 +336,8 @@ class Bench:
     def phase(self, name: str, run, *, sockets: bool = True) -> dict:
         """Run one phase between two snapshots; the sockets are drained before the end."""
         self.log(f"phase {name}")
+        # The machine's speed now, not only at the start: it has changed within one run.
+        speed = procstat.python_speed_ms()
         profiler = Profiler(self.servers.pids, self.workdir, name) if self.cfg.profile == name else None
         before = procstat.Snapshot(self.pids())
         start_ms = time.time() * 1000
@@ -354,7 +356,7 @@ class Bench:
         after = procstat.Snapshot(self.pids())
         self.phase_windows.append({"name": name, "start_ms": start_ms, "end_ms": end_ms})
         resources = after.since(before)
-        return {**(result or {}), "resources": resources, "drain": drained}
+        return {**(result or {}), "resources": resources, "drain": drained, "python_speed_ms": speed}
 
     def quiet(self) -> dict | None:
         for sink in self.sinks:

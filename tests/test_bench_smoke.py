@@ -50,6 +50,14 @@ def test_the_report_has_every_section(result):
     assert result["loadgen"]["cpu_s"]["driver"] >= 0
 
 
+def test_every_phase_says_how_fast_and_how_shared_the_machine_was(result):
+    # Machines of this kind changed speed within a run: each phase carries its own reading.
+    phases = {"floor_http": result["floors"]["http"], **result["phases"]}
+    for name in ("floor_http", "fanout", "http", "sustained_floor", "sustained"):
+        assert phases[name]["python_speed_ms"] > 0, name
+        assert 0 <= phases[name]["resources"]["machine_steal_pct"] <= 100, name
+
+
 def test_every_request_succeeded(result):
     assert result["errors"] == 0
     assert (
