@@ -5,6 +5,8 @@ change with how long it waited for its service's row lock and then held it (Mari
 has no row locks). The client keeps both per endpoint and the report shows them.
 """
 
+import json
+
 import pytest
 from django.conf import settings
 from django.urls import reverse
@@ -135,3 +137,13 @@ def test_the_write_floor_sits_between_the_trivial_view_and_the_changes_in_the_re
         "met": False,
     }
     assert sustained_floor({"phases": {}}) is None
+
+
+def test_the_write_floor_refuses_a_lane_out_of_range_before_touching_the_database(rf, settings):
+    settings.INSTALLED_APPS = [*settings.INSTALLED_APPS, "bench.minimal"]
+    from bench.minimal.views import LANES, write
+
+    response = write(rf.post(f"/bench/floor/write/{LANES}/"), lane=LANES)
+
+    assert response.status_code == 404
+    assert json.loads(response.content) == {"detail": f"Lanes are numbered 0 to {LANES - 1}."}

@@ -9,6 +9,7 @@ from django.views.decorators.http import require_POST
 from .models import Entry, Sequence
 
 GROUP = "bench-minimal"
+LANES = 1000  # far more than any run's services; the column holds up to 32767
 
 
 def _announce(number: int) -> None:
@@ -20,6 +21,8 @@ def _announce(number: int) -> None:
 def write(request, lane: int):
     """Lock the lane's sequence for today, take its next number, insert the entry, announce it after
     the commit. A lane stands for a service: the load spreads over as many locks as the run has."""
+    if lane >= LANES:
+        return JsonResponse({"detail": f"Lanes are numbered 0 to {LANES - 1}."}, status=404)
     day = timezone.localdate()
     with transaction.atomic():
         sequence, _ = Sequence.objects.select_for_update().get_or_create(day=day, lane=lane)
