@@ -237,24 +237,16 @@ class Driver(Worker):
         loop = asyncio.get_running_loop()
         rec = Recorder()
         t0 = loop.time() + 0.2
-        tasks: set[asyncio.Task] = set()
 
         async def fire(index: int, scheduled: float) -> None:
             rec.add(endpoint, await self._request(endpoint, index), ms=(loop.time() - scheduled) * 1000)
 
-        for i in range(int(duration * rate)):
-            scheduled = t0 + i / rate
-            delay = scheduled - loop.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            if len(tasks) >= max_inflight:
-                rec.add(endpoint, Result(error="client_overload"))
-                continue
-            task = asyncio.create_task(fire(i, scheduled))
-            tasks.add(task)
-            task.add_done_callback(tasks.discard)
-        if tasks:
-            await asyncio.gather(*tasks)
+        await _open_loop(
+            [(t0 + i / rate, i) for i in range(int(duration * rate))],
+            fire,
+            lambda _index: rec.add(endpoint, Result(error="client_overload")),
+            max_inflight,
+        )
         wall = loop.time() - t0
         return {"endpoints": rec.summary(wall_s=wall), "offered_rates": {endpoint: rate}, "wall_s": round(wall, 2)}
 
@@ -284,8 +276,6 @@ class Driver(Worker):
             if rate > 0:
                 schedule += [(t0 + (i + offset) / rate, kind) for i in range(int(duration * rate))]
         schedule.sort()
-        tasks: set[asyncio.Task] = set()
-        lag = []
         serve_slot = itertools.count()
         rotation = itertools.count()
 
@@ -338,20 +328,13 @@ class Driver(Worker):
                 counter.on_break = False
 
         breaker = asyncio.create_task(breaks())
-        for scheduled, kind in schedule:
-            delay = scheduled - loop.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            lag.append((loop.time() - scheduled) * 1000)
-            if len(tasks) >= max_inflight:
-                rec.add(kind if kind != "serve" else "serve_next", Result(error="client_overload"))
-                continue
-            task = asyncio.create_task(fire(kind, scheduled))
-            tasks.add(task)
-            task.add_done_callback(tasks.discard)
+        lag = await _open_loop(
+            schedule,
+            fire,
+            lambda kind: rec.add(kind if kind != "serve" else "serve_next", Result(error="client_overload")),
+            max_inflight,
+        )
         await breaker
-        if tasks:
-            await asyncio.gather(*tasks)
         wall = loop.time() - t0
         service = service_rec.summary(wall_s=wall)
         endpoints = rec.summary(wall_s=wall)
@@ -370,6 +353,29 @@ class Driver(Worker):
             "wall_s": round(wall, 2),
             "pool_used": self.pool_used,
         }
+
+
+async def _open_loop(schedule, fire, overloaded, max_inflight: int) -> list[float]:
+    """Start `fire(item, scheduled)` at each `(scheduled, item)` loop time, whatever the server
+    does (open loop); with `max_inflight` requests already waiting, `overloaded(item)` instead.
+    Returns once every request has finished, with how late the scheduler started each (ms)."""
+    loop = asyncio.get_running_loop()
+    tasks: set[asyncio.Task] = set()
+    lag = []
+    for scheduled, item in schedule:
+        delay = scheduled - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        lag.append((loop.time() - scheduled) * 1000)
+        if len(tasks) >= max_inflight:
+            overloaded(item)
+            continue
+        task = asyncio.create_task(fire(item, scheduled))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+    if tasks:
+        await asyncio.gather(*tasks)
+    return lag
 
 
 def _timeline(rec: Recorder, t0: float, duration: float, slices: int = 6) -> dict:

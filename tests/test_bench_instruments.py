@@ -147,3 +147,14 @@ def test_the_write_floor_refuses_a_lane_out_of_range_before_touching_the_databas
 
     assert response.status_code == 404
     assert json.loads(response.content) == {"detail": f"Lanes are numbered 0 to {LANES - 1}."}
+
+
+def test_the_write_floor_answers_a_get_with_a_json_405(rf, settings):
+    settings.INSTALLED_APPS = [*settings.INSTALLED_APPS, "bench.minimal"]
+    from bench.minimal.views import write
+
+    response = write(rf.get("/bench/floor/write/0/"), lane=0)
+
+    assert response.status_code == 405
+    assert response["Allow"] == "POST"
+    assert json.loads(response.content) == {"detail": "POST to take a number."}

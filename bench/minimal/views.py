@@ -4,7 +4,6 @@ from django.db import transaction
 from django.http import JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
 
 from .models import Entry, Sequence
 
@@ -17,10 +16,13 @@ def _announce(number: int) -> None:
 
 
 @csrf_exempt  # a load-generator endpoint with no session: nothing to forge
-@require_POST
 def write(request, lane: int):
     """Lock the lane's sequence for today, take its next number, insert the entry, announce it after
     the commit. A lane stands for a service: the load spreads over as many locks as the run has."""
+    if request.method != "POST":
+        response = JsonResponse({"detail": "POST to take a number."}, status=405)
+        response["Allow"] = "POST"
+        return response
     if lane >= LANES:
         return JsonResponse({"detail": f"Lanes are numbered 0 to {LANES - 1}."}, status=404)
     day = timezone.localdate()
