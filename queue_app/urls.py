@@ -32,7 +32,7 @@ urlpatterns = [
     path("staff/announce_patient/", staff_api.AnnouncePatientApi.as_view(), name="announce_patient"),
     path("staff/get_queue_data/", staff_api.QueueDataApi.as_view(), name="get_queue_data"),
     path("staff/logout/", staff.staff_logout, name="staff_logout"),
-    # Reception desk (docs/RECEPTION.md)
+    # Reception desk (docs/reception.md)
     path("staff/reception/", reception.reception_desk, name="reception_desk"),
     path("staff/reception/tickets/", reception_api.TicketsApi.as_view(), name="reception_tickets"),
     path("staff/reception/tickets/<int:ticket_id>/recall/", reception_api.RecallApi.as_view(), name="reception_recall"),
