@@ -556,8 +556,7 @@ def test_production_behind_the_proxy_sends_hsts_on_https(production_server):
 
 
 def test_the_deploying_guide_names_only_files_that_exist():
-    readme = read("README.md")
-    guide = readme[readme.index("## Deploying") : readme.index("## Development")]
+    guide = read("docs/deployment.md")
     named = set(re.findall(r"\b((?:deploy|docs|tests)/[\w./@-]+\w)", guide))
     named |= {name for name in ("Dockerfile", "docker-compose.yml", ".env.example", "SECURITY.md") if name in guide}
 
