@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # The queue system as one image: Daphne serves HTTP and WebSocket on port 8000.
-# Build: docker build -t queue-system .   Run: see docker-compose.yml and README.md, "Deploying".
+# Build: docker build -t queue-system .   Run: see docker-compose.yml and docs/deployment.md.
 # The Python version is the one CI tests (pyproject.toml: requires-python >= 3.11).
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
