@@ -4,8 +4,9 @@ Patients A and B (and a waiting patient) are named with classic payloads; every 
 them is parsed as a browser would (html.parser), and must contain no element, attribute or
 script that came from a name — while the name itself is there, as text or inside a JSON block.
 The pages' scripts must put data into the page only through textContent (a static check of
-every file in static/js); the spoken announcement is checked in Chromium by test_display.py
-(test_names_are_shown_as_text_never_as_html: no markup reaches speechSynthesis).
+every file in static/js); the spoken announcement is checked in Chromium by
+tests/browser/test_display_kiosk.py (test_names_are_shown_as_text_never_as_html: no markup reaches
+speechSynthesis).
 """
 
 import json
