@@ -1,4 +1,5 @@
-"""/ws/queue/updates/ through the full ASGI application (origin check, sessions, routing).
+"""/ws/queue/updates/ through the full ASGI application (origin check, sessions, routing): the wall
+display's socket, a counter's staff socket (?counter=<id>) and a patient's ticket socket (?ticket=<id>).
 
 Changes are made through the real services in the database, and the messages are read as the
 wall display (or a staff page, or a patient's phone) receives them: snapshot first, then the
@@ -21,6 +22,7 @@ from queue_app import consumers, services
 from queue_system.asgi import application
 
 from ..factories import CounterFactory, PatientFactory
+from ..patient_helpers import PhoneBrowser, next_message, open_ticket_socket_with_cookie
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -418,17 +420,29 @@ async def test_a_flood_of_frames_is_throttled_with_one_error_frame(sockets):
 # --- staff and patient sockets share the consumer and its access rules ------------------------
 
 
-def _staff_cookie(user) -> tuple[bytes, bytes]:
+def staff_session(user) -> str:
     client = Client()
     client.force_login(user)
-    return (b"cookie", f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}".encode())
+    return client.cookies[settings.SESSION_COOKIE_NAME].value
 
 
-def _patient_cookie(patient) -> tuple[bytes, bytes]:
+def patient_session(patient) -> str:
     session = SessionStore()
     session["patient_id"] = patient.pk
     session.create()
-    return (b"cookie", f"{settings.SESSION_COOKIE_NAME}={session.session_key}".encode())
+    return session.session_key
+
+
+def session_cookie(session_key: str) -> tuple[bytes, bytes]:
+    return (b"cookie", f"{settings.SESSION_COOKIE_NAME}={session_key}".encode())
+
+
+def _staff_cookie(user) -> tuple[bytes, bytes]:
+    return session_cookie(staff_session(user))
+
+
+def _patient_cookie(patient) -> tuple[bytes, bytes]:
+    return session_cookie(patient_session(patient))
 
 
 async def test_counter_socket_is_refused_without_a_staff_session(sockets, counters):
@@ -502,3 +516,223 @@ async def test_a_layer_message_carries_its_frames_in_order_and_the_older_one_fra
     await layer.group_send("display", {"type": "broadcast", "text": '{"n": 3}'})
     assert [m["n"] for m in await messages(display, 3)] == [1, 2, 3]
     await assert_no_more(display)
+
+
+# --- the counter's socket: its operator (or an admin) hears its queue live -----------------------
+
+
+async def open_socket(query: str, session_key: str | None = None):
+    headers = [ORIGIN]
+    if session_key:
+        headers.append(session_cookie(session_key))
+    communicator = WebsocketCommunicator(application, f"{URL}?{query}", headers=headers)
+    connected, code = await communicator.connect(timeout=5)
+    return communicator, connected, code
+
+
+async def next_update(communicator, event: str) -> dict:
+    """The next queue_update with this event name (other events of the change may come first)."""
+    for _ in range(10):
+        message = await communicator.receive_json_from(timeout=5)
+        if message.get("event") == event:
+            return message
+    raise AssertionError(f"no {event} event")
+
+
+async def events_until_quiet(communicator) -> list[str]:
+    names = []
+    while not await communicator.receive_nothing(timeout=0.3):
+        names.append((await communicator.receive_json_from())["event"])
+    return names
+
+
+join = database_sync_to_async(lambda patient, service: services.join(patient=patient, service=service)[0])
+
+
+async def test_a_patient_socket_cannot_join_a_counter_group(counters, patient, opd):
+    await join(patient, opd)  # even with a ticket at that very counter
+    key = await database_sync_to_async(patient_session)(patient)
+    _, connected, code = await open_socket(f"counter={counters[0].pk}", key)
+    assert not connected and code == 4403
+
+
+@pytest.mark.parametrize("query", ["counter=abc", "counter=999999", "counter=-1", "counter=1e3"])
+async def test_a_forged_counter_id_is_refused(counters, query):
+    key = await database_sync_to_async(staff_session)(counters[0].held_by)
+    _, connected, code = await open_socket(query, key)
+    assert not connected and code == 4403
+
+
+async def test_a_logged_out_session_cannot_join(counters):
+    def logged_out_key():
+        client = Client()
+        client.force_login(counters[0].held_by)
+        key = client.cookies[settings.SESSION_COOKIE_NAME].value
+        client.post("/staff/logout/")
+        return key
+
+    key = await database_sync_to_async(logged_out_key)()
+    _, connected, code = await open_socket(f"counter={counters[0].pk}", key)
+    assert not connected and code == 4403
+
+
+async def test_an_operator_joins_their_counter_group_and_first_gets_the_snapshot(counters, opd, patients):
+    first = await join(patients[0], opd)
+    key = await database_sync_to_async(staff_session)(counters[0].held_by)
+    communicator, connected, _ = await open_socket(f"counter={counters[0].pk}", key)
+    assert connected
+    snapshot = await communicator.receive_json_from(timeout=5)
+    assert snapshot["type"] == "snapshot"
+    assert snapshot["counter"]["id"] == counters[0].pk
+    assert snapshot["waiting"][0]["queue_id"] == first.queue_id
+    assert snapshot["waiting"][0]["patient_name"] == first.patient_name  # staff see full names
+    await communicator.disconnect()
+
+
+async def test_an_admin_may_join_any_counter_group(counters, admin_user):
+    key = await database_sync_to_async(staff_session)(admin_user)
+    communicator, connected, _ = await open_socket(f"counter={counters[1].pk}", key)
+    assert connected
+    assert (await communicator.receive_json_from(timeout=5))["counter"]["id"] == counters[1].pk
+    await communicator.disconnect()
+
+
+async def test_the_counter_group_hears_new_patients_and_calls_live(counters, opd, patients):
+    key = await database_sync_to_async(staff_session)(counters[0].held_by)
+    communicator, _, _ = await open_socket(f"counter={counters[0].pk}", key)
+    await communicator.receive_json_from(timeout=5)  # snapshot
+
+    ticket = await join(patients[0], opd)
+    update = await next_update(communicator, "new_patient")
+    assert [w["queue_id"] for w in update["waiting"]] == [ticket.queue_id]
+    assert update["queue_length"] == 1
+
+    await database_sync_to_async(services.serve_next)(counter=counters[0], by=counters[0].held_by, expected="")
+    assert await events_until_quiet(communicator) == ["patient_served", "patient_called"]
+    await communicator.disconnect()
+
+
+async def test_a_break_at_another_counter_sends_its_patients_here_live(counters, opd, patients):
+    tickets = [await join(p, opd) for p in patients[:4]]
+    moved = [t.queue_id for t in tickets if t.counter_id == counters[0].pk]
+    key = await database_sync_to_async(staff_session)(counters[1].held_by)
+    communicator, _, _ = await open_socket(f"counter={counters[1].pk}", key)
+    await communicator.receive_json_from(timeout=5)  # snapshot
+
+    await database_sync_to_async(services.set_status)(counter=counters[0], status="break", by=None)
+    update = await next_update(communicator, "patient_redistributed")
+    waiting = [w["queue_id"] for w in update["waiting"]]
+    assert set(moved) <= set(waiting) and len(waiting) == 4
+    await communicator.disconnect()
+
+
+async def test_a_taken_over_operators_socket_is_closed_at_its_next_snapshot(counters, staff):
+    key = await database_sync_to_async(staff_session)(counters[0].held_by)
+    communicator, _, _ = await open_socket(f"counter={counters[0].pk}", key)
+    await communicator.receive_json_from(timeout=5)
+    await database_sync_to_async(services.hold_counter)(counter=counters[0], staff=staff[2], force=True)
+    await next_update(communicator, "counter_status_update")  # the dashboard re-reads on this event
+    await communicator.send_json_to({"type": "snapshot"})
+    closed = await communicator.receive_output(timeout=5)
+    assert closed == {"type": "websocket.close", "code": 4403}
+
+
+# --- the ticket's socket: a phone signed in by SMS code follows its ticket ----------------------
+
+
+def _signed_in_cookie(patient) -> str:
+    browser = PhoneBrowser()
+    browser.sign_in(patient.phone)
+    return browser.cookies[settings.SESSION_COOKIE_NAME].value
+
+
+async def open_ticket_socket(patient_or_cookie, ticket_id):
+    cookie = (
+        patient_or_cookie
+        if isinstance(patient_or_cookie, str)
+        else await database_sync_to_async(_signed_in_cookie)(patient_or_cookie)
+    )
+    return await open_ticket_socket_with_cookie(cookie, ticket_id)
+
+
+async def test_ticket_socket_starts_with_a_snapshot_of_the_ticket_and_its_queue(opd, counters, patient):
+    ticket, _ = await run(services.join, patient=patient, service=opd)
+    socket, connected, _code = await open_ticket_socket(patient, ticket.pk)
+    assert connected
+    snapshot = await next_message(socket, type_="snapshot")
+    assert snapshot["ticket"]["queue_id"] == ticket.queue_id
+    assert snapshot["ticket"]["counter"] == "Counter 1"
+    assert snapshot["positions"]["counters"][str(counters[0].pk)]["waiting"] == [ticket.number]
+    await socket.disconnect()
+
+
+async def test_ticket_socket_hears_called_then_served(opd, counters, patient):
+    ticket, _ = await run(services.join, patient=patient, service=opd)
+    socket, connected, _code = await open_ticket_socket(patient, ticket.pk)
+    assert connected
+    await next_message(socket, type_="snapshot")
+
+    await run(services.serve_next, counter=counters[0], by=counters[0].held_by)
+    called = await next_message(socket, type_="ticket_update", event="called")
+    assert called["ticket"]["status"] == "called"
+    assert called["ticket"]["counter"] == "Counter 1"
+
+    await run(services.serve_next, counter=counters[0], by=counters[0].held_by)
+    served = await next_message(socket, type_="ticket_update", event="served")
+    assert served["ticket"]["status"] == "served"
+    await socket.disconnect()
+
+
+async def test_ticket_socket_is_told_when_its_counter_goes_on_break(opd, counters, patient, patients):
+    await run(services.join, patient=patients[0], service=opd)  # Counter 1
+    await run(services.join, patient=patients[1], service=opd)  # Counter 2
+    ticket, _ = await run(services.join, patient=patient, service=opd)  # Counter 1 again (tie: lowest id)
+    assert ticket.counter_id == counters[0].pk
+    socket, connected, _code = await open_ticket_socket(patient, ticket.pk)
+    assert connected
+    await next_message(socket, type_="snapshot")
+
+    await run(services.set_status, counter=counters[0], status="break", by=counters[0].held_by)
+    moved = await next_message(socket, type_="ticket_update", event="moved")
+    assert moved["ticket"]["counter"] == "Counter 2"
+    assert "Counter 1" in moved["message"] and "Counter 2" in moved["message"]
+    assert "kept your place" in moved["message"]
+    await socket.disconnect()
+
+
+async def test_ticket_socket_hears_the_new_place_in_line(opd, counters, patient, patients):
+    first, _ = await run(services.join, patient=patients[0], service=opd)
+    await run(services.join, patient=patients[1], service=opd)
+    ticket, _ = await run(services.join, patient=patient, service=opd)
+    socket, connected, _code = await open_ticket_socket(patient, ticket.pk)
+    assert connected
+    snapshot = await next_message(socket, type_="snapshot")
+    assert snapshot["ticket"]["people_ahead"] == 1
+
+    await run(services.serve_next, counter=counters[0], by=counters[0].held_by)  # calls `first`
+    update = await next_message(socket, type_="queue_position")
+    mine = update["counters"][str(counters[0].pk)]
+    assert mine["serving"] == first.number
+    assert mine["waiting"].index(ticket.number) == 0  # nobody ahead: "You are next"
+    await socket.disconnect()
+
+
+async def test_ticket_socket_is_told_when_no_counter_is_left(opd, counters, patient, patients):
+    await run(services.release_counter, staff=counters[1].held_by)  # only Counter 1 stays open
+    await run(services.join, patient=patients[0], service=opd)
+    ticket, _ = await run(services.join, patient=patient, service=opd)
+    socket, connected, _code = await open_ticket_socket(patient, ticket.pk)
+    assert connected
+    await next_message(socket, type_="snapshot")
+
+    await run(services.set_status, counter=counters[0], status="break", by=counters[0].held_by)
+    pool = await next_message(socket, type_="ticket_update", event="pool")
+    assert pool["ticket"]["counter_id"] is None
+    assert pool["message"]
+    await socket.disconnect()
+
+
+async def test_a_ticket_socket_without_a_verified_phone_is_refused(opd, patient):
+    ticket, _ = await run(services.join, patient=patient, service=opd)
+    socket, connected, code = await open_ticket_socket("no-such-session", ticket.pk)
+    assert not connected and code == 4403
