@@ -265,7 +265,7 @@ async def test_a_foreign_or_missing_origin_is_refused_whoever_asks(listed_origin
 
 @pytest.mark.django_db
 def test_staff_login_rotates_the_key_of_a_patients_session_and_the_old_key_is_dead(cast):
-    """test_views_staff covers an anonymous session; here the browser held a patient session."""
+    """views/test_staff.py covers an anonymous session; here the browser held a patient session."""
     browser = cast.actors["patA"]
     old = browser.session_cookie
     response = browser.post("/staff/login/", {"username": "admin", "password": "correct horse battery"})
