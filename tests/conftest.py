@@ -28,7 +28,7 @@ def _clean_process_state(settings):
     settings.SMS_BACKEND = "queue_app.sms.locmem.SmsBackend"
     # In this process a change's position list is sent at once, inside the test that made it (a
     # coalesced one would be read later, from another thread, maybe during the next test). The
-    # coalescing itself: tests/test_position_feed.py, and every live server (bench, browser).
+    # coalescing itself: tests/realtime/test_position_feed.py, and every live server (bench, browser).
     settings.QUEUE_POSITION_INTERVAL_MS = 0
     try:
         cache.clear()

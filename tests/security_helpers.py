@@ -1,4 +1,4 @@
-"""Shared by the security and reliability suites (test_access_matrix, test_fuzz_api, test_xss, ...).
+"""Shared by the security and reliability suites (test_access_matrix, test_fuzz, test_xss, ...).
 
 - `Actor`: one browser — anonymous, a patient, an operator, an admin — as a Django test client
   that enforces CSRF like a real browser and carries a valid CSRF cookie; `actor.post(...)` sends

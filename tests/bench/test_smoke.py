@@ -1,0 +1,97 @@
+"""The benchmark runs end to end with tiny numbers, so it cannot rot.
+
+It starts a real Daphne (and, the alternative it measures, uvicorn) on SQLite + the in-memory
+layer (its own temporary database), logs a counter in, lets 5 patients get an SMS code, verify
+and join, opens their sockets and 2 displays, then runs every phase for a few seconds. Only
+correctness is asserted, never a timing.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the bench reads /proc")
+
+
+@pytest.fixture(scope="module", params=["daphne", "uvicorn"])
+def result(request, tmp_path_factory):
+    output = tmp_path_factory.mktemp("bench") / "smoke.json"
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE")}
+    completed = subprocess.run(
+        [sys.executable, "-m", "bench", "--tiny", "--quiet", "--max-seconds", "240", "--output", str(output)]
+        + ["--server", request.param],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    return json.loads(output.read_text())
+
+
+def test_the_report_has_every_section(result):
+    assert {"meta", "floors", "phases", "events", "server", "loadgen", "correctness", "ratios", "targets"} <= set(
+        result
+    )
+    assert {"prepare", "fanout", "http", "sustained_floor", "sustained"} <= set(result["phases"])
+    assert {"http", "ws"} <= set(result["floors"])
+    for endpoint in ("floor", "floor_write", "join", "serve_next", "get_queue_data", "display_data"):
+        for stats in result["phases"]["http"]["endpoints"][endpoint].values():
+            assert {"requests", "rps", "p50", "p95", "p99", "errors", "server_cpu_ms_per_request"} <= set(stats)
+    assert {"join", "serve_next", "get_queue_data", "display_data"} <= set(result["phases"]["sustained"]["endpoints"])
+    assert result["server"]["connections"]["kb_per_connection"] is not None
+    assert result["loadgen"]["cpu_s"]["driver"] >= 0
+
+
+def test_every_phase_says_how_fast_and_how_shared_the_machine_was(result):
+    # Machines of this kind changed speed within a run: each phase carries its own reading.
+    phases = {"floor_http": result["floors"]["http"], **result["phases"]}
+    for name in ("floor_http", "fanout", "http", "sustained_floor", "sustained"):
+        assert phases[name]["python_speed_ms"] > 0, name
+        assert 0 <= phases[name]["resources"]["machine_steal_pct"] <= 100, name
+
+
+def test_every_request_succeeded(result):
+    assert result["errors"] == 0
+    assert (
+        result["phases"]["prepare"]["sockets"]["connected"] == result["phases"]["prepare"]["sockets"]["requested"] == 8
+    )
+
+
+def test_every_event_reached_every_client_once(result):
+    delivery = result["events"]["delivery"]
+    assert delivery["lost"] == 0
+    assert delivery["duplicates"] == 0
+    assert delivery["closed_by_server"] == 0
+    assert delivery["display"]["calls_in_db"] > 0
+    assert delivery["patient"]["personal_events_expected"] > 0
+    assert result["floors"]["ws"]["lost"] == 0
+
+
+def test_the_write_floor_numbered_every_write_once(result):
+    """The least a join can do still has to be right: one entry per answered write, per lane
+    numbered 1, 2, 3 … under its row lock, beside the ratios that compare the joins with it."""
+    answered = sum(s["requests"] - s["errors"] for s in result["phases"]["http"]["endpoints"]["floor_write"].values())
+    sustained = result["phases"]["sustained_floor"]["endpoints"]["floor_write"]
+    answered += sustained["requests"] - sustained["errors"]
+    floor = result["correctness"]["write_floor"]
+    assert floor == {"entries": answered, "number_gaps": 0, "duplicate_numbers": 0}
+    assert answered > 0
+    assert result["ratios"]["join_c1_p50_x_write_floor"] > 0
+    assert result["targets"]["join_p50_le_3x_floor"]["write_floor_x_floor"] > 0
+
+
+def test_no_ticket_was_called_twice_and_numbers_have_no_gaps(result):
+    correctness = result["correctness"]
+    assert correctness["tickets"] > 5
+    assert correctness["tickets_called_twice"] == 0
+    assert correctness["number_gaps"] == 0
+    assert correctness["duplicate_numbers"] == 0
+    assert correctness["counters_calling_two_at_once"] == 0

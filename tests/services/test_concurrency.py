@@ -1,0 +1,167 @@
+"""Concurrency on MariaDB/MySQL with real threads and separate connections.
+
+Row locks only show on a server database: on SQLite the whole database is one lock, so these run
+in CI's MariaDB pass and are skipped (with the reason) on SQLite.
+"""
+
+import threading
+from collections import Counter as Tally
+
+import pytest
+from django.db import close_old_connections, connection
+
+from queue_app import services
+from queue_app.models import Counter, QueueHistory, Ticket
+
+from ..conftest import ON_MYSQL
+from ..factories import CounterFactory, PatientFactory, ServiceFactory, StaffFactory
+
+pytestmark = [
+    pytest.mark.mysql,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(not ON_MYSQL, reason="row locking needs MariaDB/MySQL: set DATABASE_URL=mysql://..."),
+]
+
+
+def run_threads(workers, timeout=120):
+    """Start all workers at once (a barrier), wait for them, re-raise the first error."""
+    barrier = threading.Barrier(len(workers))
+    errors = []
+
+    def wrap(fn):
+        def target():
+            try:
+                barrier.wait()
+                fn()
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+            finally:
+                connection.close()
+
+        return target
+
+    threads = [threading.Thread(target=wrap(w)) for w in workers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout)
+    assert not any(t.is_alive() for t in threads), "a worker hung (deadlock?)"
+    if errors:
+        raise errors[0]
+
+
+def seated_counters(service, n):
+    return [
+        services.hold_counter(counter=CounterFactory(service=service), staff=StaffFactory(username=f"op{i}"))
+        for i in range(n)
+    ]
+
+
+def serve_until_empty(counter, staff):
+    def work():
+        close_old_connections()
+        while True:
+            try:
+                services.serve_next(counter=counter, by=staff)
+            except services.NobodyWaiting:
+                return
+
+    return work
+
+
+def called_once_each(tickets):
+    calls = Tally(QueueHistory.objects.filter(action="called").values_list("ticket_id", flat=True))
+    return {t.pk: calls.get(t.pk, 0) for t in tickets}
+
+
+def test_eight_threads_on_four_counters_call_every_ticket_exactly_once():
+    service = ServiceFactory(service_name="OPD")
+    counters = seated_counters(service, 4)
+    patients = PatientFactory.create_batch(400)
+    tickets = [services.join(patient=p, service=service)[0] for p in patients]
+
+    run_threads([serve_until_empty(c, c.held_by) for c in counters for _ in range(2)])
+
+    assert set(called_once_each(tickets).values()) == {1}
+    assert Ticket.objects.filter(status="served").count() == 400
+    assert QueueHistory.objects.filter(action="served").count() == 400
+
+
+def test_fifty_concurrent_joins_get_numbers_one_to_fifty():
+    service = ServiceFactory(service_name="OPD")
+    seated_counters(service, 2)
+    patients = PatientFactory.create_batch(50)
+
+    def joiner(patient):
+        return lambda: services.join(patient=patient, service=service)
+
+    run_threads([joiner(p) for p in patients])
+
+    numbers = sorted(Ticket.objects.values_list("number", flat=True))
+    assert numbers == list(range(1, 51))
+    assert len(set(Ticket.objects.values_list("queue_id", flat=True))) == 50
+
+
+def test_the_same_patient_joining_from_two_tabs_gets_one_ticket():
+    service = ServiceFactory(service_name="OPD")
+    seated_counters(service, 1)
+    patient = PatientFactory()
+    run_threads([lambda: services.join(patient=patient, service=service) for _ in range(6)])
+    assert Ticket.objects.count() == 1
+
+
+def test_break_while_others_serve_and_patients_join_keeps_every_ticket_in_one_place():
+    service = ServiceFactory(service_name="OPD")
+    c1, c2, c3 = seated_counters(service, 3)
+    first = [services.join(patient=p, service=service)[0] for p in PatientFactory.create_batch(60)]
+    newcomers = PatientFactory.create_batch(40)
+
+    def toggle_break():
+        for status in ["break", "available", "break", "available", "break"]:
+            services.set_status(counter=c1, status=status, by=c1.held_by)
+
+    def join_more():
+        for p in newcomers:
+            services.join(patient=p, service=service)
+
+    def serve_some(counter):
+        def work():
+            for i in range(15):
+                action = services.skip if i % 4 == 3 else services.serve_next
+                try:
+                    action(counter=counter, by=counter.held_by)
+                except services.QueueError:
+                    pass  # nobody waiting / no current ticket at that moment: allowed answers
+
+        return work
+
+    run_threads([toggle_break, join_more, serve_some(c2), serve_some(c3)])
+
+    assert Counter.objects.get(pk=c1.pk).current_status == "break"
+    assert not Ticket.objects.filter(counter=c1, status="waiting").exists()
+    total = Ticket.objects.count()
+    assert total == len(first) + len(newcomers)
+    assert Ticket.objects.filter(status__in=["waiting", "called", "served", "skipped"]).count() == total
+    assert Ticket.objects.filter(status="waiting", counter__isnull=True).count() == 0  # c2/c3 stayed open
+    assert max(called_once_each(Ticket.objects.all()).values()) == 1
+    # Join order kept: each counter's waiting list is in join order and every number is unique.
+    for counter in (c2, c3):
+        joined = list(Ticket.objects.filter(counter=counter, status="waiting").order_by("joined_at", "id"))
+        numbers = [t.number for t in joined]
+        assert numbers == sorted(numbers)
+    assert len(set(Ticket.objects.values_list("number", flat=True))) == total
+
+
+def test_an_idle_counter_taking_from_a_busy_one_never_calls_a_ticket_twice():
+    service = ServiceFactory(service_name="OPD")
+    busy, idle = seated_counters(service, 2)
+    services.set_status(counter=idle, status="break", by=None)  # every join goes to `busy`
+    tickets = [services.join(patient=p, service=service)[0] for p in PatientFactory.create_batch(80)]
+    services.set_status(counter=idle, status="available", by=None)
+    assert not Ticket.objects.filter(counter=idle, status="waiting").exists()
+
+    run_threads([serve_until_empty(busy, busy.held_by), serve_until_empty(idle, idle.held_by)])
+
+    calls = called_once_each(tickets)
+    assert set(calls.values()) == {1}
+    assert Ticket.objects.filter(counter=idle).exists(), "the idle counter should have taken tickets"
