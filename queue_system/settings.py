@@ -339,7 +339,7 @@ HTTP_QUEUE_SECONDS = envint("HTTP_QUEUE_SECONDS", "10", minimum=1)
 # Queue changes (join, call, break...) run at once per process; more wait for a turn in the
 # process instead of inside the database on a service's lock (queue_app.services.queue_change).
 QUEUE_CHANGE_CONCURRENCY = envint("QUEUE_CHANGE_CONCURRENCY", "4", minimum=1)
-# Requests' sync code runs on threads kept between requests (queue_system.asgi.ReuseRequestThreads),
+# Requests' sync code runs on threads kept between requests (queue_system.server.ReuseRequestThreads),
 # this many per process when idle; each keeps its MariaDB connection (up to 5 minutes, pinged
 # before reuse) instead of connecting per request. 0: a new thread and connection per request.
 REQUEST_THREADS = envint("REQUEST_THREADS", "8", minimum=0)
