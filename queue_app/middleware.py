@@ -3,10 +3,11 @@ import logging
 from django.contrib.sessions.exceptions import SessionInterrupted
 from django.contrib.sessions.middleware import SessionMiddleware as DjangoSessionMiddleware
 from django.db import DatabaseError
-from django.http import HttpResponse, JsonResponse
+from django.http import JsonResponse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from .http import busy_response, wants_json
 from .services import Busy, release_idle_counters_now_and_then, rollover_if_new_day
 
 log = logging.getLogger("queue.middleware")
@@ -45,17 +46,9 @@ class RolloverMiddleware:
 
 
 def _unavailable(request, response=None):
-    """503 in the shape the client expects: the API's JSON error, or a short page."""
-    message = str(Busy.default_message)
-    wants_json = (response is not None and response.get("Content-Type", "").startswith("application/json")) or (
-        "application/json" in request.headers.get("Accept", "")
-    )
-    if wants_json:
-        answer = JsonResponse({"error": message, "code": "unavailable"}, status=503)
-    else:
-        answer = HttpResponse(message, content_type="text/plain; charset=utf-8", status=503)
-    answer["Retry-After"] = "2"
-    return answer
+    """503 "busy, try again" in the shape the client expects: JSON for the API, else plain text."""
+    answered_json = response is not None and response.get("Content-Type", "").startswith("application/json")
+    return busy_response(json=answered_json or wants_json(request))
 
 
 def _lost_database(exc: BaseException) -> bool:

@@ -3,16 +3,16 @@ them, and which WebSockets get a session. asgi.py composes these with the app's 
 
 import asyncio
 import collections
-import json
 import logging
 from concurrent.futures import ThreadPoolExecutor
 
 from asgiref.sync import ThreadSensitiveContext
 from channels.auth import AuthMiddlewareStack
 from django.db import connections
+from django.http import HttpRequest
 
 from queue_app.consumers import is_private, socket_query
-from queue_app.services import Busy
+from queue_app.http import busy_response, wants_json
 
 log = logging.getLogger("queue.requests")
 
@@ -93,13 +93,13 @@ class SessionOnlyWhereNeeded:
 
 
 async def _busy(scope, send) -> None:
-    """503 in the shape the client expects, as the API's and the pages' own 503s are."""
-    message = str(Busy.default_message)
-    accept = dict(scope.get("headers") or ()).get(b"accept", b"")
-    if b"application/json" in accept:
-        body, content_type = json.dumps({"error": message, "code": "unavailable"}).encode(), b"application/json"
-    else:
-        body, content_type = message.encode(), b"text/plain; charset=utf-8"
-    headers = [(b"content-type", content_type), (b"retry-after", b"2"), (b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": 503, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+    """The same 503 "busy, try again" the pages and the API give, before Django has a request."""
+    request = HttpRequest()
+    accept = dict(scope.get("headers") or ()).get(b"accept")
+    if accept is not None:
+        request.META["HTTP_ACCEPT"] = accept.decode("latin-1")
+    response = busy_response(json=wants_json(request))
+    headers = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in response.items()]
+    headers.append((b"content-length", str(len(response.content)).encode()))
+    await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
+    await send({"type": "http.response.body", "body": response.content})
