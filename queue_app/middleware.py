@@ -8,38 +8,22 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from .http import busy_response, wants_json
-from .services import Busy, release_idle_counters_now_and_then, rollover_if_new_day
+from .services import Busy
 
 log = logging.getLogger("queue.middleware")
 
 
-class RolloverMiddleware:
-    """At the first request of a new service day, earlier days' open tickets become expired;
-    about once a minute, counters whose dashboard went quiet are released.
-
-    Housekeeping never fails a request: with the database down, or no turn for a queue change
-    under an overload, the request itself answers (the health check reports 503, the API its own
-    503), and the work is retried on a later request. A page whose own queue change got no turn
-    (login, logout) answers the same quick 503 as the API.
-    """
+class BusyMiddleware:
+    """A page whose queue change got no turn in time (services.Busy) and that does not handle it
+    itself (login, logout) answers the same quick 503 "busy, try again" as the API, not a 500."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        if request.path != "/healthz/":
-            try:
-                rollover_if_new_day()
-                release_idle_counters_now_and_then()
-            except DatabaseError:
-                log.warning("housekeeping skipped: database unavailable", exc_info=True)
-            except Busy:
-                log.warning("housekeeping skipped: no turn for a queue change (overload)")
         return self.get_response(request)
 
     def process_exception(self, request, exception):
-        # A queue change that got no turn in time (services.Busy) on a page that does not
-        # handle it itself (login, logout): the same quick 503 "busy, try again" as the API's.
         if isinstance(exception, Busy):
             return _unavailable(request)
         return None

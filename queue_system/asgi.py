@@ -18,6 +18,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
 
+from queue_app.background import with_housekeeping  # noqa: E402
 from queue_app.routing import websocket_urlpatterns  # noqa: E402
 from queue_system.server import LimitHttpConcurrency, ReuseRequestThreads, SessionOnlyWhereNeeded  # noqa: E402
 
@@ -31,3 +32,5 @@ application = ProtocolTypeRouter(
         "websocket": AllowedHostsOriginValidator(SessionOnlyWhereNeeded(URLRouter(websocket_urlpatterns))),
     }
 )
+# Expiring earlier days' tickets and releasing idle counters must not wait for a request.
+application = with_housekeeping(application, every=settings.HOUSEKEEPING_INTERVAL_SECONDS)

@@ -163,7 +163,7 @@ MIDDLEWARE = [
     "queue_app.middleware.SlidingSessionMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "queue_app.middleware.RolloverMiddleware",
+    "queue_app.middleware.BusyMiddleware",
     "axes.middleware.AxesMiddleware",
 ]
 
@@ -321,6 +321,10 @@ DEFAULT_SERVICE_MINUTES = envint("DEFAULT_SERVICE_MINUTES", "5", minimum=1)
 # A counter whose dashboard has shown no sign of life (socket pings every 25 s, any action) for
 # this long is released as at logout, so patients are not sent to a counter nobody staffs.
 COUNTER_IDLE_MINUTES = envint("COUNTER_IDLE_MINUTES", "10", minimum=1)
+# Each server process expires earlier days' tickets and releases idle counters this often, so a
+# single process needs no cron (queue_app.background). 0: off, e.g. where a separate
+# `manage.py housekeeping --every 60` does it; off in tests, which start it themselves.
+HOUSEKEEPING_INTERVAL_SECONDS = envint("HOUSEKEEPING_INTERVAL_SECONDS", "0" if TESTING else "60")
 # The staff dashboard lists this many waiting patients per counter (and counts all of them), so a
 # queue thousands long costs every change and every screen no more than a short one.
 WAITING_LIST_LIMIT = envint("WAITING_LIST_LIMIT", "50", minimum=1)
