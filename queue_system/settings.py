@@ -100,9 +100,8 @@ def database_from_url(url: str) -> dict:
             "HOST": parsed.hostname or "127.0.0.1",
             "PORT": str(parsed.port or 3306),
             "OPTIONS": options,
-            # 0 here; persistent only with REQUEST_THREADS (below), which keeps the threads they
-            # belong to. Under plain ASGI every request has a new thread, and a persistent
-            # connection would be left behind with each (shared/PERF-NOTES.md).
+            # Persistent only with REQUEST_THREADS (below), which keeps the threads connections
+            # belong to: under plain ASGI each request has a new thread and would leave one behind.
             "CONN_MAX_AGE": 0,
             "TEST": {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"},
         }
