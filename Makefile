@@ -11,7 +11,6 @@ setup:
 run: setup
 	@mkdir -p var
 	DEBUG=$${DEBUG:-1} $(PY) manage.py migrate --noinput
-	DEBUG=$${DEBUG:-1} $(PY) manage.py createcachetable
 	DEBUG=$${DEBUG:-1} $(PY) manage.py seed_demo
 	@DEBUG=$${DEBUG:-1} PORT=$(PORT) $(PY) scripts/print_urls.py
 	DEBUG=$${DEBUG:-1} exec .venv/bin/daphne --verbosity 0 -b 0.0.0.0 -p $(PORT) queue_system.asgi:application

@@ -128,16 +128,13 @@ def flush_redis(url: str) -> None:
 
 
 def migrate(env: dict, log) -> None:
-    commands = [["migrate", "--noinput"]]
-    if "REDIS_URL" not in env:
-        commands.append(["createcachetable"])  # rate counters live in the database cache then
-    for command in commands:
-        completed = subprocess.run(
-            [PYTHON, "manage.py", *command], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
-        )
-        if completed.returncode != 0:
-            raise RuntimeError(f"manage.py {' '.join(command)} failed:\n{completed.stdout}\n{completed.stderr}")
-        log(f"manage.py {command[0]}: ok")
+    # The migrations create the database cache's table too (rate counters without REDIS_URL).
+    completed = subprocess.run(
+        [PYTHON, "manage.py", "migrate", "--noinput"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
+    )
+    if completed.returncode != 0:
+        raise RuntimeError(f"manage.py migrate failed:\n{completed.stdout}\n{completed.stderr}")
+    log("manage.py migrate: ok")
 
 
 def seed(cfg) -> dict:

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Run before the servers start: migrate, create the cache table, optionally collect static files.
+"""Run before the servers start: migrate (the cache table included), optionally collect static files.
 
 Several servers often start at once (`docker compose up --scale web=3`, or several systemd
 `queue-web@` instances): two of them running the same migration together would fail half-way.
@@ -78,7 +78,6 @@ def main(argv: list[str] | None = None) -> None:
     wait_for_database(connection, args.wait)
     with exclusive(connection):
         call_command("migrate", interactive=False, verbosity=1)
-        call_command("createcachetable", verbosity=0)
         if args.collectstatic:
             call_command("collectstatic", interactive=False, verbosity=0)
     connection.close()

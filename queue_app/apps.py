@@ -6,3 +6,6 @@ class QueueAppConfig(AppConfig):
     name = "queue_app"
     verbose_name = _("Patient queue")
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self):
+        from . import checks  # noqa: F401 - registers the system checks

@@ -3,59 +3,36 @@ import logging
 from django.contrib.sessions.exceptions import SessionInterrupted
 from django.contrib.sessions.middleware import SessionMiddleware as DjangoSessionMiddleware
 from django.db import DatabaseError
-from django.http import HttpResponse, JsonResponse
+from django.http import JsonResponse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from .services import Busy, release_idle_counters_now_and_then, rollover_if_new_day
+from .http import busy_response, wants_json
+from .services import Busy
 
 log = logging.getLogger("queue.middleware")
 
 
-class RolloverMiddleware:
-    """At the first request of a new service day, earlier days' open tickets become expired;
-    about once a minute, counters whose dashboard went quiet are released.
-
-    Housekeeping never fails a request: with the database down, or no turn for a queue change
-    under an overload, the request itself answers (the health check reports 503, the API its own
-    503), and the work is retried on a later request. A page whose own queue change got no turn
-    (login, logout) answers the same quick 503 as the API.
-    """
+class BusyMiddleware:
+    """A page whose queue change got no turn in time (services.Busy) and that does not handle it
+    itself (login, logout) answers the same quick 503 "busy, try again" as the API, not a 500."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        if request.path != "/healthz/":
-            try:
-                rollover_if_new_day()
-                release_idle_counters_now_and_then()
-            except DatabaseError:
-                log.warning("housekeeping skipped: database unavailable", exc_info=True)
-            except Busy:
-                log.warning("housekeeping skipped: no turn for a queue change (overload)")
         return self.get_response(request)
 
     def process_exception(self, request, exception):
-        # A queue change that got no turn in time (services.Busy) on a page that does not
-        # handle it itself (login, logout): the same quick 503 "busy, try again" as the API's.
         if isinstance(exception, Busy):
             return _unavailable(request)
         return None
 
 
 def _unavailable(request, response=None):
-    """503 in the shape the client expects: the API's JSON error, or a short page."""
-    message = str(Busy.default_message)
-    wants_json = (response is not None and response.get("Content-Type", "").startswith("application/json")) or (
-        "application/json" in request.headers.get("Accept", "")
-    )
-    if wants_json:
-        answer = JsonResponse({"error": message, "code": "unavailable"}, status=503)
-    else:
-        answer = HttpResponse(message, content_type="text/plain; charset=utf-8", status=503)
-    answer["Retry-After"] = "2"
-    return answer
+    """503 "busy, try again" in the shape the client expects: JSON for the API, else plain text."""
+    answered_json = response is not None and response.get("Content-Type", "").startswith("application/json")
+    return busy_response(json=answered_json or wants_json(request))
 
 
 def _lost_database(exc: BaseException) -> bool:

@@ -100,9 +100,8 @@ def database_from_url(url: str) -> dict:
             "HOST": parsed.hostname or "127.0.0.1",
             "PORT": str(parsed.port or 3306),
             "OPTIONS": options,
-            # 0 here; persistent only with REQUEST_THREADS (below), which keeps the threads they
-            # belong to. Under plain ASGI every request has a new thread, and a persistent
-            # connection would be left behind with each (shared/PERF-NOTES.md).
+            # Persistent only with REQUEST_THREADS (below), which keeps the threads connections
+            # belong to: under plain ASGI each request has a new thread and would leave one behind.
             "CONN_MAX_AGE": 0,
             "TEST": {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"},
         }
@@ -163,7 +162,7 @@ MIDDLEWARE = [
     "queue_app.middleware.SlidingSessionMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "queue_app.middleware.RolloverMiddleware",
+    "queue_app.middleware.BusyMiddleware",
     "axes.middleware.AxesMiddleware",
 ]
 
@@ -321,6 +320,10 @@ DEFAULT_SERVICE_MINUTES = envint("DEFAULT_SERVICE_MINUTES", "5", minimum=1)
 # A counter whose dashboard has shown no sign of life (socket pings every 25 s, any action) for
 # this long is released as at logout, so patients are not sent to a counter nobody staffs.
 COUNTER_IDLE_MINUTES = envint("COUNTER_IDLE_MINUTES", "10", minimum=1)
+# Each server process expires earlier days' tickets and releases idle counters this often, so a
+# single process needs no cron (queue_app.background). 0: off, e.g. where a separate
+# `manage.py housekeeping --every 60` does it; off in tests, which start it themselves.
+HOUSEKEEPING_INTERVAL_SECONDS = envint("HOUSEKEEPING_INTERVAL_SECONDS", "0" if TESTING else "60")
 # The staff dashboard lists this many waiting patients per counter (and counts all of them), so a
 # queue thousands long costs every change and every screen no more than a short one.
 WAITING_LIST_LIMIT = envint("WAITING_LIST_LIMIT", "50", minimum=1)
@@ -339,7 +342,7 @@ HTTP_QUEUE_SECONDS = envint("HTTP_QUEUE_SECONDS", "10", minimum=1)
 # Queue changes (join, call, break...) run at once per process; more wait for a turn in the
 # process instead of inside the database on a service's lock (queue_app.services.queue_change).
 QUEUE_CHANGE_CONCURRENCY = envint("QUEUE_CHANGE_CONCURRENCY", "4", minimum=1)
-# Requests' sync code runs on threads kept between requests (queue_system.asgi.ReuseRequestThreads),
+# Requests' sync code runs on threads kept between requests (queue_system.server.ReuseRequestThreads),
 # this many per process when idle; each keeps its MariaDB connection (up to 5 minutes, pinged
 # before reuse) instead of connecting per request. 0: a new thread and connection per request.
 REQUEST_THREADS = envint("REQUEST_THREADS", "8", minimum=0)

@@ -9,7 +9,8 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from ..services.errors import Busy, QueueError
+from ..http import busy_body, busy_headers
+from ..services.errors import QueueError
 
 # Failures of what the request depends on, not of the request: answered 503 "try again".
 UNAVAILABLE: tuple[type[Exception], ...] = (DatabaseError,)
@@ -54,11 +55,7 @@ def exception_handler(exc, context):
         # A lost database connection, a lock timeout, Redis (the rate-limit cache) down: nothing
         # was committed; try again.
         _spare_unloaded_session(context["request"])
-        return Response(
-            {"error": str(Busy.default_message), "code": Busy.code},
-            status=status.HTTP_503_SERVICE_UNAVAILABLE,
-            headers={"Retry-After": "2"},
-        )
+        return Response(busy_body(), status=status.HTTP_503_SERVICE_UNAVAILABLE, headers=busy_headers())
     if isinstance(exc, RequestDataTooBig):
         return Response(
             {"error": _("The request is too large."), "code": "too_large"},

@@ -22,6 +22,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from .. import access, selectors, services
+from ..http import wants_json
 from ..models import Patient, Service, Ticket
 from ..net import client_ip
 from ..phones import MAX_PHONE_INPUT, display_phone
@@ -39,10 +40,6 @@ def after_login_url(patient: Patient | None) -> str:
     if any(t.is_active for t in selectors.patient_tickets(patient)):
         return reverse("patient_dashboard")
     return reverse("service_selection")
-
-
-def wants_json(request) -> bool:
-    return request.get_preferred_type(["text/html", "application/json"]) == "application/json"
 
 
 def patient_required(view):

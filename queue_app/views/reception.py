@@ -27,12 +27,13 @@ from django.views.decorators.http import require_GET
 from qrcode.image.svg import SvgPathFillImage
 
 from .. import access, selectors
+from ..http import wants_json
 from ..models import Ticket, service_day
 from ..phones import MAX_PHONE_INPUT
 from ..services.names import MAX_NAME_LENGTH, public_name
 from ..services.otp import end_of_service_day
 from ..services.queue import MOVABLE
-from .patient import dashboard_context, wants_json
+from .patient import dashboard_context
 from .staff import STAFF_LOGIN_URL
 
 LIST_LIMIT = 50  # the desk shows the latest tickets; a search finds any of today's

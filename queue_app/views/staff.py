@@ -20,6 +20,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from .. import access, selectors, services
 from ..forms import StaffLoginForm, SwitchCounterForm, counter_choices
+from ..http import wants_json
 from ..models import Counter, Staff
 
 STAFF_LOGIN_URL = "/staff/login/"
@@ -85,10 +86,7 @@ def lockout_response(request, credentials, *args, **kwargs):
         "Please wait, or ask an administrator to unlock your account."
     ) % {"minutes": minutes}
     headers = {"Retry-After": str(minutes * 60)}
-    wants_json = "application/json" in request.headers.get("Accept", "") or (
-        request.headers.get("X-Requested-With") == "XMLHttpRequest"
-    )
-    if wants_json:
+    if wants_json(request) or request.headers.get("X-Requested-With") == "XMLHttpRequest":
         return JsonResponse({"error": message, "code": "locked_out"}, status=429, headers=headers)
     response = render(request, "staff/lockout.html", {"message": message, "minutes": minutes}, status=429)
     for name, value in headers.items():

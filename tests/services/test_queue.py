@@ -384,13 +384,13 @@ def test_first_activity_of_a_new_day_expires_earlier_tickets(opd, counters, pati
     assert Ticket.objects.filter(status="expired").count() == 2
 
 
-def test_expire_command_is_idempotent(opd, counters, patients):
+def test_housekeeping_command_is_idempotent(opd, counters, patients):
     from django.core.management import call_command
 
     join_all(opd, patients[:2])
     _age_tickets()
-    call_command("expire_tickets")
-    call_command("expire_tickets")
+    call_command("housekeeping")
+    call_command("housekeeping")
     assert QueueHistory.objects.filter(action="expired").count() == 2
 
 

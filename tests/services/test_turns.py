@@ -4,7 +4,6 @@ transaction, instead of all queueing inside the database on a service's lock.
 First services.turns.Turns itself: at most N holders, the others let in in the order they came;
 then `queue_change`, which every rule runs under."""
 
-import logging
 import threading
 import time
 
@@ -175,16 +174,3 @@ def test_a_page_whose_change_gets_no_turn_answers_busy_not_500(monkeypatch, sett
     assert Counter.objects.get(pk=counters[0].pk).held_by_id == counters[0].held_by_id  # still held
     rules._turns.release()
     assert client.post(reverse("staff_logout")).status_code == 302
-
-
-@pytest.mark.django_db(transaction=True)
-def test_housekeeping_without_a_turn_is_skipped_and_the_page_still_answers(monkeypatch, settings, client, caplog):
-    monkeypatch.setattr(rules, "_turns", Turns(1))
-    monkeypatch.setattr(rules, "_rolled_over_through", None)  # the first request of a new day
-    caplog.set_level(logging.WARNING, logger="queue.middleware")
-    settings.HTTP_QUEUE_SECONDS = 1
-    assert rules._turns.acquire()
-    assert client.get("/display/").status_code == 200
-    assert "housekeeping skipped: no turn" in caplog.text
-    assert rules._rolled_over_through is None  # tried again by a later request
-    rules._turns.release()

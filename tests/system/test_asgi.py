@@ -11,7 +11,7 @@ from asgiref.sync import ThreadSensitiveContext, sync_to_async
 from django.conf import settings
 from django.db import connections
 
-from queue_system.asgi import LimitHttpConcurrency, ReuseRequestThreads, SessionOnlyWhereNeeded
+from queue_system.server import LimitHttpConcurrency, ReuseRequestThreads, SessionOnlyWhereNeeded
 
 
 async def test_requests_beyond_the_limit_wait_their_turn_and_all_are_answered():

@@ -388,7 +388,7 @@ def test_the_systemd_units_pass_systemd_analyze_verify(tmp_path):
         text = unit.read_text().replace("/srv/queue", str(root)).replace("/etc/queue-system/env", str(tmp_path / "env"))
         (units / unit.name).write_text(text)
     shutil.copy(units / "queue-web@.service", units / "queue-web@8001.service")
-    names = ["queue-web@8001.service", "queue-prestart.service", "queue.target"]
+    names = ["queue-web@8001.service", "queue-prestart.service", "queue-housekeeping.service", "queue.target"]
 
     result = subprocess.run(
         [SYSTEMD_ANALYZE, "verify", *(f"./{name}" for name in names)],

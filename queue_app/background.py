@@ -1,0 +1,93 @@
+"""Housekeeping that must not wait for a request: earlier days' open tickets expire, and counters
+whose clerk left without logging out are released. Every server process runs it on a thread
+(HOUSEKEEPING_INTERVAL_SECONDS), so a single Daphne needs no cron; `manage.py housekeeping` runs
+the same rounds on its own."""
+
+import asyncio
+import logging
+import threading
+from typing import NamedTuple
+
+from asgiref.sync import sync_to_async
+from django.db import DatabaseError, connections
+
+from . import services
+
+log = logging.getLogger("queue.housekeeping")
+
+
+class Housekeeping(NamedTuple):
+    expired: int  # tickets still open from earlier service days
+    released: int  # counters whose dashboard went quiet for COUNTER_IDLE_MINUTES
+
+
+def housekeeping() -> Housekeeping:
+    """One round: expire earlier days' open tickets, release idle counters. Idempotent."""
+    return Housekeeping(expired=services.expire_previous_days(), released=services.release_idle_counters())
+
+
+class Housekeeper(threading.Thread):
+    """Runs a round every `interval` seconds until stopped; a failed round is logged and the next
+    one tries again."""
+
+    def __init__(self, interval: float):
+        super().__init__(name="housekeeper", daemon=True)
+        self.interval = interval
+        self.stopped = threading.Event()
+        self.server_loop: asyncio.AbstractEventLoop | None = None  # set by serving()
+
+    def run(self) -> None:
+        while not self.stopped.wait(self.interval):
+            self.run_once()
+
+    def stop(self) -> None:
+        self.stopped.set()
+
+    def run_once(self) -> Housekeeping | None:
+        loop = self.server_loop
+        if loop is not None and loop.is_running():
+            # On a worker of the server's event loop, as a request's sync code runs: the events a
+            # round sends (a counter released, its patients moved) then reach this process's
+            # sockets through the in-memory channel layer at once, not from a foreign thread.
+            round_on_loop = sync_to_async(self._round, thread_sensitive=False)()
+            return asyncio.run_coroutine_threadsafe(round_on_loop, loop).result()
+        return self._round()
+
+    def _round(self) -> Housekeeping | None:
+        try:
+            return housekeeping()
+        except DatabaseError:
+            log.warning("housekeeping skipped: database unavailable", exc_info=True)
+        except services.Busy:
+            log.warning("housekeeping skipped: no turn for a queue change (overload)")
+        except Exception:
+            log.exception("housekeeping failed")  # a bug must not end housekeeping for good
+        finally:
+            # Rounds are a minute apart: no connection is held open between them.
+            connections.close_all()
+        return None
+
+    def serving(self, app):
+        """Wrap an ASGI app so that the housekeeper learns the server's event loop."""
+
+        async def app_on_loop(scope, receive, send):
+            self.server_loop = asyncio.get_running_loop()
+            return await app(scope, receive, send)
+
+        return app_on_loop
+
+
+_housekeeper: Housekeeper | None = None
+_starting = threading.Lock()
+
+
+def with_housekeeping(app, *, every: float):
+    """Start this process's housekeeper (once; `every` 0: none) and return `app` serving it."""
+    global _housekeeper
+    if every <= 0:
+        return app
+    with _starting:
+        if _housekeeper is None:
+            _housekeeper = Housekeeper(every)
+            _housekeeper.start()
+    return _housekeeper.serving(app)
