@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 
 from . import access, services
 from .models import OTP, Counter, Patient, QueueHistory, Service, Staff, Ticket
+from .phones import mask_phone
 
 admin.site.site_header = _("Queue management")
 admin.site.site_title = _("Queue management")
@@ -52,6 +53,17 @@ def _run_status(modeladmin, request, queryset, status):
     )
 
 
+def _status_action(status: str, description):
+    """An admin action setting the selected counters' status through the queue rules."""
+
+    @admin.action(description=description)
+    def action(modeladmin, request, queryset):
+        _run_status(modeladmin, request, queryset, status)
+
+    action.__name__ = f"make_{status}"
+    return action
+
+
 @admin.register(Counter)
 class CounterAdmin(admin.ModelAdmin):
     list_display = ["counter_name", "service", "current_status", "held_by", "assigned_staff", "start_time", "end_time"]
@@ -61,21 +73,10 @@ class CounterAdmin(admin.ModelAdmin):
     list_select_related = ["service", "held_by", "assigned_staff"]
     actions = ["make_available", "make_busy", "make_break", "make_closed", "release_holder"]
 
-    @admin.action(description=_("Set status: available"))
-    def make_available(self, request, queryset):
-        _run_status(self, request, queryset, Counter.Status.AVAILABLE)
-
-    @admin.action(description=_("Set status: busy"))
-    def make_busy(self, request, queryset):
-        _run_status(self, request, queryset, Counter.Status.BUSY)
-
-    @admin.action(description=_("Set status: break (moves its waiting patients)"))
-    def make_break(self, request, queryset):
-        _run_status(self, request, queryset, Counter.Status.BREAK)
-
-    @admin.action(description=_("Set status: closed (moves its waiting patients)"))
-    def make_closed(self, request, queryset):
-        _run_status(self, request, queryset, Counter.Status.CLOSED)
+    make_available = _status_action(Counter.Status.AVAILABLE, _("Set status: available"))
+    make_busy = _status_action(Counter.Status.BUSY, _("Set status: busy"))
+    make_break = _status_action(Counter.Status.BREAK, _("Set status: break (moves its waiting patients)"))
+    make_closed = _status_action(Counter.Status.CLOSED, _("Set status: closed (moves its waiting patients)"))
 
     @admin.action(description=_("End the staff member's hold (logs them off the counter)"))
     def release_holder(self, request, queryset):
@@ -100,7 +101,7 @@ class PatientAdmin(SafeDateFilters, admin.ModelAdmin):
 
     @admin.display(description=_("phone"))
     def masked_phone(self, obj):
-        return f"…{obj.phone[-4:]}" if obj.phone else "—"
+        return mask_phone(obj.phone) if obj.phone else "—"
 
 
 class ReceptionTicketAccess:

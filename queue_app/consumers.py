@@ -19,7 +19,8 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.utils.translation import gettext as _
 
 from . import access, events, selectors, services
-from .services.names import public_name
+from .models import Counter, parse_id
+from .names import public_name
 
 log = logging.getLogger("queue.ws")
 
@@ -30,16 +31,39 @@ FRAME_BURST = 10
 FRAMES_PER_SECOND = 1.0
 
 
+class FrameAllowance:
+    """A token bucket for one connection's frames. `take()`: True to handle the frame, False to
+    refuse it with an error frame, None to drop it silently (told once per flood: answering
+    every dropped frame would amplify the flood)."""
+
+    def __init__(self, burst: float = FRAME_BURST, per_second: float = FRAMES_PER_SECOND):
+        self.burst, self.per_second = burst, per_second
+        self.tokens, self.at, self.throttled = float(burst), time.monotonic(), False
+
+    def take(self) -> bool | None:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.per_second)
+        self.at = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            self.throttled = False
+            return True
+        if self.throttled:
+            return None
+        self.throttled = True
+        return False
+
+
 class QueueUpdatesConsumer(AsyncWebsocketConsumer):
     groups_joined: list[str]
 
     async def connect(self):
         self.groups_joined = []
-        self._tokens, self._tokens_at, self._throttled = float(FRAME_BURST), time.monotonic(), False
+        self.allowance = FrameAllowance()
         self.kind = "display"
         query = socket_query(self.scope)
-        counter_id = _int(query.get("counter", [None])[0])
-        ticket_id = _int(query.get("ticket", [None])[0])
+        counter_id = parse_id(query.get("counter", [None])[0])
+        ticket_id = parse_id(query.get("ticket", [None])[0])
         if "counter" in query:
             if counter_id is None or not await self._allowed_counter(counter_id):
                 await self.close(code=4403)
@@ -70,7 +94,7 @@ class QueueUpdatesConsumer(AsyncWebsocketConsumer):
 
     async def receive(self, text_data=None, bytes_data=None):
         """Clients may send {"type": "ping"} or {"type": "snapshot"}; anything else gets an error frame."""
-        allowed = self._take_token()
+        allowed = self.allowance.take()
         if allowed is None:
             return
         if not allowed:
@@ -93,22 +117,6 @@ class QueueUpdatesConsumer(AsyncWebsocketConsumer):
             await self.send_snapshot()
         else:
             await self._error(_("Unknown message type; send ping or snapshot."), code="unknown_type")
-
-    def _take_token(self) -> bool | None:
-        """Token bucket per connection: True to handle the frame, False to refuse it with an
-        error frame, None to drop it silently (told once per flood: answering every dropped
-        frame would amplify the flood)."""
-        now = time.monotonic()
-        self._tokens = min(FRAME_BURST, self._tokens + (now - self._tokens_at) * FRAMES_PER_SECOND)
-        self._tokens_at = now
-        if self._tokens >= 1:
-            self._tokens -= 1
-            self._throttled = False
-            return True
-        if self._throttled:
-            return None
-        self._throttled = True
-        return False
 
     async def dispatch(self, message):
         # Channels runs close_old_connections() in a worker thread before every message: a thread
@@ -144,12 +152,7 @@ class QueueUpdatesConsumer(AsyncWebsocketConsumer):
 
     @database_sync_to_async
     def _touch_counter(self):
-        from .models import Counter
-
-        user = self.scope.get("user")
-        counter = Counter.objects.filter(pk=self.target, held_by_id=getattr(user, "pk", None)).first()
-        if counter is not None:
-            services.touch_counter(counter=counter, staff=user)
+        services.counter_heartbeat(counter_id=self.target, staff=self.scope.get("user"))
 
     @database_sync_to_async
     def _allowed_counter(self, counter_id: int) -> bool:
@@ -162,8 +165,6 @@ class QueueUpdatesConsumer(AsyncWebsocketConsumer):
 
     @database_sync_to_async
     def _snapshot(self) -> dict | None:
-        from .models import Counter
-
         if self.kind == "counter":
             counter = Counter.objects.filter(pk=self.target).first()
             if counter is None or not access.can_watch_counter(self.scope.get("user"), self.target):
@@ -193,11 +194,3 @@ def is_private(query: dict) -> bool:
     """Whether the connection asks for a counter's or a ticket's news, which its session and
     user must allow; otherwise it follows the public display group (no session needed)."""
     return "counter" in query or "ticket" in query
-
-
-def _int(value) -> int | None:
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        return None
-    return number if 0 < number < 2**62 else None

@@ -1,6 +1,6 @@
 """Builds every real-time payload and sends it to channel-layer groups after the commit.
 
-Groups (shared/DESIGN.md): `display` (public, names per DISPLAY_NAME_MODE, never phones),
+Groups: `display` (public, names per DISPLAY_NAME_MODE, never phones),
 `counter.<id>` (staff, full names and the waiting list), `queue.<service_id>` (ticket numbers
 only, the latest state) and `ticket.<id>` (one patient's personal news).
 Payloads are built inside the transaction, from the state it is about to commit, and sent with
@@ -25,8 +25,8 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import close_old_connections, transaction
 from django.utils import timezone
 
-from . import selectors
-from .models import Counter, Ticket
+from . import payloads, selectors
+from .models import Counter
 
 log = logging.getLogger("queue.events")
 
@@ -45,111 +45,65 @@ def ticket_group(ticket_id) -> str:
     return f"ticket.{ticket_id}"
 
 
-def ticket_payload(event: str, ticket: Ticket, *, counter: Counter | None = None, note: str = "") -> dict:
-    counter = counter if counter is not None else (ticket.counter if ticket.counter_id else None)
-    return {
-        "type": "ticket_update",
-        "event": event,
-        "ticket": {
-            "id": ticket.pk,
-            "queue_id": ticket.queue_id,
-            "number": ticket.number,
-            "status": ticket.status,
-            "service_id": ticket.service_id,
-            "counter_id": counter.pk if counter else None,
-            "counter": counter.counter_name if counter else None,
-        },
-        "message": note,
-    }
-
-
-def build_changes(
+def queue_messages(
     *,
     service_id: int,
-    counter_events: list[tuple[str, Counter | None]] = (),
-    ticket_events: list[tuple[str, Ticket]] = (),
+    counter_events=(),
+    ticket_events=(),
     notes: dict | None = None,
-    counters: list[Counter] | None = None,
-    waiting_changed: list[Counter] = (),
-    lengths: dict | None = None,
-    serving: dict | None = None,
+    waiting_changed=(),
+    state: selectors.QueueState | None = None,
 ) -> list[tuple[str, dict]]:
-    """All messages for one change of a service's queue, in the order DESIGN.md gives, but the
+    """All messages for one change of a service's queue, in the order the WebSocket contract gives, but the
     position list (see `publish_on_commit`).
 
-    Queries do not grow with the queue's length (the counters too unless the caller has them,
-    as they are after the change): how many wait, and the rows the messages show (the called
-    ticket and first waiting of the counters they are about: one short query per counter).
-    `lengths`: how many wait per counter after the change, when the caller has just counted;
-    `serving`: {counter_id: Ticket or None} called at counters after the change, when the caller
-    knows (see selectors.queue_state).
-    """
-    mode = settings.DISPLAY_NAME_MODE
-    if counters is None:
-        counters = Counter.objects.filter(service_id=service_id).select_related("service")
-    counters = {c.pk: c for c in counters}
-    listed = {c.pk for _, c in counter_events if c is not None} | {c.pk for c in waiting_changed}
-    state = selectors.queue_state(service_ids=[service_id], rows_for=listed, lengths=lengths, serving=serving)
+    `counter_events`: (event, counter or None for the pool) in order; `ticket_events`: (news,
+    ticket) for the ticket.<id> groups, with `notes` {ticket id: message}; `waiting_changed`: ids
+    of counters whose waiting list changed without an event of their own (a ticket taken from
+    them). `state`: the service's queue after the change when the rule has just read it;
+    otherwise it is read here. Queries do not grow with the queue's length."""
+    counters = {c.pk: c for c in Counter.objects.filter(service_id=service_id).select_related("service")}
+    if state is None:
+        listed = {c.pk for _, c in counter_events if c is not None} | set(waiting_changed)
+        state = selectors.queue_state(service_ids=[service_id], rows_for=listed)
     now = timezone.now()
     lengths = {str(cid): state.queue_length(cid) for cid in counters}
+    display_mode = settings.DISPLAY_NAME_MODE
+
+    def update(event, counter, mode):
+        return payloads.queue_update(event, counter, state, service_id=service_id, lengths=lengths, now=now, mode=mode)
+
     messages: list[tuple[str, dict]] = []
     for event, counter in counter_events:
         counter = counters.get(counter.pk) if counter is not None else None
-        serving = state.serving.get(counter.pk) if counter else None
-        base = {
-            "type": "queue_update",
-            "event": event,
-            "counter_id": counter.pk if counter else None,
-            "counter_name": counter.counter_name if counter else None,
-            "service_id": service_id,
-            "current_status": counter.current_status if counter else None,
-            "is_open": counter.is_open(now) if counter else None,
-            "queue_length": state.queue_length(counter.pk if counter else None),
-            "queue_lengths": lengths,
-            "unassigned": state.queue_length(None),
-        }
-        messages.append((DISPLAY_GROUP, {**base, "serving_patient": selectors.serving_dict(serving, mode=mode)}))
+        messages.append((DISPLAY_GROUP, update(event, counter, display_mode)))
         if counter:
-            staff = {
-                **base,
-                "serving_patient": selectors.serving_dict(serving),
-                "waiting": [selectors.waiting_entry(r, now=now) for r in state.waiting.get(counter.pk, ())],
-            }
-            messages.append((counter_group(counter.pk), staff))
-    for counter in waiting_changed:
-        counter = counters[counter.pk]
-        messages.append(
-            (
-                counter_group(counter.pk),
-                {
-                    "type": "queue_update",
-                    "event": "waiting_changed",
-                    "counter_id": counter.pk,
-                    "counter_name": counter.counter_name,
-                    "service_id": service_id,
-                    "current_status": counter.current_status,
-                    "is_open": counter.is_open(now),
-                    "serving_patient": selectors.serving_dict(state.serving.get(counter.pk)),
-                    "queue_length": state.queue_length(counter.pk),
-                    "queue_lengths": lengths,
-                    "unassigned": state.queue_length(None),
-                    "waiting": [selectors.waiting_entry(r, now=now) for r in state.waiting.get(counter.pk, ())],
-                },
-            )
-        )
+            messages.append((counter_group(counter.pk), update(event, counter, "staff")))
+    for counter_id in waiting_changed:
+        messages.append((counter_group(counter_id), update("waiting_changed", counters[counter_id], "staff")))
     notes = notes or {}
     for event, ticket in ticket_events:
         counter = counters.get(ticket.counter_id)
         messages.append(
-            (ticket_group(ticket.pk), ticket_payload(event, ticket, counter=counter, note=notes.get(ticket.pk, "")))
+            (
+                ticket_group(ticket.pk),
+                payloads.ticket_update(event, ticket, counter=counter, note=notes.get(ticket.pk, "")),
+            )
         )
     return messages
 
 
 def publish_changes(*, service_id: int, **changes) -> None:
-    """Announce one change of a service's queue after the commit: `build_changes`, then the
+    """Announce one change of a service's queue after the commit: `queue_messages`, then the
     service's position list."""
-    publish_on_commit(build_changes(service_id=service_id, **changes), positions_of=[service_id])
+    publish_on_commit(queue_messages(service_id=service_id, **changes), positions_of=[service_id])
+
+
+def publish_ticket_news(ticket_events) -> None:
+    """Tell each ticket's patient, after the commit (e.g. expired), with no queue change to show."""
+    publish_on_commit(
+        [(ticket_group(t.pk), payloads.ticket_update(event, t, counter=t.counter)) for event, t in ticket_events]
+    )
 
 
 def publish_on_commit(messages: list[tuple[str, dict]], *, positions_of=()) -> None:

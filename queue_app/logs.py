@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from django.utils.encoding import escape_uri_path
 
 from .net import client_ip
+from .phones import mask_phone
 
 request_log = logging.getLogger("queue.requests")
 
@@ -31,12 +32,6 @@ CODE_MASK = "******"
 
 # Attributes every LogRecord has; anything else on a record came from `extra=`.
 _RECORD_ATTRS = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
-
-
-def mask_phone(phone: str | None) -> str:
-    """A phone number as logs may show it: its last four digits only (`***5678`)."""
-    digits = re.sub(r"\D", "", phone or "")
-    return f"***{digits[-4:]}" if digits else "-"
 
 
 def redact(text: str) -> str:

@@ -2,7 +2,7 @@
 
 import hashlib
 import re
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 
 from django.contrib.auth.models import AbstractUser, UserManager
 from django.core.validators import MaxValueValidator
@@ -11,17 +11,35 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from .names import name_key
+from .phones import mask_phone
+
 WEEKDAY_NAMES = (_("Mon"), _("Tue"), _("Wed"), _("Thu"), _("Fri"), _("Sat"), _("Sun"))
 EVERY_DAY = 127
 
 
-def local_now() -> datetime:
-    return timezone.localtime()
+# Ids a request may name: larger numbers would overflow the database's 64-bit keys.
+MAX_ID = 2**62
+
+
+def parse_id(value) -> int | None:
+    """A positive database id from a request's text, or None."""
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        return None
+    return number if 0 < number < MAX_ID else None
 
 
 def service_day(moment: datetime | None = None) -> date:
     """The service date: the local date in TIME_ZONE."""
     return timezone.localtime(moment).date()
+
+
+def end_of_service_day(moment: datetime | None = None) -> datetime:
+    """Local midnight after `moment` (in TIME_ZONE): when a patient's session ends."""
+    local = timezone.localtime(moment)
+    return datetime.combine(local.date() + timedelta(days=1), time.min, tzinfo=local.tzinfo)
 
 
 class Service(models.Model):
@@ -193,11 +211,14 @@ class Patient(models.Model):
 
 
 class TicketQuerySet(models.QuerySet):
-    def today(self):
-        return self.filter(service_date=service_day())
+    def of_day(self, day: date | None = None):
+        return self.filter(service_date=day or service_day())
 
     def waiting(self):
         return self.filter(status=Ticket.Status.WAITING)
+
+    def called(self):
+        return self.filter(status=Ticket.Status.CALLED)
 
     def active(self):
         return self.filter(status__in=Ticket.ACTIVE_STATUSES)
@@ -218,6 +239,8 @@ class Ticket(models.Model):
         EXPIRED = "expired", _("Expired")
 
     ACTIVE_STATUSES = (Status.WAITING, Status.CALLED)
+    # What reception may send to another service (a served patient may be sent on for a test).
+    MOVABLE_STATUSES = (Status.WAITING, Status.CALLED, Status.SERVED)
 
     queue_id = models.CharField(_("ticket"), max_length=40, db_index=True)
     number = models.PositiveIntegerField(_("number"))
@@ -277,7 +300,7 @@ class Ticket(models.Model):
 
     @staticmethod
     def make_active_key(*, service_id: int, patient_id: int, name: str) -> str:
-        raw = f"{service_id}|{patient_id}|{' '.join(name.split()).casefold()}"
+        raw = f"{service_id}|{patient_id}|{name_key(name)}"
         return hashlib.sha256(raw.encode()).hexdigest()
 
     @property
@@ -349,4 +372,4 @@ class OTP(models.Model):
         verbose_name_plural = _("one-time codes")
 
     def __str__(self):
-        return f"OTP for …{self.phone[-4:]}"
+        return f"OTP for {mask_phone(self.phone)}"

@@ -5,7 +5,7 @@ from django.conf import settings
 from django.utils.translation import gettext as _
 from phonenumbers import PhoneNumberType, geocoder
 
-from .services.errors import InvalidInput
+from .errors import InvalidInput
 
 MAX_PHONE_INPUT = 32  # "+91 98123-45678" and friends; anything longer is not a phone number
 # Only numbers that can receive an SMS. Premium-rate and shared-cost numbers are refused outright:
@@ -58,8 +58,7 @@ def display_phone(e164: str) -> str:
     return phonenumbers.format_number(phonenumbers.parse(e164, None), phonenumbers.PhoneNumberFormat.INTERNATIONAL)
 
 
-def mask_phone(e164: str) -> str:
-    """For logs: enough to tell numbers apart, not enough to identify a patient (+91******5678)."""
-    if len(e164) <= 7:
-        return "*" * len(e164)
-    return e164[:3] + "*" * (len(e164) - 7) + e164[-4:]
+def mask_phone(phone: str | None) -> str:
+    """A phone number as logs and admin lists show it: its last four digits only (`***5678`)."""
+    digits = "".join(ch for ch in phone or "" if ch.isdigit())
+    return f"***{digits[-4:]}" if digits else "-"

@@ -3,23 +3,23 @@
 Every function here runs a number of queries that does not grow with the queue, and reads
 from the database only what it shows: counts are counted by the database, and the rows listed
 (names, times) are the first WAITING_LIST_LIMIT of a counter, read through its queue index.
+The shapes returned to clients are built by queue_app/payloads.py.
 """
 
+import re
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
 
 from django.conf import settings
 from django.db.models import Count, Q
 from django.utils import timezone
 
+from . import payloads
 from .models import Counter, Service, Ticket, service_day
-from .services.names import public_name
 
-ACTIVE = (Ticket.Status.WAITING, Ticket.Status.CALLED)
 # What the screens show of a row, and nothing more: rows are read under the service lock when a
-# change builds its messages (fifty waiting rows with every column cost a join ~10% more hold).
+# change builds its messages.
 SERVING_FIELDS = ("counter_id", "queue_id", "patient_name")
 WAITING_FIELDS = ("queue_id", "patient_name", "joined_at")
 RECENT_CALLS = 8
@@ -42,7 +42,7 @@ class QueueState:
 
 
 def _active_today(*, service_ids=None, counter_id=None, day=None):
-    tickets = Ticket.objects.filter(service_date=day or service_day(), status__in=ACTIVE)
+    tickets = Ticket.objects.of_day(day).active()
     if service_ids is not None:
         tickets = tickets.filter(service_id__in=list(service_ids))
     if counter_id is not None:
@@ -53,50 +53,31 @@ def _active_today(*, service_ids=None, counter_id=None, day=None):
 def waiting_lengths(*, service_ids=None, counter_id=None, day=None) -> dict:
     """How many of the day's tickets wait at each counter (None: unassigned), in one query
     answered from the index ticket_service_counts."""
-    waiting = _active_today(service_ids=service_ids, counter_id=counter_id, day=day).filter(
-        status=Ticket.Status.WAITING
-    )
+    waiting = _active_today(service_ids=service_ids, counter_id=counter_id, day=day).waiting()
     return dict(waiting.order_by().values("counter_id").annotate(n=Count("id")).values_list("counter_id", "n"))
 
 
-def queue_state(
-    *,
-    service_ids=None,
-    counter_id=None,
-    limit: int | None = None,
-    rows_for=None,
-    lengths: dict | None = None,
-    serving: dict | None = None,
-) -> QueueState:
+def queue_state(*, service_ids=None, counter_id=None, limit: int | None = None, rows_for=None) -> QueueState:
     """How many wait at each counter (one query), and the rows shown: the counters' called
     tickets (one query) and the first `limit` waiting of each counter with anyone waiting (one
     short indexed query each; WAITING_LIST_LIMIT unless given, 0 for none). `rows_for`: only
-    these counters' rows are needed; `lengths`: the counts, if the caller has them; `serving`:
-    {counter_id: called Ticket or None} for counters whose called ticket the caller has (a rule
-    that has just called one): when it covers `rows_for`, the called tickets are not read.
-    Nothing here grows with the length of the queue."""
+    these counters' rows are needed (an empty set: the counts only)."""
     limit = settings.WAITING_LIST_LIMIT if limit is None else limit
     tickets = _active_today(service_ids=service_ids, counter_id=counter_id)
     state = QueueState()
-    if lengths is None:
-        lengths = waiting_lengths(service_ids=service_ids, counter_id=counter_id)
+    lengths = waiting_lengths(service_ids=service_ids, counter_id=counter_id)
     state.lengths = {counter: n for counter, n in lengths.items() if n}
     if rows_for is not None and not rows_for:
         return state
-    if serving is not None and rows_for is not None and set(rows_for) <= set(serving):
-        for counter, ticket in serving.items():
-            if ticket is not None:
-                state.serving[counter] = {f: getattr(ticket, f) for f in SERVING_FIELDS}
-    else:
-        called = tickets.filter(status=Ticket.Status.CALLED)
-        if rows_for is not None:
-            called = called.filter(counter_id__in=list(rows_for))
-        for row in called.order_by("called_at", "id").values(*SERVING_FIELDS):
-            state.serving[row["counter_id"]] = row
+    called = tickets.called()
+    if rows_for is not None:
+        called = called.filter(counter_id__in=list(rows_for))
+    for row in called.order_by("called_at", "id").values(*SERVING_FIELDS):
+        state.serving[row["counter_id"]] = row
     if limit:
         for counter in state.lengths if rows_for is None else rows_for:
             if state.lengths.get(counter):
-                first = tickets.filter(status=Ticket.Status.WAITING, counter_id=counter).order_by("joined_at", "id")
+                first = tickets.waiting().filter(counter_id=counter).in_queue_order()
                 state.waiting[counter] = list(first.values(*WAITING_FIELDS)[:limit])
     return state
 
@@ -105,7 +86,7 @@ def queue_numbers(service_id: int) -> dict:
     """Every active ticket number of the service in queue order, in one query of small integers
     (no names, no dates): {"serving": {counter_id: number}, "waiting": {counter_id|None: [numbers]}}."""
     serving, waiting = {}, defaultdict(list)
-    rows = _active_today(service_ids=[service_id]).order_by("joined_at", "id")
+    rows = _active_today(service_ids=[service_id]).in_queue_order()
     for counter_id, status, number in rows.values_list("counter_id", "status", "number"):
         if status == Ticket.Status.CALLED:
             serving[counter_id] = number
@@ -114,79 +95,22 @@ def queue_numbers(service_id: int) -> dict:
     return {"serving": serving, "waiting": waiting}
 
 
-def serving_dict(row, *, mode: str = "full") -> dict | None:
-    if row is None:
-        return None
-    name = row["patient_name"] if mode == "full" else public_name(row["patient_name"], mode)
-    return {"queue_id": row["queue_id"], "patient_name": name}
-
-
-def counter_dict(counter: Counter, *, now: datetime | None = None) -> dict:
-    return {
-        "id": counter.pk,
-        "counter_name": counter.counter_name,
-        "service": counter.service.service_name,
-        "service_id": counter.service_id,
-        "current_status": counter.current_status,
-        "is_open": counter.is_open(now),
-        "start_time": counter.start_time.strftime("%H:%M"),
-        "end_time": counter.end_time.strftime("%H:%M"),
-        "held_by": counter.held_by.display_name if counter.held_by_id and counter.held_by else None,
-    }
-
-
-def waiting_entry(row, *, now: datetime) -> dict:
-    return {
-        "queue_id": row["queue_id"],
-        "patient_name": row["patient_name"],
-        "joined_at": row["joined_at"].isoformat(),
-        "waited_minutes": max(0, int((now - row["joined_at"]).total_seconds() // 60)),
-    }
-
-
-_READ_IT = object()  # counter_state: the serving ticket is to be read
-
-
-def counter_state(
-    counter: Counter,
-    *,
-    with_waiting: bool = False,
-    as_loaded: bool = False,
-    serving=_READ_IT,
-    queue_length: int | None = None,
-) -> dict:
-    """The staff view of one counter (full names, the first WAITING_LIST_LIMIT waiting): four queries.
-
-    `as_loaded`: show the counter as the caller loaded it (with its service and holder), one
-    query less, when what was done since did not change the counter's own row (a call, a skip).
-    `serving`: the ticket a rule has just left called at the counter (None: nobody), when the
-    caller has it from that rule: the called-ticket query is not needed either. `queue_length`:
-    how many wait there, when that rule counted them (then, without the list, no query at all).
-    """
-    if not as_loaded:
-        counter = Counter.objects.select_related("service", "held_by").get(pk=counter.pk)
-    known = serving is not _READ_IT
-    rows_for = set() if known and not with_waiting else None  # set(): the counts only
-    lengths = None if queue_length is None else {counter.pk: queue_length}
-    state = queue_state(counter_id=counter.pk, limit=None if with_waiting else 0, rows_for=rows_for, lengths=lengths)
-    if known:
-        row = None if serving is None else {"queue_id": serving.queue_id, "patient_name": serving.patient_name}
-    else:
-        row = state.serving.get(counter.pk)
-    now = timezone.now()
-    data = {
-        "counter": counter_dict(counter, now=now),
-        "serving_patient": serving_dict(row),
-        "queue_length": state.queue_length(counter.pk),
-    }
-    if with_waiting:
-        data["waiting"] = [waiting_entry(r, now=now) for r in state.waiting.get(counter.pk, ())]
-    return data
+def counter_state(counter: Counter, *, with_waiting: bool = False) -> dict:
+    """The staff view of one counter, read now (full names; the first WAITING_LIST_LIMIT waiting)."""
+    counter = Counter.objects.select_related("service", "held_by").get(pk=counter.pk)
+    state = queue_state(counter_id=counter.pk, limit=None if with_waiting else 0)
+    return payloads.counter_state(
+        counter,
+        serving_row=state.serving.get(counter.pk),
+        queue_length=state.queue_length(counter.pk),
+        waiting_rows=state.waiting.get(counter.pk, []) if with_waiting else None,
+        now=timezone.now(),
+    )
 
 
 def today_counts(counter: Counter) -> dict:
     """Served and skipped today at this counter, and the average service time in minutes."""
-    tickets = Ticket.objects.filter(counter=counter, service_date=service_day())
+    tickets = Ticket.objects.of_day().filter(counter=counter)
     counts = tickets.aggregate(
         served=Count("id", filter=Q(status=Ticket.Status.SERVED)),
         skipped=Count("id", filter=Q(status=Ticket.Status.SKIPPED)),
@@ -202,9 +126,8 @@ def today_counts(counter: Counter) -> dict:
     return counts
 
 
-# Average service time per (service, day), kept a few seconds per process: it is read by every
-# join answer, position list and patient page, and it changes only when a patient is served here
-# (forget_minutes) or, for another process's serves, within MINUTES_MEMO_SECONDS: an estimate.
+# Average service time per (service, day), kept a few seconds per process: every join answer,
+# position list and patient page reads it, and it is only an estimate. A serve here forgets it.
 MINUTES_MEMO_SECONDS = 10
 _minutes_memo: dict[tuple[int, object], tuple[float, float]] = {}
 
@@ -216,9 +139,9 @@ def minutes_per_patient(service_id: int) -> float:
     if remembered is not None and remembered[0] > time.monotonic():
         return remembered[1]
     pairs = (
-        Ticket.objects.filter(
+        Ticket.objects.of_day(key[1])
+        .filter(
             service_id=service_id,
-            service_date=key[1],
             status=Ticket.Status.SERVED,
             called_at__isnull=False,
             finished_at__isnull=False,
@@ -241,95 +164,34 @@ def forget_minutes(service_id: int | None = None) -> None:
 
 def display_snapshot() -> dict:
     """What the wall display shows: every counter and the latest calls. Four queries."""
-    mode = settings.DISPLAY_NAME_MODE
     counters = list(Counter.objects.select_related("service").order_by("id"))
-    state = queue_state(limit=0)
-    now = timezone.now()
     recent = (
-        Ticket.objects.filter(service_date=service_day(), called_at__isnull=False, counter__isnull=False)
+        Ticket.objects.of_day()
+        .filter(called_at__isnull=False, counter__isnull=False)
         .order_by("-called_at", "-id")
         .values("queue_id", "patient_name", "counter_id", "counter__counter_name", "called_at", "status")[:RECENT_CALLS]
     )
-    return {
-        "counters": [
-            {
-                "id": c.pk,
-                "counter_name": c.counter_name,
-                "service": c.service.service_name,
-                "service_id": c.service_id,
-                "current_status": c.current_status,
-                "is_open": c.is_open(now),
-                "serving_patient": serving_dict(state.serving.get(c.pk), mode=mode),
-                "queue_length": state.queue_length(c.pk),
-            }
-            for c in counters
-        ],
-        "recent_calls": [
-            {
-                "queue_id": r["queue_id"],
-                "patient_name": public_name(r["patient_name"], mode),
-                "counter_id": r["counter_id"],
-                "counter_name": r["counter__counter_name"],
-                "called_at": r["called_at"].isoformat(),
-                "status": r["status"],
-            }
-            for r in recent
-        ],
-        "facility": settings.FACILITY_NAME,
-        "name_mode": mode,
-        "server_time": now.isoformat(),
-    }
-
-
-def positions_payload(service_id: int, numbers: dict, minutes: float, *, as_of: float) -> dict:
-    """The compact queue.<service_id> message: ticket numbers only, no names. `as_of` (ms since
-    the epoch, taken before the read) lets a phone drop a message older than one it has shown."""
-    serving, waiting = numbers["serving"], numbers["waiting"]
-    counters = {}
-    for counter_id in set(serving) | {k for k in waiting if k is not None}:
-        counters[str(counter_id)] = {"serving": serving.get(counter_id), "waiting": waiting.get(counter_id, [])}
-    return {
-        "type": "queue_position",
-        "service_id": service_id,
-        "counters": counters,
-        "unassigned": waiting.get(None, []),
-        "minutes_per_patient": round(minutes, 2),
-        "as_of": as_of,
-    }
+    return payloads.display_snapshot(
+        counters,
+        queue_state(limit=0),
+        recent,
+        now=timezone.now(),
+        mode=settings.DISPLAY_NAME_MODE,
+        facility=settings.FACILITY_NAME,
+    )
 
 
 def positions_now(service_id: int) -> dict:
     """The service's queue_position message as of now: two queries, outside any lock."""
     as_of = round(time.time() * 1000, 1)
-    return positions_payload(service_id, queue_numbers(service_id), minutes_per_patient(service_id), as_of=as_of)
+    return payloads.positions(service_id, queue_numbers(service_id), minutes_per_patient(service_id), as_of=as_of)
 
 
-def ticket_dict(ticket: Ticket, *, with_position: bool = True) -> dict:
+def ticket_dict(ticket: Ticket) -> dict:
     """The patient's view of a ticket: where to go, how many are ahead, how long to wait."""
-    data = {
-        "id": ticket.pk,
-        "queue_id": ticket.queue_id,
-        "number": ticket.number,
-        "service": ticket.service.service_name,
-        "service_id": ticket.service_id,
-        "counter": ticket.counter.counter_name if ticket.counter_id else None,
-        "counter_id": ticket.counter_id,
-        "status": ticket.status,
-        "patient_name": ticket.patient_name,
-        "joined_at": ticket.joined_at.isoformat(),
-        "called_at": ticket.called_at.isoformat() if ticket.called_at else None,
-        "service_date": ticket.service_date.isoformat(),
-    }
-    if with_position:
-        # A ticket that has just joined carries the count its rule made under the queue lock.
-        ahead = getattr(ticket, "people_ahead", None)
-        ahead = people_ahead(ticket) if ahead is None else ahead
-        minutes = minutes_per_patient(ticket.service_id)
-        data["people_ahead"] = ahead
-        data["position"] = ahead + 1 if ticket.status == Ticket.Status.WAITING else (0 if ahead == 0 else None)
-        data["estimated_wait_minutes"] = round(ahead * minutes) if ticket.status == Ticket.Status.WAITING else 0
-        data["minutes_per_patient"] = round(minutes, 2)
-    return data
+    return payloads.patient_ticket(
+        ticket, people_ahead=people_ahead(ticket), minutes=minutes_per_patient(ticket.service_id)
+    )
 
 
 def people_ahead(ticket: Ticket) -> int:
@@ -338,12 +200,9 @@ def people_ahead(ticket: Ticket) -> int:
         return 0
     earlier = Q(joined_at__lt=ticket.joined_at) | Q(joined_at=ticket.joined_at, id__lt=ticket.pk)
     return (
-        Ticket.objects.filter(
-            service_id=ticket.service_id,
-            service_date=ticket.service_date,
-            status=Ticket.Status.WAITING,
-            counter_id=ticket.counter_id,
-        )
+        Ticket.objects.of_day(ticket.service_date)
+        .waiting()
+        .filter(service_id=ticket.service_id, counter_id=ticket.counter_id)
         .filter(earlier)
         .count()
     )
@@ -352,9 +211,7 @@ def people_ahead(ticket: Ticket) -> int:
 def patient_tickets(patient) -> list[Ticket]:
     """The patient's tickets of today, active ones first."""
     tickets = list(
-        Ticket.objects.filter(patient=patient, service_date=service_day())
-        .select_related("service", "counter")
-        .order_by("joined_at", "id")
+        Ticket.objects.of_day().filter(patient=patient).select_related("service", "counter").in_queue_order()
     )
     return sorted(tickets, key=lambda t: (not t.is_active, t.joined_at))
 
@@ -366,7 +223,9 @@ def services_overview() -> list[dict]:
     services = list(Service.objects.filter(is_active=True).order_by("service_name"))
     counters = list(Counter.objects.filter(service__in=services).select_related("service"))
     waiting = dict(
-        Ticket.objects.filter(service_date=today, status=Ticket.Status.WAITING, service__in=services)
+        Ticket.objects.of_day(today)
+        .waiting()
+        .filter(service__in=services)
         .values("service_id")
         .annotate(n=Count("id"))
         .values_list("service_id", "n")
@@ -391,3 +250,26 @@ def services_overview() -> list[dict]:
             }
         )
     return result
+
+
+DESK_LIST_LIMIT = 50  # the desk shows the latest tickets; a search finds any of today's
+MAX_QUERY = 100
+CODE_AND_NUMBER = re.compile(r"^([A-Za-z0-9]*[A-Za-z])[\s_-]*0*(\d{1,9})$")  # "OPD 12", "opd_012"
+
+
+def today_tickets(query: str = "", *, limit: int = DESK_LIST_LIMIT) -> tuple[list[Ticket], bool]:
+    """Today's tickets, newest first, matching a number ("12"), a code and number ("OPD 12"),
+    or part of a ticket id or name. One query; returns the tickets and whether more matched."""
+    tickets = Ticket.objects.of_day().select_related("service", "counter")
+    query = " ".join(query.split())[:MAX_QUERY]
+    if query:
+        match = Q(queue_id__icontains=query) | Q(patient_name__icontains=query)
+        coded = CODE_AND_NUMBER.match(query)
+        if query.isdigit() and len(query) <= 9:
+            match = Q(number=int(query))  # digits are a ticket number, not part of the random suffix
+        elif coded:
+            code = re.sub(r"[^A-Z0-9]", "", coded.group(1).upper())
+            match |= Q(queue_id__istartswith=f"{code}_", number=int(coded.group(2)))
+        tickets = tickets.filter(match)
+    found = list(tickets.order_by("-id")[: limit + 1])
+    return found[:limit], len(found) > limit

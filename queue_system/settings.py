@@ -246,7 +246,6 @@ SESSION_COOKIE_SAMESITE = "Lax"
 
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English")]
-LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = envstr("TIME_ZONE", "UTC")
 try:
     import zoneinfo
@@ -291,6 +290,10 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Patient, staff and display endpoints. Errors are {error, code} with a 4xx status.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "ENUM_NAME_OVERRIDES": {
+        "CounterStatusEnum": "queue_app.models.Counter.Status",
+        "TicketStatusEnum": "queue_app.models.Ticket.Status",
+    },
 }
 DATA_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024  # no endpoint takes more than a few fields
 
@@ -340,7 +343,7 @@ HTTP_CONCURRENCY = envint("HTTP_CONCURRENCY", "16", minimum=1)
 # requests whose clients have given up.
 HTTP_QUEUE_SECONDS = envint("HTTP_QUEUE_SECONDS", "10", minimum=1)
 # Queue changes (join, call, break...) run at once per process; more wait for a turn in the
-# process instead of inside the database on a service's lock (queue_app.services.queue_change).
+# process instead of inside the database on a service's lock (queue_app.services.changes.queue_change).
 QUEUE_CHANGE_CONCURRENCY = envint("QUEUE_CHANGE_CONCURRENCY", "4", minimum=1)
 # Requests' sync code runs on threads kept between requests (queue_system.server.ReuseRequestThreads),
 # this many per process when idle; each keeps its MariaDB connection (up to 5 minutes, pinged

@@ -1,15 +1,13 @@
-from drf_spectacular.utils import extend_schema, inline_serializer
-from rest_framework import serializers
+from drf_spectacular.utils import extend_schema
 from rest_framework.response import Response
 
 from .. import selectors
 from .base import ApiView
+from .schemas import DisplaySnapshotSerializer
 
 
 @extend_schema(
-    responses=inline_serializer(
-        "DisplaySnapshot", {"counters": serializers.ListField(), "recent_calls": serializers.ListField()}
-    ),
+    responses=DisplaySnapshotSerializer,
     summary="What the wall display shows (public: names per DISPLAY_NAME_MODE, never phones)",
 )
 class DisplayDataApi(ApiView):

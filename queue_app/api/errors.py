@@ -9,8 +9,8 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from ..errors import QueueError
 from ..http import busy_body, busy_headers
-from ..services.errors import QueueError
 
 # Failures of what the request depends on, not of the request: answered 503 "try again".
 UNAVAILABLE: tuple[type[Exception], ...] = (DatabaseError,)

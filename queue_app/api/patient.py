@@ -11,16 +11,14 @@ from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 
 from .. import access, selectors, services
-from ..models import Ticket
+from ..models import MAX_ID, Ticket
+from ..names import MAX_NAME_LENGTH
 from ..net import client_ip
 from ..phones import MAX_PHONE_INPUT
+from ..presenters import after_login_url, already_held_message
 from ..services import otp
-from ..services.names import MAX_NAME_LENGTH
-from ..views.patient import after_login_url, already_held_message
 from .base import ApiView, PatientApi
-
-ERROR = inline_serializer("PatientError", {"error": serializers.CharField(), "code": serializers.CharField()})
-TICKET = inline_serializer("TicketEnvelope", {"ticket": serializers.DictField()})
+from .schemas import JoinedTicketSerializer, TicketEnvelopeSerializer, errors
 
 
 class SendOtpInput(serializers.Serializer):
@@ -34,10 +32,7 @@ class SendOtpInput(serializers.Serializer):
         200: inline_serializer(
             "CodeSent", {"sent": serializers.BooleanField(), "resend_in": serializers.IntegerField()}
         ),
-        400: ERROR,
-        403: ERROR,
-        429: ERROR,
-        502: ERROR,
+        **errors(400, 403, 429, 502),
     },
     summary="Text a one-time code to the phone (same answer for known and unknown phones)",
 )
@@ -74,9 +69,7 @@ class VerifyOtpInput(serializers.Serializer):
                 "name_required": serializers.BooleanField(),
             },
         ),
-        400: ERROR,
-        403: ERROR,
-        429: ERROR,
+        **errors(400, 403, 429),
     },
     summary="Check the code; starts the patient's session until the end of the service day",
 )
@@ -109,7 +102,7 @@ class VerifyOtpApi(ApiView):
 
 @extend_schema(
     parameters=[OpenApiParameter("phone", str, required=True)],
-    responses={200: inline_serializer("PatientExists", {"exists": serializers.BooleanField()}), 403: ERROR},
+    responses={200: inline_serializer("PatientExists", {"exists": serializers.BooleanField()}), **errors(403)},
     summary="Whether the phone verified in this session is a registered patient (403 verify_first otherwise)",
 )
 class CheckPatientApi(ApiView):
@@ -121,7 +114,7 @@ class CheckPatientApi(ApiView):
 
 
 class JoinInput(serializers.Serializer):
-    service_id = serializers.IntegerField(min_value=1, max_value=2**62)
+    service_id = serializers.IntegerField(min_value=1, max_value=MAX_ID)
     name = serializers.CharField(
         max_length=MAX_NAME_LENGTH,
         required=False,
@@ -132,18 +125,9 @@ class JoinInput(serializers.Serializer):
     )
 
 
-JOINED = inline_serializer(
-    "JoinedTicket",
-    {
-        "ticket": serializers.DictField(),
-        "message": serializers.CharField(required=False, help_text="200 only: says the ticket was already held."),
-    },
-)
-
-
 @extend_schema(
     request=JoinInput,
-    responses={201: JOINED, 200: JOINED, 400: ERROR, 403: ERROR, 404: ERROR, 409: ERROR},
+    responses={201: JoinedTicketSerializer, 200: JoinedTicketSerializer, **errors(400, 403, 404, 409)},
     summary="Join a service's queue, for oneself or a family member (201 new, 200 the one already held)",
 )
 class JoinQueueApi(PatientApi):
@@ -161,8 +145,8 @@ class JoinQueueApi(PatientApi):
 
 
 class CancelInput(serializers.Serializer):
-    ticket = serializers.IntegerField(min_value=1, max_value=2**62, required=False)
-    ticket_id = serializers.IntegerField(min_value=1, max_value=2**62, required=False)
+    ticket = serializers.IntegerField(min_value=1, max_value=MAX_ID, required=False)
+    ticket_id = serializers.IntegerField(min_value=1, max_value=MAX_ID, required=False)
 
     def validate(self, attrs):
         if "ticket" not in attrs and "ticket_id" not in attrs:
@@ -172,7 +156,7 @@ class CancelInput(serializers.Serializer):
 
 @extend_schema(
     request=CancelInput,
-    responses={200: TICKET, 400: ERROR, 403: ERROR, 404: ERROR, 409: ERROR},
+    responses={200: TicketEnvelopeSerializer, **errors(400, 403, 404, 409)},
     summary="Leave the queue: cancel one of the patient's own tickets",
 )
 class CancelTicketApi(PatientApi):

@@ -6,26 +6,20 @@ counter operators get 403 `forbidden`, anyone not logged in as staff (patients t
 """
 
 from django.utils.translation import gettext as _
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 
 from .. import access, selectors, services
-from ..models import Ticket
+from ..links import ticket_link_url
+from ..models import MAX_ID, Ticket
+from ..names import MAX_NAME_LENGTH
 from ..phones import MAX_PHONE_INPUT, normalize_phone
-from ..services.names import MAX_NAME_LENGTH
-from ..views.patient import already_held_message
-from ..views.reception import MAX_QUERY, desk_services, reception_row, ticket_link_url, today_tickets
+from ..presenters import already_held_message, desk_services, reception_row
 from .base import ApiView, service_or_404
+from .schemas import ReceptionActionSerializer, ReceptionTicketsSerializer, WalkInTicketSerializer, errors
 
-ERROR = inline_serializer("ReceptionError", {"error": serializers.CharField(), "code": serializers.CharField()})
-ROW = serializers.DictField(
-    help_text="The ticket as the desk lists it: id, queue_id, number, service, service_id, counter, counter_id, "
-    "status, status_label, patient_name, joined_at, joined_time, called_at, service_date, slip_url, "
-    "can_recall, can_move, can_cancel."
-)
-ACTION_RESULT = inline_serializer("ReceptionActionResult", {"ticket": ROW, "message": serializers.CharField()})
-ACTION_ERRORS = {400: ERROR, 403: ERROR, 404: ERROR, 409: ERROR}
+ACTION_ERRORS = errors(400, 403, 404, 409)
 
 
 class ReceptionApi(ApiView):
@@ -55,32 +49,7 @@ class WalkInInput(serializers.Serializer):
         help_text="Optional mobile number (no code is sent: the staff member vouches for it). With it the "
         "ticket also shows on that phone's dashboard, and one active ticket per phone, service and name holds.",
     )
-    service_id = serializers.IntegerField(min_value=1, max_value=2**62)
-
-
-TICKETS = inline_serializer(
-    "ReceptionTickets",
-    {
-        "tickets": serializers.ListField(child=ROW),
-        "truncated": serializers.BooleanField(help_text="More tickets matched than are listed: search to narrow."),
-        "query": serializers.CharField(),
-        "services": serializers.ListField(
-            child=serializers.DictField(),
-            help_text="Today's services for a walk-in: id, name, meta (people waiting and counters open, in words).",
-        ),
-    },
-)
-ISSUED = inline_serializer(
-    "WalkInTicket",
-    {
-        "ticket": serializers.DictField(help_text="The patient's view of the ticket, as POST /queue/join/ answers."),
-        "row": ROW,
-        "created": serializers.BooleanField(),
-        "message": serializers.CharField(),
-        "slip_url": serializers.CharField(help_text="The printable slip."),
-        "link": serializers.CharField(help_text="The ticket's signed live page (/t/<token>/), valid today only."),
-    },
-)
+    service_id = serializers.IntegerField(min_value=1, max_value=MAX_ID)
 
 
 class TicketsApi(ReceptionApi):
@@ -90,12 +59,12 @@ class TicketsApi(ReceptionApi):
                 "q", str, description='A ticket number ("12"), service and number ("OPD 12"), or part of a name or id.'
             )
         ],
-        responses={200: TICKETS, 403: ERROR},
+        responses={200: ReceptionTicketsSerializer, **errors(403)},
         summary="Today's tickets, newest first, searchable (capped; reception and admins)",
     )
     def get(self, request):
-        query = request.query_params.get("q", "")[:MAX_QUERY]
-        tickets, truncated = today_tickets(query)
+        query = request.query_params.get("q", "")[: selectors.MAX_QUERY]
+        tickets, truncated = selectors.today_tickets(query)
         return Response(
             {
                 "tickets": [reception_row(t) for t in tickets],
@@ -107,7 +76,7 @@ class TicketsApi(ReceptionApi):
 
     @extend_schema(
         request=WalkInInput,
-        responses={201: ISSUED, 200: ISSUED, 400: ERROR, 403: ERROR, 404: ERROR, 409: ERROR},
+        responses={201: WalkInTicketSerializer, 200: WalkInTicketSerializer, **ACTION_ERRORS},
         summary="Give a walk-in a ticket (201 new; 200 the one that phone already holds for that name and service)",
     )
     def post(self, request):
@@ -135,7 +104,7 @@ class TicketsApi(ReceptionApi):
 
 @extend_schema(
     request=None,
-    responses={200: ACTION_RESULT, **ACTION_ERRORS},
+    responses={200: ReceptionActionSerializer, **ACTION_ERRORS},
     summary="Recall a skipped ticket of today: back into the queue at its original join position",
 )
 class RecallApi(ReceptionApi):
@@ -146,12 +115,12 @@ class RecallApi(ReceptionApi):
 
 
 class MoveInput(serializers.Serializer):
-    service_id = serializers.IntegerField(min_value=1, max_value=2**62)
+    service_id = serializers.IntegerField(min_value=1, max_value=MAX_ID)
 
 
 @extend_schema(
     request=MoveInput,
-    responses={200: ACTION_RESULT, **ACTION_ERRORS},
+    responses={200: ReceptionActionSerializer, **ACTION_ERRORS},
     summary="Move a ticket to another service (OPD → Test), keeping its original arrival time",
 )
 class MoveApi(ReceptionApi):
@@ -176,7 +145,7 @@ class MoveApi(ReceptionApi):
 
 @extend_schema(
     request=None,
-    responses={200: ACTION_RESULT, **ACTION_ERRORS},
+    responses={200: ReceptionActionSerializer, **ACTION_ERRORS},
     summary="Cancel a waiting or called ticket for the patient",
 )
 class CancelApi(ReceptionApi):

@@ -1,24 +1,17 @@
 """Counter staff actions: each parses input, makes one service call and answers the counter state."""
 
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
-from .. import selectors, services
+from .. import payloads, selectors, services
 from ..models import Counter
 from .base import StaffApi
+from .schemas import CounterQueueSerializer, CounterStateSerializer, StatusResultSerializer, errors
 
-ERROR = inline_serializer("Error", {"error": serializers.CharField(), "code": serializers.CharField()})
-COUNTER_STATE = inline_serializer(
-    "CounterState",
-    {
-        "counter": serializers.DictField(),
-        "serving_patient": serializers.DictField(allow_null=True),
-        "queue_length": serializers.IntegerField(),
-    },
-)
-ERRORS = {403: ERROR, 400: ERROR, 409: ERROR}
+ERRORS = errors(400, 403, 409)
 
 
 class ActionInput(serializers.Serializer):
@@ -40,30 +33,32 @@ class _CounterAction(StaffApi):
         data = ActionInput(data=request.data)
         data.is_valid(raise_exception=True)
         # Absent: no check. "": the screen showed nobody being served. Anything else: that ticket.
-        called = type(self).operation(
+        call = type(self).operation(
             counter=self.counter, by=request.user, expected=data.validated_data.get("expected_queue_id")
         )
-        # A call, skip or announcement changes tickets, not the counter's row loaded above; the
-        # ticket the rule returns is the one now called at the counter (None: nobody), and a call
-        # or skip leaves the counter annotated with how many wait there.
-        waiting = getattr(self.counter, "queue_length", None)
-        return Response(selectors.counter_state(self.counter, as_loaded=True, serving=called, queue_length=waiting))
+        return Response(
+            payloads.counter_state(
+                call.counter, serving_row=call.ticket, queue_length=call.queue_length, now=timezone.now()
+            )
+        )
 
 
-@extend_schema(request=ActionInput, responses={200: COUNTER_STATE, **ERRORS}, summary="Serve next patient")
+@extend_schema(request=ActionInput, responses={200: CounterStateSerializer, **ERRORS}, summary="Serve next patient")
 class ServeNextApi(_CounterAction):
     """Finish the current patient and call the next one (409 `stale` if the screen was out of date)."""
 
     operation = services.serve_next
 
 
-@extend_schema(request=ActionInput, responses={200: COUNTER_STATE, **ERRORS}, summary="Skip (no-show) and call next")
+@extend_schema(
+    request=ActionInput, responses={200: CounterStateSerializer, **ERRORS}, summary="Skip (no-show) and call next"
+)
 class SkipPatientApi(_CounterAction):
     operation = services.skip
 
 
 @extend_schema(
-    request=ActionInput, responses={200: COUNTER_STATE, **ERRORS}, summary="Announce the current patient again"
+    request=ActionInput, responses={200: CounterStateSerializer, **ERRORS}, summary="Announce the current patient again"
 )
 class AnnouncePatientApi(_CounterAction):
     operation = services.announce
@@ -71,7 +66,7 @@ class AnnouncePatientApi(_CounterAction):
 
 class StatusInput(serializers.Serializer):
     status = serializers.ChoiceField(
-        choices=Counter.Status.values,
+        choices=Counter.Status.choices,
         error_messages={
             "invalid_choice": _('Unknown status "{input}": use available, busy, break or closed.'),
             "required": _("Choose a status: available, busy, break or closed."),
@@ -82,12 +77,7 @@ class StatusInput(serializers.Serializer):
 
 @extend_schema(
     request=StatusInput,
-    responses={
-        200: inline_serializer(
-            "StatusResult", {"counter": serializers.DictField(), "redistributed": serializers.IntegerField()}
-        ),
-        **ERRORS,
-    },
+    responses={200: StatusResultSerializer, **ERRORS},
     summary="Set the counter status (available, busy, break, closed)",
 )
 class UpdateStatusApi(StaffApi):
@@ -99,25 +89,13 @@ class UpdateStatusApi(StaffApi):
         return Response({"counter": state["counter"], "redistributed": moved, "queue_length": state["queue_length"]})
 
 
-QUEUE_DATA = inline_serializer(
-    "CounterQueueData",
-    {
-        "counter": serializers.DictField(),
-        "serving_patient": serializers.DictField(allow_null=True),
-        "waiting": serializers.ListField(child=serializers.DictField()),
-        "queue_length": serializers.IntegerField(),
-        "today": serializers.DictField(),
-    },
-)
-
-
 @extend_schema(
     parameters=[OpenApiParameter("counter", int, description="Admins: any counter; operators: their own.")],
-    responses={200: QUEUE_DATA, 403: ERROR},
+    responses={200: CounterQueueSerializer, **errors(403)},
     summary="The counter, its current patient and its waiting list in order",
 )
 class QueueDataApi(StaffApi):
     def get(self, request):
-        data = selectors.counter_state(self.counter, with_waiting=True, as_loaded=True)
+        data = selectors.counter_state(self.counter, with_waiting=True)
         data["today"] = selectors.today_counts(self.counter)
         return Response(data)

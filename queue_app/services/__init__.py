@@ -1,6 +1,11 @@
-"""The services layer: every change of queue state goes through these functions."""
+"""The services layer: every change of queue state goes through these functions.
 
-from .errors import (  # noqa: F401
+Split by sub-domain: joining, calling, counters, reception; placement (which counter a waiting
+ticket waits at), changes (what every change shares) and housekeeping (the end of a day). The
+public rules are re-exported here, so callers write `services.serve_next(...)`.
+"""
+
+from ..errors import (  # noqa: F401
     Busy,
     CounterNotOpen,
     CounterTaken,
@@ -15,23 +20,16 @@ from .errors import (  # noqa: F401
     TicketNotActive,
     UnknownService,
 )
-from .queue import (  # noqa: F401
+from .calling import Call, announce, serve_next, skip  # noqa: F401
+from .counters import (  # noqa: F401
     HEARTBEAT_SECONDS,
-    announce,
-    cancel,
-    count_to_redistribute,
-    expire_previous_days,
+    counter_heartbeat,
     hold_counter,
-    issue_walk_in,
-    join,
-    move_to_service,
-    recall,
     release_counter,
     release_idle_counters,
-    release_idle_counters_now_and_then,
-    rollover_if_new_day,
-    serve_next,
     set_status,
-    skip,
     touch_counter,
 )
+from .housekeeping import expire_previous_days, rollover_if_new_day  # noqa: F401
+from .joining import issue_walk_in, join  # noqa: F401
+from .reception import cancel, move_to_service, recall  # noqa: F401

@@ -18,7 +18,7 @@ import math
 import secrets
 import unicodedata
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.cache import cache
@@ -30,10 +30,10 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
 from .. import access, sms
-from ..models import OTP, Patient
+from ..errors import Busy, InvalidInput, NotAllowed, QueueError
+from ..models import OTP, Patient, end_of_service_day
+from ..names import clean_name
 from ..phones import check_region_allowed, mask_phone, normalize_phone
-from .errors import Busy, InvalidInput, NotAllowed, QueueError
-from .names import clean_name
 
 log = logging.getLogger("queue.otp")
 
@@ -278,12 +278,6 @@ def _refusal(otp: OTP | None, phone: str, digits: str, now: datetime) -> CodeRej
 
 
 # --- the patient's session -------------------------------------------------------------------
-
-
-def end_of_service_day(now: datetime | None = None) -> datetime:
-    """Local midnight after `now` (in TIME_ZONE): when a patient's session ends."""
-    local = timezone.localtime(now)
-    return datetime.combine(local.date() + timedelta(days=1), time.min, tzinfo=local.tzinfo)
 
 
 def start_patient_session(*, session, verification: Verification, staff_signed_in: bool) -> None:

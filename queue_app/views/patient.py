@@ -22,24 +22,16 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from .. import access, selectors, services
+from ..errors import QueueError, UnknownService
 from ..http import wants_json
-from ..models import Patient, Service, Ticket
+from ..models import Service, Ticket, parse_id
+from ..names import MAX_NAME_LENGTH, same_person
 from ..net import client_ip
 from ..phones import MAX_PHONE_INPUT, display_phone
+from ..presenters import after_login_url, already_held_message, dashboard_context
 from ..services import otp
-from ..services.errors import QueueError, UnknownService
-from ..services.names import MAX_NAME_LENGTH
 
-# --- helpers shared with the API ---------------------------------------------------------------
-
-
-def after_login_url(patient: Patient | None) -> str:
-    """Where a verified patient goes next: their ticket, the service list, or the name step."""
-    if patient is None:
-        return reverse("patient_login")
-    if any(t.is_active for t in selectors.patient_tickets(patient)):
-        return reverse("patient_dashboard")
-    return reverse("service_selection")
+# --- access ------------------------------------------------------------------------------------
 
 
 def patient_required(view):
@@ -71,20 +63,6 @@ def _field_for(error: QueueError) -> str | None:
 
 def _staff_here(request) -> bool:
     return access.is_staff_user(request.user)
-
-
-def same_person(a: str, b: str) -> bool:
-    """Names as the one-ticket-per-name rule compares them: spacing and case do not count."""
-    return " ".join(a.split()).casefold() == " ".join(b.split()).casefold()
-
-
-def already_held_message(ticket: Ticket) -> str:
-    """What a second join for the same phone, service and name answers (with the ticket, 200)."""
-    return _("%(name)s already holds ticket %(ticket)s for %(service)s; no new ticket was made.") % {
-        "name": ticket.patient_name,
-        "ticket": ticket.queue_id,
-        "service": ticket.service,
-    }
 
 
 # --- login -------------------------------------------------------------------------------------
@@ -262,11 +240,8 @@ def service_selection(request):
     if request.method == "POST":
         name = _who_for(request.POST)
         who = {"for": "me" if name is None else "other", "name": name or ""}
-        try:
-            service_id = int(request.POST.get("service_id", ""))
-            service = Service.objects.filter(pk=service_id).first() if 0 < service_id < 2**62 else None
-        except ValueError:
-            service = None
+        service_id = parse_id(request.POST.get("service_id"))
+        service = Service.objects.filter(pk=service_id).first() if service_id else None
         if service is None:
             error, status_code = str(UnknownService.default_message), UnknownService.status_code
         else:
@@ -314,75 +289,6 @@ def service_selection(request):
 # --- dashboard ---------------------------------------------------------------------------------
 
 
-def status_strings() -> dict:
-    """Every sentence the ticket page can show, translated once; the page's script uses the same."""
-    return {
-        "waiting": _("You are in the queue"),
-        "ahead_one": _("1 person is ahead of you."),
-        "ahead_many": _("%(n)s people are ahead of you."),
-        "next": _("You are next"),
-        "next_detail": _("Please stay close to %(counter)s."),
-        "pool": _("Waiting for a counter to open"),
-        "pool_detail": _("You keep your place. We will tell you where to go as soon as a counter opens."),
-        "called": _("Please go to %(counter)s now"),
-        "called_detail": _("It is your turn."),
-        "served": _("You have been seen"),
-        "served_detail": _("Thank you for waiting. Take care!"),
-        "skipped": _("You missed your turn"),
-        "skipped_detail": _("Please see reception."),
-        "cancelled": _("You left the queue"),
-        "cancelled_detail": _("You can join again at any time today."),
-        "expired": _("This ticket has expired"),
-        "expired_detail": _("Tickets are valid on their day only. Please join again."),
-        "no_counter": _("Not yet assigned"),
-        "minutes": _("about %(n)s min"),
-        "no_wait": _("no wait"),
-        "now": _("now"),
-        "reconnecting": _("Reconnecting…"),
-        "polling": _("Live updates are slow on this network; checking every few seconds."),
-        "forbidden": _("This ticket is not yours. Please sign in again."),
-        "leave_confirm": _("Leave the queue? You will lose your place."),
-        "leaving": _("Leaving…"),
-        "left": _("You left the queue."),
-    }
-
-
-def ticket_status(ticket: dict, strings: dict) -> dict:
-    """The plain-language status of a ticket_dict: a headline and a sentence."""
-    status = ticket["status"]
-    counter = ticket.get("counter") or ""
-    if status == Ticket.Status.CALLED:
-        return {
-            "key": "called",
-            "headline": strings["called"] % {"counter": counter},
-            "detail": strings["called_detail"],
-        }
-    if status == Ticket.Status.WAITING:
-        if not ticket.get("counter_id"):
-            return {"key": "pool", "headline": strings["pool"], "detail": strings["pool_detail"]}
-        ahead = ticket.get("people_ahead") or 0
-        if ahead == 0:
-            return {"key": "next", "headline": strings["next"], "detail": strings["next_detail"] % {"counter": counter}}
-        detail = strings["ahead_one"] if ahead == 1 else strings["ahead_many"] % {"n": ahead}
-        return {"key": "waiting", "headline": strings["waiting"], "detail": detail}
-    return {"key": status, "headline": strings.get(status, status), "detail": strings.get(f"{status}_detail", "")}
-
-
-def ticket_facts(ticket: dict, strings: dict) -> dict:
-    """Counter, position, people ahead and the wait, as the ticket card shows them."""
-    waiting = ticket["status"] == Ticket.Status.WAITING
-    called = ticket["status"] == Ticket.Status.CALLED
-    minutes = ticket.get("estimated_wait_minutes") or 0
-    return {
-        "counter": ticket.get("counter") or strings["no_counter"],
-        "position": ticket.get("position") if waiting else "–",
-        "ahead": ticket.get("people_ahead", 0) if waiting else "–",
-        "wait": (strings["minutes"] % {"n": minutes} if minutes else strings["no_wait"])
-        if waiting
-        else (strings["now"] if called else "–"),
-    }
-
-
 @never_cache
 @patient_required
 def patient_dashboard(request):
@@ -398,52 +304,14 @@ def patient_dashboard(request):
     return render(request, "patient/dashboard.html", context)
 
 
-def dashboard_context(data: list[dict], *, patient: Patient | None, poll_url: str) -> dict:
-    """The live ticket page for these ticket_dicts: a signed-in phone's tickets (with `patient`),
-    or one ticket opened through its signed link (`patient` None: no leaving, no new ticket)."""
-    strings = status_strings()
-    active = [t for t in data if t["status"] in Ticket.ACTIVE_STATUSES]
-    shown = active or data[-1:]  # no active ticket: the latest news (served, skipped, left…)
-    earlier = [{**t, "status_label": Ticket.Status(t["status"]).label} for t in data if t not in shown]
-    cards = [
-        {
-            "ticket": t,
-            "state": ticket_status(t, strings),
-            "facts": ticket_facts(t, strings),
-            "active": t["status"] in Ticket.ACTIVE_STATUSES,
-            # A family member's ticket on the phone's page, or a slip's ticket: say whose it is.
-            "for_name": t["patient_name"]
-            if patient is None or not same_person(t["patient_name"], patient.name)
-            else "",
-        }
-        for t in shown
-    ]
-    return {
-        "cards": cards,
-        "has_active": bool(active),
-        "earlier": earlier,
-        "patient": patient,
-        "link_mode": patient is None,
-        "dashboard_data": {
-            "tickets": shown,
-            "strings": strings,
-            "cancelUrl": reverse("cancel_ticket") if patient is not None else None,
-            "pollUrl": poll_url,
-        },
-    }
-
-
 def _focused_ticket(request) -> Ticket | None:
     raw = request.GET.get("ticket")
     if raw is None:
         return None
-    try:
-        ticket_id = int(raw)
-    except ValueError:
-        raise Http404(_("There is no such ticket.")) from None
-    ticket = access.can_watch_ticket(request.session, ticket_id) if 0 < ticket_id < 2**62 else None
+    ticket_id = parse_id(raw)
+    ticket = access.can_watch_ticket(request.session, ticket_id) if ticket_id else None
     if ticket is None:
-        if Ticket.objects.filter(pk=ticket_id).exists():
+        if ticket_id and Ticket.objects.filter(pk=ticket_id).exists():
             raise PermissionDenied(_("This ticket belongs to someone else."))
         raise Http404(_("There is no such ticket."))
     return ticket

@@ -21,7 +21,8 @@ from django.views.decorators.http import require_GET, require_http_methods
 from .. import access, selectors, services
 from ..forms import StaffLoginForm, SwitchCounterForm, counter_choices
 from ..http import wants_json
-from ..models import Counter, Staff
+from ..models import Counter, Staff, parse_id
+from ..presenters import script_strings
 
 STAFF_LOGIN_URL = "/staff/login/"
 
@@ -97,9 +98,9 @@ def lockout_response(request, credentials, *args, **kwargs):
 def _counter_on_screen(request) -> Counter | None:
     """The counter the dashboard shows: an admin may name any counter; everyone else their own."""
     user = request.user
-    requested = request.GET.get("counter", "")
-    if user.is_queue_admin and requested.isdigit() and len(requested) < 12:
-        counter = Counter.objects.filter(pk=int(requested)).first()
+    requested = parse_id(request.GET.get("counter"))
+    if user.is_queue_admin and requested:
+        counter = Counter.objects.filter(pk=requested).first()
         if counter is not None:
             return counter
         messages.error(request, _("That counter does not exist."))
@@ -165,51 +166,45 @@ def staff_dashboard(request):
 
 
 def _dashboard_strings() -> dict:
-    """Every sentence the dashboard's script shows, translated here (no JS catalogue needed)."""
-    return {
-        "nobody": _("No patient at the counter"),
-        "nobodyHint": _("Press Serve next to call the next patient."),
-        "waitingEmpty": _("Nobody is waiting at this counter."),
-        "waitingMore": _("…and %(n)s more waiting"),
-        "minutes": _("%(n)s min"),
-        "justNow": _("just now"),
-        "served": _("Called %(ticket)s."),
-        "finished": _("Done. Nobody else is waiting."),
-        "skipped": _("Skipped. Called %(ticket)s."),
-        "skippedNone": _("Skipped. Nobody else is waiting."),
-        "announced": _("%(ticket)s announced again on the display."),
-        "statusSet": _("Status: %(status)s."),
-        "moved": _("%(n)s waiting patients were moved to other counters or back to the pool."),
-        "pulled": _("%(n)s patients who were waiting for a counter were sent here."),
-        "stale": _("The screen was out of date and has been refreshed. Nothing was changed."),
-        "reconnecting": _("Connection lost. Reconnecting…"),
-        "network": _("No connection: nothing was changed. Check the network and try again."),
-        "polling": _("Live updates are blocked; refreshing every few seconds."),
-        "lost": _("This counter is no longer yours (someone took it over, or you were logged out)."),
-        "loggedOut": _("Your session has ended. Please log in again."),
-        "breakTitle": _("Go on break?"),
-        "closedTitle": _("Close this counter?"),
-        "breakBody": _(
-            "%(n)s waiting patients will be moved to the other open counters of this service, keeping their "
-            "place in line. If no other counter is open, they wait until one opens. "
-            "Your current patient stays with you."
-        ),
-        "breakBodyNone": _("Nobody is waiting here, so nobody will be moved. Your current patient stays with you."),
-        "breakConfirm": _("Go on break"),
-        "closedConfirm": _("Close counter"),
-        "statusLabels": {
-            "available": _("Available"),
-            "busy": _("Busy"),
-            "break": _("On break"),
-            "closed": _("Closed"),
-        },
-        "notOpen": {
-            "break": _("You are on break: no new patients are sent here. Choose Available to start again."),
-            "closed": _("This counter is closed: no patients are sent here. Choose Available to open it."),
-            "hours": _("Outside this counter's opening hours: no new patients are sent here."),
-            "unheld": _("Nobody is logged in at this counter, so it is not open."),
-        },
-    }
+    """Every sentence the dashboard's script shows."""
+    return script_strings(
+        {
+            "nobody": _("No patient at the counter"),
+            "nobodyHint": _("Press Serve next to call the next patient."),
+            "waitingEmpty": _("Nobody is waiting at this counter."),
+            "waitingMore": _("…and %(n)s more waiting"),
+            "minutes": _("%(n)s min"),
+            "justNow": _("just now"),
+            "served": _("Called %(ticket)s."),
+            "finished": _("Done. Nobody else is waiting."),
+            "skipped": _("Skipped. Called %(ticket)s."),
+            "skippedNone": _("Skipped. Nobody else is waiting."),
+            "announced": _("%(ticket)s announced again on the display."),
+            "statusSet": _("Status: %(status)s."),
+            "moved": _("%(n)s waiting patients were moved to other counters or back to the pool."),
+            "pulled": _("%(n)s patients who were waiting for a counter were sent here."),
+            "stale": _("The screen was out of date and has been refreshed. Nothing was changed."),
+            "reconnecting": _("Connection lost. Reconnecting…"),
+            "polling": _("Live updates are blocked; refreshing every few seconds."),
+            "lost": _("This counter is no longer yours (someone took it over, or you were logged out)."),
+            "breakTitle": _("Go on break?"),
+            "closedTitle": _("Close this counter?"),
+            "breakBody": _(
+                "%(n)s waiting patients will be moved to the other open counters of this service, keeping their "
+                "place in line. If no other counter is open, they wait until one opens. "
+                "Your current patient stays with you."
+            ),
+            "breakBodyNone": _("Nobody is waiting here, so nobody will be moved. Your current patient stays with you."),
+            "breakConfirm": _("Go on break"),
+            "closedConfirm": _("Close counter"),
+            "notOpen": {
+                "break": _("You are on break: no new patients are sent here. Choose Available to start again."),
+                "closed": _("This counter is closed: no patients are sent here. Choose Available to open it."),
+                "hours": _("Outside this counter's opening hours: no new patients are sent here."),
+                "unheld": _("Nobody is logged in at this counter, so it is not open."),
+            },
+        }
+    )
 
 
 @never_cache
@@ -222,12 +217,12 @@ def switch_counter(request):
     if request.user.role == Staff.Role.RECEPTION:
         return redirect("reception_desk")  # reception never holds a counter
     if request.method == "GET":
-        requested = request.GET.get("counter", "")
+        requested = parse_id(request.GET.get("counter"))
         takeover = None
-        if requested.isdigit() and len(requested) < 12:
+        if requested:
             takeover = (
                 Counter.objects.select_related("service", "held_by")
-                .filter(pk=int(requested), held_by__isnull=False)
+                .filter(pk=requested, held_by__isnull=False)
                 .exclude(held_by=request.user)
                 .first()
             )

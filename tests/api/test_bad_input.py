@@ -12,9 +12,9 @@ from django.conf import settings
 from django.core import signing
 
 from queue_app import access
+from queue_app.errors import InvalidInput
 from queue_app.models import OTP, Patient
-from queue_app.services.errors import InvalidInput
-from queue_app.services.names import clean_name
+from queue_app.names import clean_name
 from queue_app.sms import locmem
 
 from ..patient_helpers import PhoneBrowser, last_code

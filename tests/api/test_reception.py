@@ -248,7 +248,7 @@ def test_the_list_is_searchable_by_number_or_name(reception, opd, lab, counters,
 
 
 def test_the_list_is_one_query_and_capped(opd, counters, desk, django_assert_num_queries):
-    from queue_app.views.reception import today_tickets
+    from queue_app.selectors import today_tickets
 
     for i in range(5):
         services.issue_walk_in(name=f"Walk In {i}", service=opd, by=desk)
@@ -283,7 +283,7 @@ def test_recall_puts_a_skipped_ticket_back_at_its_place_and_tells_its_page(
     assert body["ticket"]["status"] == "waiting" and body["ticket"]["counter"] == "Counter 1"
     assert "back in the queue" in body["message"]
     # Counter 1's next call is the recalled ticket: it joined first.
-    assert services.serve_next(counter=counters[0], by=None).pk == ticket.pk
+    assert services.serve_next(counter=counters[0], by=None).ticket.pk == ticket.pk
     received = listener.messages()
     assert ("queue_update", "new_patient") in [(m["type"], m.get("event")) for m in received]
     assert any(m["type"] == "ticket_update" and m["event"] == "recalled" for m in received)
@@ -316,7 +316,7 @@ def test_moving_keeps_the_arrival_time_and_sends_moved_service_to_the_patients_p
     moved = refresh(ticket)
     assert moved.service == scene["lab"] and moved.joined_at == ticket.joined_at and moved.queue_id.startswith("TEST_")
     assert response.json()["ticket"]["queue_id"] == moved.queue_id and ticket.queue_id in response.json()["message"]
-    assert services.serve_next(counter=lab_counter, by=None).pk == moved.pk  # ahead of `later`: it arrived first
+    assert services.serve_next(counter=lab_counter, by=None).ticket.pk == moved.pk  # ahead of `later`: it arrived first
     update = [m for m in listener.messages() if m["type"] == "ticket_update"]
     assert [m["event"] for m in update] == ["moved_service"]
     assert update[0]["ticket"]["service_id"] == scene["lab"].pk and moved.queue_id in update[0]["message"]

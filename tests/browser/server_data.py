@@ -65,7 +65,7 @@ def serve_next(*, counter: str, by: str) -> dict | None:
     """The staff member `by` presses Serve next at the counter named `counter`."""
     from queue_app import services as queue
 
-    ticket = queue.serve_next(counter=_counter(counter), by=_staff(by, {}))
+    ticket = queue.serve_next(counter=_counter(counter), by=_staff(by, {})).ticket
     return _ticket(ticket) if ticket else None
 
 

@@ -33,7 +33,7 @@ def test_events_are_sent_only_after_commit(opd, counters, patients):
 def test_serve_next_sends_served_then_called_in_the_seed_format(opd, counters, patients):
     services.join(patient=patients[0], service=opd)
     listener = Listener(events.DISPLAY_GROUP)
-    called = services.serve_next(counter=counters[0], by=None)
+    called = services.serve_next(counter=counters[0], by=None).ticket
     served, call = listener.drain()
     assert (served["event"], call["event"]) == ("patient_served", "patient_called")
     for message in (served, call):

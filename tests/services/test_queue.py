@@ -143,8 +143,9 @@ def test_pool_is_handed_out_in_join_order_when_a_counter_opens(opd, staff, patie
 
 def test_serve_next_calls_the_earliest_waiting_ticket_of_the_counter(opd, counters, patients):
     tickets = join_all(opd, patients[:4])
-    called = services.serve_next(counter=counters[0], by=counters[0].held_by)
-    assert called.pk == tickets[0].pk and refresh(called).status == Ticket.Status.CALLED
+    call = services.serve_next(counter=counters[0], by=counters[0].held_by)
+    assert call.ticket.pk == tickets[0].pk and refresh(call.ticket).status == Ticket.Status.CALLED
+    assert call.counter == counters[0] and call.queue_length == 1  # #3 still waits there
 
 
 def test_serve_next_completes_the_current_ticket(opd, counters, patients):
@@ -159,7 +160,7 @@ def test_serve_next_completes_the_current_ticket(opd, counters, patients):
 def test_an_idle_counter_takes_the_earliest_waiting_ticket_of_its_service(opd, counters, patients):
     tickets = join_all(opd, patients[:3])  # counter 1: #1, #3; counter 2: #2
     services.serve_next(counter=counters[1], by=None)  # counter 2 calls #2
-    called = services.serve_next(counter=counters[1], by=None)  # its queue is empty: takes #1
+    called = services.serve_next(counter=counters[1], by=None).ticket  # its queue is empty: takes #1
     assert called.pk == tickets[0].pk and called.counter_id == counters[1].pk
     history = QueueHistory.objects.filter(ticket=called, action="called").get()
     assert history.from_counter_id == counters[0].pk
@@ -170,10 +171,11 @@ def test_serve_next_with_nobody_waiting_says_so(opd, counters):
         services.serve_next(counter=counters[0], by=None)
 
 
-def test_serve_next_finishes_the_last_patient_and_returns_none(opd, counters, patient):
+def test_serve_next_finishes_the_last_patient_and_calls_nobody(opd, counters, patient):
     services.join(patient=patient, service=opd)
     services.serve_next(counter=counters[0], by=None)
-    assert services.serve_next(counter=counters[0], by=None) is None
+    call = services.serve_next(counter=counters[0], by=None)
+    assert call.ticket is None and call.queue_length == 0
     assert Ticket.objects.get().status == Ticket.Status.SERVED
 
 
@@ -197,7 +199,7 @@ def test_double_click_serves_once(opd, counters, patients):
 def test_skip_marks_no_show_and_calls_the_next(opd, counters, patients):
     first, _, third = join_all(opd, patients[:3])
     services.serve_next(counter=counters[0], by=None)
-    called = services.skip(counter=counters[0], by=None)
+    called = services.skip(counter=counters[0], by=None).ticket
     assert refresh(first).status == Ticket.Status.SKIPPED and called.pk == third.pk
 
 
@@ -212,8 +214,8 @@ def test_announce_needs_a_current_ticket_and_writes_history(opd, counters, patie
     with pytest.raises(services.NoCurrentTicket):
         services.announce(counter=counters[0], by=None)
     services.join(patient=patient, service=opd)
-    called = services.serve_next(counter=counters[0], by=None)
-    assert services.announce(counter=counters[0], by=None).pk == called.pk
+    called = services.serve_next(counter=counters[0], by=None).ticket
+    assert services.announce(counter=counters[0], by=None).ticket.pk == called.pk
     assert QueueHistory.objects.filter(ticket=called, action="announced").count() == 1
 
 
@@ -375,11 +377,11 @@ def test_queues_and_snapshots_show_today_only(opd, counters, patients):
 
 
 def test_first_activity_of_a_new_day_expires_earlier_tickets(opd, counters, patients, monkeypatch):
-    from queue_app.services import queue
+    from queue_app.services import housekeeping
 
     join_all(opd, patients[:2])
     _age_tickets()
-    monkeypatch.setattr(queue, "_rolled_over_through", None)
+    monkeypatch.setattr(housekeeping, "_rolled_over_through", None)
     services.join(patient=patients[5], service=opd)
     assert Ticket.objects.filter(status="expired").count() == 2
 
@@ -403,12 +405,11 @@ def test_query_counts_do_not_grow_with_the_queue(opd, counters, count, django_as
     join_all(opd, patients[:-1])
     # The change and the events built under the lock (what runs after the commit, such as the
     # position list, does not run inside the test's transaction).
-    with django_assert_max_num_queries(11):
+    with django_assert_max_num_queries(13):
         services.join(patient=patients[-1], service=opd)
-    # A call's messages show the ticket the rule has just called: it is not read back.
-    with django_assert_max_num_queries(10):
+    with django_assert_max_num_queries(12):
         services.serve_next(counter=counters[0], by=None)
-    with django_assert_max_num_queries(12):  # and one finished: its UPDATE and history row
+    with django_assert_max_num_queries(14):  # and one finished: its UPDATE and history row
         services.serve_next(counter=counters[0], by=None)
     with django_assert_max_num_queries(4):
         selectors.display_snapshot()

@@ -11,8 +11,9 @@ import pytest
 from django.db import connection
 from django.urls import reverse
 
+from queue_app.errors import NobodyWaiting
 from queue_app.models import Counter, Ticket
-from queue_app.services import queue as rules
+from queue_app.services import changes as rules
 from queue_app.services.turns import Turns
 
 from ..conftest import ON_MYSQL
@@ -138,10 +139,10 @@ def test_a_failed_change_gives_its_turn_back(monkeypatch):
 
     @rules.queue_change
     def failing():
-        raise rules.NobodyWaiting()
+        raise NobodyWaiting()
 
     for _ in range(3):
-        with pytest.raises(rules.NobodyWaiting):
+        with pytest.raises(NobodyWaiting):
             failing()
     assert rules._turns.acquire(blocking=False)
 

@@ -9,8 +9,8 @@ from django.test import Client
 from django.urls import reverse
 
 from queue_app import services
+from queue_app.links import qr_data_uri
 from queue_app.models import Counter, QueueHistory, Staff, Ticket
-from queue_app.views.reception import qr_data_uri
 
 from ..factories import CounterFactory, PatientFactory, StaffFactory
 from ..patient_helpers import PhoneBrowser, json_script, page

@@ -80,7 +80,7 @@ def test_the_link_follows_the_ticket_when_it_moves_to_another_service(walk_in, l
 
 
 def test_the_links_session_lasts_the_service_day(walk_in):
-    from queue_app.services.otp import end_of_service_day
+    from queue_app.models import end_of_service_day
 
     browser = Client()
     browser.get(link_for(walk_in))

@@ -27,6 +27,15 @@ def clean_name(raw: str | None) -> str:
     return name
 
 
+def name_key(name: str) -> str:
+    """A name as the one-ticket-per-name rule compares it: spacing and case do not count."""
+    return " ".join(name.split()).casefold()
+
+
+def same_person(a: str, b: str) -> bool:
+    return name_key(a) == name_key(b)
+
+
 def public_name(name: str, mode: str) -> str:
     """The name as a public screen shows it: DISPLAY_NAME_MODE masked ("John D."), full or none."""
     if mode == "full":

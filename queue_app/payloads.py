@@ -1,0 +1,182 @@
+"""The shapes clients receive, each built here once: API answers, WebSocket snapshots and
+events use these functions, and api/schemas.py declares them for the OpenAPI schema.
+
+Builders take what the caller has read (models, or the few columns a selector read) and do no
+queries. Public shapes (the display's) carry names per DISPLAY_NAME_MODE and never a phone.
+"""
+
+from datetime import datetime
+
+from .models import Counter, Ticket
+from .names import public_name
+
+
+def _counter_summary(counter: Counter, *, now: datetime | None) -> dict:
+    return {
+        "id": counter.pk,
+        "counter_name": counter.counter_name,
+        "service": counter.service.service_name,
+        "service_id": counter.service_id,
+        "current_status": counter.current_status,
+        "is_open": counter.is_open(now),
+    }
+
+
+def staff_counter(counter: Counter, *, now: datetime | None = None) -> dict:
+    """A counter as staff see it: its hours and who holds it."""
+    return {
+        **_counter_summary(counter, now=now),
+        "start_time": counter.start_time.strftime("%H:%M"),
+        "end_time": counter.end_time.strftime("%H:%M"),
+        "held_by": counter.held_by.display_name if counter.held_by_id and counter.held_by else None,
+    }
+
+
+def serving(row, *, mode: str = "full") -> dict | None:
+    """The ticket called at a counter (a Ticket or a row with queue_id and patient_name)."""
+    if row is None:
+        return None
+    queue_id, name = (
+        (row.queue_id, row.patient_name) if isinstance(row, Ticket) else (row["queue_id"], row["patient_name"])
+    )
+    return {"queue_id": queue_id, "patient_name": name if mode == "full" else public_name(name, mode)}
+
+
+def waiting_entry(row: dict, *, now: datetime) -> dict:
+    """A waiting ticket on a counter's list (staff only: full name)."""
+    return {
+        "queue_id": row["queue_id"],
+        "patient_name": row["patient_name"],
+        "joined_at": row["joined_at"].isoformat(),
+        "waited_minutes": max(0, int((now - row["joined_at"]).total_seconds() // 60)),
+    }
+
+
+def counter_state(counter: Counter, *, serving_row, queue_length: int, now: datetime, waiting_rows=None) -> dict:
+    """The staff view of one counter: the ticket it serves (a Ticket, a row or None), how many
+    wait and, given their rows, who (the first WAITING_LIST_LIMIT)."""
+    data = {
+        "counter": staff_counter(counter, now=now),
+        "serving_patient": serving(serving_row),
+        "queue_length": queue_length,
+    }
+    if waiting_rows is not None:
+        data["waiting"] = [waiting_entry(r, now=now) for r in waiting_rows]
+    return data
+
+
+def queue_update(
+    event: str, counter: Counter | None, state, *, service_id: int, lengths: dict, now: datetime, mode: str
+) -> dict:
+    """A `queue_update` event about one counter (None: the service's pool). `mode` "staff":
+    full names and the counter's waiting list; otherwise a DISPLAY_NAME_MODE for the display."""
+    counter_id = counter.pk if counter else None
+    data = {
+        "type": "queue_update",
+        "event": event,
+        "counter_id": counter_id,
+        "counter_name": counter.counter_name if counter else None,
+        "service_id": service_id,
+        "current_status": counter.current_status if counter else None,
+        "is_open": counter.is_open(now) if counter else None,
+        "serving_patient": serving(state.serving.get(counter_id) if counter else None, mode=_name_mode(mode)),
+        "queue_length": state.queue_length(counter_id),
+        "queue_lengths": lengths,
+        "unassigned": state.queue_length(None),
+    }
+    if mode == "staff":
+        data["waiting"] = [waiting_entry(r, now=now) for r in state.waiting.get(counter_id, ())]
+    return data
+
+
+def _name_mode(mode: str) -> str:
+    return "full" if mode == "staff" else mode
+
+
+def ticket_update(event: str, ticket: Ticket, *, counter: Counter | None, note: str = "") -> dict:
+    """One patient's personal news (the ticket.<id> group): called, moved, served, expired…"""
+    return {
+        "type": "ticket_update",
+        "event": event,
+        "ticket": {
+            "id": ticket.pk,
+            "queue_id": ticket.queue_id,
+            "number": ticket.number,
+            "status": ticket.status,
+            "service_id": ticket.service_id,
+            "counter_id": counter.pk if counter else None,
+            "counter": counter.counter_name if counter else None,
+        },
+        "message": note,
+    }
+
+
+def patient_ticket(ticket: Ticket, *, people_ahead: int | None = None, minutes: float | None = None) -> dict:
+    """The patient's view of a ticket; with `people_ahead` and `minutes` (the service's time per
+    patient), where they stand and how long they may wait."""
+    data = {
+        "id": ticket.pk,
+        "queue_id": ticket.queue_id,
+        "number": ticket.number,
+        "service": ticket.service.service_name,
+        "service_id": ticket.service_id,
+        "counter": ticket.counter.counter_name if ticket.counter_id else None,
+        "counter_id": ticket.counter_id,
+        "status": ticket.status,
+        "patient_name": ticket.patient_name,
+        "joined_at": ticket.joined_at.isoformat(),
+        "called_at": ticket.called_at.isoformat() if ticket.called_at else None,
+        "service_date": ticket.service_date.isoformat(),
+    }
+    if people_ahead is not None:
+        waiting = ticket.status == Ticket.Status.WAITING
+        data["people_ahead"] = people_ahead
+        data["position"] = people_ahead + 1 if waiting else (0 if people_ahead == 0 else None)
+        data["estimated_wait_minutes"] = round(people_ahead * minutes) if waiting else 0
+        data["minutes_per_patient"] = round(minutes, 2)
+    return data
+
+
+def display_snapshot(counters, state, recent, *, now: datetime, mode: str, facility: str) -> dict:
+    """What the wall display shows: every counter and the latest calls (public)."""
+    return {
+        "counters": [
+            {
+                **_counter_summary(c, now=now),
+                "serving_patient": serving(state.serving.get(c.pk), mode=mode),
+                "queue_length": state.queue_length(c.pk),
+            }
+            for c in counters
+        ],
+        "recent_calls": [
+            {
+                "queue_id": r["queue_id"],
+                "patient_name": public_name(r["patient_name"], mode),
+                "counter_id": r["counter_id"],
+                "counter_name": r["counter__counter_name"],
+                "called_at": r["called_at"].isoformat(),
+                "status": r["status"],
+            }
+            for r in recent
+        ],
+        "facility": facility,
+        "name_mode": mode,
+        "server_time": now.isoformat(),
+    }
+
+
+def positions(service_id: int, numbers: dict, minutes: float, *, as_of: float) -> dict:
+    """The queue.<service_id> message: ticket numbers only, no names. `as_of` (ms since the
+    epoch, taken before the read) lets a phone drop a message older than one it has shown."""
+    serving_numbers, waiting = numbers["serving"], numbers["waiting"]
+    counters = {}
+    for counter_id in set(serving_numbers) | {k for k in waiting if k is not None}:
+        counters[str(counter_id)] = {"serving": serving_numbers.get(counter_id), "waiting": waiting.get(counter_id, [])}
+    return {
+        "type": "queue_position",
+        "service_id": service_id,
+        "counters": counters,
+        "unassigned": waiting.get(None, []),
+        "minutes_per_patient": round(minutes, 2),
+        "as_of": as_of,
+    }

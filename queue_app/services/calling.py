@@ -1,0 +1,152 @@
+"""Calling patients to a counter: serve next, skip (no-show), announce again."""
+
+from dataclasses import dataclass
+
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from .. import events, selectors
+from ..errors import CounterNotOpen, NobodyWaiting, NoCurrentTicket, StaleAction
+from ..models import Counter, QueueHistory, Staff, Ticket, service_day
+from .changes import finish, history, lock_service, log_transition, queue_change
+
+History = QueueHistory.Action
+
+
+@dataclass(frozen=True)
+class Call:
+    """What a counter shows after a call: the ticket it now serves (None: nobody) and how many
+    wait there."""
+
+    counter: Counter
+    ticket: Ticket | None
+    queue_length: int
+
+
+def current_ticket(counter: Counter) -> Ticket | None:
+    """The ticket called at the counter today, if any."""
+    return (
+        Ticket.objects.of_day()
+        .called()
+        .filter(counter=counter)
+        .select_related("service")
+        .order_by("called_at", "id")
+        .first()
+    )
+
+
+def _counter(counter: Counter) -> Counter:
+    return Counter.objects.select_related("service", "held_by").get(pk=counter.pk)
+
+
+def _advance(*, counter: Counter, by, expected: str | None, finish_as: str) -> Call:
+    service = lock_service(counter.service_id)
+    counter = _counter(counter)
+    now = timezone.now()
+    current = current_ticket(counter)
+    # `expected` is the ticket on the clerk's screen; "" means the screen showed nobody, so a
+    # double click on "Serve next" at an idle counter cannot call two patients either.
+    if expected is not None and expected != (current.queue_id if current else ""):
+        raise StaleAction()
+    if finish_as == Ticket.Status.SKIPPED and current is None:
+        raise NoCurrentTicket()
+    is_open = counter.is_open(now)
+    if current is None and not is_open:
+        raise CounterNotOpen(
+            _("%(counter)s is not open (%(status)s).")
+            % {"counter": counter, "status": counter.get_current_status_display()}
+        )
+
+    ticket_events = []
+    if current is not None:
+        finish(current, finish_as, by=by, now=now, counter=counter)
+        ticket_events.append((finish_as, current))
+
+    nxt, waited_at = _call_next(counter, service_id=service.pk, by=by, now=now) if is_open else (None, None)
+    if current is None and nxt is None:
+        raise NobodyWaiting()
+
+    counter_events = [("patient_served", counter)]
+    waiting_changed = []
+    if nxt is not None:
+        ticket_events.append(("called", nxt))
+        counter_events.append(("patient_called", counter))
+        if waited_at is not None and waited_at != counter.pk:
+            waiting_changed.append(waited_at)
+    # Read once after the change: the screens' messages and the clerk's answer show the same.
+    state = selectors.queue_state(service_ids=[service.pk], rows_for={counter.pk, *waiting_changed})
+    events.publish_changes(
+        service_id=service.pk,
+        counter_events=counter_events,
+        ticket_events=ticket_events,
+        waiting_changed=waiting_changed,
+        state=state,
+    )
+    return Call(counter=counter, ticket=nxt, queue_length=state.queue_length(counter.pk))
+
+
+def _call_next(counter: Counter, *, service_id: int, by, now) -> tuple[Ticket | None, int | None]:
+    """Call the counter's earliest waiting ticket; with none, the service's earliest (no counter
+    idles while patients wait). Returns it and the counter it waited at (None: the pool)."""
+    waiting = Ticket.objects.of_day(service_day(now)).waiting().filter(service_id=service_id).select_for_update()
+    nxt = waiting.filter(counter=counter).in_queue_order().first() or waiting.in_queue_order().first()
+    if nxt is None:
+        return None, None
+    waited_at = nxt.counter_id
+    nxt.counter = counter
+    nxt.status = Ticket.Status.CALLED
+    nxt.called_at = now
+    nxt.called_by = by if isinstance(by, Staff) else None
+    nxt.save(update_fields=["counter", "status", "called_at", "called_by"])
+    history(
+        History.CALLED,
+        ticket=nxt,
+        counter=counter,
+        from_counter=Counter(pk=waited_at) if waited_at not in (None, counter.pk) else None,
+        from_status=Ticket.Status.WAITING,
+        to_status=Ticket.Status.CALLED,
+        by=by,
+    ).save()
+    log_transition("called", nxt, counter)
+    return nxt, waited_at
+
+
+@queue_change
+def serve_next(*, counter: Counter, by: Staff | None, expected: str | None = None) -> Call:
+    """Finish the counter's current ticket and call its earliest waiting one (or the service's)."""
+    return _advance(counter=counter, by=by, expected=expected, finish_as=Ticket.Status.SERVED)
+
+
+@queue_change
+def skip(*, counter: Counter, by: Staff | None, expected: str | None = None) -> Call:
+    """Mark the current ticket skipped (no-show) and call the next one."""
+    return _advance(counter=counter, by=by, expected=expected, finish_as=Ticket.Status.SKIPPED)
+
+
+@queue_change
+def announce(*, counter: Counter, by: Staff | None, expected: str | None = None) -> Call:
+    """Call the current ticket again on the display (no state change, one history row)."""
+    service = lock_service(counter.service_id)
+    counter = _counter(counter)
+    current = current_ticket(counter)
+    if current is None:
+        raise NoCurrentTicket()
+    if expected is not None and current.queue_id != expected:
+        raise StaleAction()
+    history(
+        History.ANNOUNCED,
+        ticket=current,
+        counter=counter,
+        from_status=Ticket.Status.CALLED,
+        to_status=Ticket.Status.CALLED,
+        by=by,
+    ).save()
+    log_transition("announced", current, counter)
+    state = selectors.queue_state(service_ids=[service.pk], rows_for={counter.pk})
+    events.publish_changes(
+        service_id=service.pk,
+        counter_events=[("patient_called", counter)],
+        ticket_events=[("called", current)],
+        state=state,
+    )
+    return Call(counter=counter, ticket=current, queue_length=state.queue_length(counter.pk))

@@ -1,0 +1,140 @@
+"""What every queue change shares: one transaction at a time per service, the history row and
+log line of each transition, and the day's next ticket number.
+
+Every rule starts by locking the row of the service whose queue it changes (`lock_service`):
+joins, calls, breaks and redistributions of one service then happen one at a time, so no number
+is handed out twice, no ticket is called twice and "the counter with the fewest waiting" is
+decided on counts nobody else is changing. On SQLite the IMMEDIATE transaction mode gives the
+same serialisation for the whole database.
+"""
+
+import functools
+import logging
+import secrets
+import threading
+from datetime import date, datetime
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Max
+
+from .. import selectors
+from ..errors import Busy, UnknownService
+from ..models import Counter, QueueHistory, Service, Staff, Ticket
+from . import housekeeping
+from .turns import Turns
+
+log = logging.getLogger("queue.transitions")
+
+_turns: Turns | None = None
+_in_change = threading.local()
+
+
+def _process_turns() -> Turns:
+    global _turns
+    if _turns is None:
+        _turns = Turns(settings.QUEUE_CHANGE_CONCURRENCY)
+    return _turns
+
+
+def queue_change(func):
+    """Run a rule as one transaction, with at most QUEUE_CHANGE_CONCURRENCY threads of this
+    process inside one at a time; the others wait for a turn, first come, first served.
+
+    Threads left to queue on a service's row lock inside the database compete with the one
+    holding it for the CPU (bench/README.md). A rule called from another runs in its caller's
+    turn. No turn within HTTP_QUEUE_SECONDS: Busy (503, try again).
+    """
+    atomic = transaction.atomic(func)
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        if getattr(_in_change, "active", False):
+            return atomic(*args, **kwargs)
+        turns = _process_turns()
+        if not turns.acquire(timeout=settings.HTTP_QUEUE_SECONDS):
+            log.warning("busy: no turn for %s within %s s", func.__name__, settings.HTTP_QUEUE_SECONDS)
+            raise Busy()
+        _in_change.active = True
+        try:
+            return atomic(*args, **kwargs)
+        finally:
+            _in_change.active = False
+            turns.release()
+
+    return wrapper
+
+
+def lock_service(service_id: int) -> Service:
+    """Lock the service row: the queue of this service changes one transaction at a time.
+
+    A new day's first change expires the earlier days' open tickets first."""
+    housekeeping.rollover_if_new_day()
+    service = Service.objects.select_for_update().filter(pk=service_id).first()
+    if service is None:
+        raise UnknownService()
+    return service
+
+
+def lock_services(*service_ids: int) -> None:
+    """Lock several services in id order, so two changes taking the same pair cannot deadlock."""
+    for service_id in sorted(set(service_ids)):
+        lock_service(service_id)
+
+
+def next_number(service: Service, day: date) -> tuple[int, str]:
+    """The service's next ticket number of the day and its code (OPD_004_1234); the random
+    digits keep the next code from being guessed. Call with the service locked."""
+    last = Ticket.objects.filter(service=service, service_date=day).aggregate(n=Max("number"))["n"] or 0
+    number = last + 1
+    return number, f"{service.code}_{number:03d}_{secrets.randbelow(10000):04d}"
+
+
+def history(action, *, ticket=None, counter=None, from_counter=None, from_status="", to_status="", by=None, note=""):
+    """An unsaved history row (callers save it, or bulk-create several)."""
+    return QueueHistory(
+        ticket=ticket,
+        counter=counter,
+        from_counter=from_counter,
+        action=action,
+        from_status=from_status,
+        to_status=to_status,
+        by=by if isinstance(by, Staff) else None,
+        note=note[:200],
+    )
+
+
+def log_transition(action: str, ticket: Ticket | None = None, counter: Counter | None = None, **extra) -> None:
+    """One log line per transition, written once the transaction commits: a change that rolls
+    back leaves no line saying it happened."""
+    if not log.isEnabledFor(logging.INFO):
+        return
+    args = (
+        action,
+        ticket.queue_id if ticket else "-",
+        counter.pk if counter else (ticket.counter_id if ticket else "-"),
+        " ".join(f"{k}={v}" for k, v in extra.items()),
+    )
+    transaction.on_commit(lambda: log.info("%s queue_id=%s counter=%s %s", *args))
+
+
+def finish(ticket: Ticket, status: str, *, by, now: datetime, counter: Counter | None = None) -> None:
+    """End a ticket (served, skipped, cancelled): it leaves the queue and frees its active key."""
+    previous = ticket.status
+    ticket.status = status
+    ticket.finished_at = now
+    ticket.active_key = None
+    ticket.save(update_fields=["status", "finished_at", "active_key"])
+    history(
+        status, ticket=ticket, counter=counter or ticket.counter, from_status=previous, to_status=status, by=by
+    ).save()
+    log_transition(status, ticket)
+    if status == Ticket.Status.SERVED:
+        service_times_changed(ticket.service_id)
+
+
+def service_times_changed(service_id: int) -> None:
+    """A served ticket came or went: the service's average time is read afresh now, and once
+    more after the commit (a read by another request in between would remember the old one)."""
+    selectors.forget_minutes(service_id)
+    transaction.on_commit(lambda: selectors.forget_minutes(service_id))

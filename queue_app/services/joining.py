@@ -1,0 +1,84 @@
+"""Joining a service's queue: from a patient's phone, or at the reception desk for a walk-in."""
+
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from .. import events, selectors
+from ..errors import ServiceUnavailable
+from ..models import Patient, QueueHistory, Service, Staff, Ticket, service_day
+from ..names import clean_name
+from .changes import history, lock_service, log_transition, next_number, queue_change
+from .placement import apply_moves, hand_out_pool, least_busy, open_counters
+
+
+@queue_change
+def join(
+    *, patient: Patient, service: Service | int, name: str | None = None, by: Staff | None = None
+) -> tuple[Ticket, bool]:
+    """Give the patient a ticket for the service, or return the active one they already hold.
+
+    `service` may be just its id (as a request names it): it is read once, under the lock, and
+    an unknown id raises UnknownService. Returns the ticket and whether it is new."""
+    service = lock_service(service.pk if isinstance(service, Service) else service)
+    now = timezone.now()
+    today = service_day(now)
+    name = clean_name(name if name is not None else patient.name)
+    key = Ticket.make_active_key(service_id=service.pk, patient_id=patient.pk, name=name)
+    existing = Ticket.objects.filter(active_key=key).select_related("service", "counter").first()
+    if existing is not None:
+        return existing, False
+    if not service.is_active:
+        raise ServiceUnavailable(_("%(service)s is not available at the moment.") % {"service": service})
+    if not service.is_offered_on(today):
+        raise ServiceUnavailable(
+            _("%(service)s is not offered today (%(days)s).") % {"service": service, "days": service.days_display()}
+        )
+
+    targets = open_counters(service.pk, now)
+    lengths = selectors.waiting_lengths(service_ids=[service.pk], day=today)
+    pool_moves, pool_news = {}, []
+    if targets and lengths.get(None):
+        # Tickets left unassigned while no counter was open (e.g. before opening time) go first.
+        pool_moves = hand_out_pool(service.pk, now, targets=targets)
+        pool_news = apply_moves(pool_moves, from_counter=None, by=by)
+        lengths = selectors.waiting_lengths(service_ids=[service.pk], day=today)
+    counter = least_busy(targets, lengths) if targets else None
+
+    number, queue_id = next_number(service, today)
+    ticket = Ticket.objects.create(
+        queue_id=queue_id,
+        number=number,
+        service_date=today,
+        service=service,
+        patient=patient,
+        patient_name=name,
+        counter=counter,
+        status=Ticket.Status.WAITING,
+        joined_at=now,
+        created_by=by,
+        active_key=key,
+    )
+    history(QueueHistory.Action.JOINED, ticket=ticket, counter=counter, to_status=ticket.status, by=by).save()
+    log_transition("joined", ticket, counter)
+
+    counter_events = [("patient_redistributed", c) for c in pool_moves if c is not None]
+    counter_events.append(("new_patient", counter))
+    events.publish_changes(
+        service_id=service.pk, counter_events=counter_events, ticket_events=[*pool_news, ("joined", ticket)]
+    )
+    return ticket, True
+
+
+@queue_change
+def issue_walk_in(*, name: str, service: Service, by: Staff, phone: str | None = None) -> tuple[Ticket, bool]:
+    """Reception gives a ticket to someone without a smartphone; the staff member vouches for them.
+
+    With a phone, the ticket belongs to that phone's patient (created if new), so it also shows on
+    their phone's dashboard once they verify; without one, a patient record is made for the visit.
+    """
+    name = clean_name(name)
+    if phone:
+        patient, _created = Patient.objects.get_or_create(phone=phone, defaults={"name": name})
+    else:
+        patient = Patient.objects.create(phone=None, name=name)
+    return join(patient=patient, service=service, name=name, by=by)
