@@ -52,6 +52,7 @@ def queue_messages(
     ticket_events=(),
     notes: dict | None = None,
     waiting_changed=(),
+    counters: list[Counter] | None = None,
     state: selectors.QueueState | None = None,
 ) -> list[tuple[str, dict]]:
     """All messages for one change of a service's queue, in the order the WebSocket contract gives, but the
@@ -60,9 +61,12 @@ def queue_messages(
     `counter_events`: (event, counter or None for the pool) in order; `ticket_events`: (news,
     ticket) for the ticket.<id> groups, with `notes` {ticket id: message}; `waiting_changed`: ids
     of counters whose waiting list changed without an event of their own (a ticket taken from
-    them). `state`: the service's queue after the change when the rule has just read it;
-    otherwise it is read here. Queries do not grow with the queue's length."""
-    counters = {c.pk: c for c in Counter.objects.filter(service_id=service_id).select_related("service")}
+    them). `counters` (the service's, with their service) and `state` (its queue after the
+    change): what the rule has just read, if it has; otherwise they are read here. Queries do not
+    grow with the queue's length."""
+    if counters is None:
+        counters = Counter.objects.filter(service_id=service_id).select_related("service")
+    counters = {c.pk: c for c in counters}
     if state is None:
         listed = {c.pk for _, c in counter_events if c is not None} | set(waiting_changed)
         state = selectors.queue_state(service_ids=[service_id], rows_for=listed)

@@ -9,6 +9,7 @@ from .. import events, selectors
 from ..errors import CounterNotOpen, NobodyWaiting, NoCurrentTicket, StaleAction
 from ..models import Counter, QueueHistory, Staff, Ticket, service_day
 from .changes import finish, history, lock_service, log_transition, queue_change
+from .placement import service_counters
 
 History = QueueHistory.Action
 
@@ -41,7 +42,8 @@ def _counter(counter: Counter) -> Counter:
 
 def _advance(*, counter: Counter, by, expected: str | None, finish_as: str) -> Call:
     service = lock_service(counter.service_id)
-    counter = _counter(counter)
+    counters = service_counters(service.pk)
+    counter = next(c for c in counters if c.pk == counter.pk)
     now = timezone.now()
     current = current_ticket(counter)
     # `expected` is the ticket on the clerk's screen; "" means the screen showed nobody, so a
@@ -80,6 +82,7 @@ def _advance(*, counter: Counter, by, expected: str | None, finish_as: str) -> C
         counter_events=counter_events,
         ticket_events=ticket_events,
         waiting_changed=waiting_changed,
+        counters=counters,
         state=state,
     )
     return Call(counter=counter, ticket=nxt, queue_length=state.queue_length(counter.pk))

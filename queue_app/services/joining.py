@@ -8,7 +8,7 @@ from ..errors import ServiceUnavailable
 from ..models import Patient, QueueHistory, Service, Staff, Ticket, service_day
 from ..names import clean_name
 from .changes import history, lock_service, log_transition, next_number, queue_change
-from .placement import apply_moves, hand_out_pool, least_busy, open_counters
+from .placement import apply_moves, hand_out_pool, least_busy, service_counters
 
 
 @queue_change
@@ -34,7 +34,8 @@ def join(
             _("%(service)s is not offered today (%(days)s).") % {"service": service, "days": service.days_display()}
         )
 
-    targets = open_counters(service.pk, now)
+    counters = service_counters(service.pk)
+    targets = [c for c in counters if c.is_open(now)]
     lengths = selectors.waiting_lengths(service_ids=[service.pk], day=today)
     pool_moves, pool_news = {}, []
     if targets and lengths.get(None):
@@ -64,7 +65,10 @@ def join(
     counter_events = [("patient_redistributed", c) for c in pool_moves if c is not None]
     counter_events.append(("new_patient", counter))
     events.publish_changes(
-        service_id=service.pk, counter_events=counter_events, ticket_events=[*pool_news, ("joined", ticket)]
+        service_id=service.pk,
+        counter_events=counter_events,
+        ticket_events=[*pool_news, ("joined", ticket)],
+        counters=counters,
     )
     return ticket, True
 

@@ -14,6 +14,11 @@ History = QueueHistory.Action
 Moves = dict[Counter | None, list[Ticket]]  # target counter (None: the pool) -> tickets, in join order
 
 
+def service_counters(service_id: int) -> list[Counter]:
+    """Every counter of the service, as the rules decide with them and the events show them."""
+    return list(Counter.objects.filter(service_id=service_id).select_related("service", "held_by").order_by("id"))
+
+
 def open_counters(service_id: int, now: datetime) -> list[Counter]:
     candidates = Counter.objects.filter(
         service_id=service_id, held_by__isnull=False, current_status__in=Counter.OPEN_STATUSES

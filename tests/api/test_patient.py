@@ -208,7 +208,7 @@ def test_schema_documents_the_patient_endpoints(db):
 
 # The session, the patient, the change and its events under the lock, who is ahead, and (when
 # not remembered from the last few seconds) the service's average time.
-JOIN_QUERIES = 17
+JOIN_QUERIES = 16
 
 
 def test_join_costs_the_same_queries_with_5_and_with_200_waiting(signed_in_phone, opd, counters):
