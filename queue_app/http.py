@@ -3,7 +3,7 @@
 
 from django.http import HttpResponse, JsonResponse
 
-from .services import Busy
+from .errors import Busy
 
 
 def wants_json(request) -> bool:
