@@ -7,8 +7,8 @@ from django.http import JsonResponse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from .errors import Busy
 from .http import busy_response, wants_json
-from .services import Busy
 
 log = logging.getLogger("queue.middleware")
 
