@@ -49,9 +49,18 @@ class Housekeeper(threading.Thread):
             # On a worker of the server's event loop, as a request's sync code runs: the events a
             # round sends (a counter released, its patients moved) then reach this process's
             # sockets through the in-memory channel layer at once, not from a foreign thread.
-            round_on_loop = sync_to_async(self._round, thread_sensitive=False)()
+            round_on_loop = sync_to_async(self._round_on_own_connection, thread_sensitive=False)()
             return asyncio.run_coroutine_threadsafe(round_on_loop, loop).result()
-        return self._round()
+        if threading.current_thread() is self:
+            return self._round_on_own_connection()
+        return self._round()  # called by someone else (a command, a test): their connection stays
+
+    def _round_on_own_connection(self) -> Housekeeping | None:
+        try:
+            return self._round()
+        finally:
+            # Rounds are a minute apart: no connection is held open between them.
+            connections.close_all()
 
     def _round(self) -> Housekeeping | None:
         try:
@@ -62,9 +71,6 @@ class Housekeeper(threading.Thread):
             log.warning("housekeeping skipped: no turn for a queue change (overload)")
         except Exception:
             log.exception("housekeeping failed")  # a bug must not end housekeeping for good
-        finally:
-            # Rounds are a minute apart: no connection is held open between them.
-            connections.close_all()
         return None
 
     def serving(self, app):
