@@ -69,7 +69,8 @@ class CounterAdmin(admin.ModelAdmin):
     list_display = ["counter_name", "service", "current_status", "held_by", "assigned_staff", "start_time", "end_time"]
     list_filter = ["service", "current_status"]
     search_fields = ["counter_name", "service__service_name", "held_by__username", "assigned_staff__username"]
-    readonly_fields = ["current_status", "held_by", "held_since"]
+    # Set by staff logins and the dashboard's heartbeat, never typed in.
+    readonly_fields = ["current_status", "held_by", "held_since", "last_seen_at"]
     list_select_related = ["service", "held_by", "assigned_staff"]
     actions = ["make_available", "make_busy", "make_break", "make_closed", "release_holder"]
 

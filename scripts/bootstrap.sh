@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up everything the project needs on a fresh Debian/Ubuntu machine: the system packages
-# (mysqlclient's headers, Chromium for the browser tests, docker-compose to validate the compose
-# file) when missing, then .venv with the Python requirements. Safe to run again.
+# (mysqlclient's headers, Chromium and Node.js for the browser tests, docker-compose to validate
+# the compose file) when missing, then .venv with the Python requirements and node_modules with
+# the browser tests' npm packages (axe-core). Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +16,9 @@ command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
 dpkg -s fonts-noto-core >/dev/null 2>&1 || need+=(fonts-noto-core)
 dpkg -s fonts-noto-cjk >/dev/null 2>&1 || need+=(fonts-noto-cjk)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
+# npm installs axe-core, which the browser tests inject into every page (package.json).
+command -v node >/dev/null 2>&1 || need+=(nodejs)
+command -v npm >/dev/null 2>&1 || need+=(npm)
 if [ ${#need[@]} -gt 0 ]; then
   echo "Installing system packages: ${need[*]}"
   sudo=""
@@ -31,4 +35,11 @@ if [ ! -f "$stamp" ]; then
   .venv/bin/pip install -q --upgrade pip
   .venv/bin/pip install -q -r requirements-dev.txt
   rm -f .venv/.requirements-* && touch "$stamp"
+fi
+
+# The lock file pins every npm package; install again only when it changes.
+stamp=node_modules/.lock-$(sha256sum package-lock.json | cut -c1-16)
+if [ ! -f "$stamp" ]; then
+  npm ci --no-audit --no-fund --loglevel=error
+  touch "$stamp"
 fi
