@@ -175,11 +175,14 @@ def _dashboard_strings() -> dict:
             "waitingMore": _("…and %(n)s more waiting"),
             "minutes": _("%(n)s min"),
             "justNow": _("just now"),
-            "served": _("Called %(ticket)s."),
-            "finished": _("Done. Nobody else is waiting."),
-            "skipped": _("Skipped. Called %(ticket)s."),
-            "skippedNone": _("Skipped. Nobody else is waiting."),
-            "announced": _("%(ticket)s announced again on the display."),
+            # A shortcut pressed while its button is disabled says why (the actions' own answers
+            # come with their message from the server: presenters.call_message).
+            "nobodyToSkip": _(
+                "Nobody is at the counter, so there is nobody to skip. Press Serve next to call the next patient."
+            ),
+            "nobodyToAnnounce": _(
+                "Nobody is at the counter, so there is nobody to announce. Press Serve next to call the next patient."
+            ),
             "statusSet": _("Status: %(status)s."),
             "moved": _("%(n)s waiting patients were moved to other counters or back to the pool."),
             "pulled": _("%(n)s patients who were waiting for a counter were sent here."),
