@@ -115,6 +115,8 @@ def _render_picker(request, *, takeover: Counter | None = None, status: int = 20
         "held": held,
         "serving": serving,
         "takeover": takeover,
+        # Their counter was taken since they logged in: say by whom and when, not just "no counter".
+        "taken_over": None if held else selectors.counter_taken_over(request.user, since=request.user.last_login),
     }
     return render(request, "staff/picker.html", context, status=status)
 
