@@ -36,22 +36,39 @@ BROKEN_WORDS = """
 OVERFLOW = "(element) => element.scrollWidth - element.clientWidth"
 
 
-def test_the_staff_page_shows_the_clinics_whole_name_on_a_phone(site, open_context):
+def assert_whole_brand(page):
+    brand = page.locator(".topbar .brand-name")
+    expect(brand).to_have_text("City Health Clinic")
+    assert brand.evaluate(OVERFLOW) <= 0, "the clinic's name is cut"
+    assert brand.evaluate(BROKEN_WORDS) == []
+    assert page.locator(".topbar").evaluate(OVERFLOW) <= 0
+    expect(page.get_by_role("link", name="Log out")).to_be_in_viewport()
+
+
+def test_the_staff_pages_show_the_clinics_whole_name_on_a_phone(site, open_context):
     made = site.data(
         "setup",
         services=[{"service_name": "OPD", "description": "Outpatient Department"}],
-        staff=[{"username": "nurse1", "first_name": "Meera", "last_name": "Iyer"}],
+        staff=[
+            {"username": "nurse1", "first_name": "Meera", "last_name": "Iyer"},
+            {"username": "desk1", "role": "reception"},
+        ],
         counters=[{"counter_name": "Counter 1", "service": "OPD"}],
     )
     phone = open_context(PHONE).new_page()
     log_in_staff(phone, username="nurse1", counter_id=made["counters"]["Counter 1"])
-    brand = phone.locator(".topbar .brand-name")
-    expect(brand).to_have_text("City Health Clinic")
-    assert brand.evaluate(OVERFLOW) <= 0, "the clinic's name is cut"
-    assert brand.evaluate(BROKEN_WORDS) == []
-    assert phone.locator(".topbar").evaluate(OVERFLOW) <= 0
-    expect(phone.get_by_role("link", name="Log out")).to_be_in_viewport()
+    assert_whole_brand(phone)
     assert phone.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    phone.goto("/staff/switch_counter/")  # the counter picker
+    assert_whole_brand(phone)
+
+    reception = open_context(PHONE).new_page()
+    reception.goto("/staff/login/")
+    reception.get_by_label("Username").fill("desk1")
+    reception.get_by_label("Password").fill(PASSWORD)
+    reception.get_by_role("button", name="Log in").click()
+    reception.wait_for_url("**/staff/reception/")
+    assert_whole_brand(reception)
 
     # On a counter PC the name and the links still share one row.
     desk = open_context(DESKTOP).new_page()
