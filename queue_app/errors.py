@@ -58,7 +58,7 @@ class NoCurrentTicket(QueueError):
 
 class NobodyWaiting(QueueError):
     code = "nobody_waiting"
-    default_message = _("Nobody is waiting.")
+    default_message = _("Nobody is waiting, so nobody was called. New patients appear in your list as they join.")
 
 
 class StaleAction(QueueError):

@@ -5,6 +5,8 @@ use); otherwise the request's own host.
 """
 
 import base64
+import ipaddress
+from urllib.parse import urlsplit
 
 import qrcode
 from django.conf import settings
@@ -24,6 +26,21 @@ def absolute_url(request, path: str) -> str:
 def patient_entry_url(request) -> str:
     """Where the wall poster's code leads: the patient login."""
     return absolute_url(request, reverse("patient_login"))
+
+
+def only_this_computer_opens(url: str) -> bool:
+    """Whether `url` names this computer itself (localhost, 127.0.0.0/8, ::1, 0.0.0.0): a phone
+    scanning a code of it would look for the queue on the phone."""
+    host = (urlsplit(url).hostname or "").rstrip(".").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        address = address.ipv4_mapped
+    return address.is_loopback or address.is_unspecified
 
 
 def ticket_link_url(request, ticket: Ticket) -> str:

@@ -178,6 +178,55 @@ def dashboard_context(data: list[dict], *, patient: Patient | None, poll_url: st
     }
 
 
+# --- the counter dashboard ---------------------------------------------------------------------
+
+
+def call_message(call, *, action: str) -> str:
+    """What the clerk is told after Serve next, Skip or Announce again (a services.Call): what
+    became of the patient at the counter, who was called and, when nobody was, why and what to do."""
+    if action == "announce":
+        return _("%(ticket)s announced again on the display.") % {"ticket": call.ticket.queue_id}
+    sentences = []
+    if call.finished is not None:
+        done = _("%(ticket)s marked as a no-show.") if action == "skip" else _("Finished %(ticket)s.")
+        sentences.append(done % {"ticket": call.finished.queue_id})
+    if call.ticket is not None:
+        sentences.append(_("Called %(ticket)s.") % {"ticket": call.ticket.queue_id})
+    elif call.counter.is_open():
+        sentences.append(_("Nobody else is waiting. New patients appear in your list as they join."))
+    else:
+        sentences += [_not_calling_reason(call.counter), _waiting_elsewhere(call)]
+        if call.counter.current_status not in Counter.OPEN_STATUSES:
+            sentences.append(_("Choose Available to call patients again."))
+    return " ".join(sentences)
+
+
+def _not_calling_reason(counter: Counter) -> str:
+    if counter.current_status == Counter.Status.BREAK:
+        return _("You are on break, so nobody new was called.")
+    if counter.current_status == Counter.Status.CLOSED:
+        return _("This counter is closed, so nobody new was called.")
+    if counter.held_by_id is None:
+        return _("Nobody works at this counter, so nobody new was called.")
+    return _("This counter is outside its opening hours, so nobody new was called.")
+
+
+def _waiting_elsewhere(call) -> str:
+    if call.waiting_elsewhere:
+        return ngettext(
+            "%(n)d patient is waiting for the other counters.",
+            "%(n)d patients are waiting for the other counters.",
+            call.waiting_elsewhere,
+        ) % {"n": call.waiting_elsewhere}
+    if call.waiting_unassigned:
+        return ngettext(
+            "%(n)d patient is waiting for a counter to open.",
+            "%(n)d patients are waiting for a counter to open.",
+            call.waiting_unassigned,
+        ) % {"n": call.waiting_unassigned}
+    return _("Nobody else is waiting.")
+
+
 def script_strings(own: dict) -> dict:
     """The sentences a page's script shows, translated on the server (no JS catalogue): the
     page's own, and those every live page shares."""

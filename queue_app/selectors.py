@@ -10,13 +10,14 @@ import re
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from django.conf import settings
 from django.db.models import Count, Q
 from django.utils import timezone
 
 from . import payloads
-from .models import Counter, Service, Ticket, service_day
+from .models import Counter, QueueHistory, Service, Staff, Ticket, service_day
 
 # What the screens show of a row, and nothing more: rows are read under the service lock when a
 # change builds its messages.
@@ -106,6 +107,36 @@ def counter_state(counter: Counter, *, with_waiting: bool = False) -> dict:
         waiting_rows=state.waiting.get(counter.pk, []) if with_waiting else None,
         now=timezone.now(),
     )
+
+
+@dataclass(frozen=True)
+class TakeOver:
+    """Who took a counter from the staff member holding it (None: a deleted account), and when."""
+
+    counter: Counter
+    by: Staff | None
+    at: datetime
+
+
+def counter_taken_over(staff: Staff, *, since: datetime | None = None) -> TakeOver | None:
+    """The take-over that ended `staff`'s last hold of a counter (after `since`), if that is how
+    it ended rather than by leaving it: their page says who took it and when."""
+    held = QueueHistory.Action.COUNTER_HELD
+    last_hold = QueueHistory.objects.filter(action=held, by=staff).order_by("-at", "-id").first()
+    if last_hold is None:
+        return None
+    # The first thing that happened to the hold: leaving (released) or someone else taking it.
+    after = Q(at__gt=last_hold.at) | Q(at=last_hold.at, id__gt=last_hold.pk)
+    ended = (
+        QueueHistory.objects.filter(after, counter_id=last_hold.counter_id)
+        .filter(action__in=(held, QueueHistory.Action.COUNTER_RELEASED))
+        .select_related("counter", "by")
+        .order_by("at", "id")
+        .first()
+    )
+    if ended is None or ended.action != held or (since is not None and ended.at < since):
+        return None
+    return TakeOver(counter=ended.counter, by=ended.by, at=ended.at)
 
 
 def today_counts(counter: Counter) -> dict:

@@ -58,6 +58,12 @@ class CounterStateSerializer(serializers.Serializer):
     queue_length = serializers.IntegerField(help_text="How many wait at the counter.")
 
 
+class CounterActionSerializer(CounterStateSerializer):
+    message = serializers.CharField(
+        help_text="What happened, in the clerk's language: who was finished, who was called or why nobody was."
+    )
+
+
 class TodayCountsSerializer(serializers.Serializer):
     served = serializers.IntegerField()
     skipped = serializers.IntegerField()

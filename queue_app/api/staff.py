@@ -8,8 +8,9 @@ from rest_framework.response import Response
 
 from .. import payloads, selectors, services
 from ..models import Counter
+from ..presenters import call_message
 from .base import StaffApi
-from .schemas import CounterQueueSerializer, CounterStateSerializer, StatusResultSerializer, errors
+from .schemas import CounterActionSerializer, CounterQueueSerializer, StatusResultSerializer, errors
 
 ERRORS = errors(400, 403, 409)
 
@@ -28,6 +29,7 @@ class ActionInput(serializers.Serializer):
 
 class _CounterAction(StaffApi):
     operation = None  # the service function
+    action = ""  # its name in the clerk's message (presenters.call_message)
 
     def post(self, request):
         data = ActionInput(data=request.data)
@@ -36,32 +38,38 @@ class _CounterAction(StaffApi):
         call = type(self).operation(
             counter=self.counter, by=request.user, expected=data.validated_data.get("expected_queue_id")
         )
-        return Response(
-            payloads.counter_state(
-                call.counter, serving_row=call.ticket, queue_length=call.queue_length, now=timezone.now()
-            )
+        data = payloads.counter_state(
+            call.counter, serving_row=call.ticket, queue_length=call.queue_length, now=timezone.now()
         )
+        return Response({**data, "message": call_message(call, action=self.action)})
 
 
-@extend_schema(request=ActionInput, responses={200: CounterStateSerializer, **ERRORS}, summary="Serve next patient")
+@extend_schema(request=ActionInput, responses={200: CounterActionSerializer, **ERRORS}, summary="Serve next patient")
 class ServeNextApi(_CounterAction):
     """Finish the current patient and call the next one (409 `stale` if the screen was out of date)."""
 
     operation = services.serve_next
+    action = "serve_next"
 
 
 @extend_schema(
-    request=ActionInput, responses={200: CounterStateSerializer, **ERRORS}, summary="Skip (no-show) and call next"
+    request=ActionInput, responses={200: CounterActionSerializer, **ERRORS}, summary="Skip (no-show) and call next"
 )
 class SkipPatientApi(_CounterAction):
+    """Mark the patient at the counter a no-show and call the next one."""
+
     operation = services.skip
+    action = "skip"
 
 
 @extend_schema(
-    request=ActionInput, responses={200: CounterStateSerializer, **ERRORS}, summary="Announce the current patient again"
+    request=ActionInput,
+    responses={200: CounterActionSerializer, **ERRORS},
+    summary="Announce the current patient again",
 )
 class AnnouncePatientApi(_CounterAction):
     operation = services.announce
+    action = "announce"
 
 
 class StatusInput(serializers.Serializer):

@@ -16,12 +16,16 @@ History = QueueHistory.Action
 
 @dataclass(frozen=True)
 class Call:
-    """What a counter shows after a call: the ticket it now serves (None: nobody) and how many
-    wait there."""
+    """What a counter shows after a call: the ticket it now serves (None: nobody) and how many wait
+    there; and, for the clerk's message, the ticket the call finished (None: nobody was at the
+    counter) and how many of the service wait at its other counters or for one to open."""
 
     counter: Counter
     ticket: Ticket | None
     queue_length: int
+    finished: Ticket | None = None
+    waiting_elsewhere: int = 0
+    waiting_unassigned: int = 0
 
 
 def current_ticket(counter: Counter) -> Ticket | None:
@@ -51,13 +55,12 @@ def _advance(*, counter: Counter, by, expected: str | None, finish_as: str) -> C
     if expected is not None and expected != (current.queue_id if current else ""):
         raise StaleAction()
     if finish_as == Ticket.Status.SKIPPED and current is None:
-        raise NoCurrentTicket()
+        raise NoCurrentTicket(
+            _("Nobody is at the counter, so there is nobody to skip. Press Serve next to call the next patient.")
+        )
     is_open = counter.is_open(now)
     if current is None and not is_open:
-        raise CounterNotOpen(
-            _("%(counter)s is not open (%(status)s).")
-            % {"counter": counter, "status": counter.get_current_status_display()}
-        )
+        raise CounterNotOpen(_not_open_message(counter))
 
     ticket_events = []
     if current is not None:
@@ -85,7 +88,28 @@ def _advance(*, counter: Counter, by, expected: str | None, finish_as: str) -> C
         counters=counters,
         state=state,
     )
-    return Call(counter=counter, ticket=nxt, queue_length=state.queue_length(counter.pk))
+    return Call(
+        counter=counter,
+        ticket=nxt,
+        queue_length=state.queue_length(counter.pk),
+        finished=current,
+        waiting_elsewhere=sum(n for c, n in state.lengths.items() if c not in (counter.pk, None)),
+        waiting_unassigned=state.queue_length(None),
+    )
+
+
+def _not_open_message(counter: Counter) -> str:
+    """Why a counter with nobody at it cannot call anyone, and what to do about it."""
+    if counter.current_status not in Counter.OPEN_STATUSES:
+        message = _("%(counter)s is not open (%(status)s), so nobody can be called. Choose Available to call patients.")
+        return message % {"counter": counter, "status": counter.get_current_status_display()}
+    if counter.held_by_id is None:
+        return _("Nobody works at %(counter)s, so nobody can be called there.") % {"counter": counter}
+    return _("%(counter)s is outside its opening hours (%(start)s–%(end)s), so nobody can be called.") % {
+        "counter": counter,
+        "start": counter.start_time.strftime("%H:%M"),
+        "end": counter.end_time.strftime("%H:%M"),
+    }
 
 
 def _call_next(counter: Counter, *, service_id: int, by, now) -> tuple[Ticket | None, int | None]:
@@ -133,7 +157,9 @@ def announce(*, counter: Counter, by: Staff | None, expected: str | None = None)
     counter = _counter(counter)
     current = current_ticket(counter)
     if current is None:
-        raise NoCurrentTicket()
+        raise NoCurrentTicket(
+            _("Nobody is at the counter, so there is nobody to announce. Press Serve next to call the next patient.")
+        )
     if expected is not None and current.queue_id != expected:
         raise StaleAction()
     history(

@@ -8,12 +8,17 @@ from django.shortcuts import render
 from django.views.decorators.cache import cache_control
 from qrcode.image.pure import PyPNGImage
 
-from ..links import patient_entry_url, qr_image
+from ..links import only_this_computer_opens, patient_entry_url, qr_image
 
 
 def poster(request):
-    """An A4 poster: facility name, "Scan to join the queue", the code and the address in text."""
-    return render(request, "qr/poster.html", {"entry_url": patient_entry_url(request)})
+    """An A4 poster: facility name, "Scan to join the queue", the code and the address in text.
+
+    Opened on the server itself without PUBLIC_BASE_URL, the address is the loopback one no phone
+    can open: the page warns before anyone prints it."""
+    entry_url = patient_entry_url(request)
+    context = {"entry_url": entry_url, "unreachable": only_this_computer_opens(entry_url)}
+    return render(request, "qr/poster.html", context)
 
 
 @cache_control(max_age=300)

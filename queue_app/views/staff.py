@@ -115,6 +115,8 @@ def _render_picker(request, *, takeover: Counter | None = None, status: int = 20
         "held": held,
         "serving": serving,
         "takeover": takeover,
+        # Their counter was taken since they logged in: say by whom and when, not just "no counter".
+        "taken_over": None if held else selectors.counter_taken_over(request.user, since=request.user.last_login),
     }
     return render(request, "staff/picker.html", context, status=status)
 
@@ -175,11 +177,14 @@ def _dashboard_strings() -> dict:
             "waitingMore": _("…and %(n)s more waiting"),
             "minutes": _("%(n)s min"),
             "justNow": _("just now"),
-            "served": _("Called %(ticket)s."),
-            "finished": _("Done. Nobody else is waiting."),
-            "skipped": _("Skipped. Called %(ticket)s."),
-            "skippedNone": _("Skipped. Nobody else is waiting."),
-            "announced": _("%(ticket)s announced again on the display."),
+            # A shortcut pressed while its button is disabled says why (the actions' own answers
+            # come with their message from the server: presenters.call_message).
+            "nobodyToSkip": _(
+                "Nobody is at the counter, so there is nobody to skip. Press Serve next to call the next patient."
+            ),
+            "nobodyToAnnounce": _(
+                "Nobody is at the counter, so there is nobody to announce. Press Serve next to call the next patient."
+            ),
             "statusSet": _("Status: %(status)s."),
             "moved": _("%(n)s waiting patients were moved to other counters or back to the pool."),
             "pulled": _("%(n)s patients who were waiting for a counter were sent here."),

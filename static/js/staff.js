@@ -40,6 +40,16 @@
 
   // --- rendering ------------------------------------------------------------------------------
 
+  /* Why the counter takes no new patients ("" when it is open). */
+  function notOpenReason() {
+    const counter = state.counter;
+    if (counter.is_open) return "";
+    if (counter.current_status === "break") return S.notOpen.break;
+    if (counter.current_status === "closed") return S.notOpen.closed;
+    if (counter.held_by === null) return S.notOpen.unheld;
+    return S.notOpen.hours;
+  }
+
   function renderCounter() {
     const counter = state.counter;
     const badge = $("status-badge");
@@ -47,13 +57,7 @@
     badge.textContent = S.statusLabels[counter.current_status] || counter.current_status;
     statusButtons.forEach(function (b) { b.setAttribute("aria-pressed", String(b.dataset.status === counter.current_status)); });
     const notOpen = $("not-open");
-    let reason = "";
-    if (!counter.is_open) {
-      if (counter.current_status === "break") reason = S.notOpen.break;
-      else if (counter.current_status === "closed") reason = S.notOpen.closed;
-      else if (counter.held_by === null) reason = S.notOpen.unheld;
-      else reason = S.notOpen.hours;
-    }
+    const reason = notOpenReason();
     notOpen.textContent = reason;
     notOpen.hidden = !reason;
   }
@@ -210,21 +214,26 @@
     refresh();
   }
 
-  function act(name) {
+  /* A shortcut whose button is disabled: say why instead of doing nothing. */
+  function explainDisabled(name) {
+    if (name === "skip") notice(S.nobodyToSkip, "info");
+    else if (name === "announce") notice(S.nobodyToAnnounce, "info");
+    else notice(notOpenReason(), "info");
+  }
+
+  function act(name, fromKeyboard) {
     const button = buttons[name];
-    if (busy || !button || button.disabled) return;
+    if (busy || !button) return;
+    if (button.disabled) { if (fromKeyboard) explainDisabled(name); return; }
     busy = true;
     updateButtons();
     const fields = { counter: config.counterId, expected_queue_id: state.serving ? state.serving.queue_id : "" };
-    const previous = state.serving;
     QueueLive.post(config.urls[name], fields).then(function (res) {
       busy = false;
       if (!res.ok) { updateButtons(); handleError(res); return; }
       applyAction(res.data);
-      const called = res.data.serving_patient;
-      if (name === "announce") notice(fmt(S.announced, { ticket: previous ? previous.queue_id : "" }), "ok");
-      else if (name === "skip") notice(called ? fmt(S.skipped, { ticket: called.queue_id }) : S.skippedNone, "ok");
-      else notice(called ? fmt(S.served, { ticket: called.queue_id }) : S.finished, "ok");
+      // The server says what happened: who was finished, who was called, or why nobody was.
+      notice(res.data.message, res.data.serving_patient || state.counter.is_open ? "ok" : "info");
       refresh();
     });
   }
@@ -287,7 +296,7 @@
     const action = shortcuts[(event.key || "").toLowerCase()];
     if (!action) return;
     event.preventDefault();
-    act(action);
+    act(action, true);
   });
 
   // --- live updates -----------------------------------------------------------------------------

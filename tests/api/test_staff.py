@@ -244,7 +244,10 @@ def test_serve_next_when_nobody_in_the_service_is_waiting_says_nobody_is_waiting
     before = queue_snapshot()
     response = call(operator, "serve_next", expected_queue_id="")
     assert response.status_code == 409
-    assert response.json() == {"error": "Nobody is waiting.", "code": "nobody_waiting"}
+    assert response.json() == {
+        "error": "Nobody is waiting, so nobody was called. New patients appear in your list as they join.",
+        "code": "nobody_waiting",
+    }
     assert queue_snapshot() == before
 
 
@@ -287,7 +290,69 @@ def test_serve_next_of_the_last_patient_broadcasts_patient_served_only(
     assert events[0]["serving_patient"] is None
 
 
+def test_serve_next_says_who_was_finished_and_who_was_called(operator, opd, patients):
+    first, _, third = join_all(opd, patients[:3])
+    assert call(operator, "serve_next").json()["message"] == f"Called {first.queue_id}."
+    response = call(operator, "serve_next", expected_queue_id=first.queue_id)
+    assert response.json()["message"] == f"Finished {first.queue_id}. Called {third.queue_id}."
+
+
+def test_serve_next_of_the_last_patient_says_nobody_else_is_waiting(operator, opd, patient):
+    (ticket,) = join_all(opd, [patient])
+    call(operator, "serve_next")
+    response = call(operator, "serve_next", expected_queue_id=ticket.queue_id)
+    assert response.json()["message"] == (
+        f"Finished {ticket.queue_id}. Nobody else is waiting. New patients appear in your list as they join."
+    )
+
+
+def test_serve_next_on_break_says_nobody_new_was_called_and_how_many_wait_for_the_other_counters(
+    operator, counters, opd, patients
+):
+    first, *_ = join_all(opd, patients[:5])  # counter 1: #1, #3, #5; counter 2: #2, #4
+    call(operator, "serve_next")
+    call(operator, "update_counter_status", status="break")  # #3 and #5 move to counter 2
+    response = call(operator, "serve_next", expected_queue_id=first.queue_id)
+    assert response.status_code == 200
+    data = response.json()
+    assert data["serving_patient"] is None and data["counter"]["current_status"] == "break"
+    assert data["message"] == (
+        f"Finished {first.queue_id}. You are on break, so nobody new was called. "
+        "4 patients are waiting for the other counters. Choose Available to call patients again."
+    )
+    assert refresh(first).status == Ticket.Status.SERVED
+
+
+def test_serve_next_on_break_with_no_other_counter_open_says_they_wait_for_a_counter_to_open(
+    operator, counters, opd, patients
+):
+    first, _ = join_all(opd, patients[:2])
+    services.release_counter(staff=counters[1].held_by)
+    call(operator, "serve_next")
+    call(operator, "update_counter_status", status="break")
+    response = call(operator, "serve_next", expected_queue_id=first.queue_id)
+    assert response.json()["message"] == (
+        f"Finished {first.queue_id}. You are on break, so nobody new was called. "
+        "1 patient is waiting for a counter to open. Choose Available to call patients again."
+    )
+
+
 # --- skip ------------------------------------------------------------------------------------
+
+
+def test_skip_says_the_patient_was_marked_a_no_show_and_who_was_called_next(operator, opd, patients):
+    first, _, third = join_all(opd, patients[:3])
+    call(operator, "serve_next")
+    response = call(operator, "skip_patient", expected_queue_id=first.queue_id)
+    assert response.json()["message"] == f"{first.queue_id} marked as a no-show. Called {third.queue_id}."
+
+
+def test_skip_with_nobody_at_the_counter_says_to_press_serve_next(operator, opd, patients):
+    join_all(opd, patients[:2])
+    response = call(operator, "skip_patient", expected_queue_id="")
+    assert response.json()["error"] == (
+        "Nobody is at the counter, so there is nobody to skip. Press Serve next to call the next patient."
+    )
 
 
 def test_skip_marks_the_patient_on_screen_a_no_show_and_calls_the_next(operator, opd, patients):
@@ -363,6 +428,16 @@ def test_announce_with_nobody_at_the_counter_answers_409(operator, counters):
     response = call(operator, "announce_patient")
     assert response.status_code == 409
     assert response.json()["code"] == "no_current_ticket"
+    assert response.json()["error"] == (
+        "Nobody is at the counter, so there is nobody to announce. Press Serve next to call the next patient."
+    )
+
+
+def test_announce_says_the_patient_was_announced_again(operator, opd, patients):
+    first, *_ = join_all(opd, patients[:2])
+    call(operator, "serve_next")
+    response = call(operator, "announce_patient", expected_queue_id=first.queue_id)
+    assert response.json()["message"] == f"{first.queue_id} announced again on the display."
 
 
 # --- status ----------------------------------------------------------------------------------

@@ -10,6 +10,8 @@ from django.utils import timezone
 from queue_app import selectors, services
 from queue_app.models import Ticket
 
+from ..factories import CounterFactory
+
 pytestmark = pytest.mark.django_db
 
 
@@ -64,3 +66,36 @@ def test_a_served_ticket_sent_elsewhere_leaves_the_average_at_once(opd, lab, cou
     assert selectors.minutes_per_patient(opd.pk) == pytest.approx(12, abs=0.1)
     services.move_to_service(ticket=refresh(first), service=lab, by=admin_user)
     assert selectors.minutes_per_patient(opd.pk) == settings.DEFAULT_SERVICE_MINUTES
+
+
+# --- a counter taken over ------------------------------------------------------------------------
+
+
+def test_a_counter_taken_over_names_who_took_it_and_when(staff, counters):
+    before = timezone.now()
+    services.hold_counter(counter=counters[0], staff=staff[2], force=True)
+    taken = selectors.counter_taken_over(staff[0])
+    assert taken.counter == counters[0] and taken.by == staff[2]
+    assert before <= taken.at <= timezone.now()
+
+
+def test_a_counter_left_by_its_holder_and_then_taken_is_no_take_over(staff, counters):
+    services.release_counter(staff=staff[0])
+    services.hold_counter(counter=counters[0], staff=staff[2])
+    assert selectors.counter_taken_over(staff[0]) is None
+
+
+def test_a_counter_taken_over_after_its_holder_moved_on_is_not_theirs_to_miss(staff, counters, opd):
+    services.hold_counter(counter=CounterFactory(counter_name="Counter 3", service=opd), staff=staff[0])
+    services.hold_counter(counter=counters[0], staff=staff[2], force=True)  # counter 1 was free by then
+    assert selectors.counter_taken_over(staff[0]) is None
+
+
+def test_a_take_over_before_the_staff_members_login_is_old_news(staff, counters):
+    services.hold_counter(counter=counters[0], staff=staff[2], force=True)
+    assert selectors.counter_taken_over(staff[0], since=timezone.now() + timedelta(seconds=1)) is None
+    assert selectors.counter_taken_over(staff[0], since=timezone.now() - timedelta(minutes=5)) is not None
+
+
+def test_staff_who_never_held_a_counter_lost_none(staff, counters):
+    assert selectors.counter_taken_over(staff[3]) is None

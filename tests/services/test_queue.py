@@ -226,6 +226,45 @@ def test_a_closed_counter_cannot_call(opd, counters, patient):
         services.serve_next(counter=counters[0], by=None)
 
 
+def test_serve_next_on_break_finishes_the_current_patient_calls_nobody_and_counts_who_waits_elsewhere(
+    opd, counters, patients
+):
+    first, _, third = join_all(opd, patients[:3])  # counter 1: #1, #3; counter 2: #2
+    services.serve_next(counter=counters[0], by=None)  # #1 at counter 1
+    services.set_status(counter=counters[0], status="break", by=None)  # #3 moves to counter 2
+    call = services.serve_next(counter=counters[0], by=None)
+    assert call.finished.pk == first.pk and refresh(first).status == Ticket.Status.SERVED
+    assert call.ticket is None and refresh(third).status == Ticket.Status.WAITING
+    assert (call.queue_length, call.waiting_elsewhere, call.waiting_unassigned) == (0, 2, 0)
+
+
+def test_serve_next_on_break_with_no_other_counter_open_counts_who_waits_for_one_to_open(opd, counters, patients):
+    join_all(opd, patients[:3])
+    services.serve_next(counter=counters[0], by=None)
+    services.release_counter(staff=counters[1].held_by)
+    services.set_status(counter=counters[0], status="break", by=None)  # the rest go to the pool
+    call = services.serve_next(counter=counters[0], by=None)
+    assert (call.waiting_elsewhere, call.waiting_unassigned) == (0, 2)
+
+
+def test_skip_and_announce_with_nobody_at_the_counter_say_what_to_press_instead(opd, counters, patient):
+    services.join(patient=patient, service=opd)
+    with pytest.raises(services.NoCurrentTicket, match="nobody to skip. Press Serve next"):
+        services.skip(counter=counters[0], by=None)
+    with pytest.raises(services.NoCurrentTicket, match="nobody to announce. Press Serve next"):
+        services.announce(counter=counters[0], by=None)
+
+
+def test_serve_next_at_a_counter_on_break_with_nobody_there_says_to_choose_available(opd, counters, patient):
+    services.join(patient=patient, service=opd)
+    services.set_status(counter=counters[0], status="break", by=None)
+    with pytest.raises(services.CounterNotOpen) as refused:
+        services.serve_next(counter=counters[0], by=None)
+    assert refused.value.message == (
+        "Counter 1 is not open (On break), so nobody can be called. Choose Available to call patients."
+    )
+
+
 # --- status and breaks ----------------------------------------------------------------------
 
 

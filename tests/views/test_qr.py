@@ -71,3 +71,26 @@ def test_poster_prints_on_one_a4_page():
     css = open(finders.find("css/patient.css"), encoding="utf-8").read()
     assert "@page { size: A4 portrait; margin: 0; }" in css
     assert ".poster-toolbar, .skip-link { display: none !important; }" in css
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1:8000", "localhost:8000", "[::1]:8000", "127.0.1.1", "0.0.0.0:8000"])
+def test_the_poster_warns_when_phones_cannot_open_its_address(settings, host):
+    settings.PUBLIC_BASE_URL = ""
+    html = Client().get("/qr/", HTTP_HOST=host).content.decode()
+    assert f"Phones cannot open http://{host}/patient/login/: that address only works on this computer." in html
+    assert "open this poster through this computer's network address" in html
+    assert "or set PUBLIC_BASE_URL to the address phones use." in html
+
+
+@pytest.mark.parametrize("host", ["192.168.1.20:8000", "clinic.lan", "[fd00::20]:8000"])
+def test_the_poster_does_not_warn_on_an_address_phones_can_open(settings, host):
+    settings.PUBLIC_BASE_URL = ""
+    html = Client().get("/qr/", HTTP_HOST=host).content.decode()
+    assert "Phones cannot open" not in html
+
+
+def test_the_poster_opened_on_the_server_does_not_warn_when_public_base_url_is_set(settings):
+    settings.PUBLIC_BASE_URL = "http://192.168.1.20:8000"
+    html = Client().get("/qr/", HTTP_HOST="127.0.0.1:8000").content.decode()
+    assert "Phones cannot open" not in html
+    assert "<strong>http://192.168.1.20:8000/patient/login/</strong>" in html

@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from queue_app import services
-from queue_app.models import Counter, Staff, Ticket
+from queue_app.models import Counter, QueueHistory, Staff, Ticket
 
 from ..factories import CounterFactory, StaffFactory
 from ..patient_helpers import Clock
@@ -386,6 +386,19 @@ def test_an_operator_whose_counter_was_taken_over_sees_the_counter_picker(client
     client.force_login(staff[0])
     page = client.get(DASHBOARD).content.decode()
     assert "You are not working at a counter. Pick one" in page
+
+
+def test_an_operator_whose_counter_was_taken_over_is_told_who_took_it_and_when(client, staff, counters):
+    client.force_login(staff[0])
+    services.hold_counter(counter=counters[0], staff=staff[2], force=True)
+    response = client.get(DASHBOARD)
+    taken = QueueHistory.objects.filter(action="counter_held", counter=counters[0]).latest("at")
+    page = response.content.decode()
+    at = timezone.localtime(taken.at).strftime("%H:%M")
+    assert f"{staff[2].display_name} took over Counter 1 at {at}." in page
+    assert "Pick a counter below to go on calling patients." in page
+    assert "You are not working at a counter" not in page
+    assert f'name="counter" value="{counters[0].pk}"' in page  # the picker offers the counters
 
 
 def test_a_deactivated_staff_member_is_sent_back_to_the_login(client, counters):
