@@ -121,7 +121,8 @@
     return input ? input.value : "";
   }
 
-  /* POST form-encoded data to a JSON endpoint with the CSRF token; resolves {ok, status, data}. */
+  /* POST form-encoded data to a JSON endpoint with the CSRF token; resolves {ok, status, data,
+     retryAfter} (retryAfter: the seconds of a 429's or 503's Retry-After header, else 0). */
   function post(url, fields) {
     const body = new URLSearchParams();
     Object.keys(fields || {}).forEach(function (k) { if (fields[k] !== undefined && fields[k] !== null) body.append(k, fields[k]); });
@@ -131,9 +132,12 @@
       headers: { "X-CSRFToken": csrfToken(), Accept: "application/json", "Content-Type": "application/x-www-form-urlencoded" },
       body: body,
     }).then(function (r) {
-      return r.json().catch(function () { return {}; }).then(function (data) { return { ok: r.ok, status: r.status, data: data }; });
+      const retryAfter = parseInt(r.headers.get("Retry-After"), 10) || 0;
+      return r.json().catch(function () { return {}; }).then(function (data) {
+        return { ok: r.ok, status: r.status, data: data, retryAfter: retryAfter };
+      });
     }, function () {
-      return { ok: false, status: 0, data: { error: "No connection. Please check your network and try again.", code: "network" } };
+      return { ok: false, status: 0, retryAfter: 0, data: { error: "No connection. Please check your network and try again.", code: "network" } };
     });
   }
 

@@ -249,3 +249,16 @@ def test_pages_fit_a_phone_and_are_not_cached(signed_in, patient, opd):
         assert 'name="viewport" content="width=device-width, initial-scale=1"' in page(response)
         assert "no-cache" in response["Cache-Control"] or "no-store" in response["Cache-Control"]
         assert "css/patient.css" in page(response)
+
+
+def test_asking_again_too_soon_with_a_plain_form_shows_the_code_step_for_the_code_already_sent():
+    PhoneBrowser().form("/patient/login/", {"action": "send", "phone": PHONE, "name": "Asha Rao"})
+    code = last_code(PHONE)
+    other = PhoneBrowser()
+
+    response = other.form("/patient/login/", {"action": "send", "phone": PHONE}, follow=True)
+
+    assert 'data-step="code"' in page(response)
+    assert "A code was sent to this number recently. Type it below" in page(response)
+    assert other.form("/patient/login/", {"action": "verify", "phone": PHONE, "otp": code}).status_code == 302
+    assert other.get("/service/selection/").status_code == 200
