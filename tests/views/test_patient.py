@@ -262,3 +262,13 @@ def test_asking_again_too_soon_with_a_plain_form_shows_the_code_step_for_the_cod
     assert "A code was sent to this number recently. Type it below" in page(response)
     assert other.form("/patient/login/", {"action": "verify", "phone": PHONE, "otp": code}).status_code == 302
     assert other.get("/service/selection/").status_code == 200
+
+
+def test_patient_pages_make_a_phone_wait_for_one_stylesheet(signed_in, patient, opd):
+    """Each stylesheet in <head> holds the first paint until it has arrived: the shared base is
+    inlined, so a slow network costs one round trip, not two."""
+    services.join(patient=patient, service=opd)
+    for path in ("/patient/login/", "/service/selection/", "/dashboard/"):
+        html = page(signed_in.get(path, follow=True))
+        assert re.findall(r'<link rel="stylesheet" href="([^"]+)"', html) == ["/static/css/patient.css"], path
+        assert re.search(r"<style>\s*/\* Shared look: tokens", html), path  # app.css, inlined
