@@ -303,11 +303,19 @@ def service_selection(request):
 @never_cache
 @patient_required
 def patient_dashboard(request):
-    """The patient's tickets of today, live; JSON with Accept: application/json (polling fallback)."""
+    """The patient's tickets of today, live; JSON with Accept: application/json (polling fallback).
+
+    `?ticket=<id>` (where a join lands): that ticket first, then the phone's other tickets, so a
+    second service's ticket never hides the first. As JSON, that ticket alone (one card's poll).
+    """
     if request.method == "POST":
         return _leave_queue(request)
     focus = _focused_ticket(request)
-    tickets = [focus] if focus is not None else selectors.patient_tickets(request.patient)
+    if focus is not None and wants_json(request):
+        return JsonResponse({"tickets": [selectors.ticket_dict(focus)]})
+    tickets = selectors.patient_tickets(request.patient)
+    if focus is not None:
+        tickets = [focus, *(t for t in tickets if t.pk != focus.pk)]
     data = [selectors.ticket_dict(t) for t in tickets]
     if wants_json(request):
         return JsonResponse({"tickets": data})

@@ -272,3 +272,27 @@ def test_patient_pages_make_a_phone_wait_for_one_stylesheet(signed_in, patient, 
         html = page(signed_in.get(path, follow=True))
         assert re.findall(r'<link rel="stylesheet" href="([^"]+)"', html) == ["/static/css/patient.css"], path
         assert re.search(r"<style>\s*/\* Shared look: tokens", html), path  # app.css, inlined
+
+
+def test_the_page_a_join_lands_on_shows_every_ticket_of_the_phone(signed_in, patient, opd, lab, counters):
+    first, _ = services.join(patient=patient, service=opd)
+    second, _ = services.join(patient=patient, service=lab)
+
+    response = signed_in.get(f"/dashboard/?ticket={second.pk}")
+
+    data = json_script(response, "dashboard-data")
+    assert [t["queue_id"] for t in data["tickets"]] == [second.queue_id, first.queue_id]  # the new one first
+    assert page(response).count('class="ticket card') == 2
+
+
+def test_a_ticket_reception_may_bring_back_keeps_its_live_card(signed_in, patient, opd, staff):
+    counter = services.hold_counter(counter=CounterFactory(counter_name="Counter 1", service=opd), staff=staff[0])
+    ticket, _ = services.join(patient=patient, service=opd)
+    services.join(patient=patient, service=ServiceFactory(service_name="Test"))
+    services.serve_next(counter=counter, by=staff[0])
+    services.skip(counter=counter, by=staff[0])
+
+    data = json_script(signed_in.get("/dashboard/"), "dashboard-data")
+
+    skipped = [t for t in data["tickets"] if t["id"] == ticket.pk]
+    assert skipped and skipped[0]["status"] == "skipped" and skipped[0]["may_come_back"] is True
