@@ -16,6 +16,7 @@
   const t = data.strings;
   const ACTIVE = ["waiting", "called"];
   const banner = document.getElementById("conn-banner");
+  const whileActive = document.getElementById("while-active");
   const baseTitle = document.title;
   const cards = [];
   let bannerTimer = null;
@@ -65,9 +66,10 @@
     bannerTimer = setTimeout(function () { banner.textContent = text; banner.hidden = false; }, 1500);
   }
 
-  /* What depends on every card: the tab's title. */
+  /* What depends on every card: the guidance shown while a ticket waits, and the tab's title. */
   function renderPage() {
     const tickets = cards.map(function (c) { return c.ticket(); });
+    if (whileActive) whileActive.hidden = !tickets.some(isActive);
     const called = tickets.filter(function (x) { return x.status === "called"; })[0];
     document.title = called ? "▶ " + describe(called).headline + " · " + baseTitle : baseTitle;
   }

@@ -138,6 +138,7 @@ def test_a_skipped_patient_recalled_by_reception_sees_their_place_again_without_
     expect(phone.locator('[data-field="counter"]')).to_have_text(f"Counter {clinic.tag}")
     expect(phone.get_by_role("link", name="Get a new ticket")).to_be_hidden()
     expect(phone.locator("summary", has_text="Leave the queue")).to_be_visible()
+    expect(phone.locator(".keep-open")).to_be_visible()
     assert still_same_page(phone), "the page reloaded instead of updating live"
 
 
@@ -164,6 +165,7 @@ def test_a_patient_seen_and_sent_on_to_the_lab_follows_the_new_ticket_without_re
     expect(phone.locator('[data-field="note"]')).to_contain_text(f"You have been sent to Test {clinic.tag}")
     expect(phone.locator('[data-field="headline"]')).to_have_text("You are next")
     expect(phone.locator('[data-field="counter"]')).to_have_text(f"Lab {clinic.tag}")
+    expect(phone.locator(".keep-open")).to_be_visible()
     assert still_same_page(phone)
 
 
@@ -192,3 +194,26 @@ def test_joining_a_second_service_shows_both_tickets_each_live(site, clinic, ope
     expect(card(phone, lab).locator('[data-field="headline"]')).to_have_text("You have been seen")
     expect(phone.locator(".keep-open")).to_be_visible()
     assert still_same_page(phone)
+
+
+@pytest.mark.parametrize("ending", ["seen", "left"])
+def test_keep_this_page_open_goes_away_once_the_patient_is_seen_or_leaves(site, clinic, open_context, ending):
+    number = {"seen": "+919876580004", "left": "+919876580005"}[ending]
+    context = patient_page(open_context, site, phone=number, name="Kavya Menon")
+    join_queue(context, service_id=clinic.lab)
+    phone = context.new_page()
+    phone.goto("/dashboard/")
+    wait_live(phone)
+    keep_open = phone.locator(".keep-open")
+    expect(keep_open).to_contain_text("Keep this page open")
+
+    if ending == "seen":
+        lab_staff = clinic.staff(open_context, "lab")
+        staff_action(lab_staff, "serve_next")
+        staff_action(lab_staff, "serve_next")
+        expect(phone.locator('[data-field="headline"]')).to_have_text("You have been seen")
+    else:
+        phone.locator("summary", has_text="Leave the queue").click()
+        phone.get_by_role("button", name="Yes, leave the queue").click()
+        expect(phone.locator('[data-field="headline"]')).to_have_text("You left the queue")
+    expect(keep_open).to_be_hidden()
