@@ -104,6 +104,7 @@ def status_strings() -> dict:
         "leave_confirm": _("Leave the queue? You will lose your place."),
         "leaving": _("Leaving…"),
         "left": _("You left the queue."),
+        "network": _("No connection: nothing was changed. Check the network and try again."),
     }
 
 

@@ -215,18 +215,24 @@
 
     const form = card.querySelector(".leave-form");
     if (form && data.cancelUrl && window.QueueLive) {
+      const button = form.querySelector("button");
+      const label = button.textContent;
       form.addEventListener("submit", function (event) {
         event.preventDefault();
-        const button = form.querySelector("button");
+        if (button.disabled) return;
         button.disabled = true;
         button.textContent = t.leaving;
         QueueLive.post(data.cancelUrl, { ticket: ticket.id }).then(function (result) {
-          if (result.ok && result.data.ticket) {
+          // Whatever the answer, the button says again what it does: nothing is pending any more.
+          button.disabled = false;
+          button.textContent = label;
+          const body = result.data || {};
+          if (result.ok && body.ticket) {
             note = "";
-            update(result.data.ticket);
+            update(body.ticket);
           } else {
-            button.disabled = false;
-            note = (result.data && result.data.error) || "";
+            // status 0: the request never reached the server, so nothing changed there.
+            note = result.status === 0 ? t.network : body.error || t.network;
             render();
           }
         });

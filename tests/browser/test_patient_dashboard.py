@@ -217,3 +217,25 @@ def test_keep_this_page_open_goes_away_once_the_patient_is_seen_or_leaves(site, 
         phone.get_by_role("button", name="Yes, leave the queue").click()
         expect(phone.locator('[data-field="headline"]')).to_have_text("You left the queue")
     expect(keep_open).to_be_hidden()
+
+
+def test_leave_the_queue_comes_back_after_a_network_error(site, clinic, open_context):
+    context = patient_page(open_context, site, phone="+919876580006", name="Omar Farouk")
+    join_queue(context, service_id=clinic.opd)
+    phone = context.new_page()
+    phone.goto("/dashboard/")
+    wait_live(phone)
+
+    phone.route("**/queue/cancel/", lambda route: route.abort("internetdisconnected"))
+    phone.locator("summary", has_text="Leave the queue").click()
+    phone.get_by_role("button", name="Yes, leave the queue").click()
+    button = phone.locator(".leave-form button")
+    expect(button).to_have_text("Yes, leave the queue")
+    expect(button).to_be_enabled()
+    expect(phone.locator('[data-field="note"]')).to_have_text(
+        "No connection: nothing was changed. Check the network and try again."
+    )
+
+    phone.unroute("**/queue/cancel/")
+    button.click()
+    expect(phone.locator('[data-field="headline"]')).to_have_text("You left the queue")
