@@ -100,7 +100,6 @@ def status_strings() -> dict:
         "now": _("now"),
         "reconnecting": _("Reconnecting…"),
         "polling": _("Live updates are slow on this network; checking every few seconds."),
-        "forbidden": _("This ticket is not yours. Please sign in again."),
         "leave_confirm": _("Leave the queue? You will lose your place."),
         "leaving": _("Leaving…"),
         "left": _("You left the queue."),

@@ -6,7 +6,9 @@
      query: "ticket=12",                  // "" for the display, "counter=3", "ticket=12"
      onSnapshot(data) {...},              // {"type": "snapshot", ...} on every (re)connect
      onMessage(msg) {...},                // every other message
-     onStatus(state) {...},               // "connecting" | "open" | "down" | "polling"
+     onStatus(state) {...},               // "connecting" | "open" | "down" | "polling" | "forbidden"
+     onForbidden() {...},                 // the rights are gone (socket closed 4403, poll 401/403):
+                                          // nothing more is tried; say so (e.g. "sign in again")
      pollUrl: "/display/screen/data/",    // optional: polled when the socket keeps failing
      pollEvery: 5000,
    });
@@ -61,7 +63,7 @@
         clearInterval(pingTimer);
         socket = null;
         if (stopped) return;
-        if (event.code === 4403) { status("forbidden"); if (opts.onForbidden) opts.onForbidden(); return; }
+        if (event.code === 4403) { forbidden(); return; }
         if (!opened) failuresWithoutOpen += 1;
         status("down");
         if (opts.pollUrl && failuresWithoutOpen >= 3) startPolling();
@@ -77,9 +79,23 @@
       retryTimer = setTimeout(open, delay);
     }
 
+    /* No retry can help: a session that ended (or rights withdrawn) does not come back by itself. */
+    function forbidden() {
+      if (stopped) return;
+      stopped = true;
+      stopPolling();
+      clearTimeout(retryTimer);
+      if (socket) socket.close();
+      status("forbidden");
+      if (opts.onForbidden) opts.onForbidden();
+    }
+
     function poll() {
       fetch(opts.pollUrl, { headers: { Accept: "application/json" }, credentials: "same-origin" })
-        .then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
+        .then(function (r) {
+          if (r.status === 401 || r.status === 403) { forbidden(); return Promise.reject(r.status); }
+          return r.ok ? r.json() : Promise.reject(r.status);
+        })
         .then(function (data) { if (opts.onSnapshot) opts.onSnapshot(Object.assign({ type: "snapshot", polled: true }, data)); })
         .catch(function () {});
     }

@@ -7,8 +7,9 @@
    A finished ticket that may come back (skipped: reception may recall it; served: reception may
    send it on) keeps a socket that hears only its own news; when it is active again the page
    reconnects to hear the queue too. When WebSockets are blocked live.js polls /dashboard/ (or the
-   ticket's signed link) as JSON instead. Without JavaScript the page refreshes itself every 20
-   seconds (a <noscript> meta refresh). */
+   ticket's signed link) as JSON instead. If the session is gone (socket closed 4403, poll 403)
+   the page says so and offers to sign in again. Without JavaScript the page refreshes itself
+   every 20 seconds (a <noscript> meta refresh). */
 (function () {
   "use strict";
 
@@ -17,10 +18,12 @@
   const ACTIVE = ["waiting", "called"];
   const banner = document.getElementById("conn-banner");
   const whileActive = document.getElementById("while-active");
+  const sessionEnded = document.getElementById("session-ended");
   const baseTitle = document.title;
   const cards = [];
   let bannerTimer = null;
   let bannerText = "";
+  let ended = false;
 
   function isActive(ticket) { return ACTIVE.indexOf(ticket.status) !== -1; }
   /* Worth a live connection: active, or finished today in a way reception can still undo. */
@@ -57,7 +60,7 @@
   /* One banner for the page: "Reconnecting…" while any card's connection is down. */
   function renderBanner() {
     const states = cards.map(function (c) { return c.connection(); });
-    const text = states.indexOf("down") !== -1 ? t.reconnecting : states.indexOf("polling") !== -1 ? t.polling : "";
+    const text = ended ? "" : states.indexOf("down") !== -1 ? t.reconnecting : states.indexOf("polling") !== -1 ? t.polling : "";
     if (text === bannerText) return;
     bannerText = text;
     clearTimeout(bannerTimer);
@@ -72,6 +75,16 @@
     if (whileActive) whileActive.hidden = !tickets.some(isActive);
     const called = tickets.filter(function (x) { return x.status === "called"; })[0];
     document.title = called ? "▶ " + describe(called).headline + " · " + baseTitle : baseTitle;
+  }
+
+  /* The session is gone (the day ended, signed out elsewhere): no socket or poll can bring news
+     any more. Stop them all and say so, with the way back, instead of "Reconnecting…" for ever. */
+  function endSession() {
+    if (ended) return;
+    ended = true;
+    cards.forEach(function (c) { c.stop(); });
+    renderBanner();
+    sessionEnded.hidden = false;
   }
 
   function buzz() {
@@ -188,10 +201,7 @@
           connection = state;
           renderBanner();
         },
-        onForbidden: function () {
-          note = t.forbidden;
-          render();
-        },
+        onForbidden: endSession,
       });
     }
 
@@ -203,7 +213,7 @@
 
     function reconnect() {
       stop();
-      if (isLive(ticket) && window.QueueLive) live = connect();
+      if (!ended && isLive(ticket) && window.QueueLive) live = connect();
       renderBanner();
     }
 
@@ -230,6 +240,8 @@
           if (result.ok && body.ticket) {
             note = "";
             update(body.ticket);
+          } else if (result.status === 403 && body.code === "not_authenticated") {
+            endSession();
           } else {
             // status 0: the request never reached the server, so nothing changed there.
             note = result.status === 0 ? t.network : body.error || t.network;
@@ -244,6 +256,7 @@
     return {
       ticket: function () { return ticket; },
       connection: function () { return connection; },
+      stop: stop,
     };
   }
 

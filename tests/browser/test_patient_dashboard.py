@@ -239,3 +239,25 @@ def test_leave_the_queue_comes_back_after_a_network_error(site, clinic, open_con
     phone.unroute("**/queue/cancel/")
     button.click()
     expect(phone.locator('[data-field="headline"]')).to_have_text("You left the queue")
+
+
+@pytest.mark.parametrize("transport", ["socket", "polling"])
+def test_a_page_whose_session_has_ended_asks_the_patient_to_sign_in_again(site, clinic, open_context, transport):
+    number = {"socket": "+919876580007", "polling": "+919876580008"}[transport]
+    context = patient_page(open_context, site, phone=number, name="Sunita Rao", init_scripts=[SOCKET_CUTTER])
+    join_queue(context, service_id=clinic.opd)
+    phone = context.new_page()
+    phone.goto("/dashboard/")
+    wait_live(phone)
+
+    context.clear_cookies()  # the session is gone (the day ended, or signed out elsewhere)
+    if transport == "polling":
+        phone.evaluate("window.__sockets.blocked = true")  # WebSockets fail: the page polls instead
+    phone.evaluate("window.__cutSockets()")
+
+    sign_in = phone.get_by_role("link", name="Sign in again")
+    expect(sign_in).to_be_visible()
+    expect(sign_in).to_have_attribute("href", "/patient/login/")
+    phone.wait_for_timeout(3000)  # long past the banner's delay: "Reconnecting…" must not come
+    expect(phone.locator("#conn-banner")).to_be_hidden()
+    expect(sign_in).to_be_visible()
