@@ -261,3 +261,20 @@ def test_a_page_whose_session_has_ended_asks_the_patient_to_sign_in_again(site, 
     phone.wait_for_timeout(3000)  # long past the banner's delay: "Reconnecting…" must not come
     expect(phone.locator("#conn-banner")).to_be_hidden()
     expect(sign_in).to_be_visible()
+
+
+def test_the_called_pulse_animates_only_transform_and_opacity(site, clinic, open_context):
+    """Animating box-shadow repaints the card every frame: seconds of main-thread work on a cheap
+    phone, just as the patient is called. Transform and opacity run on the compositor."""
+    context = patient_page(open_context, site, phone="+919876580009", name="Farah Khan")
+    join_queue(context, service_id=clinic.lab)
+    staff_action(clinic.staff(open_context, "lab"), "serve_next")
+    phone = context.new_page()
+    phone.goto("/dashboard/")
+    expect(phone.locator("article.ticket")).to_have_class(re.compile(r"\bis-called\b"))
+    animated = phone.evaluate(
+        """() => document.getAnimations().flatMap((a) => a.effect.getKeyframes().flatMap((k) => Object.keys(k)))
+             .filter((key) => !["offset", "computedOffset", "easing", "composite"].includes(key))"""
+    )
+    assert animated, "the called state no longer draws the eye"
+    assert set(animated) <= {"transform", "opacity"}, animated
