@@ -249,6 +249,7 @@ def test_a_page_whose_session_has_ended_asks_the_patient_to_sign_in_again(site, 
     phone = context.new_page()
     phone.goto("/dashboard/")
     wait_live(phone)
+    ticket_at = phone.locator("article.ticket").bounding_box()
 
     context.clear_cookies()  # the session is gone (the day ended, or signed out elsewhere)
     if transport == "polling":
@@ -258,6 +259,7 @@ def test_a_page_whose_session_has_ended_asks_the_patient_to_sign_in_again(site, 
     sign_in = phone.get_by_role("link", name="Sign in again")
     expect(sign_in).to_be_visible()
     expect(sign_in).to_have_attribute("href", "/patient/login/")
+    assert phone.locator("article.ticket").bounding_box() == ticket_at, "the message moved the ticket"
     phone.wait_for_timeout(3000)  # long past the banner's delay: "Reconnecting…" must not come
     expect(phone.locator("#conn-banner")).to_be_hidden()
     expect(sign_in).to_be_visible()
