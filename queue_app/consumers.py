@@ -3,7 +3,8 @@
 What a connection follows is chosen by its query string and allowed from its session:
 - nothing (the wall display, or any public client): the `display` group;
 - `?counter=<id>`: that counter's staff group (staff holding it, admins);
-- `?ticket=<id>`: that ticket's own group and its service's position group (its patient only).
+- `?ticket=<id>`: that ticket's own group and, while it is active, its service's position group
+  (its patient only).
 Every connection first gets `{"type": "snapshot", ...}`, so a reconnect loses nothing; after that
 the consumer only forwards pre-serialised text from the channel layer (no query per message).
 """
@@ -19,7 +20,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.utils.translation import gettext as _
 
 from . import access, events, selectors, services
-from .models import Counter, parse_id
+from .models import Counter, Ticket, parse_id
 from .names import public_name
 
 log = logging.getLogger("queue.ws")
@@ -71,12 +72,16 @@ class QueueUpdatesConsumer(AsyncWebsocketConsumer):
             self.kind, self.target = "counter", counter_id
             groups = [events.counter_group(counter_id)]
         elif "ticket" in query:
-            service_id = await self._allowed_ticket(ticket_id) if ticket_id is not None else None
-            if service_id is None:
+            ticket = await self._allowed_ticket(ticket_id) if ticket_id is not None else None
+            if ticket is None:
                 await self.close(code=4403)
                 return
             self.kind, self.target = "ticket", ticket_id
-            groups = [events.ticket_group(ticket_id), events.queue_group(service_id)]
+            groups = [events.ticket_group(ticket_id)]
+            # The place in line matters only while the ticket is active. A finished one that may
+            # come back hears its own news (recalled, moved) and its page then reconnects.
+            if ticket.is_active:
+                groups.append(events.queue_group(ticket.service_id))
         else:
             groups = [events.DISPLAY_GROUP]
         for group in groups:
@@ -159,9 +164,8 @@ class QueueUpdatesConsumer(AsyncWebsocketConsumer):
         return access.can_watch_counter(self.scope.get("user"), counter_id)
 
     @database_sync_to_async
-    def _allowed_ticket(self, ticket_id: int) -> int | None:
-        ticket = access.can_watch_ticket(self.scope.get("session"), ticket_id)
-        return ticket.service_id if ticket else None
+    def _allowed_ticket(self, ticket_id: int) -> Ticket | None:
+        return access.can_watch_ticket(self.scope.get("session"), ticket_id)
 
     @database_sync_to_async
     def _snapshot(self) -> dict | None:

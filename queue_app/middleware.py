@@ -4,9 +4,11 @@ from django.contrib.sessions.exceptions import SessionInterrupted
 from django.contrib.sessions.middleware import SessionMiddleware as DjangoSessionMiddleware
 from django.db import DatabaseError
 from django.http import JsonResponse
+from django.middleware.gzip import GZipMiddleware
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from .access import is_staff_user
 from .errors import Busy
 from .http import busy_response, wants_json
 
@@ -107,3 +109,30 @@ class SlidingSessionMiddleware:
         except DatabaseError:
             log.warning("session not refreshed: database unavailable", exc_info=True)
         return response
+
+
+COMPRESSIBLE_TYPES = ("text/", "application/json", "application/javascript", "image/svg+xml")
+
+
+class CompressionMiddleware(GZipMiddleware):
+    """Django's gzip, with its Heal-the-BREACH padding, for text answers to anyone but staff.
+
+    BREACH reads a secret out of compressed sizes when a response also echoes input an attacker
+    chose. Patient and public answers have no such pair: the CSRF token is masked anew in every
+    response, and nothing a third party can put in a request is echoed next to a patient's data.
+    Staff answers do: the desk's and the admin's searches echo the term next to other people's
+    names and phones, the desk hands out tickets' signed links. They stay uncompressed; they go
+    to counter PCs on the clinic's own network, where size matters least. Images are compressed
+    already. Static files: WhiteNoise's own .gz files when collected, else compressed here.
+    """
+
+    def process_response(self, request, response):
+        if not response.get("Content-Type", "").startswith(COMPRESSIBLE_TYPES):
+            return response
+        try:
+            staff = is_staff_user(getattr(request, "user", None))
+        except DatabaseError:  # the session could not be read (database lost): as it is, then
+            return response
+        if staff:
+            return response
+        return super().process_response(request, response)

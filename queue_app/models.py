@@ -241,6 +241,9 @@ class Ticket(models.Model):
     ACTIVE_STATUSES = (Status.WAITING, Status.CALLED)
     # What reception may send to another service (a served patient may be sent on for a test).
     MOVABLE_STATUSES = (Status.WAITING, Status.CALLED, Status.SERVED)
+    # Finished, but not for good while it is the ticket's day: reception may recall a skipped
+    # ticket (services.recall) or send a served one on to another service (move_to_service).
+    RETURNABLE_STATUSES = (Status.SKIPPED, Status.SERVED)
 
     queue_id = models.CharField(_("ticket"), max_length=40, db_index=True)
     number = models.PositiveIntegerField(_("number"))
@@ -306,6 +309,11 @@ class Ticket(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status in self.ACTIVE_STATUSES
+
+    @property
+    def may_come_back(self) -> bool:
+        """Finished today in a way reception can still undo: its patient's page keeps listening."""
+        return self.status in self.RETURNABLE_STATUSES and self.service_date == service_day()
 
 
 class QueueHistory(models.Model):

@@ -106,6 +106,7 @@ def ticket_update(event: str, ticket: Ticket, *, counter: Counter | None, note: 
             "service_id": ticket.service_id,
             "counter_id": counter.pk if counter else None,
             "counter": counter.counter_name if counter else None,
+            "may_come_back": ticket.may_come_back,
         },
         "message": note,
     }
@@ -134,6 +135,7 @@ def patient_ticket(ticket: Ticket, *, people_ahead: int | None = None, minutes: 
         data["position"] = people_ahead + 1 if waiting else (0 if people_ahead == 0 else None)
         data["estimated_wait_minutes"] = round(people_ahead * minutes) if waiting else 0
         data["minutes_per_patient"] = round(minutes, 2)
+        data["may_come_back"] = ticket.may_come_back
     return data
 
 

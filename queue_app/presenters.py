@@ -100,10 +100,10 @@ def status_strings() -> dict:
         "now": _("now"),
         "reconnecting": _("Reconnecting…"),
         "polling": _("Live updates are slow on this network; checking every few seconds."),
-        "forbidden": _("This ticket is not yours. Please sign in again."),
         "leave_confirm": _("Leave the queue? You will lose your place."),
         "leaving": _("Leaving…"),
         "left": _("You left the queue."),
+        "network": _("No connection: nothing was changed. Check the network and try again."),
     }
 
 
@@ -145,10 +145,15 @@ def ticket_facts(ticket: dict, strings: dict) -> dict:
 
 def dashboard_context(data: list[dict], *, patient: Patient | None, poll_url: str) -> dict:
     """The live ticket page for these ticket_dicts: a signed-in phone's tickets (with `patient`),
-    or one ticket opened through its signed link (`patient` None: no leaving, no new ticket)."""
+    or one ticket opened through its signed link (`patient` None: no leaving, no new ticket).
+
+    Each ticket still in play gets a live card: the active ones, and those finished today that
+    reception may bring back (a skipped ticket recalled, a served one sent on to another
+    service). With none of those, the latest ticket's news (left, expired). The rest are listed.
+    """
     strings = status_strings()
     active = [t for t in data if t["status"] in Ticket.ACTIVE_STATUSES]
-    shown = active or data[-1:]  # no active ticket: the latest news (served, skipped, left…)
+    shown = [t for t in data if t["status"] in Ticket.ACTIVE_STATUSES or t.get("may_come_back")] or data[-1:]
     earlier = [{**t, "status_label": Ticket.Status(t["status"]).label} for t in data if t not in shown]
     cards = [
         {

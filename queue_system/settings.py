@@ -152,6 +152,9 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "queue_app.logs.RequestLogMiddleware",  # first: its duration covers everything below
     "django.middleware.security.SecurityMiddleware",
+    # Before anything that reads or changes the body (Django's advice), and above WhiteNoise so
+    # static files without a collected .gz are compressed too. Not for staff: BREACH (see there).
+    "queue_app.middleware.CompressionMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "queue_app.middleware.FormCharsetMiddleware",  # before anything reads request.POST
     "queue_app.middleware.SessionMiddleware",  # Django's, with a 503 when the database is lost

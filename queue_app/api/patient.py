@@ -40,14 +40,22 @@ class SendOtpApi(ApiView):
     """The answer is the same whether or not the phone belongs to a patient. 429 (with Retry-After)
     before OTP_RESEND_SECONDS have passed, after OTP_SENDS_PER_PHONE codes in 10 minutes, per client
     address, or past SMS_HOURLY_CAP; 400 for a number that is not a mobile of an allowed region;
-    502 when the SMS provider fails (nothing is counted then)."""
+    502 when the SMS provider fails (nothing is counted then). A 429 because this phone was just
+    sent a code (`resend_too_soon`, `too_many_codes`, `busy`) still takes the session to the code
+    step: the patient can type the code they have."""
 
     def post(self, request):
         data = SendOtpInput(data=request.data)
         data.is_valid(raise_exception=True)
-        sent = otp.send_code(
-            phone=data.validated_data["phone"], name=data.validated_data["name"], ip=client_ip(request)
-        )
+        try:
+            sent = otp.send_code(
+                phone=data.validated_data["phone"], name=data.validated_data["name"], ip=client_ip(request)
+            )
+        except otp.CodeAlreadySent as exc:
+            # 429 all the same, but the patient may have that code: this browser's login page
+            # now shows the code step (and the wait), also after a reload.
+            otp.remember_code_sent(session=request.session, sent=exc.sent)
+            raise
         otp.remember_code_sent(session=request.session, sent=sent)
         return Response({"sent": True, "resend_in": sent.resend_in})
 

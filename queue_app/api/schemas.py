@@ -101,6 +101,10 @@ class PatientTicketSerializer(TicketSerializer):
     position = serializers.IntegerField(allow_null=True, help_text="1 = next; 0 = being served.")
     estimated_wait_minutes = serializers.IntegerField()
     minutes_per_patient = serializers.FloatField()
+    may_come_back = serializers.BooleanField(
+        help_text="Finished today, but reception may still bring it back (a skipped ticket recalled, a "
+        "served one sent on to another service): the patient's page keeps following it."
+    )
 
 
 class TicketEnvelopeSerializer(serializers.Serializer):

@@ -53,6 +53,15 @@ class RateLimited(QueueError):
         self.retry_after = max(1, math.ceil(retry_after))
 
 
+class CodeAlreadySent(RateLimited):
+    """No new code yet because one went to this phone moments ago (or is on its way): the patient
+    may well have it. `sent` lets the page show the code step all the same, with the wait."""
+
+    def __init__(self, message, *, code: str, retry_after: float, phone: str):
+        super().__init__(message, code=code, retry_after=retry_after)
+        self.sent = CodeSent(phone=phone, resend_in=self.retry_after)
+
+
 class SmsNotSent(QueueError):
     status_code = 502
     code = "sms_failed"
@@ -95,16 +104,19 @@ def send_code(*, phone: str, name: str = "", ip: str) -> CodeSent:
         # error): only a lock that is really there means "a code is on its way".
         if cache.get(in_flight) is None:
             raise Busy(retry_after=2)
-        raise RateLimited(_("A code is already on its way. Please wait a few seconds."), code="busy", retry_after=5)
+        raise CodeAlreadySent(
+            _("A code is already on its way. Please wait a few seconds."), code="busy", retry_after=5, phone=phone
+        )
     try:
         _check_cooldown(phone)
         send_log_key = _key("sends", phone)
         recent = [t for t in cache.get(send_log_key, []) if t > now - WINDOW_SECONDS]
         if len(recent) >= settings.OTP_SENDS_PER_PHONE:
-            raise RateLimited(
+            raise CodeAlreadySent(
                 _("Too many codes were sent to this number. Please try again in a few minutes."),
                 code="too_many_codes",
                 retry_after=recent[0] + WINDOW_SECONDS - now,
+                phone=phone,
             )
         ip_bucket = _take(
             _key("send-ip", ip),
@@ -157,7 +169,7 @@ def _check_cooldown(phone: str) -> None:
     wait = (sent_at + timedelta(seconds=settings.OTP_RESEND_SECONDS) - timezone.now()).total_seconds()
     if wait > 0:
         seconds = math.ceil(wait)
-        raise RateLimited(
+        raise CodeAlreadySent(
             ngettext(
                 "Please wait %(seconds)d second before asking for a new code.",
                 "Please wait %(seconds)d seconds before asking for a new code.",
@@ -166,6 +178,7 @@ def _check_cooldown(phone: str) -> None:
             % {"seconds": seconds},
             code="resend_too_soon",
             retry_after=seconds,
+            phone=phone,
         )
 
 

@@ -67,6 +67,12 @@ def _staff_here(request) -> bool:
 
 # --- login -------------------------------------------------------------------------------------
 
+# Asked for a code again (another browser, a reload) while the last one is fresh: no new SMS, but
+# the patient may have that one.
+CODE_ALREADY_SENT = gettext_lazy(
+    "A code was sent to this number recently. Type it below, or ask for a new one when the wait is over."
+)
+
 
 class PhoneForm(forms.Form):
     phone = forms.CharField(max_length=MAX_PHONE_INPUT, label=gettext_lazy("Mobile number"))
@@ -114,6 +120,10 @@ def _send_code(request):
         return _render_login(request, "phone", phone_form=form, status=400)
     try:
         sent = otp.send_code(phone=form.cleaned_data["phone"], name=form.cleaned_data["name"], ip=client_ip(request))
+    except otp.CodeAlreadySent as exc:
+        otp.remember_code_sent(session=request.session, sent=exc.sent)  # on to the code step, with the wait
+        messages.info(request, CODE_ALREADY_SENT)
+        return redirect("patient_login")
     except QueueError as exc:
         field = _field_for(exc)
         form.add_error(field if field in ("phone", "name") else None, exc.message)
@@ -199,6 +209,7 @@ def _render_login(request, step, *, phone_form=None, code_form=None, name_form=N
                 "resendIn": _("You can ask for a new code in %(time)s."),
                 "resendNow": _("Did not get it? You can ask for a new code."),
                 "resent": _("A new code is on its way."),
+                "alreadySent": str(CODE_ALREADY_SENT),
                 "sentTo": _("We sent a code by SMS to %(phone)s."),
                 "digit": _("Digit %(n)s of 6"),
                 "network": _("No connection. Please check your network and try again."),
@@ -292,11 +303,19 @@ def service_selection(request):
 @never_cache
 @patient_required
 def patient_dashboard(request):
-    """The patient's tickets of today, live; JSON with Accept: application/json (polling fallback)."""
+    """The patient's tickets of today, live; JSON with Accept: application/json (polling fallback).
+
+    `?ticket=<id>` (where a join lands): that ticket first, then the phone's other tickets, so a
+    second service's ticket never hides the first. As JSON, that ticket alone (one card's poll).
+    """
     if request.method == "POST":
         return _leave_queue(request)
     focus = _focused_ticket(request)
-    tickets = [focus] if focus is not None else selectors.patient_tickets(request.patient)
+    if focus is not None and wants_json(request):
+        return JsonResponse({"tickets": [selectors.ticket_dict(focus)]})
+    tickets = selectors.patient_tickets(request.patient)
+    if focus is not None:
+        tickets = [focus, *(t for t in tickets if t.pk != focus.pk)]
     data = [selectors.ticket_dict(t) for t in tickets]
     if wants_json(request):
         return JsonResponse({"tickets": data})

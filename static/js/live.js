@@ -6,7 +6,9 @@
      query: "ticket=12",                  // "" for the display, "counter=3", "ticket=12"
      onSnapshot(data) {...},              // {"type": "snapshot", ...} on every (re)connect
      onMessage(msg) {...},                // every other message
-     onStatus(state) {...},               // "connecting" | "open" | "down" | "polling"
+     onStatus(state) {...},               // "connecting" | "open" | "down" | "polling" | "forbidden"
+     onForbidden() {...},                 // the rights are gone (socket closed 4403, poll 401/403):
+                                          // nothing more is tried; say so (e.g. "sign in again")
      pollUrl: "/display/screen/data/",    // optional: polled when the socket keeps failing
      pollEvery: 5000,
    });
@@ -61,7 +63,7 @@
         clearInterval(pingTimer);
         socket = null;
         if (stopped) return;
-        if (event.code === 4403) { status("forbidden"); if (opts.onForbidden) opts.onForbidden(); return; }
+        if (event.code === 4403) { forbidden(); return; }
         if (!opened) failuresWithoutOpen += 1;
         status("down");
         if (opts.pollUrl && failuresWithoutOpen >= 3) startPolling();
@@ -77,9 +79,23 @@
       retryTimer = setTimeout(open, delay);
     }
 
+    /* No retry can help: a session that ended (or rights withdrawn) does not come back by itself. */
+    function forbidden() {
+      if (stopped) return;
+      stopped = true;
+      stopPolling();
+      clearTimeout(retryTimer);
+      if (socket) socket.close();
+      status("forbidden");
+      if (opts.onForbidden) opts.onForbidden();
+    }
+
     function poll() {
       fetch(opts.pollUrl, { headers: { Accept: "application/json" }, credentials: "same-origin" })
-        .then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
+        .then(function (r) {
+          if (r.status === 401 || r.status === 403) { forbidden(); return Promise.reject(r.status); }
+          return r.ok ? r.json() : Promise.reject(r.status);
+        })
         .then(function (data) { if (opts.onSnapshot) opts.onSnapshot(Object.assign({ type: "snapshot", polled: true }, data)); })
         .catch(function () {});
     }
@@ -121,7 +137,8 @@
     return input ? input.value : "";
   }
 
-  /* POST form-encoded data to a JSON endpoint with the CSRF token; resolves {ok, status, data}. */
+  /* POST form-encoded data to a JSON endpoint with the CSRF token; resolves {ok, status, data,
+     retryAfter} (retryAfter: the seconds of a 429's or 503's Retry-After header, else 0). */
   function post(url, fields) {
     const body = new URLSearchParams();
     Object.keys(fields || {}).forEach(function (k) { if (fields[k] !== undefined && fields[k] !== null) body.append(k, fields[k]); });
@@ -131,9 +148,12 @@
       headers: { "X-CSRFToken": csrfToken(), Accept: "application/json", "Content-Type": "application/x-www-form-urlencoded" },
       body: body,
     }).then(function (r) {
-      return r.json().catch(function () { return {}; }).then(function (data) { return { ok: r.ok, status: r.status, data: data }; });
+      const retryAfter = parseInt(r.headers.get("Retry-After"), 10) || 0;
+      return r.json().catch(function () { return {}; }).then(function (data) {
+        return { ok: r.ok, status: r.status, data: data, retryAfter: retryAfter };
+      });
     }, function () {
-      return { ok: false, status: 0, data: { error: "No connection. Please check your network and try again.", code: "network" } };
+      return { ok: false, status: 0, retryAfter: 0, data: { error: "No connection. Please check your network and try again.", code: "network" } };
     });
   }
 

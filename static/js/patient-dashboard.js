@@ -1,12 +1,15 @@
-/* The patient's ticket, live. One socket per active ticket (QueueLive.connect with
-   "ticket=<id>"): the snapshot on every (re)connect gives the ticket and the queue, then
-   `queue_position` messages (ticket numbers only) move the place in line and `ticket_update`
-   messages bring personal news: called, moved, back to the pool, served, skipped, and
-   "moved_service" when reception sends the ticket to another service (OPD → Test): it gets a new
-   number there, so the page shows the message and reconnects, which makes the socket follow the
-   new service's position group. When WebSockets are blocked live.js polls /dashboard/ (or the
-   ticket's signed link) as JSON instead. Without JavaScript the page refreshes itself every 20
-   seconds (a <noscript> meta refresh). */
+/* The patient's tickets, live. One socket per card (QueueLive.connect with "ticket=<id>"): the
+   snapshot on every (re)connect gives the ticket and the queue, then `queue_position` messages
+   (ticket numbers only) move the place in line and `ticket_update` messages bring personal news:
+   called, moved, back to the pool, served, skipped, recalled, and "moved_service" when reception
+   sends the ticket to another service (OPD → Test): it gets a new number there, so the page shows
+   the message and reconnects, which makes the socket follow the new service's position group.
+   A finished ticket that may come back (skipped: reception may recall it; served: reception may
+   send it on) keeps a socket that hears only its own news; when it is active again the page
+   reconnects to hear the queue too. When WebSockets are blocked live.js polls /dashboard/ (or the
+   ticket's signed link) as JSON instead. If the session is gone (socket closed 4403, poll 403)
+   the page says so and offers to sign in again. Without JavaScript the page refreshes itself
+   every 20 seconds (a <noscript> meta refresh). */
 (function () {
   "use strict";
 
@@ -14,14 +17,23 @@
   const t = data.strings;
   const ACTIVE = ["waiting", "called"];
   const banner = document.getElementById("conn-banner");
+  const whileActive = document.getElementById("while-active");
+  const sessionEnded = document.getElementById("session-ended");
   const baseTitle = document.title;
+  const cards = [];
   let bannerTimer = null;
+  let bannerText = "";
+  let ended = false;
+
+  function isActive(ticket) { return ACTIVE.indexOf(ticket.status) !== -1; }
+  /* Worth a live connection: active, or finished today in a way reception can still undo. */
+  function isLive(ticket) { return isActive(ticket) || ticket.may_come_back === true; }
 
   function format(text, values) {
     return text.replace(/%\((\w+)\)s/g, function (_, key) { return values[key] !== undefined ? values[key] : ""; });
   }
 
-  /* The same wording as views/patient.py ticket_status() and ticket_facts(). */
+  /* The same wording as presenters.ticket_status() and ticket_facts(). */
   function describe(ticket) {
     const counter = ticket.counter || "";
     if (ticket.status === "called") return { key: "called", headline: format(t.called, { counter: counter }), detail: t.called_detail };
@@ -45,11 +57,34 @@
     };
   }
 
-  function showBanner(text) {
+  /* One banner for the page: "Reconnecting…" while any card's connection is down. */
+  function renderBanner() {
+    const states = cards.map(function (c) { return c.connection(); });
+    const text = ended ? "" : states.indexOf("down") !== -1 ? t.reconnecting : states.indexOf("polling") !== -1 ? t.polling : "";
+    if (text === bannerText) return;
+    bannerText = text;
     clearTimeout(bannerTimer);
     if (!text) { banner.hidden = true; return; }
     // A blip of a second is not worth a message; a real outage is.
     bannerTimer = setTimeout(function () { banner.textContent = text; banner.hidden = false; }, 1500);
+  }
+
+  /* What depends on every card: the guidance shown while a ticket waits, and the tab's title. */
+  function renderPage() {
+    const tickets = cards.map(function (c) { return c.ticket(); });
+    if (whileActive) whileActive.hidden = !tickets.some(isActive);
+    const called = tickets.filter(function (x) { return x.status === "called"; })[0];
+    document.title = called ? "▶ " + describe(called).headline + " · " + baseTitle : baseTitle;
+  }
+
+  /* The session is gone (the day ended, signed out elsewhere): no socket or poll can bring news
+     any more. Stop them all and say so, with the way back, instead of "Reconnecting…" for ever. */
+  function endSession() {
+    if (ended) return;
+    ended = true;
+    cards.forEach(function (c) { c.stop(); });
+    renderBanner();
+    sessionEnded.hidden = false;
   }
 
   function buzz() {
@@ -60,11 +95,12 @@
 
   function follow(initial) {
     const card = document.querySelector('[data-ticket-id="' + initial.id + '"]');
-    if (!card) return;
+    if (!card) return null;
     const field = function (name) { return card.querySelector('[data-field="' + name + '"]'); };
     let ticket = Object.assign({}, initial);
     let note = "";
     let live = null;
+    let connection = "none";
     let positionsAsOf = 0;  // ms since the epoch of the newest position list shown
 
     function render() {
@@ -78,22 +114,28 @@
       if (ticket.service) field("service").textContent = ticket.service;
       field("note").textContent = note;
       field("note").hidden = !note;
-      const active = ACTIVE.indexOf(ticket.status) !== -1;
+      const active = isActive(ticket);
       const leave = field("leave");  // absent on a ticket opened by its signed link
       if (leave) {
         leave.hidden = !active;
         if (!active) leave.open = false;
       }
       if (field("again")) field("again").hidden = active;
-      document.title = ticket.status === "called" ? "▶ " + state.headline + " · " + baseTitle : baseTitle;
+      renderPage();
     }
 
+    /* Apply news; true when the connection was remade (the ticket became active, or stopped being). */
     function update(fresh) {
       const wasCalled = ticket.status === "called";
+      const wasActive = isActive(ticket);
       ticket = Object.assign({}, ticket, fresh);
       if (ticket.status === "called" && !wasCalled) buzz();
-      if (ACTIVE.indexOf(ticket.status) === -1 && live) { live.close(); live = null; showBanner(""); }
       render();
+      if (isActive(ticket) === wasActive) return false;
+      // Active again (recalled, sent on): hear the queue again. Finished: no longer the queue,
+      // only this ticket's own news if it may come back, else nothing at all.
+      reconnect();
+      return true;
     }
 
     /* queue_position: find our number in a counter's waiting list (or the pool): people ahead. */
@@ -130,18 +172,20 @@
         // A new service, a new number and a new position group: show the message, then
         // reconnect; the snapshot brings the service's name and the exact place in line.
         note = msg.message || "";
-        update({
-          queue_id: news.queue_id, number: news.number, service_id: news.service_id,
-          status: news.status, counter: news.counter, counter_id: news.counter_id,
+        const remade = update({
+          queue_id: news.queue_id, number: news.number, service_id: news.service_id, status: news.status,
+          counter: news.counter, counter_id: news.counter_id, may_come_back: news.may_come_back,
         });
-        reconnect();
+        if (!remade) reconnect();
         return;
       }
       note = msg.message || (msg.event === "called" || msg.event === "assigned" ? "" : note);
       if (msg.event === "called" && ticket.status === "called") buzz();  // called again at the counter
-      update({ status: news.status, counter: news.counter, counter_id: news.counter_id });
+      const remade = update({
+        status: news.status, counter: news.counter, counter_id: news.counter_id, may_come_back: news.may_come_back,
+      });
       // The place in line after a move is exact in the snapshot; ask for it.
-      if (ticket.status === "waiting" && live) live.resync();
+      if (!remade && ticket.status === "waiting" && live) live.resync();
     }
 
     function connect() {
@@ -154,20 +198,23 @@
           else if (msg.type === "ticket_update") ticketUpdate(msg);
         },
         onStatus: function (state) {
-          if (state === "open") showBanner("");
-          else if (state === "down") showBanner(t.reconnecting);
-          else if (state === "polling") showBanner(t.polling);
+          connection = state;
+          renderBanner();
         },
-        onForbidden: function () {
-          note = t.forbidden;
-          render();
-        },
+        onForbidden: endSession,
       });
     }
 
-    function reconnect() {
+    function stop() {
       if (live) live.close();
-      live = ACTIVE.indexOf(ticket.status) !== -1 ? connect() : null;
+      live = null;
+      connection = "none";
+    }
+
+    function reconnect() {
+      stop();
+      if (!ended && isLive(ticket) && window.QueueLive) live = connect();
+      renderBanner();
     }
 
     function onSnapshot(msg) {
@@ -176,30 +223,46 @@
       if (msg.positions && msg.positions.as_of) positionsAsOf = Math.max(positionsAsOf, msg.positions.as_of);
     }
 
-    render();
-    if (ACTIVE.indexOf(ticket.status) === -1 || !window.QueueLive) return;
-    live = connect();
-
     const form = card.querySelector(".leave-form");
-    if (form) {
+    if (form && data.cancelUrl && window.QueueLive) {
+      const button = form.querySelector("button");
+      const label = button.textContent;
       form.addEventListener("submit", function (event) {
         event.preventDefault();
-        const button = form.querySelector("button");
+        if (button.disabled) return;
         button.disabled = true;
         button.textContent = t.leaving;
         QueueLive.post(data.cancelUrl, { ticket: ticket.id }).then(function (result) {
-          if (result.ok && result.data.ticket) {
+          // Whatever the answer, the button says again what it does: nothing is pending any more.
+          button.disabled = false;
+          button.textContent = label;
+          const body = result.data || {};
+          if (result.ok && body.ticket) {
             note = "";
-            update(result.data.ticket);
+            update(body.ticket);
+          } else if (result.status === 403 && body.code === "not_authenticated") {
+            endSession();
           } else {
-            button.disabled = false;
-            note = (result.data && result.data.error) || "";
+            // status 0: the request never reached the server, so nothing changed there.
+            note = result.status === 0 ? t.network : body.error || t.network;
             render();
           }
         });
       });
     }
+
+    render();
+    if (isLive(ticket) && window.QueueLive) live = connect();
+    return {
+      ticket: function () { return ticket; },
+      connection: function () { return connection; },
+      stop: stop,
+    };
   }
 
-  data.tickets.forEach(follow);
+  data.tickets.forEach(function (ticket) {
+    const followed = follow(ticket);
+    if (followed) cards.push(followed);
+  });
+  renderPage();
 })();

@@ -1,7 +1,10 @@
 /* Patient login, progressively enhanced. Without JavaScript the page is three plain forms
    posting to /patient/login/. With it: the forms post to /send_otp/ and /verify_otp/ without a
    page load, the code gets six boxes (paste and SMS autofill fill them all), and "Send a new
-   code" counts down. Every text shown comes translated from the page (#login-data). */
+   code" counts down. The button and its text always agree with the server: disabled while the
+   wait runs (the server would refuse), enabled with "you can ask" once it is over. Asking again
+   for a number that was just sent a code (another browser, a reload) shows the code step: the
+   patient may have that code. Every text shown comes translated from the page (#login-data). */
 (function () {
   "use strict";
 
@@ -72,26 +75,32 @@
   const resendButton = $("#resend-button");
   const resendStatus = $("#resend-status");
   let countdown = null;
+  let resendAt = 0;  // ms since the epoch when the server accepts another code
+
+  /* From the clock, not by counting ticks: a phone in a pocket runs timers late or not at all. */
+  function tick() {
+    const left = Math.ceil((resendAt - Date.now()) / 1000);
+    if (left <= 0) {
+      clearInterval(countdown);
+      countdown = null;
+      resendButton.disabled = false;
+      resendStatus.textContent = t.resendNow;
+      return;
+    }
+    resendButton.disabled = true;
+    const m = Math.floor(left / 60);
+    const s = left % 60;
+    resendStatus.textContent = format(t.resendIn, { time: m + ":" + (s < 10 ? "0" : "") + s });
+  }
 
   function startCountdown(seconds) {
     clearInterval(countdown);
-    let left = Math.max(0, Math.round(seconds));
-    function tick() {
-      if (left <= 0) {
-        clearInterval(countdown);
-        resendButton.disabled = false;
-        resendStatus.textContent = t.resendNow;
-        return;
-      }
-      resendButton.disabled = true;
-      const m = Math.floor(left / 60);
-      const s = left % 60;
-      resendStatus.textContent = format(t.resendIn, { time: m + ":" + (s < 10 ? "0" : "") + s });
-      left -= 1;
-    }
+    resendAt = Date.now() + Math.max(0, Math.round(seconds)) * 1000;
     tick();
-    countdown = setInterval(tick, 1000);
+    countdown = resendAt > Date.now() ? setInterval(tick, 1000) : null;
   }
+
+  document.addEventListener("visibilitychange", function () { if (countdown) tick(); });
 
   /* --- six boxes for the code --------------------------------------------------------------- */
   const codeForm = $("#code-form");
@@ -173,6 +182,8 @@
   }
 
   /* --- the three requests ------------------------------------------------------------------- */
+  // Refusals that mean "this number was just sent a code": the patient may have it.
+  const ALREADY_SENT = ["resend_too_soon", "too_many_codes", "busy"];
   const phoneForm = $("#phone-form");
   phoneForm.addEventListener("submit", function (event) {
     event.preventDefault();
@@ -182,7 +193,12 @@
     busy(button, true);
     QueueLive.post(data.sendUrl, { phone: phone, name: phoneForm.elements.name.value }).then(function (result) {
       busy(button, false);
-      if (!result.ok) { showApiError(phoneForm, result, "phone"); return; }
+      const already = result.status === 429 && ALREADY_SENT.indexOf((result.data || {}).code) !== -1;
+      if (!result.ok && !already) { showApiError(phoneForm, result, "phone"); return; }
+      const notice = $("#code-notice");
+      notice.textContent = already ? t.alreadySent : "";
+      notice.hidden = !already;
+      $("#resend-ok").hidden = true;
       $("#id_code_phone").value = phone;
       const sentTo = $("#sent-to");
       sentTo.textContent = "";
@@ -193,7 +209,7 @@
       clearErrors(codeForm);
       boxes.forEach(function (b) { b.value = ""; });
       showStep("code");
-      startCountdown(result.data.resend_in);
+      startCountdown(already ? result.retryAfter : result.data.resend_in);
       boxes[0].focus();
     });
   });
@@ -211,9 +227,9 @@
       showApiError(codeForm, result, "otp");
       clearBoxes();
       const code = (result.data || {}).code;
-      if (code === "too_many_attempts" || code === "code_expired" || code === "code_used") {
-        clearInterval(countdown);
-        resendButton.disabled = false;
+      // This code is spent: the way on is a new one, as soon as the server allows it (the
+      // countdown, if still running, keeps the button and its text in step until then).
+      if ((code === "too_many_attempts" || code === "code_expired" || code === "code_used") && !resendButton.disabled) {
         resendButton.focus();
       }
     });
@@ -231,11 +247,13 @@
         const note = $("#resend-ok");
         note.textContent = t.resent;
         note.hidden = false;
+        $("#code-notice").hidden = true;
         clearBoxes();
         boxes.forEach(function (b) { b.removeAttribute("aria-invalid"); });
       } else {
-        resendButton.disabled = false;
         showError(codeForm, null, (result.data && result.data.error) || t.network);
+        // Too soon (another browser asked meanwhile): wait as long as the server says.
+        if (result.retryAfter) startCountdown(result.retryAfter); else resendButton.disabled = false;
       }
     });
   });

@@ -250,3 +250,16 @@ def test_a_join_that_hands_out_the_pool_first_answers_the_place_a_fresh_read_giv
     assert answer["counter_id"] == counter.pk
     fresh = selectors.ticket_dict(Ticket.objects.select_related("service", "counter").get(pk=answer["id"]))
     assert answer == fresh and answer["people_ahead"] == 5
+
+
+def test_a_second_browser_asking_too_soon_is_refused_but_taken_to_the_code_step():
+    phone = "+919876543210"
+    PhoneBrowser().api("/send_otp/", {"phone": phone, "name": "Asha Rao"})
+    other = PhoneBrowser()
+
+    refused = other.api("/send_otp/", {"phone": "98765 43210"})
+
+    assert refused.status_code == 429 and refused.json()["code"] == "resend_too_soon"
+    assert 1 <= int(refused["Retry-After"]) <= 30
+    page = other.get("/patient/login/").content.decode()  # a reload keeps the code step
+    assert 'data-step="code"' in page and 'value="+919876543210"' in page

@@ -485,6 +485,25 @@ async def test_ticket_socket_is_only_for_the_tickets_own_patient(sockets, counte
     assert snapshot["positions"]["type"] == "queue_position"
 
 
+async def test_a_skipped_tickets_socket_hears_its_recall_but_not_the_queues_positions(
+    sockets, counters, patient, patients, opd
+):
+    ticket, _ = await run(services.join, patient=patient, service=opd)
+    nurse = counters[0].held_by
+    await run(services.serve_next, counter=counters[0], by=nurse)
+    await run(services.skip, counter=counters[0], by=nurse)
+    own = await database_sync_to_async(_patient_cookie)(patient)
+    communicator, snapshot = await sockets(query=f"ticket={ticket.pk}", headers=[ORIGIN, own])
+    assert snapshot["ticket"]["status"] == "skipped" and snapshot["ticket"]["may_come_back"] is True
+
+    await run(services.join, patient=patients[0], service=opd)  # the queue moves: not this phone's news
+    await assert_no_more(communicator)
+
+    await run(services.recall, ticket=ticket, by=nurse)
+    news = await next_message(communicator, type_="ticket_update", event="recalled")
+    assert news["ticket"]["status"] == "waiting" and news["ticket"]["may_come_back"] is False
+
+
 async def test_a_counter_or_ticket_named_in_percent_encoding_still_gets_its_session(sockets, counters, patient, opd):
     """The sockets that need no session (displays) skip it: what decides that reads the query
     string exactly as the consumer does, so an encoded name is still a counter or a ticket."""

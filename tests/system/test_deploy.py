@@ -293,6 +293,20 @@ def test_nginx_upgrades_websockets_on_ws_and_serves_static_files_itself(path):
     assert "proxy_set_header X-Forwarded-For $remote_addr;" in everything_else  # replaces a forged one
 
 
+@pytest.mark.parametrize("path", ["deploy/nginx/docker-locations.conf", "deploy/nginx/queue.conf"])
+def test_nginx_compresses_static_text_and_leaves_the_apps_answers_to_the_app(path):
+    """The app gzips pages and JSON itself, but not staff answers (BREACH): nginx must not undo
+    that choice by compressing what it proxies."""
+    text = read(path)
+    if "listen 443" in text:
+        text = text[text.index("listen 443") :]
+    assert re.search(r"^\s*gzip on;", text, re.MULTILINE)
+    types = re.search(r"gzip_types ([^;]+);", text).group(1).split()
+    assert {"text/css", "application/javascript", "application/json", "image/svg+xml"} <= set(types)
+    assert "gzip_static on;" in nginx_block(text, "location /static/")
+    assert "gzip off;" in nginx_block(text, "location /")
+
+
 @pytest.mark.parametrize("path", ["deploy/nginx/docker-https.conf", "deploy/nginx/docker-http.conf"])
 def test_nginx_in_compose_balances_every_web_replica(path):
     upstream = nginx_block(read(path), "upstream queue_web")

@@ -1,11 +1,16 @@
-"""The answers pages, the API and the server share: "wants JSON?" and "busy, try again"."""
+"""The answers pages, the API and the server share: "wants JSON?", "busy, try again", compression."""
 
+import gzip
 import json
 
 import pytest
-from django.test import RequestFactory
+from django.test import Client, RequestFactory
 
+from queue_app import services
 from queue_app.http import busy_response, wants_json
+
+from ..factories import StaffFactory
+from ..patient_helpers import PhoneBrowser
 
 
 @pytest.mark.parametrize(
@@ -30,3 +35,53 @@ def test_busy_is_a_503_with_retry_after_as_the_apis_json_error_or_plain_text():
     message = "The service is busy, please try again in a moment."
     assert json.loads(api.content) == {"error": message, "code": "unavailable"}
     assert page["Content-Type"].startswith("text/plain") and page.content.decode() == message
+
+
+# --- compression ----------------------------------------------------------------------------------
+
+GZIP = {"HTTP_ACCEPT_ENCODING": "gzip, deflate, br"}
+
+
+def unzipped(response) -> str:
+    return gzip.decompress(b"".join(response.streaming_content) if response.streaming else response.content).decode()
+
+
+@pytest.mark.django_db
+def test_patient_pages_and_their_json_are_gzipped_for_a_browser_that_accepts_it(opd, patient):
+    phone = PhoneBrowser()
+    login = phone.get("/patient/login/", **GZIP)
+    assert login["Content-Encoding"] == "gzip" and "Accept-Encoding" in login["Vary"]
+    assert "Join the queue" in unzipped(login)
+
+    phone.sign_in(patient.phone)
+    services.join(patient=patient, service=opd)
+    answer = phone.get("/dashboard/", HTTP_ACCEPT="application/json", **GZIP)
+    assert answer["Content-Encoding"] == "gzip"
+    assert json.loads(unzipped(answer))["tickets"][0]["service"] == "OPD"
+
+
+@pytest.mark.django_db
+def test_nothing_is_gzipped_for_a_client_that_does_not_accept_it():
+    response = Client().get("/patient/login/", HTTP_ACCEPT_ENCODING="identity")
+    assert not response.has_header("Content-Encoding")
+    assert "Join the queue" in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_static_text_files_are_gzipped_when_no_compressed_copy_was_collected():
+    response = Client().get("/static/css/app.css", **GZIP)
+    assert response["Content-Encoding"] == "gzip"
+    assert ":root" in unzipped(response)
+
+
+@pytest.mark.django_db
+def test_staff_answers_are_never_gzipped_as_they_echo_searches_next_to_patients_data(opd, patient):
+    """BREACH: a search term the request chose, echoed beside names and phones, in a compressed
+    answer lets an attacker who sees sizes on the wire guess those names a letter at a time."""
+    services.join(patient=patient, service=opd)
+    desk = Client()
+    desk.force_login(StaffFactory(username="desk", role="reception"))
+    for path in (f"/staff/reception/tickets/?q={patient.name[:3]}", "/staff/reception/"):
+        response = desk.get(path, HTTP_ACCEPT="application/json" if "tickets" in path else "text/html", **GZIP)
+        assert response.status_code == 200, path
+        assert not response.has_header("Content-Encoding"), path

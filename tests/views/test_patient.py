@@ -249,3 +249,50 @@ def test_pages_fit_a_phone_and_are_not_cached(signed_in, patient, opd):
         assert 'name="viewport" content="width=device-width, initial-scale=1"' in page(response)
         assert "no-cache" in response["Cache-Control"] or "no-store" in response["Cache-Control"]
         assert "css/patient.css" in page(response)
+
+
+def test_asking_again_too_soon_with_a_plain_form_shows_the_code_step_for_the_code_already_sent():
+    PhoneBrowser().form("/patient/login/", {"action": "send", "phone": PHONE, "name": "Asha Rao"})
+    code = last_code(PHONE)
+    other = PhoneBrowser()
+
+    response = other.form("/patient/login/", {"action": "send", "phone": PHONE}, follow=True)
+
+    assert 'data-step="code"' in page(response)
+    assert "A code was sent to this number recently. Type it below" in page(response)
+    assert other.form("/patient/login/", {"action": "verify", "phone": PHONE, "otp": code}).status_code == 302
+    assert other.get("/service/selection/").status_code == 200
+
+
+def test_patient_pages_make_a_phone_wait_for_one_stylesheet(signed_in, patient, opd):
+    """Each stylesheet in <head> holds the first paint until it has arrived: the shared base is
+    inlined, so a slow network costs one round trip, not two."""
+    services.join(patient=patient, service=opd)
+    for path in ("/patient/login/", "/service/selection/", "/dashboard/"):
+        html = page(signed_in.get(path, follow=True))
+        assert re.findall(r'<link rel="stylesheet" href="([^"]+)"', html) == ["/static/css/patient.css"], path
+        assert re.search(r"<style>\s*/\* Shared look: tokens", html), path  # app.css, inlined
+
+
+def test_the_page_a_join_lands_on_shows_every_ticket_of_the_phone(signed_in, patient, opd, lab, counters):
+    first, _ = services.join(patient=patient, service=opd)
+    second, _ = services.join(patient=patient, service=lab)
+
+    response = signed_in.get(f"/dashboard/?ticket={second.pk}")
+
+    data = json_script(response, "dashboard-data")
+    assert [t["queue_id"] for t in data["tickets"]] == [second.queue_id, first.queue_id]  # the new one first
+    assert page(response).count('class="ticket card') == 2
+
+
+def test_a_ticket_reception_may_bring_back_keeps_its_live_card(signed_in, patient, opd, staff):
+    counter = services.hold_counter(counter=CounterFactory(counter_name="Counter 1", service=opd), staff=staff[0])
+    ticket, _ = services.join(patient=patient, service=opd)
+    services.join(patient=patient, service=ServiceFactory(service_name="Test"))
+    services.serve_next(counter=counter, by=staff[0])
+    services.skip(counter=counter, by=staff[0])
+
+    data = json_script(signed_in.get("/dashboard/"), "dashboard-data")
+
+    skipped = [t for t in data["tickets"] if t["id"] == ticket.pk]
+    assert skipped and skipped[0]["status"] == "skipped" and skipped[0]["may_come_back"] is True
