@@ -59,38 +59,88 @@ class QueueUpdatesConsumer(AsyncWebsocketConsumer):
 
     async def connect(self):
         self.groups_joined = []
+        self.revoked = False
+        self.opened_at = time.monotonic()
         self.allowance = FrameAllowance()
-        self.kind = "display"
+        self.kind, self.target = "display", None
         query = socket_query(self.scope)
         counter_id = parse_id(query.get("counter", [None])[0])
         ticket_id = parse_id(query.get("ticket", [None])[0])
         if "counter" in query:
             if counter_id is None or not await self._allowed_counter(counter_id):
-                await self.close(code=4403)
+                await self._refuse("counter")
                 return
             self.kind, self.target = "counter", counter_id
             groups = [events.counter_group(counter_id)]
         elif "ticket" in query:
             service_id = await self._allowed_ticket(ticket_id) if ticket_id is not None else None
             if service_id is None:
-                await self.close(code=4403)
+                await self._refuse("ticket")
                 return
             self.kind, self.target = "ticket", ticket_id
             groups = [events.ticket_group(ticket_id), events.queue_group(service_id)]
         else:
             groups = [events.DISPLAY_GROUP]
+        session_key = self._session_key()
+        if self.kind != "display" and session_key:
+            # Logging out closes the session's sockets (events.revoke_session).
+            groups.append(events.session_group(session_key))
+        # Groups first, then the snapshot, which checks the rights again: a revocation sent
+        # between the first check and joining is not missed.
         for group in groups:
             await self.channel_layer.group_add(group, self.channel_name)
             self.groups_joined.append(group)
         await self.accept()
+        log.info("ws open kind=%s%s", self.kind, self._target_label())
         await self.send_snapshot()
 
     async def disconnect(self, code):
-        for group in getattr(self, "groups_joined", []):
+        await self._leave_groups()
+        if hasattr(self, "opened_at") and self.kind is not None:
+            log.info(
+                "ws close kind=%s%s code=%s duration_s=%d",
+                self.kind,
+                self._target_label(),
+                code,
+                time.monotonic() - self.opened_at,
+            )
+
+    async def _leave_groups(self):
+        joined, self.groups_joined = getattr(self, "groups_joined", []), []
+        for group in joined:
             try:
                 await self.channel_layer.group_discard(group, self.channel_name)
             except Exception:  # noqa: BLE001 - a layer that is down must not break the close
                 log.debug("group_discard failed for %s", group, exc_info=True)
+
+    async def _refuse(self, kind: str):
+        self.kind = None  # never opened: its close is not logged again
+        log.info("ws refused kind=%s code=4403", kind)
+        await self.close(code=4403)
+
+    def _target_label(self) -> str:
+        # A counter's id is no secret; a ticket's is personal: logs say only that it was one.
+        return f" target={self.target}" if self.kind == "counter" else ""
+
+    def _session_key(self) -> str | None:
+        return getattr(self.scope.get("session"), "session_key", None)
+
+    async def revoke(self, event):
+        """Rights withdrawn somewhere (events.revoke_*): a logout closes every socket of its
+        session; a counter changing hands closes those of its sockets no longer allowed on it."""
+        if self.revoked:
+            return
+        if "counter_id" in event and self.kind == "counter" and await self._allowed_counter(self.target):
+            return  # an admin, or whoever holds the counter now
+        await self._withdraw()
+
+    async def _withdraw(self):
+        if self.revoked:
+            return  # a logout that also released the counter: one close is enough
+        self.revoked = True
+        await self._leave_groups()  # not one more frame for this socket
+        log.info("ws revoked kind=%s%s", self.kind, self._target_label())
+        await self.close(code=4403)
 
     async def receive(self, text_data=None, bytes_data=None):
         """Clients may send {"type": "ping"} or {"type": "snapshot"}; anything else gets an error frame."""
@@ -130,13 +180,15 @@ class QueueUpdatesConsumer(AsyncWebsocketConsumer):
     async def broadcast(self, event):
         # A change's frames for this group, in order; "text": one frame, as the previous release
         # sent it (processes of both may share Redis during a rolling update).
+        if self.revoked:
+            return
         for text in event.get("texts") or (event["text"],):
             await self.send(text_data=text)
 
     async def send_snapshot(self):
         data = await self._snapshot()
         if data is None:  # the ticket or counter went away, or access was withdrawn
-            await self.close(code=4403)
+            await self._withdraw()
             return
         await self.send(text_data=json.dumps({"type": "snapshot", **data}, cls=DjangoJSONEncoder))
 
@@ -165,6 +217,8 @@ class QueueUpdatesConsumer(AsyncWebsocketConsumer):
 
     @database_sync_to_async
     def _snapshot(self) -> dict | None:
+        if self.kind != "display" and not self._session_alive():
+            return None  # logged out since the socket opened
         if self.kind == "counter":
             counter = Counter.objects.filter(pk=self.target).first()
             if counter is None or not access.can_watch_counter(self.scope.get("user"), self.target):
@@ -184,6 +238,10 @@ class QueueUpdatesConsumer(AsyncWebsocketConsumer):
                 "positions": selectors.positions_now(ticket.service_id),
             }
         return selectors.display_snapshot()
+
+    def _session_alive(self) -> bool:
+        session, key = self.scope.get("session"), self._session_key()
+        return bool(key) and session.exists(key)
 
 
 def socket_query(scope) -> dict[str, list[str]]:

@@ -626,17 +626,6 @@ async def test_a_break_at_another_counter_sends_its_patients_here_live(counters,
     await communicator.disconnect()
 
 
-async def test_a_taken_over_operators_socket_is_closed_at_its_next_snapshot(counters, staff):
-    key = await database_sync_to_async(staff_session)(counters[0].held_by)
-    communicator, _, _ = await open_socket(f"counter={counters[0].pk}", key)
-    await communicator.receive_json_from(timeout=5)
-    await database_sync_to_async(services.hold_counter)(counter=counters[0], staff=staff[2], force=True)
-    await next_update(communicator, "counter_status_update")  # the dashboard re-reads on this event
-    await communicator.send_json_to({"type": "snapshot"})
-    closed = await communicator.receive_output(timeout=5)
-    assert closed == {"type": "websocket.close", "code": 4403}
-
-
 # --- the ticket's socket: a phone signed in by SMS code follows its ticket ----------------------
 
 
