@@ -18,7 +18,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.core.serializers.json import DjangoJSONEncoder
 from django.utils.translation import gettext as _
 
-from . import access, events, selectors, services
+from . import access, events, payloads, selectors, services
 from .models import Counter, parse_id
 from .names import public_name
 
@@ -67,17 +67,18 @@ class QueueUpdatesConsumer(AsyncWebsocketConsumer):
         counter_id = parse_id(query.get("counter", [None])[0])
         ticket_id = parse_id(query.get("ticket", [None])[0])
         if "counter" in query:
-            if counter_id is None or not await self._allowed_counter(counter_id):
+            service_id = await self._allowed_counter(counter_id) if counter_id is not None else None
+            if service_id is None:
                 await self._refuse("counter")
                 return
-            self.kind, self.target = "counter", counter_id
+            self.kind, self.target, self.service_id = "counter", counter_id, service_id
             groups = [events.counter_group(counter_id)]
         elif "ticket" in query:
             service_id = await self._allowed_ticket(ticket_id) if ticket_id is not None else None
             if service_id is None:
                 await self._refuse("ticket")
                 return
-            self.kind, self.target = "ticket", ticket_id
+            self.kind, self.target, self.service_id = "ticket", ticket_id, service_id
             groups = [events.ticket_group(ticket_id), events.queue_group(service_id)]
         else:
             groups = [events.DISPLAY_GROUP]
@@ -160,7 +161,9 @@ class QueueUpdatesConsumer(AsyncWebsocketConsumer):
             return
         kind = message.get("type") if isinstance(message, dict) else None
         if kind == "ping":
-            await self.send(text_data='{"type": "pong"}')
+            # The versions of what this socket follows: a screen whose own is older missed a
+            # message (a channel-layer outage) and asks for a snapshot.
+            await self.send(text_data=json.dumps({"type": "pong", "versions": await self._versions()}))
             if self.kind == "counter":
                 await self._heartbeat()
         elif kind == "snapshot":
@@ -202,13 +205,25 @@ class QueueUpdatesConsumer(AsyncWebsocketConsumer):
             self._last_heartbeat = now
             await self._touch_counter()
 
+    async def _versions(self) -> dict:
+        versions = selectors.remembered_versions() or await database_sync_to_async(selectors.state_versions)()
+        if self.kind == "display":
+            return payloads.versions(versions.services.items())
+        if self.kind == "counter":
+            # What this counter's socket was last sent (it hears only its own counter's changes).
+            return payloads.versions([(self.service_id, versions.counters.get(self.target, 0))])
+        return payloads.versions([(self.service_id, versions.services.get(self.service_id, 0))])
+
     @database_sync_to_async
     def _touch_counter(self):
         services.counter_heartbeat(counter_id=self.target, staff=self.scope.get("user"))
 
     @database_sync_to_async
-    def _allowed_counter(self, counter_id: int) -> bool:
-        return access.can_watch_counter(self.scope.get("user"), counter_id)
+    def _allowed_counter(self, counter_id: int) -> int | None:
+        """The counter's service, if this socket's user may watch the counter."""
+        if not access.can_watch_counter(self.scope.get("user"), counter_id):
+            return None
+        return Counter.objects.filter(pk=counter_id).values_list("service_id", flat=True).first()
 
     @database_sync_to_async
     def _allowed_ticket(self, ticket_id: int) -> int | None:
@@ -225,6 +240,8 @@ class QueueUpdatesConsumer(AsyncWebsocketConsumer):
                 return None
             return selectors.counter_state(counter, with_waiting=True)
         if self.kind == "ticket":
+            # The version first: the ticket and its queue, read next, are at least as new.
+            version = selectors.service_version(self.service_id)
             ticket = access.can_watch_ticket(self.scope.get("session"), self.target)
             if ticket is None:
                 return None
@@ -234,6 +251,7 @@ class QueueUpdatesConsumer(AsyncWebsocketConsumer):
                 # Followed through a slip's signed link: whoever holds the slip sees the masked name.
                 data["patient_name"] = public_name(ticket.patient_name, "masked")
             return {
+                "versions": payloads.versions([(self.service_id, version)]),
                 "ticket": data,
                 "positions": selectors.positions_now(ticket.service_id),
             }

@@ -55,6 +55,7 @@ def session_group(session_key: str) -> str:
 def queue_messages(
     *,
     service_id: int,
+    version: int | None = None,
     counter_events=(),
     ticket_events=(),
     notes: dict | None = None,
@@ -64,7 +65,8 @@ def queue_messages(
     """All messages for one change of a service's queue, in the order the WebSocket contract gives, but the
     position list (see `publish_on_commit`).
 
-    `counter_events`: (event, counter or None for the pool) in order; `ticket_events`: (news,
+    `version`: the service's state version after the change (services.changes.publish_change),
+    carried by every message. `counter_events`: (event, counter or None for the pool) in order; `ticket_events`: (news,
     ticket) for the ticket.<id> groups, with `notes` {ticket id: message}; `waiting_changed`: ids
     of counters whose waiting list changed without an event of their own (a ticket taken from
     them). `state`: the service's queue after the change when the rule has just read it;
@@ -78,7 +80,9 @@ def queue_messages(
     display_mode = settings.DISPLAY_NAME_MODE
 
     def update(event, counter, mode):
-        return payloads.queue_update(event, counter, state, service_id=service_id, lengths=lengths, now=now, mode=mode)
+        return payloads.queue_update(
+            event, counter, state, service_id=service_id, version=version, lengths=lengths, now=now, mode=mode
+        )
 
     messages: list[tuple[str, dict]] = []
     for event, counter in counter_events:
@@ -94,7 +98,7 @@ def queue_messages(
         messages.append(
             (
                 ticket_group(ticket.pk),
-                payloads.ticket_update(event, ticket, counter=counter, note=notes.get(ticket.pk, "")),
+                payloads.ticket_update(event, ticket, counter=counter, note=notes.get(ticket.pk, ""), version=version),
             )
         )
     return messages

@@ -20,7 +20,12 @@ from django.conf import settings  # noqa: E402
 
 from queue_app.background import with_housekeeping  # noqa: E402
 from queue_app.routing import websocket_urlpatterns  # noqa: E402
-from queue_system.server import LimitHttpConcurrency, ReuseRequestThreads, SessionOnlyWhereNeeded  # noqa: E402
+from queue_system.server import (  # noqa: E402
+    LimitHttpConcurrency,
+    ReuseRequestThreads,
+    SessionOnlyWhereNeeded,
+    TryAgainLater,
+)
 
 application = ProtocolTypeRouter(
     {
@@ -29,7 +34,9 @@ application = ProtocolTypeRouter(
             settings.HTTP_CONCURRENCY,
             settings.HTTP_QUEUE_SECONDS,
         ),
-        "websocket": AllowedHostsOriginValidator(SessionOnlyWhereNeeded(URLRouter(websocket_urlpatterns))),
+        "websocket": AllowedHostsOriginValidator(
+            TryAgainLater(SessionOnlyWhereNeeded(URLRouter(websocket_urlpatterns)))
+        ),
     }
 )
 # Expiring earlier days' tickets and releasing idle counters must not wait for a request.

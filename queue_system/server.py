@@ -92,6 +92,43 @@ class SessionOnlyWhereNeeded:
         return await app(scope, receive, send)
 
 
+class TryAgainLater:
+    """WebSockets: a handshake that fails before it is answered (the channel layer or the
+    database unreachable) is accepted and closed at once with 1013 "try again later", which the
+    pages' script retries, instead of Daphne's HTTP 500, which looks like a bug."""
+
+    TRY_AGAIN_LATER = 1013
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        state = {"connect_read": False, "answered": False}
+
+        async def receive_tracked():
+            message = await receive()
+            if message["type"] == "websocket.connect":
+                state["connect_read"] = True
+            return message
+
+        async def send_tracked(message):
+            if message["type"] in ("websocket.accept", "websocket.close", "websocket.http.response.start"):
+                state["answered"] = True
+            await send(message)
+
+        try:
+            return await self.app(scope, receive_tracked, send_tracked)
+        except Exception:
+            if state["answered"]:
+                raise
+            log.warning("websocket refused with 1013 (try again later): the handshake failed", exc_info=True)
+        if not state["connect_read"]:
+            await receive()  # the websocket.connect the consumer never read
+        await send({"type": "websocket.accept"})
+        await send({"type": "websocket.close", "code": self.TRY_AGAIN_LATER})
+        return None
+
+
 async def _busy(scope, send) -> None:
     """The same 503 "busy, try again" the pages and the API give, before Django has a request."""
     request = HttpRequest()

@@ -16,9 +16,9 @@ from datetime import date, datetime
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import F, Max
 
-from .. import selectors
+from .. import events, selectors
 from ..errors import Busy, UnknownService
 from ..models import Counter, QueueHistory, Service, Staff, Ticket
 from . import housekeeping
@@ -74,6 +74,29 @@ def lock_service(service_id: int) -> Service:
     if service is None:
         raise UnknownService()
     return service
+
+
+def publish_change(*, service_id: int, counter_events=(), waiting_changed=(), **changes) -> int:
+    """Give the change of the service's queue its state version and announce it after the
+    commit (events.publish_changes). Call with the service locked (lock_service); returns the
+    version.
+
+    The service's version goes up by one; each counter whose staff socket is sent a message
+    records it, so a screen that missed a message sees a newer version than its own in the
+    next event, or in the pong to its ping (consumers.py), and asks for a snapshot."""
+    Service.objects.filter(pk=service_id).update(version=F("version") + 1)
+    version = Service.objects.values_list("version", flat=True).get(pk=service_id)
+    told = {counter.pk for _event, counter in counter_events if counter is not None} | set(waiting_changed)
+    if told:
+        Counter.objects.filter(pk__in=told).update(version=version)
+    events.publish_changes(
+        service_id=service_id,
+        version=version,
+        counter_events=counter_events,
+        waiting_changed=waiting_changed,
+        **changes,
+    )
+    return version
 
 
 def lock_services(*service_ids: int) -> None:
