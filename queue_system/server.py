@@ -94,10 +94,13 @@ class SessionOnlyWhereNeeded:
 
 class TryAgainLater:
     """WebSockets: a handshake that fails before it is answered (the channel layer or the
-    database unreachable) is accepted and closed at once with 1013 "try again later", which the
-    pages' script retries, instead of Daphne's HTTP 500, which looks like a bug."""
+    database unreachable) is accepted and closed at once with 4013 "try again later", which the
+    pages' script retries soon, instead of Daphne's HTTP 500, which looks like a bug.
 
-    TRY_AGAIN_LATER = 1013
+    4013, not the standard 1013: Daphne (autobahn) lets an application close only with 1000 or
+    a code of 3000-4999."""
+
+    TRY_AGAIN_LATER = 4013
 
     def __init__(self, app):
         self.app = app
@@ -118,10 +121,12 @@ class TryAgainLater:
 
         try:
             return await self.app(scope, receive_tracked, send_tracked)
-        except Exception:
+        except Exception as exc:
             if state["answered"]:
                 raise
-            log.warning("websocket refused with 1013 (try again later): the handshake failed", exc_info=True)
+            # One line each: during an outage every screen retries, and the cause is the same.
+            log.warning("websocket refused with %s (try again later): %s: %s", self.TRY_AGAIN_LATER,
+                        type(exc).__name__, exc)  # fmt: skip
         if not state["connect_read"]:
             await receive()  # the websocket.connect the consumer never read
         await send({"type": "websocket.accept"})

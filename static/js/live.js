@@ -21,7 +21,7 @@
    - the pong to its ping (every PING_EVERY ms) names a newer version than its own, and no
      event brings it within GRACE ms (the event of a change may still be on its way);
    - nothing at all, not even a pong, arrived for QUIET ms: the socket is dead, reconnect.
-   A handshake refused with 1013 (the server's channel layer is down) is retried soon.
+   A handshake closed with 4013 (try again later: the server's channel layer is down) is retried soon.
 */
 (function () {
   "use strict";
@@ -29,7 +29,7 @@
   const PING_EVERY = 5000;
   const GRACE = 1500;
   const QUIET = 3 * PING_EVERY;
-  const TRY_AGAIN_LATER = 1013;  // the server could not serve the handshake now
+  const TRY_AGAIN_LATER = 4013;  // the server could not serve the handshake now (queue_system/server.py)
   const TRY_AGAIN_MAX = 3000;    // ...so the retry comes soon, whatever the backoff so far
 
   function connect(options) {
@@ -113,7 +113,7 @@
         return;
       }
       // Open means served: the first snapshot. A handshake the server accepts only to close
-      // with 1013 (try again later) counts as a failure, for the polling fallback too.
+      // with 4013 (try again later) counts as a failure, for the polling fallback too.
       let served = false;
       const current = socket;
       socket.onopen = function () {

@@ -4,7 +4,7 @@ Every change of a service's queue raises the service's version by one, in the ch
 transaction; every event and snapshot carries it, and the pong to a ping names the newest
 version the socket should have seen. A screen whose own version is older (a gap between two
 events, or a pong ahead of it) asks for a snapshot (static/js/live.js). A handshake the server
-cannot serve (the channel layer down) is closed with 1013 "try again later", not answered 500.
+cannot serve (the channel layer down) is closed with 4013 "try again later", not answered 500.
 """
 
 import asyncio
@@ -173,7 +173,7 @@ async def test_a_ticket_socket_gets_its_services_version_in_snapshot_and_pong(co
 # --- handshakes while the channel layer is down ---------------------------------------------------
 
 
-async def test_a_handshake_while_the_channel_layer_is_down_is_closed_with_1013_not_a_500(settings, counters):
+async def test_a_handshake_while_the_channel_layer_is_down_is_closed_with_4013_not_a_500(settings, counters):
     from channels.layers import channel_layers
 
     settings.CHANNEL_LAYERS = {
@@ -193,6 +193,6 @@ async def test_a_handshake_while_the_channel_layer_is_down_is_closed_with_1013_n
         )
         connected, _ = await communicator.connect(timeout=5)
         assert connected  # accepted only to say why it closes
-        assert await communicator.receive_output(timeout=5) == {"type": "websocket.close", "code": 1013}
+        assert await communicator.receive_output(timeout=5) == {"type": "websocket.close", "code": 4013}
     finally:
         channel_layers.backends.clear()
