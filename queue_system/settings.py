@@ -342,6 +342,10 @@ HTTP_CONCURRENCY = envint("HTTP_CONCURRENCY", "16", minimum=1)
 # "busy, try again" (Retry-After: 2), so an overload answers quickly instead of working on
 # requests whose clients have given up.
 HTTP_QUEUE_SECONDS = envint("HTTP_QUEUE_SECONDS", "10", minimum=1)
+# At SIGTERM (systemd, Docker) a process finishes the requests in progress, and sends their
+# events, for at most this long; new queue changes are refused meanwhile (503, try again).
+# Keep it below the service manager's stop timeout (TimeoutStopSec=20, Docker's 10 s default).
+SHUTDOWN_GRACE_SECONDS = envint("SHUTDOWN_GRACE_SECONDS", "8", minimum=1)
 # Queue changes (join, call, break...) run at once per process; more wait for a turn in the
 # process instead of inside the database on a service's lock (queue_app.services.changes.queue_change).
 QUEUE_CHANGE_CONCURRENCY = envint("QUEUE_CHANGE_CONCURRENCY", "4", minimum=1)

@@ -28,6 +28,14 @@ log = logging.getLogger("queue.transitions")
 
 _turns: Turns | None = None
 _in_change = threading.local()
+_stopping = threading.Event()  # the process is shutting down: no new change starts
+
+
+def stop_accepting_changes() -> None:
+    """The process is shutting down (queue_system/server.py): changes already running finish
+    and announce themselves; new ones are refused with Busy (503, try again: another process
+    of the install answers the retry)."""
+    _stopping.set()
 
 
 def _process_turns() -> Turns:
@@ -51,9 +59,16 @@ def queue_change(func):
     def wrapper(*args, **kwargs):
         if getattr(_in_change, "active", False):
             return atomic(*args, **kwargs)
+        if _stopping.is_set():
+            log.warning("busy: %s refused, the process is shutting down", func.__name__)
+            raise Busy()
         turns = _process_turns()
         if not turns.acquire(timeout=settings.HTTP_QUEUE_SECONDS):
             log.warning("busy: no turn for %s within %s s", func.__name__, settings.HTTP_QUEUE_SECONDS)
+            raise Busy()
+        if _stopping.is_set():  # it began while this one waited for its turn
+            turns.release()
+            log.warning("busy: %s refused, the process is shutting down", func.__name__)
             raise Busy()
         _in_change.active = True
         try:

@@ -642,3 +642,99 @@ def test_redis_killed_during_joins_and_calls_every_screen_converges_within_5_s_a
     assert history == collections.Counter(called)
     assert all(screen.errors == [] for screen in screens), [screen.errors for screen in screens]
     assert recovered_in <= 5
+
+
+# --- SIGTERM while a queue change waits for its lock -------------------------------------------------
+
+
+class GroupTap(threading.Thread):
+    """What Redis publishes to one channel-layer group (as every process's sockets would hear it)."""
+
+    def __init__(self, redis_url: str, prefix: str, group: str):
+        super().__init__(daemon=True)
+        import redis
+        from channels_redis.serializers import registry
+
+        self.pubsub = redis.Redis.from_url(redis_url).pubsub(ignore_subscribe_messages=True)
+        self.pubsub.subscribe(f"{prefix}__group__{group}")
+        self.serializer = registry.get_serializer("msgpack")
+        self.frames: list[dict] = []
+        self.stopping = threading.Event()
+
+    def run(self):
+        while not self.stopping.is_set():
+            message = self.pubsub.get_message(timeout=0.1)
+            if message is not None:
+                self.frames.extend(json.loads(text) for text in self.serializer.deserialize(message["data"])["texts"])
+
+    def stop(self):
+        self.stopping.set()
+        self.join(5)
+        self.pubsub.close()
+
+
+@live
+def test_sigterm_while_a_change_waits_for_its_lock_finishes_it_announces_it_and_exits_quickly(
+    request, own_redis, sockets
+):
+    """systemd restarts a web process while an operator's "serve next" waits for the service's
+    lock: the call is made, answered and announced on the displays (of every process, through
+    Redis); a change arriving meanwhile is refused with a retryable 503; the process then exits
+    by itself within seconds, not killed 20 s later with the call never announced."""
+    from queue_app.models import Service
+
+    cast = build_cast()
+    prefix = f"shutdown-{uuid.uuid4().hex[:8]}"
+    server = start_live_server(request, env=shared_test_env(REDIS_URL=own_redis.url, REDIS_PREFIX=prefix))
+    browser = partial(LiveClient, server, sockets=sockets)
+    op1, op2 = browser(cast.actors["op1"].session_key), browser(cast.actors["op2"].session_key)
+    tap = GroupTap(own_redis.url, prefix, "display")
+    tap.start()
+    request.addfinalizer(tap.stop)
+
+    locked, release = threading.Event(), threading.Event()
+
+    def hold_the_service_lock():
+        from django.db import connection as thread_connection
+
+        try:
+            with transaction.atomic():
+                Service.objects.select_for_update().get(pk=cast.opd.pk)
+                locked.set()
+                release.wait(30)
+        finally:
+            thread_connection.close()
+
+    holder = threading.Thread(target=hold_the_service_lock, daemon=True)
+    holder.start()
+    assert locked.wait(10)
+    answer: list = []
+    caller = threading.Thread(target=lambda: answer.append(op1.call("POST", "/staff/serve_next/", {})), daemon=True)
+    caller.start()
+    time.sleep(1.5)  # the request is inside serve_next, waiting for the lock
+
+    server.process.send_signal(signal.SIGTERM)
+    time.sleep(1)
+    assert server.alive, "the process must finish the change in progress before it exits"
+    status, body = op2.call("POST", "/staff/serve_next/", {}, timeout=5)
+    assert (status, body.get("code")) == (503, "unavailable"), body
+
+    released_at = time.monotonic()
+    release.set()
+    caller.join(10)
+    server.process.wait(10)
+    exited_after = time.monotonic() - released_at
+
+    assert answer and answer[0][0] == 200, answer
+    called = answer[0][1]["serving_patient"]["queue_id"]
+    assert exited_after < 5, f"the process took {exited_after:.1f}s to exit after the change"
+    assert server.process.returncode == 0, server.log_tail()
+    deadline = time.monotonic() + 2
+    while time.monotonic() < deadline and not any(
+        f.get("event") == "patient_called" and f["serving_patient"]["queue_id"] == called for f in tap.frames
+    ):
+        time.sleep(0.05)
+    assert any(f.get("event") == "patient_called" and f["serving_patient"]["queue_id"] == called for f in tap.frames), (
+        "the call was committed but never announced"
+    )
+    assert Ticket.objects.get(queue_id=called).status == Ticket.Status.CALLED
