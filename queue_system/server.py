@@ -18,6 +18,8 @@ from queue_app.consumers import is_private, socket_query
 from queue_app.http import busy_response, wants_json
 
 log = logging.getLogger("queue.requests")
+server_log = logging.getLogger("queue.server")  # start and stop of the process
+ws_log = logging.getLogger("queue.ws")
 
 
 class FinishRequestsOnShutdown:
@@ -67,7 +69,9 @@ class FinishRequestsOnShutdown:
         services.stop_accepting_changes()
         if _housekeeper_of_this_process() is not None:
             _housekeeper_of_this_process().stop()
-        log.info("shutting down: finishing %d requests in progress (at most %s s)", len(self.requests), self.grace)
+        server_log.info(
+            "shutting down: finishing %d requests in progress (at most %s s)", len(self.requests), self.grace
+        )
         return Deferred.fromFuture(asyncio.ensure_future(self._drain()))
 
     async def _drain(self) -> None:
@@ -79,9 +83,9 @@ class FinishRequestsOnShutdown:
         finished = await events.deliveries_finished(timeout=max(0.1, deadline - time.monotonic()))
         unfinished = sum(not task.done() for task in self.requests)
         if unfinished or not finished:
-            log.warning("shutting down with %d requests and some events still in progress", unfinished)
+            server_log.warning("shutting down with %d requests and some events still in progress", unfinished)
         else:
-            log.info("shut down cleanly: every request answered, every event sent")
+            server_log.info("shut down cleanly: every request answered, every event sent")
 
 
 def _housekeeper_of_this_process():
@@ -198,7 +202,7 @@ class TryAgainLater:
             if state["answered"]:
                 raise
             # One line each: during an outage every screen retries, and the cause is the same.
-            log.warning("websocket refused with %s (try again later): %s: %s", self.TRY_AGAIN_LATER,
+            ws_log.warning("ws refused code=%s (try again later): %s: %s", self.TRY_AGAIN_LATER,
                         type(exc).__name__, exc)  # fmt: skip
         if not state["connect_read"]:
             await receive()  # the websocket.connect the consumer never read
