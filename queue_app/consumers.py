@@ -6,6 +6,12 @@ What a connection follows is chosen by its query string and allowed from its ses
 - `?ticket=<id>`: that ticket's own group and its service's position group (its patient only).
 Every connection first gets `{"type": "snapshot", ...}`, so a reconnect loses nothing; after that
 the consumer only forwards pre-serialised text from the channel layer (no query per message).
+
+A private socket also joins its session's group: logging out, or its counter changing hands,
+sends a `revoke` message there and the socket closes with 4403 (events.revoke_*). A ping is
+answered with the state versions the socket should have seen (read at most once a second per
+process), so a page that missed events during a channel-layer outage notices and asks for a
+snapshot (static/js/live.js).
 """
 
 import json

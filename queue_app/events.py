@@ -7,6 +7,10 @@ Payloads are built inside the transaction, from the state it is about to commit,
 `transaction.on_commit`, so a rolled-back change sends nothing. Each payload is serialised once
 and consumers forward the text as is.
 
+Every message of a change carries the service's state version after it (services.changes.
+publish_change); `revoke` messages close the sockets of an ended session or of a counter that
+changed hands (consumers.py).
+
 The position list is the one payload whose size grows with the queue, and it goes to every phone
 of the service. It is therefore not built under the queue lock: after the commit the service is
 marked for a refresh, and inside a server the refresh is coalesced (`refresh_positions`).
