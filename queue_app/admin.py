@@ -1,6 +1,7 @@
 """Django admin. Queue state (ticket status, counter status and holder) changes only through the
 services layer: those fields are read-only here and admin actions call the services."""
 
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.auth.admin import UserAdmin
@@ -18,6 +19,14 @@ admin.site.site_title = _("Queue management")
 admin.site.index_title = format_html(
     '{} · <a href="/qr/">{}</a> · <a href="/display/">{}</a>', _("Administration"), _("QR poster"), _("Wall display")
 )
+
+
+# Dates in the admin are worked out in Python, never converted by the database: MariaDB as
+# Debian installs it has no time-zone tables, and with a TIME_ZONE other than UTC its CONVERT_TZ
+# answers NULL (every list with a date hierarchy on a date-and-time column answered 500). So the
+# date hierarchies use date columns (a ticket's service date, the clinic's own day), and
+# date-and-time columns get Django's date filter ("today", "past 7 days"…), whose bounds are
+# computed in Python. tests/views/test_admin.py checks that no list converts in SQL.
 
 
 class SafeDateFilters:
@@ -107,7 +116,7 @@ class StaffAdmin(UserAdmin):
 class PatientAdmin(SafeDateFilters, admin.ModelAdmin):
     list_display = ["name", "masked_phone", "created_at"]
     search_fields = ["name", "phone"]
-    date_hierarchy = "created_at"
+    list_filter = ["created_at"]  # not a date hierarchy: see above
 
     @admin.display(description=_("phone"))
     def masked_phone(self, obj):
@@ -198,7 +207,7 @@ class TicketAdmin(SafeDateFilters, ReceptionTicketAccess, admin.ModelAdmin):
     list_display = ["queue_id", "patient_name", "counter_name", "status", "joined", "called"]
     list_filter = ["status", "service", "service_date", "counter"]
     search_fields = ["queue_id", "patient_name", "patient__phone"]
-    date_hierarchy = "joined_at"
+    date_hierarchy = "service_date"  # a date column: see above
     list_select_related = ["service", "counter"]
     inlines = [HistoryInline]
     actions = ["cancel_tickets", "recall_tickets"]  # plus one "move to <service>" per active service
@@ -265,9 +274,8 @@ class TicketAdmin(SafeDateFilters, ReceptionTicketAccess, admin.ModelAdmin):
 @admin.register(QueueHistory)
 class QueueHistoryAdmin(SafeDateFilters, admin.ModelAdmin):
     list_display = ["at", "action", "ticket", "from_status", "to_status", "from_counter", "counter", "by"]
-    list_filter = ["action", "counter"]
+    list_filter = ["at", "action", "counter"]  # not a date hierarchy: see above
     search_fields = ["ticket__queue_id", "note", "by__username"]
-    date_hierarchy = "at"
     list_select_related = ["ticket", "counter", "from_counter", "by"]
 
     def has_add_permission(self, request):
@@ -293,3 +301,16 @@ class OTPAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+# django-axes' lockout logs have date hierarchies on date-and-time columns: the same lists
+# without them (see above); their date filters stay.
+def _without_date_hierarchy(model):
+    if admin.site.is_registered(model):
+        registered = type(admin.site.get_model_admin(model))
+        admin.site.unregister(model)
+        admin.site.register(model, type(registered.__name__, (registered,), {"date_hierarchy": None}))
+
+
+for _model in (AccessAttempt, AccessLog, AccessFailureLog):
+    _without_date_hierarchy(_model)

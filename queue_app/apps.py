@@ -8,4 +8,9 @@ class QueueAppConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from . import checks  # noqa: F401 - registers the system checks
+        from django.contrib.auth.signals import user_logged_out
+
+        from . import checks, events  # noqa: F401 - checks: registers the system checks
+
+        # Staff and admin logout alike: the session's sockets close in every process.
+        user_logged_out.connect(events.revoke_logged_out_session, dispatch_uid="queue_revoke_logged_out_session")

@@ -7,6 +7,12 @@ What a connection follows is chosen by its query string and allowed from its ses
   (its patient only).
 Every connection first gets `{"type": "snapshot", ...}`, so a reconnect loses nothing; after that
 the consumer only forwards pre-serialised text from the channel layer (no query per message).
+
+A private socket also joins its session's group: logging out, or its counter changing hands,
+sends a `revoke` message there and the socket closes with 4403 (events.revoke_*). A ping is
+answered with the state versions the socket should have seen (read at most once a second per
+process), so a page that missed events during a channel-layer outage notices and asks for a
+snapshot (static/js/live.js).
 """
 
 import json
@@ -19,7 +25,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.core.serializers.json import DjangoJSONEncoder
 from django.utils.translation import gettext as _
 
-from . import access, events, selectors, services
+from . import access, events, payloads, selectors, services
 from .models import Counter, Ticket, parse_id
 from .names import public_name
 
@@ -60,23 +66,26 @@ class QueueUpdatesConsumer(AsyncWebsocketConsumer):
 
     async def connect(self):
         self.groups_joined = []
+        self.revoked = False
+        self.opened_at = time.monotonic()
         self.allowance = FrameAllowance()
-        self.kind = "display"
+        self.kind, self.target = "display", None
         query = socket_query(self.scope)
         counter_id = parse_id(query.get("counter", [None])[0])
         ticket_id = parse_id(query.get("ticket", [None])[0])
         if "counter" in query:
-            if counter_id is None or not await self._allowed_counter(counter_id):
-                await self.close(code=4403)
+            service_id = await self._allowed_counter(counter_id) if counter_id is not None else None
+            if service_id is None:
+                await self._refuse("counter")
                 return
-            self.kind, self.target = "counter", counter_id
+            self.kind, self.target, self.service_id = "counter", counter_id, service_id
             groups = [events.counter_group(counter_id)]
         elif "ticket" in query:
             ticket = await self._allowed_ticket(ticket_id) if ticket_id is not None else None
             if ticket is None:
-                await self.close(code=4403)
+                await self._refuse("ticket")
                 return
-            self.kind, self.target = "ticket", ticket_id
+            self.kind, self.target, self.service_id = "ticket", ticket_id, ticket.service_id
             groups = [events.ticket_group(ticket_id)]
             # The place in line matters only while the ticket is active. A finished one that may
             # come back hears its own news (recalled, moved) and its page then reconnects.
@@ -84,18 +93,66 @@ class QueueUpdatesConsumer(AsyncWebsocketConsumer):
                 groups.append(events.queue_group(ticket.service_id))
         else:
             groups = [events.DISPLAY_GROUP]
+        session_key = self._session_key()
+        if self.kind != "display" and session_key:
+            # Logging out closes the session's sockets (events.revoke_session).
+            groups.append(events.session_group(session_key))
+        # Groups first, then the snapshot, which checks the rights again: a revocation sent
+        # between the first check and joining is not missed.
         for group in groups:
             await self.channel_layer.group_add(group, self.channel_name)
             self.groups_joined.append(group)
         await self.accept()
+        log.info("ws open kind=%s%s", self.kind, self._target_label())
         await self.send_snapshot()
 
     async def disconnect(self, code):
-        for group in getattr(self, "groups_joined", []):
+        await self._leave_groups()
+        if hasattr(self, "opened_at") and self.kind is not None:
+            log.info(
+                "ws close kind=%s%s code=%s duration_s=%d",
+                self.kind,
+                self._target_label(),
+                code,
+                time.monotonic() - self.opened_at,
+            )
+
+    async def _leave_groups(self):
+        joined, self.groups_joined = getattr(self, "groups_joined", []), []
+        for group in joined:
             try:
                 await self.channel_layer.group_discard(group, self.channel_name)
             except Exception:  # noqa: BLE001 - a layer that is down must not break the close
                 log.debug("group_discard failed for %s", group, exc_info=True)
+
+    async def _refuse(self, kind: str):
+        self.kind = None  # never opened: its close is not logged again
+        log.info("ws refused kind=%s code=4403", kind)
+        await self.close(code=4403)
+
+    def _target_label(self) -> str:
+        # A counter's id is no secret; a ticket's is personal: logs say only that it was one.
+        return f" target={self.target}" if self.kind == "counter" else ""
+
+    def _session_key(self) -> str | None:
+        return getattr(self.scope.get("session"), "session_key", None)
+
+    async def revoke(self, event):
+        """Rights withdrawn somewhere (events.revoke_*): a logout closes every socket of its
+        session; a counter changing hands closes those of its sockets no longer allowed on it."""
+        if self.revoked:
+            return
+        if "counter_id" in event and self.kind == "counter" and await self._allowed_counter(self.target):
+            return  # an admin, or whoever holds the counter now
+        await self._withdraw()
+
+    async def _withdraw(self):
+        if self.revoked:
+            return  # a logout that also released the counter: one close is enough
+        self.revoked = True
+        await self._leave_groups()  # not one more frame for this socket
+        log.info("ws revoked kind=%s%s", self.kind, self._target_label())
+        await self.close(code=4403)
 
     async def receive(self, text_data=None, bytes_data=None):
         """Clients may send {"type": "ping"} or {"type": "snapshot"}; anything else gets an error frame."""
@@ -115,7 +172,9 @@ class QueueUpdatesConsumer(AsyncWebsocketConsumer):
             return
         kind = message.get("type") if isinstance(message, dict) else None
         if kind == "ping":
-            await self.send(text_data='{"type": "pong"}')
+            # The versions of what this socket follows: a screen whose own is older missed a
+            # message (a channel-layer outage) and asks for a snapshot.
+            await self.send(text_data=json.dumps({"type": "pong", "versions": await self._versions()}))
             if self.kind == "counter":
                 await self._heartbeat()
         elif kind == "snapshot":
@@ -135,13 +194,15 @@ class QueueUpdatesConsumer(AsyncWebsocketConsumer):
     async def broadcast(self, event):
         # A change's frames for this group, in order; "text": one frame, as the previous release
         # sent it (processes of both may share Redis during a rolling update).
+        if self.revoked:
+            return
         for text in event.get("texts") or (event["text"],):
             await self.send(text_data=text)
 
     async def send_snapshot(self):
         data = await self._snapshot()
         if data is None:  # the ticket or counter went away, or access was withdrawn
-            await self.close(code=4403)
+            await self._withdraw()
             return
         await self.send(text_data=json.dumps({"type": "snapshot", **data}, cls=DjangoJSONEncoder))
 
@@ -155,13 +216,25 @@ class QueueUpdatesConsumer(AsyncWebsocketConsumer):
             self._last_heartbeat = now
             await self._touch_counter()
 
+    async def _versions(self) -> dict:
+        versions = selectors.remembered_versions() or await database_sync_to_async(selectors.state_versions)()
+        if self.kind == "display":
+            return payloads.versions(versions.services.items())
+        if self.kind == "counter":
+            # What this counter's socket was last sent (it hears only its own counter's changes).
+            return payloads.versions([(self.service_id, versions.counters.get(self.target, 0))])
+        return payloads.versions([(self.service_id, versions.services.get(self.service_id, 0))])
+
     @database_sync_to_async
     def _touch_counter(self):
         services.counter_heartbeat(counter_id=self.target, staff=self.scope.get("user"))
 
     @database_sync_to_async
-    def _allowed_counter(self, counter_id: int) -> bool:
-        return access.can_watch_counter(self.scope.get("user"), counter_id)
+    def _allowed_counter(self, counter_id: int) -> int | None:
+        """The counter's service, if this socket's user may watch the counter."""
+        if not access.can_watch_counter(self.scope.get("user"), counter_id):
+            return None
+        return Counter.objects.filter(pk=counter_id).values_list("service_id", flat=True).first()
 
     @database_sync_to_async
     def _allowed_ticket(self, ticket_id: int) -> Ticket | None:
@@ -169,12 +242,16 @@ class QueueUpdatesConsumer(AsyncWebsocketConsumer):
 
     @database_sync_to_async
     def _snapshot(self) -> dict | None:
+        if self.kind != "display" and not self._session_alive():
+            return None  # logged out since the socket opened
         if self.kind == "counter":
             counter = Counter.objects.filter(pk=self.target).first()
             if counter is None or not access.can_watch_counter(self.scope.get("user"), self.target):
                 return None
             return selectors.counter_state(counter, with_waiting=True)
         if self.kind == "ticket":
+            # The version first: the ticket and its queue, read next, are at least as new.
+            version = selectors.service_version(self.service_id)
             ticket = access.can_watch_ticket(self.scope.get("session"), self.target)
             if ticket is None:
                 return None
@@ -184,10 +261,15 @@ class QueueUpdatesConsumer(AsyncWebsocketConsumer):
                 # Followed through a slip's signed link: whoever holds the slip sees the masked name.
                 data["patient_name"] = public_name(ticket.patient_name, "masked")
             return {
+                "versions": payloads.versions([(self.service_id, version)]),
                 "ticket": data,
                 "positions": selectors.positions_now(ticket.service_id),
             }
         return selectors.display_snapshot()
+
+    def _session_alive(self) -> bool:
+        session, key = self.scope.get("session"), self._session_key()
+        return bool(key) and session.exists(key)
 
 
 def socket_query(scope) -> dict[str, list[str]]:

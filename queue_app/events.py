@@ -7,6 +7,10 @@ Payloads are built inside the transaction, from the state it is about to commit,
 `transaction.on_commit`, so a rolled-back change sends nothing. Each payload is serialised once
 and consumers forward the text as is.
 
+Every message of a change carries the service's state version after it (services.changes.
+publish_change); `revoke` messages close the sockets of an ended session or of a counter that
+changed hands (consumers.py).
+
 The position list is the one payload whose size grows with the queue, and it goes to every phone
 of the service. It is therefore not built under the queue lock: after the commit the service is
 marked for a refresh, and inside a server the refresh is coalesced (`refresh_positions`).
@@ -24,6 +28,7 @@ from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import close_old_connections, transaction
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 
 from . import payloads, selectors
 from .models import Counter
@@ -45,9 +50,16 @@ def ticket_group(ticket_id) -> str:
     return f"ticket.{ticket_id}"
 
 
+def session_group(session_key: str) -> str:
+    """Every private socket (a counter's, a ticket's) opened with this session: closed when the
+    session ends. Named by a digest: a session key is a credential and group names reach Redis."""
+    return f"session.{salted_hmac('queue_app.events.session_group', session_key).hexdigest()[:32]}"
+
+
 def queue_messages(
     *,
     service_id: int,
+    version: int | None = None,
     counter_events=(),
     ticket_events=(),
     notes: dict | None = None,
@@ -58,7 +70,8 @@ def queue_messages(
     """All messages for one change of a service's queue, in the order the WebSocket contract gives, but the
     position list (see `publish_on_commit`).
 
-    `counter_events`: (event, counter or None for the pool) in order; `ticket_events`: (news,
+    `version`: the service's state version after the change (services.changes.publish_change),
+    carried by every message. `counter_events`: (event, counter or None for the pool) in order; `ticket_events`: (news,
     ticket) for the ticket.<id> groups, with `notes` {ticket id: message}; `waiting_changed`: ids
     of counters whose waiting list changed without an event of their own (a ticket taken from
     them). `counters` (the service's, with their service) and `state` (its queue after the
@@ -75,7 +88,9 @@ def queue_messages(
     display_mode = settings.DISPLAY_NAME_MODE
 
     def update(event, counter, mode):
-        return payloads.queue_update(event, counter, state, service_id=service_id, lengths=lengths, now=now, mode=mode)
+        return payloads.queue_update(
+            event, counter, state, service_id=service_id, version=version, lengths=lengths, now=now, mode=mode
+        )
 
     messages: list[tuple[str, dict]] = []
     for event, counter in counter_events:
@@ -91,7 +106,7 @@ def queue_messages(
         messages.append(
             (
                 ticket_group(ticket.pk),
-                payloads.ticket_update(event, ticket, counter=counter, note=notes.get(ticket.pk, "")),
+                payloads.ticket_update(event, ticket, counter=counter, note=notes.get(ticket.pk, ""), version=version),
             )
         )
     return messages
@@ -117,6 +132,49 @@ def publish_on_commit(messages: list[tuple[str, dict]], *, positions_of=()) -> N
         transaction.on_commit(lambda: send(messages, positions_of=positions_of))
 
 
+# --- rights withdrawn: sockets that must close ---------------------------------------------------
+
+REVOKE = "revoke"  # the layer message's type: the consumer's `revoke` handler
+
+
+def revoke_counter_on_commit(counter_id: int) -> None:
+    """The counter changes hands: after the commit, its staff sockets check their rights again
+    and those no longer allowed (the operator who left or was taken over) close with 4403.
+
+    Call it before the change's own events: a socket that lost its rights must not hear them."""
+    transaction.on_commit(lambda: _revoke(counter_group(counter_id), {"counter_id": counter_id}))
+
+
+def revoke_session(session_key: str | None) -> None:
+    """The session ended (logout): every private socket opened with it closes with 4403, in this
+    process and every other one."""
+    if session_key:
+        transaction.on_commit(lambda: _revoke(session_group(session_key), {"session": True}))
+
+
+def revoke_logged_out_session(sender, request, user, **kwargs) -> None:
+    """django.contrib.auth's user_logged_out signal: staff logout and admin logout alike."""
+    session = getattr(request, "session", None)
+    revoke_session(session.session_key if session is not None else None)
+
+
+def _revoke(group: str, details: dict) -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        _run(_send_revoke, layer, group, {"type": REVOKE, **details})
+    except Exception:  # noqa: BLE001 - logged; the socket's next snapshot re-checks its rights too
+        log.warning("revocation for %s could not be sent", group.split(".")[0], exc_info=True)
+
+
+async def _send_revoke(layer, group: str, message: dict) -> None:
+    await layer.group_send(group, message)
+
+
+# --- delivery ---------------------------------------------------------------------------------------
+
+
 def send(messages: list[tuple[str, dict]], *, positions_of=()) -> None:
     """Best-effort delivery: a channel layer that is down is logged, never fails the request."""
     layer = get_channel_layer()
@@ -137,25 +195,44 @@ def _deliver(layer, messages: list[tuple[str, dict]]) -> None:
     sent_at = time.time() * 1000
     texts = [(group, _text(payload, sent_at)) for group, payload in messages]
     try:
-        async_to_sync(_send_all_shielded)(layer, texts)
-    except asyncio.CancelledError:
-        # The client went away while the view ran: Django cancelled the request and asgiref
-        # carried the cancellation here. The shielded delivery goes on without us.
-        log.info("client disconnected; %d messages still being delivered", len(texts))
+        _run(_send_all, layer, texts)
     except Exception:  # noqa: BLE001 - any layer failure must not undo a committed change
         log.warning("event delivery failed for %d messages", len(texts), exc_info=True)
 
 
-_in_flight: set = set()  # strong references: a running delivery must not be garbage-collected
+# A committed change's request waits at most this long for its events to leave.
+DELIVERY_SECONDS = 5.0
+
+_in_flight: set = set()  # deliveries under way (strong references; the shutdown drain waits for them)
 
 
-async def _send_all_shielded(layer, texts) -> None:
-    # Without the shield, a request cancelled after its change committed would never announce it:
-    # a patient called, the display silent.
-    task = asyncio.ensure_future(_send_all(layer, texts))
+def _run(function, *args) -> None:
+    """Run an async delivery to its end from sync code.
+
+    Inside a server: on the server's event loop, where the channel layer's connections live, as
+    a task of its own, so a request cancelled after its change committed (the client went away)
+    still announces it. The thread waits at most DELIVERY_SECONDS: a loop that stopped (the
+    process shutting down) must never hold a request thread for ever. Outside a server (commands,
+    tests, a loop that already stopped): on a loop of its own.
+    """
+    loop = getattr(SyncToAsync.threadlocal, "main_event_loop", None)
+    if loop is not None and loop.is_running():
+        future = asyncio.run_coroutine_threadsafe(_tracked(function(*args)), loop)
+        try:
+            future.result(timeout=DELIVERY_SECONDS)
+        except TimeoutError:
+            log.warning("event delivery still running after %s s; the request goes on", DELIVERY_SECONDS)
+        return
+    async_to_sync(function, force_new_loop=True)(*args)
+
+
+async def _tracked(coroutine) -> None:
+    task = asyncio.current_task()
     _in_flight.add(task)
-    task.add_done_callback(_in_flight.discard)
-    await asyncio.shield(task)
+    try:
+        await coroutine
+    finally:
+        _in_flight.discard(task)
 
 
 async def _send_all(layer, texts) -> None:
@@ -167,6 +244,15 @@ async def _send_all(layer, texts) -> None:
         batches.setdefault(group, []).append(text)
     for group, batch in batches.items():
         await layer.group_send(group, {"type": "broadcast", "texts": batch})
+
+
+async def deliveries_finished(timeout: float) -> bool:
+    """Wait (on the server's loop) until the deliveries under way have ended; False on timeout."""
+    pending = {task for task in _in_flight if not task.done()}
+    if not pending:
+        return True
+    _done, still = await asyncio.wait(pending, timeout=timeout)
+    return not still
 
 
 # --- the position list: the latest state, at most one message per service per interval -------

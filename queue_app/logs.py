@@ -5,14 +5,20 @@
 - `RedactFilter` sits on every handler (settings.LOGGING) as a safety net: whatever a message,
   its arguments, extra fields or a traceback carry, E.164 phone numbers are cut to their last
   four digits and six-digit numbers (OTP codes) are blanked before anything is written.
-- `JsonFormatter` writes one JSON object per line (LOG_FORMAT=json), for log shippers.
+- `JsonFormatter` writes one JSON object per line (LOG_FORMAT=json), for log shippers;
+  `TextFormatter` one readable line (LOG_FORMAT=text, the default). Both write times in ISO 8601
+  with their offset, and under systemd (its journal on stderr: JOURNAL_STREAM) start each line
+  with the record's syslog priority, `<3>` for errors, `<4>` warnings, `<6>` info, so that
+  `journalctl -p warning` finds the warnings.
 
 This module is imported while logging is configured, before the apps are ready: no models here.
 """
 
 import json
 import logging
+import os
 import re
+import sys
 import time
 from datetime import UTC, datetime
 
@@ -65,10 +71,54 @@ class RedactFilter(logging.Filter):
         return True
 
 
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, message, any `extra=` fields, exc."""
+# The syslog priorities journald reads from "<N>" at the start of a line of a service's output.
+JOURNAL_PRIORITIES = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3, logging.CRITICAL: 2}
+
+
+def writes_to_journal(stream=None) -> bool:
+    """Whether `stream` (stderr) is systemd's journal: JOURNAL_STREAM names its device:inode."""
+    expected = os.environ.get("JOURNAL_STREAM")
+    if not expected:
+        return False
+    try:
+        status = os.fstat((stream or sys.stderr).fileno())
+    except (AttributeError, OSError, ValueError):  # not a real file (captured in tests)
+        return False
+    return expected == f"{status.st_dev}:{status.st_ino}"
+
+
+class _JournalAware(logging.Formatter):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.journal = writes_to_journal()
 
     def format(self, record: logging.LogRecord) -> str:
+        text = self.format_record(record)
+        if not self.journal:
+            return text
+        # Every line: journald makes an entry of each, a traceback's included.
+        prefix = f"<{JOURNAL_PRIORITIES.get(record.levelno, 6 if record.levelno < logging.WARNING else 3)}>"
+        return "\n".join(prefix + line for line in text.split("\n"))
+
+    def formatTime(self, record: logging.LogRecord, datefmt=None) -> str:  # noqa: N802 - logging's name
+        """ISO 8601 with the offset: 2026-01-31T09:15:02.118+05:30."""
+        return datetime.fromtimestamp(record.created).astimezone().isoformat(timespec="milliseconds")
+
+
+class TextFormatter(_JournalAware):
+    """`<time> <LEVEL> <logger> <message>`, one record a line (a traceback follows it)."""
+
+    def __init__(self, fmt: str = "%(asctime)s %(levelname)s %(name)s %(message)s", **kwargs):
+        super().__init__(fmt, **kwargs)
+
+    def format_record(self, record: logging.LogRecord) -> str:
+        return logging.Formatter.format(self, record)
+
+
+class JsonFormatter(_JournalAware):
+    """One JSON object per line: time, level, logger, message, any `extra=` fields, exc."""
+
+    def format_record(self, record: logging.LogRecord) -> str:
         data = {
             "time": datetime.fromtimestamp(record.created, tz=UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,

@@ -52,6 +52,9 @@ class Service(models.Model):
         help_text=_("Bitmask: Mon=1, Tue=2, Wed=4, Thu=8, Fri=16, Sat=32, Sun=64; 127 = every day."),
     )
     is_active = models.BooleanField(_("active"), default=True)
+    # +1 with every change of the service's queue, in the change's transaction (the rules lock this
+    # row anyway). Every event and snapshot carries it, so a screen that missed an event notices.
+    version = models.PositiveBigIntegerField(_("state version"), default=0, editable=False)
 
     class Meta:
         ordering = ["service_name"]
@@ -170,6 +173,9 @@ class Counter(models.Model):
         blank=True,
         help_text=_("Last sign of life from the staff member's dashboard; idle counters are released."),
     )
+    # The service's version of the last change this counter's staff socket was sent: what a
+    # counter's screen must have seen (it hears only its own counter's changes).
+    version = models.PositiveBigIntegerField(_("state version"), default=0, editable=False)
 
     class Meta:
         ordering = ["id"]

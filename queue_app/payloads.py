@@ -52,9 +52,12 @@ def waiting_entry(row: dict, *, now: datetime) -> dict:
     }
 
 
-def counter_state(counter: Counter, *, serving_row, queue_length: int, now: datetime, waiting_rows=None) -> dict:
+def counter_state(
+    counter: Counter, *, serving_row, queue_length: int, now: datetime, waiting_rows=None, versions: dict | None = None
+) -> dict:
     """The staff view of one counter: the ticket it serves (a Ticket, a row or None), how many
-    wait and, given their rows, who (the first WAITING_LIST_LIMIT)."""
+    wait and, given their rows, who (the first WAITING_LIST_LIMIT). A snapshot also carries
+    the `versions` it is at least as new as."""
     data = {
         "counter": staff_counter(counter, now=now),
         "serving_patient": serving(serving_row),
@@ -62,14 +65,25 @@ def counter_state(counter: Counter, *, serving_row, queue_length: int, now: date
     }
     if waiting_rows is not None:
         data["waiting"] = [waiting_entry(r, now=now) for r in waiting_rows]
+    if versions is not None:
+        data["versions"] = versions
     return data
 
 
 def queue_update(
-    event: str, counter: Counter | None, state, *, service_id: int, lengths: dict, now: datetime, mode: str
+    event: str,
+    counter: Counter | None,
+    state,
+    *,
+    service_id: int,
+    version: int | None,
+    lengths: dict,
+    now: datetime,
+    mode: str,
 ) -> dict:
     """A `queue_update` event about one counter (None: the service's pool). `mode` "staff":
-    full names and the counter's waiting list; otherwise a DISPLAY_NAME_MODE for the display."""
+    full names and the counter's waiting list; otherwise a DISPLAY_NAME_MODE for the display.
+    `version`: the service's state version after the change (every frame of a change has it)."""
     counter_id = counter.pk if counter else None
     data = {
         "type": "queue_update",
@@ -77,6 +91,7 @@ def queue_update(
         "counter_id": counter_id,
         "counter_name": counter.counter_name if counter else None,
         "service_id": service_id,
+        "version": version,
         "current_status": counter.current_status if counter else None,
         "is_open": counter.is_open(now) if counter else None,
         "serving_patient": serving(state.serving.get(counter_id) if counter else None, mode=_name_mode(mode)),
@@ -93,11 +108,16 @@ def _name_mode(mode: str) -> str:
     return "full" if mode == "staff" else mode
 
 
-def ticket_update(event: str, ticket: Ticket, *, counter: Counter | None, note: str = "") -> dict:
-    """One patient's personal news (the ticket.<id> group): called, moved, served, expired…"""
+def ticket_update(
+    event: str, ticket: Ticket, *, counter: Counter | None, note: str = "", version: int | None = None
+) -> dict:
+    """One patient's personal news (the ticket.<id> group): called, moved, served, expired…
+    `version`: the service's state version after the change (None: no queue change, e.g. expired)."""
     return {
         "type": "ticket_update",
         "event": event,
+        "service_id": ticket.service_id,
+        "version": version,
         "ticket": {
             "id": ticket.pk,
             "queue_id": ticket.queue_id,
@@ -139,9 +159,16 @@ def patient_ticket(ticket: Ticket, *, people_ahead: int | None = None, minutes: 
     return data
 
 
-def display_snapshot(counters, state, recent, *, now: datetime, mode: str, facility: str) -> dict:
-    """What the wall display shows: every counter and the latest calls (public)."""
+def versions(pairs) -> dict:
+    """{"<service id>": state version}: what a snapshot is at least as new as (JSON keys are text)."""
+    return {str(service_id): version for service_id, version in pairs}
+
+
+def display_snapshot(counters, state, recent, *, now: datetime, mode: str, facility: str, versions: dict) -> dict:
+    """What the wall display shows: every counter and the latest calls (public), and the state
+    version of each service, read before the rest."""
     return {
+        "versions": versions,
         "counters": [
             {
                 **_counter_summary(c, now=now),
@@ -167,9 +194,10 @@ def display_snapshot(counters, state, recent, *, now: datetime, mode: str, facil
     }
 
 
-def positions(service_id: int, numbers: dict, minutes: float, *, as_of: float) -> dict:
+def positions(service_id: int, numbers: dict, minutes: float, *, as_of: float, version: int) -> dict:
     """The queue.<service_id> message: ticket numbers only, no names. `as_of` (ms since the
-    epoch, taken before the read) lets a phone drop a message older than one it has shown."""
+    epoch, taken before the read) lets a phone drop a message older than one it has shown;
+    `version`, the service's state version read before the numbers, that it is at least as new."""
     serving_numbers, waiting = numbers["serving"], numbers["waiting"]
     counters = {}
     for counter_id in set(serving_numbers) | {k for k in waiting if k is not None}:
@@ -177,6 +205,7 @@ def positions(service_id: int, numbers: dict, minutes: float, *, as_of: float) -
     return {
         "type": "queue_position",
         "service_id": service_id,
+        "version": version,
         "counters": counters,
         "unassigned": waiting.get(None, []),
         "minutes_per_patient": round(minutes, 2),

@@ -98,6 +98,7 @@ def queue_numbers(service_id: int) -> dict:
 
 def counter_state(counter: Counter, *, with_waiting: bool = False) -> dict:
     """The staff view of one counter, read now (full names; the first WAITING_LIST_LIMIT waiting)."""
+    # The counter and its service's version first: the rest is then at least as new as the version.
     counter = Counter.objects.select_related("service", "held_by").get(pk=counter.pk)
     state = queue_state(counter_id=counter.pk, limit=None if with_waiting else 0)
     return payloads.counter_state(
@@ -106,6 +107,7 @@ def counter_state(counter: Counter, *, with_waiting: bool = False) -> dict:
         queue_length=state.queue_length(counter.pk),
         waiting_rows=state.waiting.get(counter.pk, []) if with_waiting else None,
         now=timezone.now(),
+        versions=payloads.versions([(counter.service_id, counter.service.version)]),
     )
 
 
@@ -194,7 +196,9 @@ def forget_minutes(service_id: int | None = None) -> None:
 
 
 def display_snapshot() -> dict:
-    """What the wall display shows: every counter and the latest calls. Four queries."""
+    """What the wall display shows: every counter and the latest calls. Five queries; the
+    services' versions first, so the rest is at least as new as they say."""
+    versions = payloads.versions(Service.objects.values_list("pk", "version"))
     counters = list(Counter.objects.select_related("service").order_by("id"))
     recent = (
         Ticket.objects.of_day()
@@ -209,13 +213,60 @@ def display_snapshot() -> dict:
         now=timezone.now(),
         mode=settings.DISPLAY_NAME_MODE,
         facility=settings.FACILITY_NAME,
+        versions=versions,
     )
 
 
 def positions_now(service_id: int) -> dict:
-    """The service's queue_position message as of now: two queries, outside any lock."""
+    """The service's queue_position message as of now: three queries, outside any lock (the
+    version first: the numbers are at least as new)."""
     as_of = round(time.time() * 1000, 1)
-    return payloads.positions(service_id, queue_numbers(service_id), minutes_per_patient(service_id), as_of=as_of)
+    version = service_version(service_id)
+    return payloads.positions(
+        service_id, queue_numbers(service_id), minutes_per_patient(service_id), as_of=as_of, version=version
+    )
+
+
+def service_version(service_id: int) -> int:
+    """The service's state version now (0 for a service that no longer exists)."""
+    return Service.objects.filter(pk=service_id).values_list("version", flat=True).first() or 0
+
+
+# What a socket's ping is answered with (consumers.py): the versions, read at most once a second
+# per process, so thousands of screens pinging every few seconds cost the database nothing more.
+VERSIONS_MEMO_SECONDS = 1.0
+_versions_memo: list = []  # [(expires at, StateVersions)]
+
+
+@dataclass(frozen=True)
+class StateVersions:
+    services: dict  # service id -> its state version
+    counters: dict  # counter id -> the version of the last change its staff socket was sent
+
+
+def remembered_versions() -> StateVersions | None:
+    """The versions read less than VERSIONS_MEMO_SECONDS ago, if any (no query: safe to call
+    from async code)."""
+    if _versions_memo and _versions_memo[0][0] > time.monotonic():
+        return _versions_memo[0][1]
+    return None
+
+
+def state_versions() -> StateVersions:
+    """Every service's and counter's version, as of at most VERSIONS_MEMO_SECONDS ago."""
+    remembered = remembered_versions()
+    if remembered is not None:
+        return remembered
+    versions = StateVersions(
+        services=dict(Service.objects.values_list("pk", "version")),
+        counters=dict(Counter.objects.values_list("pk", "version")),
+    )
+    _versions_memo[:] = [(time.monotonic() + VERSIONS_MEMO_SECONDS, versions)]
+    return versions
+
+
+def forget_versions() -> None:
+    _versions_memo.clear()
 
 
 def ticket_dict(ticket: Ticket) -> dict:

@@ -20,16 +20,27 @@ from django.conf import settings  # noqa: E402
 
 from queue_app.background import with_housekeeping  # noqa: E402
 from queue_app.routing import websocket_urlpatterns  # noqa: E402
-from queue_system.server import LimitHttpConcurrency, ReuseRequestThreads, SessionOnlyWhereNeeded  # noqa: E402
+from queue_system.server import (  # noqa: E402
+    FinishRequestsOnShutdown,
+    LimitHttpConcurrency,
+    ReuseRequestThreads,
+    SessionOnlyWhereNeeded,
+    TryAgainLater,
+)
 
 application = ProtocolTypeRouter(
     {
-        "http": LimitHttpConcurrency(
-            ReuseRequestThreads(django_asgi_app, settings.REQUEST_THREADS),
-            settings.HTTP_CONCURRENCY,
-            settings.HTTP_QUEUE_SECONDS,
+        "http": FinishRequestsOnShutdown(
+            LimitHttpConcurrency(
+                ReuseRequestThreads(django_asgi_app, settings.REQUEST_THREADS),
+                settings.HTTP_CONCURRENCY,
+                settings.HTTP_QUEUE_SECONDS,
+            ),
+            grace=settings.SHUTDOWN_GRACE_SECONDS,
         ),
-        "websocket": AllowedHostsOriginValidator(SessionOnlyWhereNeeded(URLRouter(websocket_urlpatterns))),
+        "websocket": AllowedHostsOriginValidator(
+            TryAgainLater(SessionOnlyWhereNeeded(URLRouter(websocket_urlpatterns)))
+        ),
     }
 )
 # Expiring earlier days' tickets and releasing idle counters must not wait for a request.

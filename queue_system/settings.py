@@ -194,6 +194,18 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "queue_app.Staff"
 
 REDIS_URL = envstr("REDIS_URL")
+
+
+def default_redis_prefix(database: dict) -> str:
+    """`queue.<database name>`: two installs sharing one Redis stay apart without a setting. The
+    /N of REDIS_URL would not do it: it separates keys, but pub/sub channels span every number."""
+    name = database["NAME"]
+    if database["ENGINE"].endswith("sqlite3"):
+        name = Path(name).stem
+    return "queue." + "".join(c if c.isascii() and (c.isalnum() or c in "-_") else "-" for c in str(name))[:40]
+
+
+REDIS_PREFIX = envstr("REDIS_PREFIX") or default_redis_prefix(DATABASES["default"])
 if REDIS_URL:
     if not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
         raise ImproperlyConfigured(f"REDIS_URL must start with redis://, rediss:// or unix://, got {REDIS_URL!r}")
@@ -202,14 +214,14 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": envstr("REDIS_PREFIX", "queue")},
+            "CONFIG": {"hosts": [REDIS_URL], "prefix": REDIS_PREFIX},
         }
     }
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
-            "KEY_PREFIX": envstr("REDIS_PREFIX", "queue"),
+            "KEY_PREFIX": REDIS_PREFIX,
         }
     }
 else:
@@ -345,6 +357,10 @@ HTTP_CONCURRENCY = envint("HTTP_CONCURRENCY", "16", minimum=1)
 # "busy, try again" (Retry-After: 2), so an overload answers quickly instead of working on
 # requests whose clients have given up.
 HTTP_QUEUE_SECONDS = envint("HTTP_QUEUE_SECONDS", "10", minimum=1)
+# At SIGTERM (systemd, Docker) a process finishes the requests in progress, and sends their
+# events, for at most this long; new queue changes are refused meanwhile (503, try again).
+# Keep it below the service manager's stop timeout (TimeoutStopSec=20, Docker's 10 s default).
+SHUTDOWN_GRACE_SECONDS = envint("SHUTDOWN_GRACE_SECONDS", "8", minimum=1)
 # Queue changes (join, call, break...) run at once per process; more wait for a turn in the
 # process instead of inside the database on a service's lock (queue_app.services.changes.queue_change).
 QUEUE_CHANGE_CONCURRENCY = envint("QUEUE_CHANGE_CONCURRENCY", "4", minimum=1)
@@ -413,7 +429,7 @@ LOGGING = {
     # blanked) whichever logger it came from, the libraries' included.
     "filters": {"redact": {"()": "queue_app.logs.RedactFilter"}},
     "formatters": {
-        "text": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "text": {"()": "queue_app.logs.TextFormatter"},
         "json": {"()": "queue_app.logs.JsonFormatter"},
     },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["redact"]}},

@@ -25,6 +25,7 @@ def _clean_process_state(settings):
 
     sms_locmem.outbox.clear()
     selectors.forget_minutes()  # ids come back after each test's rollback
+    selectors.forget_versions()
     settings.SMS_BACKEND = "queue_app.sms.locmem.SmsBackend"
     # In this process a change's position list is sent at once, inside the test that made it (a
     # coalesced one would be read later, from another thread, maybe during the next test). The

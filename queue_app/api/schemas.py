@@ -70,9 +70,18 @@ class TodayCountsSerializer(serializers.Serializer):
     average_minutes = serializers.FloatField(allow_null=True, help_text="Average service time of the last 50.")
 
 
+def _versions_field():
+    return serializers.DictField(
+        child=serializers.IntegerField(min_value=0),
+        help_text="Service id → its state version, read before the rest: this state is at least as new. "
+        "Every change of a service's queue raises it by one; WebSocket events carry it too.",
+    )
+
+
 class CounterQueueSerializer(CounterStateSerializer):
     waiting = WaitingEntrySerializer(many=True, help_text="In queue order, the first WAITING_LIST_LIMIT.")
     today = TodayCountsSerializer()
+    versions = _versions_field()
 
 
 class StatusResultSerializer(serializers.Serializer):
@@ -167,6 +176,7 @@ class RecentCallSerializer(serializers.Serializer):
 
 
 class DisplaySnapshotSerializer(serializers.Serializer):
+    versions = _versions_field()
     counters = DisplayCounterSerializer(many=True)
     recent_calls = RecentCallSerializer(many=True)
     facility = serializers.CharField()

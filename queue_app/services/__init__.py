@@ -21,6 +21,7 @@ from ..errors import (  # noqa: F401
     UnknownService,
 )
 from .calling import Call, announce, serve_next, skip  # noqa: F401
+from .changes import stop_accepting_changes  # noqa: F401
 from .counters import (  # noqa: F401
     HEARTBEAT_SECONDS,
     counter_heartbeat,

@@ -5,10 +5,10 @@ from dataclasses import dataclass
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from .. import events, selectors
+from .. import selectors
 from ..errors import CounterNotOpen, NobodyWaiting, NoCurrentTicket, StaleAction
 from ..models import Counter, QueueHistory, Staff, Ticket, service_day
-from .changes import finish, history, lock_service, log_transition, queue_change
+from .changes import finish, history, lock_service, log_transition, publish_change, queue_change
 from .placement import service_counters
 
 History = QueueHistory.Action
@@ -80,7 +80,7 @@ def _advance(*, counter: Counter, by, expected: str | None, finish_as: str) -> C
             waiting_changed.append(waited_at)
     # Read once after the change: the screens' messages and the clerk's answer show the same.
     state = selectors.queue_state(service_ids=[service.pk], rows_for={counter.pk, *waiting_changed})
-    events.publish_changes(
+    publish_change(
         service_id=service.pk,
         counter_events=counter_events,
         ticket_events=ticket_events,
@@ -172,7 +172,7 @@ def announce(*, counter: Counter, by: Staff | None, expected: str | None = None)
     ).save()
     log_transition("announced", current, counter)
     state = selectors.queue_state(service_ids=[service.pk], rows_for={counter.pk})
-    events.publish_changes(
+    publish_change(
         service_id=service.pk,
         counter_events=[("patient_called", counter)],
         ticket_events=[("called", current)],

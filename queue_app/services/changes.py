@@ -16,9 +16,9 @@ from datetime import date, datetime
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import F, Max
 
-from .. import selectors
+from .. import events, selectors
 from ..errors import Busy, UnknownService
 from ..models import Counter, QueueHistory, Service, Staff, Ticket
 from . import housekeeping
@@ -28,6 +28,14 @@ log = logging.getLogger("queue.transitions")
 
 _turns: Turns | None = None
 _in_change = threading.local()
+_stopping = threading.Event()  # the process is shutting down: no new change starts
+
+
+def stop_accepting_changes() -> None:
+    """The process is shutting down (queue_system/server.py): changes already running finish
+    and announce themselves; new ones are refused with Busy (503, try again: another process
+    of the install answers the retry)."""
+    _stopping.set()
 
 
 def _process_turns() -> Turns:
@@ -51,9 +59,16 @@ def queue_change(func):
     def wrapper(*args, **kwargs):
         if getattr(_in_change, "active", False):
             return atomic(*args, **kwargs)
+        if _stopping.is_set():
+            log.warning("busy: %s refused, the process is shutting down", func.__name__)
+            raise Busy()
         turns = _process_turns()
         if not turns.acquire(timeout=settings.HTTP_QUEUE_SECONDS):
             log.warning("busy: no turn for %s within %s s", func.__name__, settings.HTTP_QUEUE_SECONDS)
+            raise Busy()
+        if _stopping.is_set():  # it began while this one waited for its turn
+            turns.release()
+            log.warning("busy: %s refused, the process is shutting down", func.__name__)
             raise Busy()
         _in_change.active = True
         try:
@@ -74,6 +89,29 @@ def lock_service(service_id: int) -> Service:
     if service is None:
         raise UnknownService()
     return service
+
+
+def publish_change(*, service_id: int, counter_events=(), waiting_changed=(), **changes) -> int:
+    """Give the change of the service's queue its state version and announce it after the
+    commit (events.publish_changes). Call with the service locked (lock_service); returns the
+    version.
+
+    The service's version goes up by one; each counter whose staff socket is sent a message
+    records it, so a screen that missed a message sees a newer version than its own in the
+    next event, or in the pong to its ping (consumers.py), and asks for a snapshot."""
+    Service.objects.filter(pk=service_id).update(version=F("version") + 1)
+    version = Service.objects.values_list("version", flat=True).get(pk=service_id)
+    told = {counter.pk for _event, counter in counter_events if counter is not None} | set(waiting_changed)
+    if told:
+        Counter.objects.filter(pk__in=told).update(version=version)
+    events.publish_changes(
+        service_id=service_id,
+        version=version,
+        counter_events=counter_events,
+        waiting_changed=waiting_changed,
+        **changes,
+    )
+    return version
 
 
 def lock_services(*service_ids: int) -> None:

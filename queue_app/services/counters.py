@@ -9,6 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from .. import events
 from ..errors import CounterTaken, InvalidStatus, NotAllowed
 from ..models import Counter, QueueHistory, Staff
 from .changes import history, lock_service, lock_services, log_transition, queue_change
@@ -79,6 +80,9 @@ def hold_counter(*, counter: Counter, staff: Staff, force: bool = False) -> Coun
         counter.current_status = Counter.Status.AVAILABLE
     counter.save(update_fields=["held_by", "held_since", "last_seen_at", "current_status"])
     note = f"taken over from {displaced.username}" if displaced else ""
+    if displaced is not None:
+        # The operator taken over keeps no socket on this counter (first: before the news).
+        events.revoke_counter_on_commit(counter.pk)
     history(History.COUNTER_HELD, counter=counter, to_status=counter.current_status, by=staff, note=note).save()
     log_transition("counter_held", counter=counter, staff=staff.username)
     moves = hand_out_pool(counter.service_id, now) if counter.is_open(now) and not was_open else {}
@@ -103,6 +107,8 @@ def _release(counter: Counter, *, by, note: str = "") -> int:
         note=note,
     ).save()
     log_transition("counter_released", counter=counter)
+    # Whoever left keeps no socket on this counter (first: before the news of its closing).
+    events.revoke_counter_on_commit(counter.pk)
     return move_and_publish(counter, redistribute(counter, now), by=by, away=True)
 
 

@@ -3,11 +3,11 @@
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from .. import events, selectors
+from .. import selectors
 from ..errors import ServiceUnavailable
 from ..models import Patient, QueueHistory, Service, Staff, Ticket, service_day
 from ..names import clean_name
-from .changes import history, lock_service, log_transition, next_number, queue_change
+from .changes import history, lock_service, log_transition, next_number, publish_change, queue_change
 from .placement import apply_moves, hand_out_pool, least_busy, service_counters
 
 
@@ -64,7 +64,7 @@ def join(
 
     counter_events = [("patient_redistributed", c) for c in pool_moves if c is not None]
     counter_events.append(("new_patient", counter))
-    events.publish_changes(
+    publish_change(
         service_id=service.pk,
         counter_events=counter_events,
         ticket_events=[*pool_news, ("joined", ticket)],

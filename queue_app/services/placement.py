@@ -6,9 +6,9 @@ from datetime import datetime
 
 from django.utils.translation import gettext as _
 
-from .. import events, selectors
+from .. import selectors
 from ..models import Counter, QueueHistory, Ticket, service_day
-from .changes import history
+from .changes import history, publish_change
 
 History = QueueHistory.Action
 Moves = dict[Counter | None, list[Ticket]]  # target counter (None: the pool) -> tickets, in join order
@@ -130,7 +130,5 @@ def move_and_publish(counter: Counter, moves: Moves, *, by, away: bool) -> int:
             notes.update((ticket.pk, note) for ticket in tickets)
     counter_events = [("counter_status_update", counter)]
     counter_events += [("patient_redistributed", target) for target in moves if target is not None]
-    events.publish_changes(
-        service_id=counter.service_id, counter_events=counter_events, ticket_events=ticket_news, notes=notes
-    )
+    publish_change(service_id=counter.service_id, counter_events=counter_events, ticket_events=ticket_news, notes=notes)
     return sum(len(tickets) for tickets in moves.values())

@@ -4,7 +4,6 @@ sends a ticket on to another service."""
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from .. import events
 from ..errors import InvalidInput, NotAllowed, ServiceUnavailable, TicketNotActive
 from ..models import Patient, QueueHistory, Service, Staff, Ticket, service_day
 from .changes import (
@@ -14,6 +13,7 @@ from .changes import (
     lock_services,
     log_transition,
     next_number,
+    publish_change,
     queue_change,
     service_times_changed,
 )
@@ -45,9 +45,10 @@ def cancel(*, ticket: Ticket, by: Staff | None = None, patient: Patient | None =
         raise TicketNotActive()
     counter = ticket.counter
     finish(ticket, Ticket.Status.CANCELLED, by=by, now=timezone.now())
-    events.publish_changes(
+    publish_change(
         service_id=service.pk,
-        counter_events=[("counter_status_update", counter)] if counter else [],
+        # A ticket of the pool (no counter) is a change of the pool's length: the display hears it.
+        counter_events=[("counter_status_update", counter)],
         ticket_events=[("cancelled", ticket)],
     )
     return ticket
@@ -83,7 +84,7 @@ def recall(*, ticket: Ticket, by: Staff) -> Ticket:
         by=by,
     ).save()
     log_transition("recalled", ticket)
-    events.publish_changes(
+    publish_change(
         service_id=service.pk, counter_events=[("new_patient", ticket.counter)], ticket_events=[("recalled", ticket)]
     )
     return ticket
@@ -136,10 +137,8 @@ def move_to_service(*, ticket: Ticket, service: Service, by: Staff) -> Ticket:
     note = _(
         "You have been sent to %(service)s. Your new number is %(ticket)s; you kept your place by arrival time."
     ) % {"service": target, "ticket": ticket.queue_id}
-    events.publish_changes(
-        service_id=source.pk, counter_events=[("counter_status_update", old_counter)] if old_counter else []
-    )
-    events.publish_changes(
+    publish_change(service_id=source.pk, counter_events=[("counter_status_update", old_counter)])
+    publish_change(
         service_id=target.pk,
         counter_events=[("new_patient", ticket.counter)],
         ticket_events=[("moved_service", ticket)],

@@ -18,7 +18,7 @@ from django.views.decorators.csrf import csrf_protect, ensure_csrf_cookie
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods
 
-from .. import access, selectors, services
+from .. import access, events, selectors, services
 from ..forms import StaffLoginForm, SwitchCounterForm, counter_choices
 from ..http import wants_json
 from ..models import Counter, Staff, parse_id
@@ -61,8 +61,10 @@ def staff_login(request):
     if request.method == "POST" and form.is_valid():
         user = form.get_user()
         if access.is_staff_user(request.user) and request.user.pk != user.pk:
-            # Someone else was still logged in on this PC: their counter closes as at logout.
+            # Someone else was still logged in on this PC: their counter closes as at logout,
+            # and their session's sockets with it (login() replaces the session).
             services.release_counter(staff=request.user)
+            events.revoke_session(request.session.session_key)
         login(request, user)  # rotates the session key (session fixation)
         request.session.set_expiry(None)  # the seed's policy: 1 hour sliding, ends at browser close
         counter = form.cleaned_data.get("counter")

@@ -556,6 +556,7 @@
   const live = window.QueueLive.connect({
     query: "",
     pollUrl: "/display/screen/data/",
+    everyChange: true,  // the display group hears every change: a version jump is a lost event
     onSnapshot: applySnapshot,
     onMessage: handle,
     onStatus: connectionStatus,
@@ -564,6 +565,8 @@
   setInterval(function () { live.resync(); }, RESYNC_EVERY);
 
   window.QueueDisplay = {
+    get versions() { return live.versions; },
+    get snapshots() { return model.snapshots; },
     get queue() { return announcer.pending.map(function (item) { return { key: item.key, text: item.text }; }); },
     get current() { return announcer.current ? announcer.current.text : null; },
     get speaking() { return announcer.running; },

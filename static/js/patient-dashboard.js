@@ -138,27 +138,46 @@
       return true;
     }
 
-    /* queue_position: find our number in a counter's waiting list (or the pool): people ahead. */
+    /* Where the position list puts our number: {counter_id (null: the pool), ahead, called}. */
+    function place(msg) {
+      let found = null;
+      Object.keys(msg.counters || {}).forEach(function (id) {
+        const row = msg.counters[id];
+        const i = (row.waiting || []).indexOf(ticket.number);
+        if (i !== -1) found = { counter_id: Number(id), ahead: i, called: false };
+        else if (row.serving === ticket.number) found = { counter_id: Number(id), ahead: 0, called: true };
+      });
+      if (found === null) {
+        const i = (msg.unassigned || []).indexOf(ticket.number);
+        if (i !== -1) found = { counter_id: null, ahead: i, called: false };
+      }
+      return found;
+    }
+
+    /* queue_position: find our number in a counter's waiting list (or the pool): people ahead.
+       A list that does not show the ticket where the page has it (called, moved, gone) means the
+       page missed its news: it asks for a snapshot. A list that agrees brings the page up to
+       the list's version (see live.js). */
     function positions(msg) {
-      if (ticket.status !== "waiting") return;
       // Right after a move the old socket may still hear the old service: its numbers are not ours.
       if (msg.service_id !== undefined && msg.service_id !== ticket.service_id) return;
+      if (ACTIVE.indexOf(ticket.status) === -1) return;
       // Position lists are the latest state, read after each change; from two server processes
       // an older one can arrive after a newer one.
       if (msg.as_of) {
         if (msg.as_of < positionsAsOf) return;
         positionsAsOf = msg.as_of;
       }
-      let ahead = null;
-      Object.keys(msg.counters || {}).forEach(function (id) {
-        const i = (msg.counters[id].waiting || []).indexOf(ticket.number);
-        if (i !== -1) ahead = i;
-      });
-      if (ahead === null) {
-        const i = (msg.unassigned || []).indexOf(ticket.number);
-        if (i !== -1) ahead = i;
+      const found = place(msg);
+      const agrees = found !== null && found.called === (ticket.status === "called") &&
+        found.counter_id === (ticket.counter_id == null ? null : Number(ticket.counter_id));
+      if (!agrees) {
+        if (live) live.resync();
+        return;
       }
-      if (ahead === null) return;  // we just left the waiting lists: the ticket_update says why
+      if (live) live.saw(msg.service_id, msg.version);
+      if (ticket.status !== "waiting") return;
+      const ahead = found.ahead;
       ticket.people_ahead = ahead;
       ticket.position = ahead + 1;
       ticket.estimated_wait_minutes = Math.round(ahead * (msg.minutes_per_patient || ticket.minutes_per_patient || 0));
@@ -191,6 +210,9 @@
     function connect() {
       return QueueLive.connect({
         query: "ticket=" + encodeURIComponent(ticket.id),
+        // Personal news says nothing of the rest of the queue: only a position list that agrees
+        // with the ticket (positions(), above) brings the page up to its version.
+        countsVersion: function () { return false; },
         pollUrl: data.pollUrl + (data.pollUrl.indexOf("?") === -1 ? "?" : "&") + "ticket=" + encodeURIComponent(ticket.id),
         onSnapshot: onSnapshot,
         onMessage: function (msg) {

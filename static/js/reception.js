@@ -364,6 +364,7 @@
         query: "",
         pollUrl: config.urls.tickets,
         pollEvery: 10000,
+        everyChange: true,  // the public display group: a version jump means an event was lost
         onSnapshot: function (msg) {
           if (msg.polled && !state.query && msg.tickets) {
             state.tickets = msg.tickets;

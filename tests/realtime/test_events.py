@@ -62,7 +62,16 @@ def test_position_messages_carry_ticket_numbers_only(opd, counters, patients):
     last = listener.drain()[-1]
     assert last["type"] == "queue_position"
     assert last["counters"][str(counters[0].pk)]["waiting"] == [tickets[0].number, tickets[2].number]
-    assert set(last) <= {"type", "service_id", "counters", "unassigned", "minutes_per_patient", "as_of", "sent_at"}
+    assert set(last) <= {
+        "type",
+        "service_id",
+        "version",
+        "counters",
+        "unassigned",
+        "minutes_per_patient",
+        "as_of",
+        "sent_at",
+    }
 
 
 def test_break_sends_one_message_per_group_not_per_ticket(opd, counters, patients):

@@ -442,15 +442,16 @@ def test_housekeeping_command_is_idempotent(opd, counters, patients):
 def test_query_counts_do_not_grow_with_the_queue(opd, counters, count, django_assert_max_num_queries):
     patients = PatientFactory.create_batch(count)
     join_all(opd, patients[:-1])
-    # The change and the events built under the lock (what runs after the commit, such as the
-    # position list, does not run inside the test's transaction).
-    with django_assert_max_num_queries(12):
+    # The change, its state version (3: services.changes.publish_change) and the events built
+    # under the lock (what runs after the commit, such as the position list, does not run inside
+    # the test's transaction).
+    with django_assert_max_num_queries(15):
         services.join(patient=patients[-1], service=opd)
-    with django_assert_max_num_queries(11):
+    with django_assert_max_num_queries(14):
         services.serve_next(counter=counters[0], by=None)
-    with django_assert_max_num_queries(13):  # and one finished: its UPDATE and history row
+    with django_assert_max_num_queries(16):  # and one finished: its UPDATE and history row
         services.serve_next(counter=counters[0], by=None)
-    with django_assert_max_num_queries(4):
+    with django_assert_max_num_queries(5):  # the services' versions, then what the display shows
         selectors.display_snapshot()
     with django_assert_max_num_queries(4):
         state = selectors.counter_state(counters[0], with_waiting=True)

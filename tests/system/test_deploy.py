@@ -331,6 +331,68 @@ def test_nginx_https_configs_terminate_tls_and_redirect_plain_http():
         assert "/.well-known/acme-challenge/" in text, path
 
 
+SITES = ["deploy/nginx/queue.conf", "deploy/nginx/docker-https.conf", "deploy/nginx/docker-http.conf"]
+LOCATIONS = {"deploy/nginx/queue.conf": "deploy/nginx/queue.conf"} | {
+    path: "deploy/nginx/docker-locations.conf" for path in SITES[1:]
+}
+
+
+def server_blocks(text: str) -> list[str]:
+    blocks = []
+    while "server {" in text:
+        blocks.append(nginx_block(text, "server"))
+        text = text[text.index("server {") + len("server {") + len(blocks[-1]) :]
+    return blocks
+
+
+@pytest.mark.parametrize("path", SITES)
+def test_nginx_access_logs_hold_no_query_string_and_no_ticket_link(path):
+    """SECURITY.md: ticket links and phone numbers are never logged. nginx's default format logs
+    $request, the full request line with its query string (/check_patient/?phone=…)."""
+    text = read(path)
+    log_format = re.search(r"log_format queue_private (.*?);", text, re.S).group(1)
+    assert not re.search(r"\$(request|request_uri|args|arg_\w+|query_string|uri)\b", log_format), log_format
+    assert "$queue_logged_uri" in log_format
+    mapping = nginx_block(text, "map $uri $queue_logged_uri")
+    masked = dict(re.findall(r'^\s*"?([^"\s]+)"?\s+"?([^"\s;]+)"?;', mapping, re.M))
+    assert masked["default"] == "$uri"
+    pattern, replacement = next((k[1:], v) for k, v in masked.items() if k.startswith("~"))
+    assert re.match(pattern, "/t/eyJ0IjoxMiwiZCI6IjIwMjYtMDEtMDEifQ:1tXyZ:abcdef/") and "eyJ" not in replacement
+    assert not re.match(pattern, "/display/") and not re.match(pattern, "/staff/")
+    # Every server logs in that format (the Docker sites' HTTPS server through the locations file).
+    for block in server_blocks(text):
+        logged = block if "access_log" in block else read(LOCATIONS[path])
+        assert re.search(r"^\s*access_log \S+ queue_private;", logged, re.M), block[:200]
+
+
+@pytest.mark.parametrize("path", ["deploy/nginx/queue.conf", "deploy/nginx/docker-locations.conf"])
+def test_nginx_passes_the_host_with_its_port(path):
+    """$host drops a non-standard port (https://clinic:8443): CSRF checks and redirects fail."""
+    text = read(path)
+    assert "proxy_set_header Host $host;" not in text
+    assert text.count("proxy_set_header Host $http_host;") == 2  # the WebSocket and the rest
+
+
+@pytest.mark.parametrize("path", ["deploy/nginx/queue.conf", *SITES[1:]])
+def test_nginx_never_marks_a_restarting_process_down(path):
+    """With max_fails, a process that refused connections while it restarted stays out of the
+    pool (both out: 502 for everyone) for fail_timeout after it is back."""
+    upstream = nginx_block(read(path), "upstream queue_web")
+    servers = re.findall(r"^\s*server (.+);", upstream, re.M)
+    assert servers and all("max_fails=0" in server for server in servers), servers
+
+
+def test_the_deploying_guide_gives_nginx_room_for_the_screens_it_promises():
+    """Each WebSocket holds two nginx connections; Debian's default 768 per worker caps a 2-core
+    host at about 700 screens, silently. The guide raises it for the documented 2,000."""
+    guide = read("docs/deployment.md")
+    per_worker = int(re.search(r"worker_connections (\d+);/", guide).group(1))
+    workers, connections_per_screen = 2, 2  # a 2-core host; the browser's and Daphne's
+    assert workers * per_worker // connections_per_screen >= 2000
+    files = int(re.search(r"worker_rlimit_nofile (\d+);", guide).group(1))
+    assert files >= 2 * per_worker
+
+
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if shutil.which("/usr/sbin/nginx") else None)
 OPENSSL = shutil.which("openssl")
 

@@ -17,6 +17,7 @@ import json
 import logging
 import re
 import signal
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -43,6 +44,7 @@ from ..conftest import ON_MYSQL, ON_REDIS
 from ..factories import PatientFactory
 from ..liveserver import shared_test_env, start_live_server
 from ..patient_helpers import last_code
+from ..screens import Screen, expected
 from ..security_helpers import (
     CSRF_TOKEN,
     Actor,
@@ -481,7 +483,8 @@ def test_redis_stopped_during_activity_joins_and_serves_succeed_and_screens_resy
     called = next_event(ws, "patient_called")
     assert called["serving_patient"]["queue_id"] == state["serving_patient"]["queue_id"]
     # A display that stayed connected through the outage hears live events again too (the layer
-    # resubscribes); what changed during the outage it learns only from later events.
+    # resubscribes); what changed during the outage it learns from the state versions (the pong to
+    # its ping, or the next event's version jump: the test below).
     assert next_event(before_outage, "patient_called")["serving_patient"] == called["serving_patient"]
     ws.close()
     before_outage.close()
@@ -536,3 +539,202 @@ def test_daphne_killed_between_requests_loses_nothing_and_clients_resync(request
     )
     display_ws.close()
     ticket_ws.close()
+
+
+# --- the fault suite: Redis killed during joins and calls; every screen converges --------------------
+
+
+def _converged(screens, within: float) -> float:
+    """Seconds until every screen shows what the database says; fails after `within`."""
+    started = time.monotonic()
+    while True:
+        differ = [(s.kind, s.shows(), expected(s)) for s in screens if s.shows() != expected(s)]
+        waited = time.monotonic() - started
+        if not differ:
+            return waited
+        if waited > within:
+            raise AssertionError(f"screens still differ from the database after {within}s: {differ}")
+        time.sleep(0.1)
+
+
+@live
+def test_redis_killed_during_joins_and_calls_every_screen_converges_within_5_s_and_nothing_is_lost(
+    request, own_redis, tmp_path, sockets
+):
+    """Changes go on while Redis is down (their events are lost); each screen notices through the
+    state versions (a gap, or a pong ahead of it) and converges on the database, at the latest
+    5 s after Redis is back. A socket opened meanwhile is closed with 4013 (try again), not 500.
+    Every answer is a success or a clean 503, and the database holds exactly what was answered."""
+    cast = build_cast()
+    env = shared_test_env(REDIS_URL=own_redis.url, REDIS_PREFIX=f"faults-{uuid.uuid4().hex[:8]}")
+    server = start_live_server(request, env=env, name="daphne")
+    browser = partial(LiveClient, server, sockets=sockets)
+    op1, op2 = browser(cast.actors["op1"].session_key), browser(cast.actors["op2"].session_key)
+    follower = browser(patient_session(PatientFactory(name="Farah Ali")))
+    status, body = follower.call("POST", "/queue/join/", {"service_id": cast.opd.pk})
+    assert status == 201
+    mine = body["ticket"]["id"]
+
+    counter_ids = [c.pk for c in cast.counters]
+    screens = [
+        Screen(server, kind="display"),
+        Screen(server, kind="counter", query=f"counter={counter_ids[0]}", cookie=op1.cookie(), target=counter_ids[0]),
+        Screen(server, kind="ticket", query=f"ticket={mine}", cookie=follower.cookie(), target=mine),
+    ]
+    for screen in screens:
+        request.addfinalizer(screen.stop)
+        screen.start()
+    _converged(screens, within=5)
+
+    answers: list[tuple[str, int, dict]] = []
+    stop_traffic = threading.Event()
+
+    def traffic():
+        turn = 0
+        while not stop_traffic.is_set():
+            turn += 1
+            newcomer = browser(patient_session(PatientFactory()))
+            answers.append(("join", *newcomer.call("POST", "/queue/join/", {"service_id": cast.opd.pk})))
+            operator = (op1, op2)[turn % 2]
+            answers.append(("serve_next", *operator.call("POST", "/staff/serve_next/", {})))
+            time.sleep(0.1)
+
+    worker = threading.Thread(target=traffic, daemon=True)
+    worker.start()
+    time.sleep(1)
+    own_redis.kill()  # during the joins and calls
+    time.sleep(2)
+    refused = Screen(server, kind="display")
+    refused_thread = threading.Thread(target=refused.run, daemon=True)
+    refused_thread.start()
+    time.sleep(1)
+    refused.stopping.set()
+    refused_thread.join(5)
+    assert 4013 in refused.closes, (refused.closes, refused.refusals)
+    assert refused.refusals == [], "a handshake during the outage was answered with an HTTP error"
+
+    restarted = RedisServer(tmp_path, port=own_redis.port).start()
+    request.addfinalizer(restarted.kill)
+    stop_traffic.set()
+    worker.join(30)
+    recovered_in = _converged(screens, within=5)
+
+    # Changes succeeded or failed cleanly (503 busy/unavailable: try again), never a 500.
+    statuses = collections.Counter(status for _, status, _ in answers)
+    assert set(statuses) <= {200, 201, 409, 503}, statuses
+    assert statuses[201] >= 5, statuses  # the outage was not spent refusing everything
+    refusals = {body.get("code") for _, status, body in answers if status in (409, 503)}
+    assert refusals <= {"nobody_waiting", "unavailable", "busy"}, refusals
+    # Nothing lost: every ticket answered 201 is in the database, and every call answered once.
+    joined = [body["ticket"]["queue_id"] for kind, status, body in answers if kind == "join" and status == 201]
+    assert Ticket.objects.filter(queue_id__in=joined).count() == len(joined)
+    called = [
+        body["serving_patient"]["queue_id"]
+        for kind, status, body in answers
+        if kind == "serve_next" and status == 200 and body["serving_patient"]
+    ]
+    assert called, "no call was made during the test"
+    history = collections.Counter(
+        QueueHistory.objects.filter(action=QueueHistory.Action.CALLED, ticket__queue_id__in=called).values_list(
+            "ticket__queue_id", flat=True
+        )
+    )
+    assert history == collections.Counter(called)
+    assert all(screen.errors == [] for screen in screens), [screen.errors for screen in screens]
+    assert recovered_in <= 5
+
+
+# --- SIGTERM while a queue change waits for its lock -------------------------------------------------
+
+
+class GroupTap(threading.Thread):
+    """What Redis publishes to one channel-layer group (as every process's sockets would hear it)."""
+
+    def __init__(self, redis_url: str, prefix: str, group: str):
+        super().__init__(daemon=True)
+        import redis
+        from channels_redis.serializers import registry
+
+        self.pubsub = redis.Redis.from_url(redis_url).pubsub(ignore_subscribe_messages=True)
+        self.pubsub.subscribe(f"{prefix}__group__{group}")
+        self.serializer = registry.get_serializer("msgpack")
+        self.frames: list[dict] = []
+        self.stopping = threading.Event()
+
+    def run(self):
+        while not self.stopping.is_set():
+            message = self.pubsub.get_message(timeout=0.1)
+            if message is not None:
+                self.frames.extend(json.loads(text) for text in self.serializer.deserialize(message["data"])["texts"])
+
+    def stop(self):
+        self.stopping.set()
+        self.join(5)
+        self.pubsub.close()
+
+
+@live
+def test_sigterm_while_a_change_waits_for_its_lock_finishes_it_announces_it_and_exits_quickly(
+    request, own_redis, sockets
+):
+    """systemd restarts a web process while an operator's "serve next" waits for the service's
+    lock: the call is made, answered and announced on the displays (of every process, through
+    Redis); a change arriving meanwhile is refused with a retryable 503; the process then exits
+    by itself within seconds, not killed 20 s later with the call never announced."""
+    from queue_app.models import Service
+
+    cast = build_cast()
+    prefix = f"shutdown-{uuid.uuid4().hex[:8]}"
+    server = start_live_server(request, env=shared_test_env(REDIS_URL=own_redis.url, REDIS_PREFIX=prefix))
+    browser = partial(LiveClient, server, sockets=sockets)
+    op1, op2 = browser(cast.actors["op1"].session_key), browser(cast.actors["op2"].session_key)
+    tap = GroupTap(own_redis.url, prefix, "display")
+    tap.start()
+    request.addfinalizer(tap.stop)
+
+    locked, release = threading.Event(), threading.Event()
+
+    def hold_the_service_lock():
+        from django.db import connection as thread_connection
+
+        try:
+            with transaction.atomic():
+                Service.objects.select_for_update().get(pk=cast.opd.pk)
+                locked.set()
+                release.wait(30)
+        finally:
+            thread_connection.close()
+
+    holder = threading.Thread(target=hold_the_service_lock, daemon=True)
+    holder.start()
+    assert locked.wait(10)
+    answer: list = []
+    caller = threading.Thread(target=lambda: answer.append(op1.call("POST", "/staff/serve_next/", {})), daemon=True)
+    caller.start()
+    time.sleep(1.5)  # the request is inside serve_next, waiting for the lock
+
+    server.process.send_signal(signal.SIGTERM)
+    time.sleep(1)
+    assert server.alive, "the process must finish the change in progress before it exits"
+    status, body = op2.call("POST", "/staff/serve_next/", {}, timeout=5)
+    assert (status, body.get("code")) == (503, "unavailable"), body
+
+    released_at = time.monotonic()
+    release.set()
+    caller.join(10)
+    server.process.wait(10)
+    exited_after = time.monotonic() - released_at
+
+    assert answer and answer[0][0] == 200, answer
+    called = answer[0][1]["serving_patient"]["queue_id"]
+    assert exited_after < 5, f"the process took {exited_after:.1f}s to exit after the change"
+    assert server.process.returncode == 0, server.log_tail()
+    deadline = time.monotonic() + 2
+    while time.monotonic() < deadline and not any(
+        f.get("event") == "patient_called" and f["serving_patient"]["queue_id"] == called for f in tap.frames
+    ):
+        time.sleep(0.05)
+    assert any(f.get("event") == "patient_called" and f["serving_patient"]["queue_id"] == called for f in tap.frames), (
+        "the call was committed but never announced"
+    )
+    assert Ticket.objects.get(queue_id=called).status == Ticket.Status.CALLED

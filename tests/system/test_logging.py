@@ -326,3 +326,124 @@ def test_the_request_line_leaves_out_a_signed_ticket_links_token(client, caplog)
     (line,) = request_lines(caplog)
     assert "path=/t/%E2%80%A6/" in line.getMessage()
     assert "AbCdEfGhIjKlMnOp" not in caplog.text
+
+
+# --- times with their offset, journald priorities -----------------------------------------------
+
+JOURNAL_SNIPPET = (
+    "import logging; log = logging.getLogger('queue.transitions'); "
+    "log.info('an info line'); log.warning('a warning line'); "
+    "exec('try:\\n    1/0\\nexcept ZeroDivisionError:\\n    log.exception(\"an error line\")')"
+)
+
+
+def run_logging(tmp_path, snippet: str, *, journal: bool, **variables) -> list[str]:
+    """`manage.py shell -c snippet` with stderr to a file; `journal`: systemd's JOURNAL_STREAM
+    names that file, as it names the journal's socket for a service."""
+    import os
+    import subprocess
+
+    from ..liveserver import BASE_DIR
+
+    output = tmp_path / "stderr.log"
+    with open(output, "wb") as stderr:
+        status = os.fstat(stderr.fileno())
+        env = clean_env(DEBUG="0", QUEUE_TESTING="1", DATABASE_URL=f"sqlite:///{tmp_path}/db.sqlite3", **variables)
+        if journal:
+            env["JOURNAL_STREAM"] = f"{status.st_dev}:{status.st_ino}"
+        subprocess.run(
+            [sys.executable, "manage.py", "shell", "--no-imports", "-c", snippet],
+            cwd=BASE_DIR,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            timeout=60,
+            check=True,
+        )
+    return output.read_text().splitlines()
+
+
+def test_log_times_are_iso_8601_with_their_offset(tmp_path):
+    (line,) = run_logging(tmp_path, SNIPPET, journal=False, TIME_ZONE="Asia/Kolkata")  # the clinic's
+
+    assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+05:30 INFO queue\.transitions called ", line), line
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_under_systemd_every_line_starts_with_its_journald_priority(tmp_path, log_format):
+    lines = run_logging(tmp_path, JOURNAL_SNIPPET, journal=True, LOG_FORMAT=log_format)
+
+    assert lines[0].startswith("<6>") and "an info line" in lines[0]
+    assert lines[1].startswith("<4>") and "a warning line" in lines[1]
+    assert lines[2].startswith("<3>") and "an error line" in lines[2]
+    assert all(line.startswith("<3>") for line in lines[2:]), lines  # the traceback's lines too
+    if log_format == "json":
+        assert json.loads(lines[0][3:])["message"] == "an info line"
+
+
+def test_outside_systemd_lines_carry_no_priority_prefix(tmp_path):
+    lines = run_logging(tmp_path, JOURNAL_SNIPPET, journal=False)
+
+    assert not any(line.startswith("<") for line in lines), lines
+
+
+# --- WebSocket connections ---------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_websockets_are_logged_with_their_kind_never_a_ticket_a_phone_or_a_session(counters, opd, patient):
+    from channels.db import database_sync_to_async
+
+    from ..patient_helpers import open_ticket_socket_with_cookie
+    from ..realtime.test_consumers import open_socket
+    from ..security_helpers import patient_session, staff_session
+
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.INFO)
+    handler.emit = records.append
+    logging.getLogger("queue.ws").addHandler(handler)
+    ticket, _ = await database_sync_to_async(services.join)(patient=patient, service=opd)
+    patient_key = await database_sync_to_async(patient_session)(patient)
+    staff_key = await database_sync_to_async(staff_session)(counters[0].held_by)
+    display, _, _ = await open_socket("")
+    staff_socket, _, _ = await open_socket(f"counter={counters[0].pk}", staff_key)
+    phone, _, _ = await open_ticket_socket_with_cookie(patient_key, ticket.pk)
+    refused, connected, _ = await open_socket(f"counter={counters[1].pk}", staff_key)
+    assert not connected
+    for socket in (display, staff_socket, phone):
+        await socket.receive_json_from(timeout=5)
+        await socket.disconnect()
+
+    logging.getLogger("queue.ws").removeHandler(handler)
+    lines = [r.getMessage() for r in records]
+    assert "ws open kind=display" in lines
+    assert f"ws open kind=counter target={counters[0].pk}" in lines
+    assert "ws open kind=ticket" in lines
+    assert "ws refused kind=counter code=4403" in lines
+    assert sum(line.startswith("ws close kind=") for line in lines) == 3
+    text = "\n".join(lines)
+    assert all("target=" not in line for line in lines if "kind=ticket" in line)
+    for secret in (ticket.queue_id, patient.phone, patient_key, staff_key):
+        assert secret not in text
+
+
+# --- what the documentation tells an operator to type ----------------------------------------------
+
+
+def test_the_guides_never_use_sudo_which_debian_does_not_install():
+    from ..liveserver import BASE_DIR
+
+    for guide in ("docs/deployment.md", "docs/operations.md"):
+        commands = [line for line in (BASE_DIR / guide).read_text().splitlines() if re.search(r"\bsudo\s+-", line)]
+        assert commands == [], guide
+
+
+def test_the_wall_display_is_opened_through_nginx_not_port_8000():
+    from ..liveserver import BASE_DIR
+
+    operations = (BASE_DIR / "docs/operations.md").read_text()
+    section = operations[operations.index("## The wall display") :]
+    first_paragraph = section.split("\n\n")[1]
+    assert "https://queue.example.org/display/" in first_paragraph
+    assert "loopback" in first_paragraph and "make run" in first_paragraph

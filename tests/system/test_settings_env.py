@@ -11,7 +11,7 @@ from django.urls import Resolver404, resolve
 
 from queue_system.settings import database_from_url
 
-from ..liveserver import BASE_DIR, manage
+from ..liveserver import BASE_DIR, clean_env, manage
 from ..liveserver import documented_production_env as production_env
 
 
@@ -224,3 +224,24 @@ def test_debug_urls_exist_only_when_debug_is_on(debug, routed):
     assert result.returncode == 0, result.stderr
     expected = "routed" if routed else "missing"
     assert result.stdout.split() == ["/debug/counters/", expected, "/debug/session/", expected]
+
+
+def test_two_installs_sharing_one_redis_get_their_own_prefix_by_default():
+    """The /N of REDIS_URL numbers key spaces; pub/sub channels are shared by all of them, so
+    two installs on one Redis would hear each other's events without a prefix of their own."""
+    prefixes = [
+        settings_in(
+            clean_env(
+                DEBUG="1",
+                DATABASE_URL=f"mysql://queue:x@127.0.0.1:3306/{name}",
+                REDIS_URL=f"redis://127.0.0.1:6379/{number}",
+            ),
+            "CHANNEL_LAYERS",
+            "CACHES",
+        )
+        for number, name in enumerate(("clinic_north", "clinic_south"))
+    ]
+
+    layers = [p["CHANNEL_LAYERS"]["default"]["CONFIG"]["prefix"] for p in prefixes]
+    assert layers == ["queue.clinic_north", "queue.clinic_south"]
+    assert [p["CACHES"]["default"]["KEY_PREFIX"] for p in prefixes] == layers

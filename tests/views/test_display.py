@@ -165,4 +165,4 @@ def test_display_data_runs_a_constant_number_of_queries(client, counters, patien
         data = client.get(reverse("display_screen_data")).json()
 
     assert len(data["counters"]) == 4 and len(data["recent_calls"]) == 4
-    assert len(large.captured_queries) == len(small.captured_queries) <= 4
+    assert len(large.captured_queries) == len(small.captured_queries) <= 5  # with the services' versions
