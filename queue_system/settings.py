@@ -151,6 +151,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "queue_app.logs.RequestLogMiddleware",  # first: its duration covers everything below
+    "queue_app.middleware.ForwardedProtoMiddleware",  # before anything asks request.is_secure()
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "queue_app.middleware.FormCharsetMiddleware",  # before anything reads request.POST
