@@ -1,6 +1,7 @@
 """Admin pages render for every model, and admin actions go through the services."""
 
 import pytest
+from axes.models import AccessAttempt
 from django.apps import apps
 from django.urls import reverse
 
@@ -67,3 +68,14 @@ def test_ticket_state_cannot_be_edited_by_hand_in_admin(admin_client, opd, count
 def test_operators_cannot_open_the_admin(client, staff):
     client.force_login(staff[0])
     assert client.get("/admin/").status_code == 302
+
+
+@pytest.mark.parametrize("username", ["x" * 256, "\ufdfa" * 15], ids=["256 characters", "15 x U+FDFA"])
+def test_admin_login_refuses_a_username_longer_than_any_account_before_the_lockout_records_it(
+    client, admin_user, username
+):
+    response = client.post("/admin/login/", {"username": username, "password": "guess", "next": "/admin/"})
+
+    assert response.status_code == 200
+    assert "Please enter the correct username and password" in response.content.decode()
+    assert not AccessAttempt.objects.exists()

@@ -5,6 +5,7 @@ import re
 from datetime import timedelta
 
 import pytest
+from axes.models import AccessAttempt
 from django.conf import settings
 from django.contrib.sessions.models import Session
 from django.test import Client
@@ -194,6 +195,17 @@ def test_lockout_is_keyed_on_username_and_address(staff, free_counter):
     # The same person from the counter PC, and a colleague from the attacker's address, still log in.
     assert log_in(Client(REMOTE_ADDR="10.0.0.5"), "operator3", counter=free_counter).status_code == 302
     assert log_in(attacker, "operator4", counter=CounterFactory(service=free_counter.service)).status_code == 302
+
+
+@pytest.mark.parametrize("username", ["x" * 256, "\ufdfa" * 15], ids=["256 characters", "15 x U+FDFA"])
+def test_a_username_longer_than_any_account_is_refused_before_the_lockout_records_it(client, staff, username):
+    # U+FDFA is one character that NFKC (applied to usernames) expands to 18: 270 in all. On
+    # MariaDB, recording either as a failure overflowed django-axes' 255-character column (a 500).
+    response = log_in(client, username, password="guess")
+
+    assert response.status_code == 200
+    assert "Wrong username or password." in response.content.decode()
+    assert not AccessAttempt.objects.exists()
 
 
 def test_login_redirects_only_within_the_site(client, staff, free_counter):
