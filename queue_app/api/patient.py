@@ -74,14 +74,16 @@ class VerifyOtpInput(serializers.Serializer):
     summary="Check the code; starts the patient's session until the end of the service day",
 )
 class VerifyOtpApi(ApiView):
-    """A code is valid OTP_TTL_SECONDS, once, for OTP_MAX_ATTEMPTS wrong tries. A new phone needs a
-    name (given with the code, or here); without one `name_required` is true and the redirect
-    leads to the name step of the login page."""
+    """A code is valid OTP_TTL_SECONDS, once, for OTP_MAX_ATTEMPTS wrong tries, and only in the
+    session that asked for it: anywhere else every phone and code get the same 400 `invalid_code`
+    and no try is counted. A new phone needs a name (given with the code, or here); without one
+    `name_required` is true and the redirect leads to the name step of the login page."""
 
     def post(self, request):
         data = VerifyOtpInput(data=request.data)
         data.is_valid(raise_exception=True)
         verification = otp.verify_code(
+            session=request.session,
             phone=data.validated_data["phone"],
             code=data.validated_data["otp"],
             name=data.validated_data["name"],

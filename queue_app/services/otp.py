@@ -8,6 +8,10 @@
   to ALLOWED_PHONE_REGIONS, against SMS pumping.
 - Nothing here asks whether the phone belongs to a known patient before the code is verified, so
   every answer (and its timing) is the same for known and unknown phones.
+- A code can be tried only in the browser session that asked for it (CODE_SENT_KEY names the
+  phone and which code). Anyone else gets one answer for every (phone, code) pair, whatever
+  the phone's state (never seen, code pending, used, expired), and their guesses spend none of
+  the patient's tries. The session that asked is told what it needs: tries left, expired.
 Rate counters live in Django's cache, which every server process shares (the database or Redis).
 The code itself is never logged; only the SMS backend sees it.
 """
@@ -18,7 +22,7 @@ import math
 import secrets
 import unicodedata
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.core.cache import cache
@@ -69,6 +73,7 @@ class CodeRejected(QueueError):
 class CodeSent:
     phone: str  # E.164
     resend_in: int  # seconds until another code may be asked for
+    code_id: str  # which code was sent (its send time): only the session that asked may try it
 
 
 @dataclass(frozen=True)
@@ -142,12 +147,12 @@ def send_code(*, phone: str, name: str = "", ip: str) -> CodeSent:
             )
             raise SmsNotSent() from exc
 
-        _record_sent(phone, code, name)
+        sent_at = _record_sent(phone, code, name)
         cache.set(send_log_key, [*recent, now], timeout=WINDOW_SECONDS)
     finally:
         cache.delete(in_flight)
     log.info("otp sent phone=%s", mask_phone(phone))
-    return CodeSent(phone=phone, resend_in=settings.OTP_RESEND_SECONDS)
+    return CodeSent(phone=phone, resend_in=settings.OTP_RESEND_SECONDS, code_id=_code_id(sent_at))
 
 
 def _check_cooldown(phone: str) -> None:
@@ -170,7 +175,7 @@ def _check_cooldown(phone: str) -> None:
 
 
 @transaction.atomic
-def _record_sent(phone: str, code: str, name: str) -> None:
+def _record_sent(phone: str, code: str, name: str) -> datetime:
     now = timezone.now()
     fields = {
         "code_hash": _hash(phone, code),
@@ -186,6 +191,12 @@ def _record_sent(phone: str, code: str, name: str) -> None:
         defaults={**fields, "send_count": F("send_count") + 1},
         create_defaults={**fields, "send_count": 1},
     )
+    return now
+
+
+def _code_id(sent_at: datetime) -> str:
+    """Names one sent code: its send time in whole microseconds (what the database keeps)."""
+    return str((sent_at - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1))
 
 
 def _message(code: str) -> str:
@@ -201,9 +212,12 @@ def _message(code: str) -> str:
 # --- verifying -------------------------------------------------------------------------------
 
 
-def verify_code(*, phone: str, code: str, ip: str, name: str = "") -> Verification:
+def verify_code(*, session, phone: str, code: str, ip: str, name: str = "") -> Verification:
     """Check the code sent to the phone; on success it is used up and the patient is returned.
 
+    Only the session that asked for this code may try it: from any other session every (phone,
+    code) pair gets the same refusal and counts nothing against the phone, so nobody can learn
+    whether a phone has used the clinic, or spend a patient's tries.
     A new phone becomes a patient with the name given now or with the code; without either the
     result has no patient yet and `register_verified_phone` completes it.
     """
@@ -217,13 +231,19 @@ def verify_code(*, phone: str, code: str, ip: str, name: str = "") -> Verificati
     name = clean_name(name) if (name or "").strip() else ""
     phone = normalize_phone(phone)
     digits = _digits(code)
+    asked = code_sent(session)
+    if asked is None or asked["phone"] != phone or not asked.get("code"):
+        # Not asked for here: the phone's row is not even read, so neither the answer nor its
+        # timing depends on whether the phone is known, has a code pending, used or expired.
+        log.info("otp refused phone=%s reason=not_asked_here", mask_phone(phone))
+        raise CodeRejected()
     now = timezone.now()
     refused = None
     with transaction.atomic():
         # Lock the row: two requests with the same code must not both succeed (single use),
         # and two wrong guesses must both be counted.
         otp = OTP.objects.select_for_update().filter(phone=phone).first()
-        refused = _refusal(otp, phone, digits, now)
+        refused = _refusal(otp, phone, digits, now, code_id=asked["code"])
         if refused is None:
             chosen = name or otp.pending_name
             otp.used_at = now
@@ -247,10 +267,17 @@ def _digits(code: str | None) -> str:
     return "".join(str(unicodedata.decimal(ch)) for ch in raw)
 
 
-def _refusal(otp: OTP | None, phone: str, digits: str, now: datetime) -> CodeRejected | None:
-    """Why this code is refused (counting a wrong guess), or None when it is right."""
+def _refusal(otp: OTP | None, phone: str, digits: str, now: datetime, *, code_id: str) -> CodeRejected | None:
+    """Why this code is refused (counting a wrong guess), or None when it is right.
+
+    `code_id` is the code this session asked for. A newer code asked for elsewhere (another
+    browser, or someone else) replaced it: this session is told its code expired, without a try
+    counted, and the newer code works only where it was asked for.
+    """
     if otp is None or not otp.code_hash:
         return CodeRejected()
+    if _code_id(otp.sent_at) != code_id:
+        return CodeRejected(_("This code has expired. Please ask for a new code."), code="code_expired")
     if otp.used_at is not None:
         return CodeRejected(_("This code has already been used. Please ask for a new code."), code="code_used")
     if otp.attempts >= settings.OTP_MAX_ATTEMPTS:
@@ -302,8 +329,13 @@ def verified_phone(session) -> str | None:
 
 
 def remember_code_sent(*, session, sent: CodeSent) -> None:
-    """Remember which phone this browser is verifying, so the code step survives a reload."""
-    session[CODE_SENT_KEY] = {"phone": sent.phone, "resend_at": int(timezone.now().timestamp()) + sent.resend_in}
+    """Remember which phone this browser is verifying and which code it asked for: the code step
+    survives a reload, and only this session may try that code."""
+    session[CODE_SENT_KEY] = {
+        "phone": sent.phone,
+        "code": sent.code_id,
+        "resend_at": int(timezone.now().timestamp()) + sent.resend_in,
+    }
 
 
 def code_sent(session) -> dict | None:

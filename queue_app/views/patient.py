@@ -142,7 +142,10 @@ def _verify_code(request):
         return _render_login(request, "code", code_form=form, status=400)
     try:
         verification = otp.verify_code(
-            phone=form.cleaned_data["phone"], code=form.cleaned_data["otp"], ip=client_ip(request)
+            session=request.session,
+            phone=form.cleaned_data["phone"],
+            code=form.cleaned_data["otp"],
+            ip=client_ip(request),
         )
     except QueueError as exc:
         form.add_error("otp" if _field_for(exc) == "otp" else None, exc.message)

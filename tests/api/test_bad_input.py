@@ -361,20 +361,20 @@ OTHER = "+919876500002"
 
 
 def test_a_code_cannot_be_used_for_another_phone(db):
-    browser = PhoneBrowser()
-    browser.api("/send_otp/", {"phone": "+919876500001", "name": "Asha"})
-    browser.api("/send_otp/", {"phone": OTHER, "name": "Bilal"})
+    asha, bilal = PhoneBrowser(), PhoneBrowser()
+    asha.api("/send_otp/", {"phone": "+919876500001", "name": "Asha"})
+    bilal.api("/send_otp/", {"phone": OTHER, "name": "Bilal"})
     code = last_code("+919876500001")
     if code == last_code(OTHER):
         pytest.skip("both phones drew the same code (one in a million)")
-    refused = browser.api("/verify_otp/", {"phone": OTHER, "otp": code})
+    refused = bilal.api("/verify_otp/", {"phone": OTHER, "otp": code})
     assert refused.status_code == 400 and refused.json()["code"] == "invalid_code"
     assert not Patient.objects.filter(phone__in=["+919876500001", OTHER]).exists()
-    assert "patient_id" not in browser.session
+    assert "patient_id" not in bilal.session
     # The attempt counted against the phone it was tried on, not the one the code belongs to.
     assert OTP.objects.get(phone=OTHER).attempts == 1
     assert OTP.objects.get(phone="+919876500001").attempts == 0
-    assert browser.api("/verify_otp/", {"phone": "+919876500001", "otp": code}).status_code == 200
+    assert asha.api("/verify_otp/", {"phone": "+919876500001", "otp": code}).status_code == 200
 
 
 def test_guessing_through_the_plain_html_form_also_stops_after_five_tries(db):

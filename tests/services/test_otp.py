@@ -110,9 +110,10 @@ def test_code_works_only_once(browser):
     send(browser)
     code = last_code(NEW_PHONE)
     assert verify(browser, code).status_code == 200
-    again = verify(PhoneBrowser(), code)
+    again = verify(browser, code)
     assert again.status_code == 400
-    assert again.json()["code"] == "code_used"
+    assert again.json()["code"] == "invalid_code"  # the session asks for no code any more
+    assert OTP.objects.get(phone=NEW_PHONE).used_at is not None
 
 
 def test_five_wrong_attempts_require_a_new_code(browser, settings):
@@ -280,6 +281,73 @@ def test_send_answers_the_same_for_known_and_unknown_phones(patient):
     assert (again_known.status_code, again_known.json()) == (again_unknown.status_code, again_unknown.json())
 
 
+PENDING, USED, EXPIRED, EXHAUSTED, UNSEEN = (f"+9198765{n:05d}" for n in range(11, 16))
+
+
+def test_a_browser_that_never_asked_gets_one_answer_whatever_the_phones_state(clock, settings):
+    """Used, pending, expired, out of tries or never seen: a guess from elsewhere cannot tell."""
+    settings.OTP_RESEND_SECONDS = 0
+    owners = {phone: PhoneBrowser() for phone in (PENDING, USED, EXPIRED, EXHAUSTED)}
+    send(owners[EXPIRED], phone=EXPIRED)
+    clock.advance(minutes=6)
+    for phone in (PENDING, USED, EXHAUSTED):
+        send(owners[phone], phone=phone)
+    assert verify(owners[USED], last_code(USED), phone=USED).status_code == 200
+    for _ in range(5):
+        verify(owners[EXHAUSTED], wrong(last_code(EXHAUSTED)), phone=EXHAUSTED)
+    stranger = PhoneBrowser()
+    send(stranger, phone=NEW_PHONE)  # a session that asked a code, for another phone
+
+    answers = [verify(stranger, "000000", phone=phone) for phone in (PENDING, USED, EXPIRED, EXHAUSTED, UNSEEN)]
+    answers += [verify(stranger, last_code(phone), phone=phone) for phone in owners]  # even the right code
+
+    assert len({(a.status_code, a.content) for a in answers}) == 1
+    assert answers[0].status_code == 400
+    assert answers[0].json() == {
+        "error": "That code is not right. Please check the SMS and try again.",
+        "code": "invalid_code",
+    }
+    assert OTP.objects.get(phone=PENDING).attempts == 0
+
+
+def test_guesses_from_a_browser_that_never_asked_spend_none_of_the_patients_tries(browser):
+    send(browser)
+    code = last_code(NEW_PHONE)
+    stranger = PhoneBrowser()
+
+    for guess in range(20):
+        assert verify(stranger, f"{guess:06d}").json()["code"] == "invalid_code"
+
+    assert OTP.objects.get(phone=NEW_PHONE).attempts == 0
+    assert verify(browser, code).status_code == 200
+
+
+def test_the_right_code_works_only_in_the_browser_that_asked(browser):
+    send(browser)
+    code = last_code(NEW_PHONE)
+
+    elsewhere = verify(PhoneBrowser(), code)
+
+    assert elsewhere.status_code == 400 and elsewhere.json()["code"] == "invalid_code"
+    assert OTP.objects.get(phone=NEW_PHONE).used_at is None
+    assert not Patient.objects.filter(phone=NEW_PHONE).exists()
+    assert verify(browser, code).status_code == 200
+
+
+def test_a_code_asked_for_elsewhere_replaces_this_browsers_code_which_is_then_reported_expired(browser, settings):
+    settings.OTP_RESEND_SECONDS = 0
+    send(browser)
+    other_browser = PhoneBrowser()
+    send(other_browser)
+    newer = last_code(NEW_PHONE)
+
+    refused = verify(browser, newer)
+
+    assert refused.status_code == 400 and refused.json()["code"] == "code_expired"
+    assert OTP.objects.get(phone=NEW_PHONE).attempts == 0
+    assert verify(other_browser, newer).status_code == 200
+
+
 def test_known_phone_keeps_its_name(patient, browser):
     send(browser, phone=patient.phone, name="Someone Else")
     assert verify(browser, last_code(patient.phone), phone=patient.phone).status_code == 200
@@ -414,21 +482,29 @@ def _at_once(workers):
     return results
 
 
-def _verify_outcome(code):
+def _verify_outcome(code, session):
     try:
-        otp_service.verify_code(phone=NEW_PHONE, code=code, ip="198.51.100.1")
+        otp_service.verify_code(session=session, phone=NEW_PHONE, code=code, ip="198.51.100.1")
     except otp_service.CodeRejected as exc:
         return exc.code
     return "ok"
 
 
+def _session_that_asked() -> dict:
+    """The session data of a browser that asked for NEW_PHONE's code (each thread reads it alike)."""
+    session = {}
+    sent = otp_service.send_code(phone=NEW_PHONE, name="Asha Rao", ip="198.51.100.1")
+    otp_service.remember_code_sent(session=session, sent=sent)
+    return session
+
+
 @pytest.mark.mysql
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.skipif(not ON_MYSQL, reason="row locking needs MariaDB/MySQL: set DATABASE_URL=mysql://...")
-def test_the_same_code_sent_at_once_from_four_phones_verifies_only_once():
-    otp_service.send_code(phone=NEW_PHONE, name="Asha Rao", ip="198.51.100.1")
+def test_the_same_code_sent_at_once_from_four_tabs_verifies_only_once():
+    session = _session_that_asked()
     code = last_code(NEW_PHONE)
-    outcomes = _at_once([lambda: _verify_outcome(code)] * 4)
+    outcomes = _at_once([lambda: _verify_outcome(code, session)] * 4)
     assert sorted(outcomes) == ["code_used"] * 3 + ["ok"]
     assert Patient.objects.filter(phone=NEW_PHONE).count() == 1
 
@@ -437,8 +513,8 @@ def test_the_same_code_sent_at_once_from_four_phones_verifies_only_once():
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.skipif(not ON_MYSQL, reason="row locking needs MariaDB/MySQL: set DATABASE_URL=mysql://...")
 def test_simultaneous_wrong_guesses_are_all_counted():
-    otp_service.send_code(phone=NEW_PHONE, name="Asha Rao", ip="198.51.100.1")
+    session = _session_that_asked()
     code = last_code(NEW_PHONE)
-    outcomes = _at_once([lambda: _verify_outcome(wrong(code))] * 8)
+    outcomes = _at_once([lambda: _verify_outcome(wrong(code), session)] * 8)
     assert outcomes.count("invalid_code") == 4 and outcomes.count("too_many_attempts") == 4
     assert OTP.objects.get(phone=NEW_PHONE).attempts == 5
