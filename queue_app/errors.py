@@ -35,6 +35,11 @@ class Busy(QueueError):
         self.retry_after = retry_after
 
 
+class TicketLimitReached(QueueError):
+    code = "too_many_tickets"
+    default_message = _("This phone already holds as many tickets as one phone may hold today.")
+
+
 class UnknownService(QueueError):
     status_code = 404
     code = "not_found"

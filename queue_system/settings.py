@@ -361,6 +361,9 @@ OTP_SENDS_PER_PHONE = envint("OTP_SENDS_PER_PHONE", "5", minimum=1)  # per 10 mi
 OTP_SENDS_PER_IP = envint("OTP_SENDS_PER_IP", "60", minimum=1)  # per 10 minutes; clinics share Wi-Fi
 OTP_CHECKS_PER_IP = envint("OTP_CHECKS_PER_IP", "120", minimum=1)  # per 10 minutes
 SMS_HOURLY_CAP = envint("SMS_HOURLY_CAP", "1000", minimum=1)
+# Active tickets of today one phone may hold across services (itself and family members) when
+# joining from the phone; reception may give more, the staff member vouching for them.
+MAX_ACTIVE_TICKETS_PER_PHONE = envint("MAX_ACTIVE_TICKETS_PER_PHONE", "5", minimum=1)
 
 SMS_BACKENDS = {
     "console": "queue_app.sms.console.SmsBackend",

@@ -66,6 +66,22 @@ def test_joining_twice_returns_the_ticket_already_held(signed_in_phone, opd, cou
     assert Ticket.objects.count() == 1
 
 
+def test_joining_past_the_phones_ticket_limit_is_refused_with_a_clear_message(signed_in_phone, opd, settings):
+    settings.MAX_ACTIVE_TICKETS_PER_PHONE = 2
+    for name in ("Asha Doe", "Ravi Doe"):
+        assert signed_in_phone.api("/queue/join/", {"service_id": opd.pk, "name": name}).status_code == 201
+
+    refused = signed_in_phone.api("/queue/join/", {"service_id": opd.pk, "name": "Mira Doe"})
+
+    assert refused.status_code == 409
+    assert refused.json() == {
+        "error": "This phone already holds 2 tickets today, the most one phone may hold. "
+        "Leave the queue with one of them first, or ask at reception.",
+        "code": "too_many_tickets",
+    }
+    assert Ticket.objects.count() == 2
+
+
 def test_position_and_wait_count_the_people_ahead(opd, counters, patients, patient, settings):
     settings.DEFAULT_SERVICE_MINUTES = 5
     for other in patients[:4]:  # spread over two counters: 2 ahead at each
@@ -206,9 +222,10 @@ def test_schema_documents_the_patient_endpoints(db):
 
 # --- cost per request ------------------------------------------------------------------------
 
-# The session, the patient, the change and its events under the lock, who is ahead, and (when
-# not remembered from the last few seconds) the service's average time.
-JOIN_QUERIES = 17
+# The session, the patient, the change and its events under the lock, the phone's ticket cap (its
+# row locked, its tickets counted), who is ahead, and (when not remembered from the last few
+# seconds) the service's average time.
+JOIN_QUERIES = 19
 
 
 def test_join_costs_the_same_queries_with_5_and_with_200_waiting(signed_in_phone, opd, counters):
