@@ -358,9 +358,16 @@ OTP_TTL_SECONDS = envint("OTP_TTL_SECONDS", "300", minimum=30)
 OTP_MAX_ATTEMPTS = envint("OTP_MAX_ATTEMPTS", "5", minimum=1)
 OTP_RESEND_SECONDS = envint("OTP_RESEND_SECONDS", "30", minimum=0)
 OTP_SENDS_PER_PHONE = envint("OTP_SENDS_PER_PHONE", "5", minimum=1)  # per 10 minutes
-OTP_SENDS_PER_IP = envint("OTP_SENDS_PER_IP", "60", minimum=1)  # per 10 minutes; clinics share Wi-Fi
-OTP_CHECKS_PER_IP = envint("OTP_CHECKS_PER_IP", "120", minimum=1)  # per 10 minutes
+# Per 10 minutes and client network (IPv4 /24, IPv6 /56: queue_app.net); clinics share Wi-Fi.
+OTP_SENDS_PER_IP = envint("OTP_SENDS_PER_IP", "60", minimum=1)
+OTP_CHECKS_PER_IP = envint("OTP_CHECKS_PER_IP", "120", minimum=1)
 SMS_HOURLY_CAP = envint("SMS_HOURLY_CAP", "1000", minimum=1)
+# The part of SMS_HOURLY_CAP only browsers sending to a phone they verified before may use, so
+# anonymous senders who exhaust the rest (SMS pumping, or an attack on the clinic) do not lock
+# returning patients out.
+SMS_HOURLY_RESERVE_PERCENT = envint("SMS_HOURLY_RESERVE_PERCENT", "20", minimum=0)
+if SMS_HOURLY_RESERVE_PERCENT > 100:
+    raise ImproperlyConfigured(f"SMS_HOURLY_RESERVE_PERCENT must be at most 100, got {SMS_HOURLY_RESERVE_PERCENT}")
 # Active tickets of today one phone may hold across services (itself and family members) when
 # joining from the phone; reception may give more, the staff member vouching for them.
 MAX_ACTIVE_TICKETS_PER_PHONE = envint("MAX_ACTIVE_TICKETS_PER_PHONE", "5", minimum=1)

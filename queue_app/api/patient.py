@@ -10,7 +10,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serial
 from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 
-from .. import access, selectors, services
+from .. import access, known_phones, selectors, services
 from ..models import MAX_ID, Ticket
 from ..names import MAX_NAME_LENGTH
 from ..net import client_ip
@@ -39,14 +39,19 @@ class SendOtpInput(serializers.Serializer):
 class SendOtpApi(ApiView):
     """The answer is the same whether or not the phone belongs to a patient. 429 (with Retry-After)
     before OTP_RESEND_SECONDS have passed, after OTP_SENDS_PER_PHONE codes in 10 minutes, per client
-    address, or past SMS_HOURLY_CAP; 400 for a number that is not a mobile of an allowed region;
-    502 when the SMS provider fails (nothing is counted then)."""
+    network, or past SMS_HOURLY_CAP (past its unreserved part for a phone this browser never
+    verified: `sms_cap`); 400 for a number that is not a mobile of an allowed region; 502 when the
+    SMS provider fails (nothing is counted then)."""
 
     def post(self, request):
         data = SendOtpInput(data=request.data)
         data.is_valid(raise_exception=True)
+        phone = data.validated_data["phone"]
         sent = otp.send_code(
-            phone=data.validated_data["phone"], name=data.validated_data["name"], ip=client_ip(request)
+            phone=phone,
+            name=data.validated_data["name"],
+            ip=client_ip(request),
+            verified_before=known_phones.verified_here_before(request, phone),
         )
         otp.remember_code_sent(session=request.session, sent=sent)
         return Response({"sent": True, "resend_in": sent.resend_in})
@@ -93,13 +98,15 @@ class VerifyOtpApi(ApiView):
             session=request.session, verification=verification, staff_signed_in=access.is_staff_user(request.user)
         )
         rotate_token(request._request)
-        return Response(
+        response = Response(
             {
                 "verified": True,
                 "redirect": after_login_url(verification.patient),
                 "name_required": verification.patient is None,
             }
         )
+        known_phones.remember(response, request=request, phone=verification.phone)
+        return response
 
 
 @extend_schema(

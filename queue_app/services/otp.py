@@ -4,8 +4,10 @@
   a new code replaces the previous one.
 - Valid OTP_TTL_SECONDS, single use, OTP_MAX_ATTEMPTS wrong tries per code, constant-time check.
 - Sends are limited per phone (OTP_SENDS_PER_PHONE per 10 minutes and a resend cooldown), per
-  client address (OTP_SENDS_PER_IP, OTP_CHECKS_PER_IP), per hour overall (SMS_HOURLY_CAP) and
-  to ALLOWED_PHONE_REGIONS, against SMS pumping.
+  client network (OTP_SENDS_PER_IP, OTP_CHECKS_PER_IP, counted per IPv4 /24 and IPv6 /56), per
+  hour overall (SMS_HOURLY_CAP) and to ALLOWED_PHONE_REGIONS, against SMS pumping. Part of the
+  hourly cap (SMS_HOURLY_RESERVE_PERCENT) is kept for browsers sending to a phone they verified
+  before, so strangers who spend the rest cannot lock returning patients out.
 - Nothing here asks whether the phone belongs to a known patient before the code is verified, so
   every answer (and its timing) is the same for known and unknown phones.
 - A code can be tried only in the browser session that asked for it (CODE_SENT_KEY names the
@@ -37,6 +39,7 @@ from .. import access, sms
 from ..errors import Busy, InvalidInput, NotAllowed, QueueError
 from ..models import OTP, Patient, end_of_service_day
 from ..names import clean_name
+from ..net import rate_limit_network
 from ..phones import check_region_allowed, mask_phone, normalize_phone
 
 log = logging.getLogger("queue.otp")
@@ -85,8 +88,11 @@ class Verification:
 # --- sending ---------------------------------------------------------------------------------
 
 
-def send_code(*, phone: str, name: str = "", ip: str) -> CodeSent:
-    """Text a new code to the phone. `name` is kept for registering the phone if it is new."""
+def send_code(*, phone: str, name: str = "", ip: str, verified_before: bool = False) -> CodeSent:
+    """Text a new code to the phone. `name` is kept for registering the phone if it is new.
+
+    `verified_before`: the asking browser verified this phone on an earlier visit
+    (queue_app.known_phones); such sends may also use the reserved part of the hourly cap."""
     phone = normalize_phone(phone)
     check_region_allowed(phone)
     name = clean_name(name) if (name or "").strip() else ""
@@ -112,7 +118,7 @@ def send_code(*, phone: str, name: str = "", ip: str) -> CodeSent:
                 retry_after=recent[0] + WINDOW_SECONDS - now,
             )
         ip_bucket = _take(
-            _key("send-ip", ip),
+            _key("send-ip", rate_limit_network(ip)),
             limit=settings.OTP_SENDS_PER_IP,
             window=WINDOW_SECONDS,
             now=now,
@@ -121,7 +127,7 @@ def send_code(*, phone: str, name: str = "", ip: str) -> CodeSent:
         try:
             hour_bucket = _take(
                 "otp:sms-hour",
-                limit=settings.SMS_HOURLY_CAP,
+                limit=settings.SMS_HOURLY_CAP if verified_before else _anonymous_hourly_cap(),
                 window=3600,
                 now=now,
                 message=_("We cannot send more codes right now. Please try again later or ask at reception."),
@@ -129,7 +135,11 @@ def send_code(*, phone: str, name: str = "", ip: str) -> CodeSent:
             )
         except RateLimited:
             _give_back(ip_bucket)
-            log.warning("SMS hourly cap of %d reached: refusing codes (possible SMS pumping)", settings.SMS_HOURLY_CAP)
+            log.warning(
+                "SMS hourly cap reached (%s of %d): refusing codes (possible SMS pumping)",
+                "all" if verified_before else "the part open to new phones",
+                settings.SMS_HOURLY_CAP,
+            )
             raise
 
         code = f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
@@ -153,6 +163,11 @@ def send_code(*, phone: str, name: str = "", ip: str) -> CodeSent:
         cache.delete(in_flight)
     log.info("otp sent phone=%s", mask_phone(phone))
     return CodeSent(phone=phone, resend_in=settings.OTP_RESEND_SECONDS, code_id=_code_id(sent_at))
+
+
+def _anonymous_hourly_cap() -> int:
+    """The sends per hour open to anyone; the rest of SMS_HOURLY_CAP waits for returning patients."""
+    return settings.SMS_HOURLY_CAP - settings.SMS_HOURLY_CAP * settings.SMS_HOURLY_RESERVE_PERCENT // 100
 
 
 def _check_cooldown(phone: str) -> None:
@@ -222,7 +237,7 @@ def verify_code(*, session, phone: str, code: str, ip: str, name: str = "") -> V
     result has no patient yet and `register_verified_phone` completes it.
     """
     _take(
-        _key("check-ip", ip),
+        _key("check-ip", rate_limit_network(ip)),
         limit=settings.OTP_CHECKS_PER_IP,
         window=WINDOW_SECONDS,
         now=timezone.now().timestamp(),

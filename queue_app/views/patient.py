@@ -21,7 +21,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from .. import access, selectors, services
+from .. import access, known_phones, selectors, services
 from ..errors import QueueError, UnknownService
 from ..http import wants_json
 from ..models import Service, Ticket, parse_id
@@ -113,7 +113,12 @@ def _send_code(request):
     if not form.is_valid():
         return _render_login(request, "phone", phone_form=form, status=400)
     try:
-        sent = otp.send_code(phone=form.cleaned_data["phone"], name=form.cleaned_data["name"], ip=client_ip(request))
+        sent = otp.send_code(
+            phone=form.cleaned_data["phone"],
+            name=form.cleaned_data["name"],
+            ip=client_ip(request),
+            verified_before=known_phones.verified_here_before(request, form.cleaned_data["phone"]),
+        )
     except QueueError as exc:
         field = _field_for(exc)
         form.add_error(field if field in ("phone", "name") else None, exc.message)
@@ -127,7 +132,11 @@ def _resend_code(request):
     if sent is None:
         return redirect("patient_login")
     try:
-        result = otp.send_code(phone=sent["phone"], ip=client_ip(request))
+        result = otp.send_code(
+            phone=sent["phone"],
+            ip=client_ip(request),
+            verified_before=known_phones.verified_here_before(request, sent["phone"]),
+        )
     except QueueError as exc:
         form = CodeForm(initial={"phone": sent["phone"]})
         return _render_login(request, "code", code_form=form, error=exc.message, status=exc.status_code)
@@ -152,7 +161,9 @@ def _verify_code(request):
         return _render_login(request, "code", code_form=form, status=exc.status_code)
     otp.start_patient_session(session=request.session, verification=verification, staff_signed_in=_staff_here(request))
     rotate_token(request)
-    return redirect(after_login_url(verification.patient))
+    response = redirect(after_login_url(verification.patient))
+    known_phones.remember(response, request=request, phone=verification.phone)
+    return response
 
 
 def _register_name(request):

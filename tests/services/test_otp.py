@@ -7,8 +7,10 @@ from datetime import datetime, time, timedelta
 
 import pytest
 from django.db import connection
+from django.test import RequestFactory
 from django.utils import timezone
 
+from queue_app import known_phones
 from queue_app.models import OTP, Patient
 from queue_app.services import otp as otp_service
 from queue_app.sms import locmem
@@ -206,14 +208,35 @@ def test_sends_per_address_are_limited(browser, settings):
     answers = [send(browser, phone=p, REMOTE_ADDR="203.0.113.7").status_code for p in phones]
     assert answers == [200, 200, 200, 429]
     assert len(locmem.outbox) == 3
-    assert send(browser, phone=phones[3], REMOTE_ADDR="203.0.113.8").status_code == 200
+    assert send(browser, phone=phones[3], REMOTE_ADDR="198.51.100.8").status_code == 200
+
+
+def test_sends_are_counted_per_ipv4_network_of_256_addresses(browser, settings):
+    settings.OTP_SENDS_PER_IP = 3
+    addresses = ["203.0.113.1", "203.0.113.77", "203.0.113.254", "203.0.113.9"]
+    answers = [
+        send(browser, phone=f"+91987654321{n}", REMOTE_ADDR=address).status_code for n, address in enumerate(addresses)
+    ]
+    assert answers == [200, 200, 200, 429]
+    assert send(browser, phone="+919876543219", REMOTE_ADDR="203.0.114.9").status_code == 200
+
+
+def test_sends_are_counted_per_ipv6_slash_56(browser, settings):
+    settings.OTP_SENDS_PER_IP = 3
+    # One host's /64 and its neighbours up to the /56 are one network; the next /56 is another.
+    addresses = ["2001:db8:0:1::1", "2001:db8:0:1::2", "2001:db8:0:ff:1:2:3:4", "2001:db8:0:42::9"]
+    answers = [
+        send(browser, phone=f"+91987654321{n}", REMOTE_ADDR=address).status_code for n, address in enumerate(addresses)
+    ]
+    assert answers == [200, 200, 200, 429]
+    assert send(browser, phone="+919876543219", REMOTE_ADDR="2001:db8:0:100::1").status_code == 200
 
 
 def test_address_limit_uses_the_client_behind_a_trusted_proxy(browser, settings):
     settings.OTP_SENDS_PER_IP = 1
     settings.TRUSTED_PROXIES = ["127.0.0.1"]
     first = send(browser, phone="+919876543211", HTTP_X_FORWARDED_FOR="198.51.100.1")
-    other_client = send(browser, phone="+919876543212", HTTP_X_FORWARDED_FOR="198.51.100.2")
+    other_client = send(browser, phone="+919876543212", HTTP_X_FORWARDED_FOR="192.0.2.2")
     same_client = send(browser, phone="+919876543213", HTTP_X_FORWARDED_FOR="198.51.100.1")
     assert [first.status_code, other_client.status_code, same_client.status_code] == [200, 200, 429]
 
@@ -224,16 +247,66 @@ def test_code_checks_per_address_are_limited(browser, settings):
     code = last_code(NEW_PHONE)
     for _ in range(3):
         verify(browser, wrong(code), REMOTE_ADDR="203.0.113.7")
-    refused = verify(browser, code, REMOTE_ADDR="203.0.113.7")
+    refused = verify(browser, code, REMOTE_ADDR="203.0.113.8")  # the same network
     assert refused.status_code == 429 and int(refused["Retry-After"]) > 0
-    assert verify(browser, code, REMOTE_ADDR="203.0.113.8").status_code == 200
+    assert verify(browser, code, REMOTE_ADDR="198.51.100.8").status_code == 200
 
 
 def test_sms_hourly_cap_stops_sending(browser, settings):
     settings.SMS_HOURLY_CAP = 2
+    settings.SMS_HOURLY_RESERVE_PERCENT = 0
     statuses = [send(browser, phone=f"+91987654321{i}").status_code for i in range(3)]
     assert statuses == [200, 200, 429]
     assert len(locmem.outbox) == 2
+
+
+def _exhaust_the_open_part_of_the_hourly_cap(settings, already_sent: int) -> None:
+    """Strangers from many networks send to new phones until only the reserve is left."""
+    settings.SMS_HOURLY_CAP = 10  # 20 % reserved: 8 open to anyone
+    for n in range(8 - already_sent):
+        sent = send(PhoneBrowser(), phone=f"+9198765432{n:02d}", REMOTE_ADDR=f"198.51.{n}.1")
+        assert sent.status_code == 200
+    refused = send(PhoneBrowser(), phone="+919876543299", REMOTE_ADDR="192.0.2.1")
+    assert refused.status_code == 429 and refused.json()["code"] == "sms_cap"
+
+
+def test_part_of_the_hourly_cap_is_kept_for_a_phone_this_browser_verified_before(patient, settings):
+    settings.OTP_RESEND_SECONDS = 0
+    returning = PhoneBrowser()
+    returning.sign_in(patient.phone)
+    returning.form("/patient/logout/")
+    _exhaust_the_open_part_of_the_hourly_cap(settings, already_sent=1)
+
+    assert send(returning, phone=patient.phone, name="").status_code == 200
+    assert verify(returning, last_code(patient.phone), phone=patient.phone).status_code == 200
+
+
+def test_the_reserve_tells_a_stranger_nothing_about_which_phones_are_patients(patient, settings):
+    settings.OTP_RESEND_SECONDS = 0
+    PhoneBrowser().sign_in(patient.phone)  # a patient: their phone has verified before
+    _exhaust_the_open_part_of_the_hourly_cap(settings, already_sent=1)
+
+    known = send(PhoneBrowser(), phone=patient.phone, name="", REMOTE_ADDR="192.0.2.7")
+    unknown = send(PhoneBrowser(), phone=NEW_PHONE, name="", REMOTE_ADDR="192.0.2.8")
+
+    assert (known.status_code, known.json()) == (unknown.status_code, unknown.json())
+    assert known.status_code == 429
+
+
+def test_the_browsers_memory_of_verified_phones_is_signed_and_holds_no_number(patient):
+    browser = PhoneBrowser()
+    browser.sign_in(patient.phone)
+    cookie = browser.cookies[known_phones.COOKIE_NAME]
+    assert "9812345678" not in cookie.value
+    assert cookie["httponly"] and cookie["samesite"] == "Lax"
+
+    def knows(value, phone):
+        request = RequestFactory().get("/")
+        request.COOKIES[known_phones.COOKIE_NAME] = value
+        return known_phones.verified_here_before(request, phone)
+
+    assert knows(cookie.value, patient.phone) and not knows(cookie.value, NEW_PHONE)
+    assert not knows(cookie.value[:-4] + "AAAA", patient.phone)  # a forged signature
 
 
 def test_phone_outside_allowed_regions_is_refused(browser):
