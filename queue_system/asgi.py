@@ -20,7 +20,15 @@ from django.conf import settings  # noqa: E402
 
 from queue_app.background import with_housekeeping  # noqa: E402
 from queue_app.routing import websocket_urlpatterns  # noqa: E402
-from queue_system.server import LimitHttpConcurrency, ReuseRequestThreads, SessionOnlyWhereNeeded  # noqa: E402
+from queue_system.server import (  # noqa: E402
+    LimitHttpConcurrency,
+    ReuseRequestThreads,
+    SessionOnlyWhereNeeded,
+    mask_access_log,
+)
+
+# Daphne's own access log (on unless --verbosity 0) must not show phones or ticket links.
+mask_access_log()
 
 application = ProtocolTypeRouter(
     {

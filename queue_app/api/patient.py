@@ -110,7 +110,16 @@ class VerifyOtpApi(ApiView):
 
 
 @extend_schema(
-    parameters=[OpenApiParameter("phone", str, required=True)],
+    parameters=[
+        OpenApiParameter(
+            "phone",
+            str,
+            required=False,
+            deprecated=True,
+            description="Not needed: the phone is the one verified in this session. Still accepted from older "
+            "clients, and then must be that phone; query strings end up in access logs, so leave it out.",
+        )
+    ],
     responses={200: inline_serializer("PatientExists", {"exists": serializers.BooleanField()}), **errors(403)},
     summary="Whether the phone verified in this session is a registered patient (403 verify_first otherwise)",
 )
@@ -118,7 +127,7 @@ class CheckPatientApi(ApiView):
     """Being a patient of a clinic is health information: no enumeration of other numbers."""
 
     def get(self, request):
-        phone = request.query_params.get("phone", "")[:64]
+        phone = request.query_params.get("phone", "")[:64] or None  # absent or empty: the session's phone
         return Response({"exists": otp.is_known_phone(session=request.session, phone=phone)})
 
 

@@ -362,18 +362,22 @@ def forget_code_sent(*, session) -> None:
     session.pop(CODE_SENT_KEY, None)
 
 
-def is_known_phone(*, session, phone: str) -> bool:
+def is_known_phone(*, session, phone: str | None = None) -> bool:
     """Whether the phone verified in this session belongs to a patient; any other phone is refused.
 
     Being a patient of a clinic is health information, so nobody may ask about another number.
+    The phone comes from the session: `phone`, if given (older clients sent it in the query
+    string, where access logs keep it), must be that same number.
     """
-    try:
-        phone = normalize_phone(phone)
-    except InvalidInput:
-        phone = ""
-    if not phone or phone != verified_phone(session):
+    verified = verified_phone(session)
+    if phone is not None:
+        try:
+            phone = normalize_phone(phone)
+        except InvalidInput:
+            phone = ""
+    if not verified or phone not in (None, verified):
         raise NotAllowed(_("Please verify this phone number first."), code="verify_first")
-    return Patient.objects.filter(phone=phone).exists()
+    return Patient.objects.filter(phone=verified).exists()
 
 
 @transaction.atomic

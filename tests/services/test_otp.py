@@ -439,6 +439,16 @@ def test_check_patient_answers_only_for_the_phone_verified_in_this_session(patie
     assert browser.get("/check_patient/", {"phone": "nonsense"}).status_code == 403
 
 
+def test_check_patient_reads_the_phone_from_the_session_so_none_travels_in_the_query_string(patient, browser):
+    refused = browser.get("/check_patient/")
+    assert refused.status_code == 403 and refused.json()["code"] == "verify_first"
+
+    browser.sign_in(patient.phone)
+
+    assert browser.get("/check_patient/").json() == {"exists": True}
+    assert browser.get("/check_patient/", {"phone": ""}).json() == {"exists": True}
+
+
 def test_new_phone_without_a_name_is_asked_for_one_after_verifying(browser):
     send(browser, name="")
     response = verify(browser, last_code(NEW_PHONE))
