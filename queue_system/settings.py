@@ -288,13 +288,17 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Queue Management System API",
-    "DESCRIPTION": "Patient, staff and display endpoints. Errors are {error, code} with a 4xx status.",
+    "DESCRIPTION": "Patient, staff and display endpoints. Errors are {error, code} with a 4xx status. Besides "
+    "the answers each operation lists, any request may get 413 (a body over 64 KiB), 415 (a body that is "
+    "not JSON, a form or multipart) or 503 (busy or briefly unavailable: try again after Retry-After).",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "ENUM_NAME_OVERRIDES": {
         "CounterStatusEnum": "queue_app.models.Counter.Status",
         "TicketStatusEnum": "queue_app.models.Ticket.Status",
     },
+    # queue_app.urls.AnyIdConverter: ids are integers; other segments are answered 404 by the view.
+    "PATH_CONVERTER_OVERRIDES": {"id": int},
 }
 DATA_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024  # no endpoint takes more than a few fields
 

@@ -18,12 +18,13 @@ from ..phones import MAX_PHONE_INPUT
 from ..presenters import after_login_url, already_held_message
 from ..services import otp
 from .base import ApiView, PatientApi
+from .fields import TextField
 from .schemas import JoinedTicketSerializer, TicketEnvelopeSerializer, errors
 
 
 class SendOtpInput(serializers.Serializer):
-    phone = serializers.CharField(max_length=MAX_PHONE_INPUT)
-    name = serializers.CharField(max_length=MAX_NAME_LENGTH, required=False, allow_blank=True, default="")
+    phone = TextField(max_length=MAX_PHONE_INPUT)
+    name = TextField(max_length=MAX_NAME_LENGTH, required=False, allow_blank=True, default="")
 
 
 @extend_schema(
@@ -58,9 +59,9 @@ class SendOtpApi(ApiView):
 
 
 class VerifyOtpInput(serializers.Serializer):
-    phone = serializers.CharField(max_length=MAX_PHONE_INPUT)
-    otp = serializers.CharField(max_length=16)
-    name = serializers.CharField(max_length=MAX_NAME_LENGTH, required=False, allow_blank=True, default="")
+    phone = TextField(max_length=MAX_PHONE_INPUT)
+    otp = TextField(max_length=16)
+    name = TextField(max_length=MAX_NAME_LENGTH, required=False, allow_blank=True, default="")
 
 
 @extend_schema(
@@ -133,7 +134,7 @@ class CheckPatientApi(ApiView):
 
 class JoinInput(serializers.Serializer):
     service_id = serializers.IntegerField(min_value=1, max_value=MAX_ID)
-    name = serializers.CharField(
+    name = TextField(
         max_length=MAX_NAME_LENGTH,
         required=False,
         allow_blank=True,
@@ -178,13 +179,15 @@ class CancelInput(serializers.Serializer):
     summary="Leave the queue: cancel one of the patient's own tickets",
 )
 class CancelTicketApi(PatientApi):
-    """Only the patient's own ticket, while it is waiting or called."""
+    """Only the patient's own ticket, while it is waiting or called; anyone else's is a 404, as a
+    ticket that does not exist."""
 
     def post(self, request):
         data = CancelInput(data=request.data)
         data.is_valid(raise_exception=True)
         ticket_id = data.validated_data.get("ticket") or data.validated_data["ticket_id"]
-        ticket = Ticket.objects.filter(pk=ticket_id).first()
+        # Someone else's ticket is answered like one that does not exist: ids are sequential.
+        ticket = Ticket.objects.filter(pk=ticket_id, patient=self.patient).first()
         if ticket is None:
             raise exceptions.NotFound(_("There is no such ticket."))
         ticket = services.cancel(ticket=ticket, patient=self.patient)

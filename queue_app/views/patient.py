@@ -10,7 +10,6 @@ from functools import wraps
 import phonenumbers
 from django import forms
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.http import Http404, JsonResponse
 from django.middleware.csrf import rotate_token
 from django.shortcuts import redirect, render
@@ -325,25 +324,22 @@ def _focused_ticket(request) -> Ticket | None:
     ticket_id = parse_id(raw)
     ticket = access.can_watch_ticket(request.session, ticket_id) if ticket_id else None
     if ticket is None:
-        if ticket_id and Ticket.objects.filter(pk=ticket_id).exists():
-            raise PermissionDenied(_("This ticket belongs to someone else."))
+        # Someone else's ticket is answered like one that does not exist: ids are sequential, and
+        # a different answer would tell which exist (and so how busy the clinic is, and when).
         raise Http404(_("There is no such ticket."))
     return ticket
 
 
 def _leave_queue(request):
-    try:
-        ticket = Ticket.objects.filter(pk=int(request.POST.get("ticket", ""))).first()
-    except ValueError:
-        ticket = None
+    ticket_id = parse_id(request.POST.get("ticket"))
+    # Only the patient's own tickets: someone else's is answered like one that does not exist.
+    ticket = Ticket.objects.filter(pk=ticket_id, patient=request.patient).first() if ticket_id else None
     if ticket is None:
         messages.error(request, _("There is no such ticket."))
         return redirect("patient_dashboard")
     try:
         services.cancel(ticket=ticket, patient=request.patient)
     except QueueError as exc:
-        if exc.status_code == 403:
-            raise PermissionDenied(exc.message) from exc
         messages.error(request, exc.message)
     else:
         messages.success(request, _("You left the queue for %(service)s.") % {"service": ticket.service})

@@ -164,10 +164,12 @@ def test_cancelling_twice_is_refused(signed_in_phone, opd):
     assert again.status_code == 409 and again.json()["code"] == "ticket_not_active"
 
 
-def test_a_patient_cannot_cancel_someone_elses_ticket(signed_in_phone, opd, counters):
+def test_a_patient_cannot_cancel_someone_elses_ticket_nor_tell_it_exists(signed_in_phone, opd, counters):
     other_ticket, _ = services.join(patient=PatientFactory(), service=opd)
     response = signed_in_phone.api("/queue/cancel/", {"ticket": other_ticket.pk})
-    assert response.status_code == 403
+    missing = signed_in_phone.api("/queue/cancel/", {"ticket": other_ticket.pk + 1000})
+    assert response.status_code == missing.status_code == 404
+    assert response.json() == missing.json() == {"error": "There is no such ticket.", "code": "not_found"}
     other_ticket.refresh_from_db()
     assert other_ticket.status == "waiting"
 
@@ -189,10 +191,12 @@ def test_dashboard_json_for_one_ticket(signed_in_phone, opd, lab):
     assert [t["id"] for t in tickets] == [mine["id"]]
 
 
-def test_another_patients_ticket_is_refused_on_the_dashboard(signed_in_phone, opd):
+def test_another_patients_ticket_is_answered_on_the_dashboard_as_a_missing_one(signed_in_phone, opd):
     other_ticket, _ = services.join(patient=PatientFactory(), service=opd)
     response = signed_in_phone.get("/dashboard/", {"ticket": other_ticket.pk}, HTTP_ACCEPT="application/json")
-    assert response.status_code == 403
+    missing = signed_in_phone.get("/dashboard/", {"ticket": other_ticket.pk + 1000}, HTTP_ACCEPT="application/json")
+    assert response.status_code == missing.status_code == 404
+    assert response.json() == missing.json() == {"error": "There is no such ticket.", "code": "not_found"}
     assert other_ticket.queue_id not in response.content.decode()
 
 
