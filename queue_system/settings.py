@@ -160,6 +160,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "queue_app.staff_devices.StaffDeviceMiddleware",  # trusts the browser a staff member logged in on
     "queue_app.middleware.SlidingSessionMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -302,11 +303,21 @@ SPECTACULAR_SETTINGS = {
 }
 DATA_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024  # no endpoint takes more than a few fields
 
-# django-axes: staff login lockout keyed on username + client address.
-AXES_FAILURE_LIMIT = envint("AXES_FAILURE_LIMIT", "5", minimum=1)
+# django-axes: failed staff logins are counted per account across every address (and per address
+# across accounts, against password spraying), and lock out browsers that never logged in to that
+# account; a browser that did (queue_app.staff_devices) is not locked by them. Keyed on username +
+# address instead, anyone behind the clinic's NAT could lock a colleague out, and guesses spread
+# over many addresses were never stopped.
+AXES_FAILURE_LIMIT = envint("AXES_FAILURE_LIMIT", "10", minimum=1)
 AXES_COOLOFF_TIME = envint("AXES_COOLOFF_MINUTES", "15", minimum=1) / 60  # hours
-AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
-AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_WHITELIST_CALLABLE = "queue_app.staff_devices.axes_whitelist"
+# A success does not wipe the failures: the person who logs in is not the one who failed.
+AXES_RESET_ON_SUCCESS = False
+# Failed logins a trusted browser may make before it is treated like any other, and how long a
+# browser stays trusted after its last login to an account.
+STAFF_DEVICE_FAILURE_LIMIT = envint("STAFF_DEVICE_FAILURE_LIMIT", "5", minimum=1)
+STAFF_DEVICE_TRUST_DAYS = envint("STAFF_DEVICE_TRUST_DAYS", "90", minimum=1)
 AXES_ENABLE_ACCESS_FAILURE_LOG = False
 AXES_CLIENT_IP_CALLABLE = "queue_app.net.axes_client_ip"
 AXES_LOCKOUT_CALLABLE = "queue_app.views.staff.lockout_response"
