@@ -41,23 +41,15 @@ from ..models import OTP, Patient, end_of_service_day
 from ..names import clean_name
 from ..net import rate_limit_network
 from ..phones import check_region_allowed, mask_phone, normalize_phone
+from . import rate_limits as limits
+from .rate_limits import RateLimited
 
 log = logging.getLogger("queue.otp")
 
 CODE_DIGITS = 6
 WINDOW_SECONDS = 600  # "per 10 minutes" for the phone and address limits
 VERIFIED_PHONE_KEY = "patient_verified_phone"
-CODE_SENT_KEY = "patient_code_sent"  # {"phone": E.164, "resend_at": epoch seconds}: the code step
-
-
-class RateLimited(QueueError):
-    status_code = 429
-    code = "rate_limited"
-    default_message = gettext_lazy("Too many requests. Please wait a little and try again.")
-
-    def __init__(self, message=None, *, code: str | None = None, retry_after: float):
-        super().__init__(message, code=code)
-        self.retry_after = max(1, math.ceil(retry_after))
+CODE_SENT_KEY = "patient_code_sent"  # {"phone": E.164, "code": CodeSent.code_id, "resend_at": epoch s}
 
 
 class SmsNotSent(QueueError):
@@ -100,7 +92,7 @@ def send_code(*, phone: str, name: str = "", ip: str, verified_before: bool = Fa
 
     # One send per phone at a time: two taps of "Send code" must not text two codes, and the
     # per-phone send log below is only ever updated by one request.
-    in_flight = _key("sending", phone)
+    in_flight = limits.key("sending", phone)
     if not cache.add(in_flight, 1, timeout=settings.TWILIO_TIMEOUT_SECONDS + 20):
         # The database cache's add() also answers False when it could not write (it swallows the
         # error): only a lock that is really there means "a code is on its way".
@@ -109,7 +101,7 @@ def send_code(*, phone: str, name: str = "", ip: str, verified_before: bool = Fa
         raise RateLimited(_("A code is already on its way. Please wait a few seconds."), code="busy", retry_after=5)
     try:
         _check_cooldown(phone)
-        send_log_key = _key("sends", phone)
+        send_log_key = limits.key("sends", phone)
         recent = [t for t in cache.get(send_log_key, []) if t > now - WINDOW_SECONDS]
         if len(recent) >= settings.OTP_SENDS_PER_PHONE:
             raise RateLimited(
@@ -117,15 +109,15 @@ def send_code(*, phone: str, name: str = "", ip: str, verified_before: bool = Fa
                 code="too_many_codes",
                 retry_after=recent[0] + WINDOW_SECONDS - now,
             )
-        ip_bucket = _take(
-            _key("send-ip", rate_limit_network(ip)),
+        ip_bucket = limits.take(
+            limits.key("send-ip", rate_limit_network(ip)),
             limit=settings.OTP_SENDS_PER_IP,
             window=WINDOW_SECONDS,
             now=now,
             message=_("Too many codes were asked for from this network. Please try again in a few minutes."),
         )
         try:
-            hour_bucket = _take(
+            hour_bucket = limits.take(
                 "otp:sms-hour",
                 limit=settings.SMS_HOURLY_CAP if verified_before else _anonymous_hourly_cap(),
                 window=3600,
@@ -134,7 +126,7 @@ def send_code(*, phone: str, name: str = "", ip: str, verified_before: bool = Fa
                 code="sms_cap",
             )
         except RateLimited:
-            _give_back(ip_bucket)
+            limits.give_back(ip_bucket)
             log.warning(
                 "SMS hourly cap reached (%s of %d): refusing codes (possible SMS pumping)",
                 "all" if verified_before else "the part open to new phones",
@@ -147,8 +139,8 @@ def send_code(*, phone: str, name: str = "", ip: str, verified_before: bool = Fa
             sms.send_sms(phone, _message(code))
         except (sms.SmsDeliveryError, OSError) as exc:
             # Not a sent code: give the reservations back so the patient can simply try again.
-            _give_back(ip_bucket)
-            _give_back(hour_bucket)
+            limits.give_back(ip_bucket)
+            limits.give_back(hour_bucket)
             log.warning(
                 "otp not sent phone=%s provider_code=%s error=%s",
                 mask_phone(phone),
@@ -236,8 +228,8 @@ def verify_code(*, session, phone: str, code: str, ip: str, name: str = "") -> V
     A new phone becomes a patient with the name given now or with the code; without either the
     result has no patient yet and `register_verified_phone` completes it.
     """
-    _take(
-        _key("check-ip", rate_limit_network(ip)),
+    limits.take(
+        limits.key("check-ip", rate_limit_network(ip)),
         limit=settings.OTP_CHECKS_PER_IP,
         window=WINDOW_SECONDS,
         now=timezone.now().timestamp(),
@@ -398,40 +390,6 @@ def end_patient_session(*, session, staff_signed_in: bool) -> None:
             session.pop(key, None)
     else:
         session.flush()
-
-
-# --- rate counters in the shared cache -------------------------------------------------------
-
-
-def _key(kind: str, value: str) -> str:
-    # Phones and addresses are personal data: the cache (a database table) holds only a digest.
-    return f"otp:{kind}:{salted_hmac('queue_app.otp.limits', value).hexdigest()[:32]}"
-
-
-def _take(key: str, *, limit: int, window: int, now: float, message: str, code: str = "rate_limited") -> str:
-    """Count one use in the current fixed window; past the limit, un-count it and refuse.
-
-    On Redis incr is atomic; on the database cache two simultaneous requests may count once,
-    which only matters for the generous per-address and hourly limits that use this.
-    """
-    bucket = f"{key}:{int(now // window)}"
-    cache.add(bucket, 0, timeout=window + 60)
-    try:
-        used = cache.incr(bucket)
-    except ValueError:  # expired between add and incr
-        cache.set(bucket, 1, timeout=window + 60)
-        used = 1
-    if used > limit:
-        _give_back(bucket)
-        raise RateLimited(message, code=code, retry_after=window - now % window)
-    return bucket
-
-
-def _give_back(bucket: str) -> None:
-    try:
-        cache.decr(bucket)
-    except ValueError:
-        pass
 
 
 def _hash(phone: str, code: str) -> str:
