@@ -11,9 +11,11 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from . import access, services
+from .forms import AdminLoginForm
 from .models import OTP, Counter, Patient, QueueHistory, Service, Staff, Ticket
 from .phones import mask_phone
 
+admin.site.login_form = AdminLoginForm  # refuses over-long usernames before django-axes records them
 admin.site.site_header = _("Queue management")
 admin.site.site_title = _("Queue management")
 admin.site.index_title = format_html(

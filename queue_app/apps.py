@@ -10,7 +10,11 @@ class QueueAppConfig(AppConfig):
     def ready(self):
         from django.contrib.auth.signals import user_logged_out
 
-        from . import checks, events  # noqa: F401 - checks: registers the system checks
+        from . import (  # noqa: F401 - checks registers the system checks, staff_devices its login receivers
+            checks,
+            events,
+            staff_devices,
+        )
 
         # Staff and admin logout alike: the session's sockets close in every process.
         user_logged_out.connect(events.revoke_logged_out_session, dispatch_uid="queue_revoke_logged_out_session")

@@ -35,6 +35,11 @@ class Busy(QueueError):
         self.retry_after = retry_after
 
 
+class TicketLimitReached(QueueError):
+    code = "too_many_tickets"
+    default_message = _("This phone already holds as many tickets as one phone may hold today.")
+
+
 class UnknownService(QueueError):
     status_code = 404
     code = "not_found"
@@ -87,3 +92,15 @@ class InvalidInput(QueueError):
     status_code = 400
     code = "invalid"
     default_message = _("The request is not valid.")
+
+
+class SmsNotSent(QueueError):
+    status_code = 502
+    code = "sms_failed"
+    default_message = _("We could not send the code, please try again")
+
+
+class CodeRejected(QueueError):
+    status_code = 400
+    code = "invalid_code"
+    default_message = _("That code is not right. Please check the SMS and try again.")

@@ -1,6 +1,7 @@
 """Staff forms: log in at a counter, and move to another counter."""
 
 from django import forms
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import AuthenticationForm
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -25,7 +26,29 @@ class CounterChoiceField(forms.ModelChoiceField):
         }
 
 
-class StaffLoginForm(AuthenticationForm):
+class BoundedUsernameMixin:
+    """A username longer than any account's is refused before authenticate() sees it.
+
+    Django's AuthenticationForm only sets the field's max_length after the field is built, so
+    nothing checks it, and authenticate() hands the username to django-axes, which records a
+    failure in a 255-character column: MariaDB's strict mode then raises DataError (a 500), for
+    256 characters or for 15 x U+FDFA, which the field's NFKC normalisation turns into 270.
+    The answer is the usual "wrong username or password", and nothing is counted: no account
+    was guessed at.
+    """
+
+    def clean(self):
+        username = self.cleaned_data.get("username")
+        if username is not None and len(username) > self.username_field.max_length:
+            raise self.get_invalid_login_error()
+        return super().clean()
+
+
+class AdminLoginForm(BoundedUsernameMixin, AdminAuthenticationForm):
+    """/admin/login/: Django's admin form with the same username bound."""
+
+
+class StaffLoginForm(BoundedUsernameMixin, AuthenticationForm):
     """Username, password and the counter to work at.
 
     AuthenticationForm calls authenticate(request, …), so django-axes sees every attempt, and it

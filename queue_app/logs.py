@@ -2,6 +2,8 @@
 
 - `RequestLogMiddleware` writes one `queue.requests` line per HTTP request: method, path (never
   the query string, which may carry a phone), status, duration in ms and the client address.
+  Daphne's own access log, when a person starts Daphne without `--verbosity 0`, shows paths the
+  same way (`loggable_path`, installed by queue_system.server.mask_access_log).
 - `RedactFilter` sits on every handler (settings.LOGGING) as a safety net: whatever a message,
   its arguments, extra fields or a traceback carry, E.164 phone numbers are cut to their last
   four digits and six-digit numbers (OTP codes) are blanked before anything is written.
@@ -142,12 +144,16 @@ def _quiet(request, status: int) -> bool:
     return request.path == "/healthz/" and status == 200
 
 
-SIGNED_LINK = re.compile(r"^/t/[^/]+/")
+SIGNED_LINK = re.compile(r"^/t/[^/?]+")
 
 
-def _loggable_path(path: str) -> str:
-    """The path, percent-encoded; a signed ticket link's token is a credential and is left out."""
-    return escape_uri_path(SIGNED_LINK.sub("/t/…/", path))[:300]
+def loggable_path(path: str) -> str:
+    """A path as logs may show it: without the query string (it may carry a phone), without a
+    signed ticket link's token (a credential), phones and codes redacted, percent-encoded (a
+    crafted path cannot break the line), at most 300 characters. Also used for Daphne's own
+    access log (queue_system.server.mask_access_log), which is given the raw request URI."""
+    path = path.split("?", 1)[0]
+    return escape_uri_path(redact(SIGNED_LINK.sub("/t/…", path)))[:300]
 
 
 class RequestLogMiddleware:
@@ -176,7 +182,7 @@ class RequestLogMiddleware:
         fields = {
             # Percent-encoded, so a crafted path cannot break the line; no query string.
             "method": escape_uri_path(request.method or "-")[:16],
-            "path": _loggable_path(request.path),
+            "path": loggable_path(request.path),
             "status": status,
             "duration_ms": round(duration_ms, 1),
             "client_ip": client_ip(request),

@@ -11,6 +11,7 @@ from django.utils.translation import gettext as _
 from .access import is_staff_user
 from .errors import Busy
 from .http import busy_response, wants_json
+from .net import is_trusted_proxy
 
 log = logging.getLogger("queue.middleware")
 
@@ -60,6 +61,25 @@ class SessionMiddleware(DjangoSessionMiddleware):
                 raise
             log.warning("session not saved: database unavailable", exc_info=True)
             return _unavailable(request, response)
+
+
+class ForwardedProtoMiddleware:
+    """Only a trusted proxy may say the client used HTTPS.
+
+    SECURE_PROXY_SSL_HEADER makes Django believe `X-Forwarded-Proto: https` from whoever sends
+    it. Anyone who can reach Daphne directly (a LAN port, a second listener, a misrouted proxy)
+    could then pass as HTTPS: no redirect to HTTPS, and Secure cookies and CSRF origin checks
+    judged as for a secure request. The header is dropped unless the socket's peer is in
+    TRUSTED_PROXIES. Placed before SecurityMiddleware, the first reader of request.is_secure().
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if "HTTP_X_FORWARDED_PROTO" in request.META and not is_trusted_proxy(request.META.get("REMOTE_ADDR", "")):
+            del request.META["HTTP_X_FORWARDED_PROTO"]
+        return self.get_response(request)
 
 
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")

@@ -1,11 +1,31 @@
 from django.conf import settings
-from django.urls import path
+from django.urls import path, register_converter
 
 from .api import display as display_api
 from .api import patient as patient_api
 from .api import reception as reception_api
 from .api import staff as staff_api
+from .models import parse_id
 from .views import debug, display, health, patient, qr, reception, staff
+
+
+class AnyIdConverter:
+    """A ticket id in a path: any segment matches, and one that is not an id becomes 0.
+
+    With <int:...> a path like tickets/abc/recall/ matched no route and got Django's HTML 404
+    page; now the view answers it as it answers an unknown id (the API's JSON 404).
+    """
+
+    regex = "[^/]+"
+
+    def to_python(self, value: str) -> int:
+        return parse_id(value) or 0
+
+    def to_url(self, value) -> str:
+        return str(value)
+
+
+register_converter(AnyIdConverter, "id")
 
 urlpatterns = [
     # Patient
@@ -35,10 +55,10 @@ urlpatterns = [
     # Reception desk (docs/reception.md)
     path("staff/reception/", reception.reception_desk, name="reception_desk"),
     path("staff/reception/tickets/", reception_api.TicketsApi.as_view(), name="reception_tickets"),
-    path("staff/reception/tickets/<int:ticket_id>/recall/", reception_api.RecallApi.as_view(), name="reception_recall"),
-    path("staff/reception/tickets/<int:ticket_id>/move/", reception_api.MoveApi.as_view(), name="reception_move"),
-    path("staff/reception/tickets/<int:ticket_id>/cancel/", reception_api.CancelApi.as_view(), name="reception_cancel"),
-    path("staff/reception/tickets/<int:ticket_id>/slip/", reception.reception_slip, name="reception_slip"),
+    path("staff/reception/tickets/<id:ticket_id>/recall/", reception_api.RecallApi.as_view(), name="reception_recall"),
+    path("staff/reception/tickets/<id:ticket_id>/move/", reception_api.MoveApi.as_view(), name="reception_move"),
+    path("staff/reception/tickets/<id:ticket_id>/cancel/", reception_api.CancelApi.as_view(), name="reception_cancel"),
+    path("staff/reception/tickets/<id:ticket_id>/slip/", reception.reception_slip, name="reception_slip"),
     path("t/<str:token>/", reception.ticket_link, name="ticket_link"),
     # Display
     path("display/", display.display_screen, name="display_screen"),

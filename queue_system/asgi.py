@@ -26,7 +26,11 @@ from queue_system.server import (  # noqa: E402
     ReuseRequestThreads,
     SessionOnlyWhereNeeded,
     TryAgainLater,
+    mask_access_log,
 )
+
+# Daphne's own access log (on unless --verbosity 0) must not show phones or ticket links.
+mask_access_log()
 
 application = ProtocolTypeRouter(
     {

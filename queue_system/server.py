@@ -16,6 +16,7 @@ from django.http import HttpRequest
 from queue_app import events, services
 from queue_app.consumers import is_private, socket_query
 from queue_app.http import busy_response, wants_json
+from queue_app.logs import loggable_path
 
 log = logging.getLogger("queue.requests")
 server_log = logging.getLogger("queue.server")  # start and stop of the process
@@ -222,3 +223,28 @@ async def _busy(scope, send) -> None:
     headers.append((b"content-length", str(len(response.content)).encode()))
     await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
     await send({"type": "http.response.body", "body": response.content})
+
+
+def mask_access_log() -> None:
+    """Daphne's own access log shows paths as the app's request line does: no query string (a
+    phone in `/check_patient/?phone=`), no signed ticket link token, phones and codes redacted.
+
+    Daphne writes that log itself, to stdout unless started with `--verbosity 0` (the shipped
+    units and images pass it; a person starting Daphne by hand may not), and `runserver` sends it
+    to the `django.channels.server` logger. Both receive each line's details from
+    `Server.log_action`, which is wrapped here, so the safe form is the only form. Daphne is
+    imported by Django's setup already ("daphne" is first in INSTALLED_APPS).
+    """
+    from daphne.server import Server
+
+    if getattr(Server.log_action, "masks_paths", False):
+        return
+    log_action = Server.log_action
+
+    def masked_log_action(self, protocol, action, details):
+        if isinstance(details, dict) and isinstance(details.get("path"), str):
+            details = {**details, "path": loggable_path(details["path"])}
+        return log_action(self, protocol, action, details)
+
+    masked_log_action.masks_paths = True
+    Server.log_action = masked_log_action

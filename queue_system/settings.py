@@ -151,6 +151,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "queue_app.logs.RequestLogMiddleware",  # first: its duration covers everything below
+    "queue_app.middleware.ForwardedProtoMiddleware",  # before anything asks request.is_secure()
     "django.middleware.security.SecurityMiddleware",
     # Before anything that reads or changes the body (Django's advice), and above WhiteNoise so
     # static files without a collected .gz are compressed too. Not for staff: BREACH (see there).
@@ -162,6 +163,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "queue_app.staff_devices.StaffDeviceMiddleware",  # trusts the browser a staff member logged in on
     "queue_app.middleware.SlidingSessionMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -302,21 +304,35 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Queue Management System API",
-    "DESCRIPTION": "Patient, staff and display endpoints. Errors are {error, code} with a 4xx status.",
+    "DESCRIPTION": "Patient, staff and display endpoints. Errors are {error, code} with a 4xx status. Besides "
+    "the answers each operation lists, any request may get 413 (a body over 64 KiB), 415 (a body that is "
+    "not JSON, a form or multipart) or 503 (busy or briefly unavailable: try again after Retry-After).",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "ENUM_NAME_OVERRIDES": {
         "CounterStatusEnum": "queue_app.models.Counter.Status",
         "TicketStatusEnum": "queue_app.models.Ticket.Status",
     },
+    # queue_app.urls.AnyIdConverter: ids are integers; other segments are answered 404 by the view.
+    "PATH_CONVERTER_OVERRIDES": {"id": int},
 }
 DATA_UPLOAD_MAX_MEMORY_SIZE = 64 * 1024  # no endpoint takes more than a few fields
 
-# django-axes: staff login lockout keyed on username + client address.
-AXES_FAILURE_LIMIT = envint("AXES_FAILURE_LIMIT", "5", minimum=1)
+# django-axes: failed staff logins are counted per account across every address (and per address
+# across accounts, against password spraying), and lock out browsers that never logged in to that
+# account; a browser that did (queue_app.staff_devices) is not locked by them. Keyed on username +
+# address instead, anyone behind the clinic's NAT could lock a colleague out, and guesses spread
+# over many addresses were never stopped.
+AXES_FAILURE_LIMIT = envint("AXES_FAILURE_LIMIT", "10", minimum=1)
 AXES_COOLOFF_TIME = envint("AXES_COOLOFF_MINUTES", "15", minimum=1) / 60  # hours
-AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
-AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_WHITELIST_CALLABLE = "queue_app.staff_devices.axes_whitelist"
+# A success does not wipe the failures: the person who logs in is not the one who failed.
+AXES_RESET_ON_SUCCESS = False
+# Failed logins a trusted browser may make before it is treated like any other, and how long a
+# browser stays trusted after its last login to an account.
+STAFF_DEVICE_FAILURE_LIMIT = envint("STAFF_DEVICE_FAILURE_LIMIT", "5", minimum=1)
+STAFF_DEVICE_TRUST_DAYS = envint("STAFF_DEVICE_TRUST_DAYS", "90", minimum=1)
 AXES_ENABLE_ACCESS_FAILURE_LOG = False
 AXES_CLIENT_IP_CALLABLE = "queue_app.net.axes_client_ip"
 AXES_LOCKOUT_CALLABLE = "queue_app.views.staff.lockout_response"
@@ -376,9 +392,19 @@ OTP_TTL_SECONDS = envint("OTP_TTL_SECONDS", "300", minimum=30)
 OTP_MAX_ATTEMPTS = envint("OTP_MAX_ATTEMPTS", "5", minimum=1)
 OTP_RESEND_SECONDS = envint("OTP_RESEND_SECONDS", "30", minimum=0)
 OTP_SENDS_PER_PHONE = envint("OTP_SENDS_PER_PHONE", "5", minimum=1)  # per 10 minutes
-OTP_SENDS_PER_IP = envint("OTP_SENDS_PER_IP", "60", minimum=1)  # per 10 minutes; clinics share Wi-Fi
-OTP_CHECKS_PER_IP = envint("OTP_CHECKS_PER_IP", "120", minimum=1)  # per 10 minutes
+# Per 10 minutes and client network (IPv4 /24, IPv6 /56: queue_app.net); clinics share Wi-Fi.
+OTP_SENDS_PER_IP = envint("OTP_SENDS_PER_IP", "60", minimum=1)
+OTP_CHECKS_PER_IP = envint("OTP_CHECKS_PER_IP", "120", minimum=1)
 SMS_HOURLY_CAP = envint("SMS_HOURLY_CAP", "1000", minimum=1)
+# The part of SMS_HOURLY_CAP only browsers sending to a phone they verified before may use, so
+# anonymous senders who exhaust the rest (SMS pumping, or an attack on the clinic) do not lock
+# returning patients out.
+SMS_HOURLY_RESERVE_PERCENT = envint("SMS_HOURLY_RESERVE_PERCENT", "20", minimum=0)
+if SMS_HOURLY_RESERVE_PERCENT > 100:
+    raise ImproperlyConfigured(f"SMS_HOURLY_RESERVE_PERCENT must be at most 100, got {SMS_HOURLY_RESERVE_PERCENT}")
+# Active tickets of today one phone may hold across services (itself and family members) when
+# joining from the phone; reception may give more, the staff member vouching for them.
+MAX_ACTIVE_TICKETS_PER_PHONE = envint("MAX_ACTIVE_TICKETS_PER_PHONE", "5", minimum=1)
 
 SMS_BACKENDS = {
     "console": "queue_app.sms.console.SmsBackend",

@@ -8,3 +8,8 @@ urlpatterns = [
     path("api/docs/", SpectacularRedocView.as_view(url_name="schema"), name="api_docs"),
     path("", include("queue_app.urls")),
 ]
+
+# A client asking for JSON gets the API's {"error", "code"} from these too, never an HTML page.
+handler400 = "queue_app.views.errors.bad_request"
+handler403 = "queue_app.views.errors.permission_denied"
+handler404 = "queue_app.views.errors.page_not_found"

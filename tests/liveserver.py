@@ -128,8 +128,20 @@ def shared_test_env(**overrides: str) -> dict[str, str]:
 class LiveServer:
     """One `daphne queue_system.asgi:application` process on a loopback port."""
 
-    def __init__(self, *, env: dict[str, str], log_path: Path, name: str = "daphne"):
+    # As in production (Dockerfile, systemd): --verbosity 0 turns Daphne's own access log off; the
+    # app writes the request line. () starts Daphne as a person would by hand, access log on.
+    DAPHNE_OPTIONS = ("--verbosity", "0")
+
+    def __init__(
+        self,
+        *,
+        env: dict[str, str],
+        log_path: Path,
+        name: str = "daphne",
+        daphne_options: tuple[str, ...] | None = None,
+    ):
         self.env = env
+        self.daphne_options = self.DAPHNE_OPTIONS if daphne_options is None else tuple(daphne_options)
         self.log_path = Path(log_path)
         self.name = name
         # Requests need a Host the server accepts: the first concrete name in its ALLOWED_HOSTS.
@@ -156,9 +168,7 @@ class LiveServer:
         self._log_file.write(f"--- {self.name}: daphne on port {self.port}\n".encode())
         self._log_file.flush()
         self.process = subprocess.Popen(
-            # As in production (Dockerfile, systemd): --verbosity 0 turns Daphne's own access log
-            # off, which would print full query strings; the app writes the request line.
-            [sys.executable, "-m", "daphne", "--verbosity", "0", "--bind", LOOPBACK, "--port", str(self.port)]
+            [sys.executable, "-m", "daphne", *self.daphne_options, "--bind", LOOPBACK, "--port", str(self.port)]
             + ["queue_system.asgi:application"],
             cwd=BASE_DIR,
             env=self.env,
@@ -231,7 +241,13 @@ class LiveServer:
 
 
 def start_live_server(
-    request, *, env: dict[str, str], name: str = "daphne", wait: bool = True, log_dir: Path | None = None
+    request,
+    *,
+    env: dict[str, str],
+    name: str = "daphne",
+    wait: bool = True,
+    log_dir: Path | None = None,
+    daphne_options: tuple[str, ...] | None = None,
 ) -> LiveServer:
     """A LiveServer stopped by the fixture's (or test's) finalizer; its log is printed on failure.
 
@@ -240,7 +256,7 @@ def start_live_server(
     `wait_ready()` on each.
     """
     log_dir = log_dir or request.getfixturevalue("tmp_path")
-    server = LiveServer(env=env, log_path=log_dir / f"{name}.log", name=name)
+    server = LiveServer(env=env, log_path=log_dir / f"{name}.log", name=name, daphne_options=daphne_options)
     failures_before = request.session.testsfailed
 
     def finish():

@@ -10,7 +10,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serial
 from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 
-from .. import access, selectors, services
+from .. import access, known_phones, selectors, services
 from ..models import MAX_ID, Ticket
 from ..names import MAX_NAME_LENGTH
 from ..net import client_ip
@@ -18,12 +18,13 @@ from ..phones import MAX_PHONE_INPUT
 from ..presenters import after_login_url, already_held_message
 from ..services import otp
 from .base import ApiView, PatientApi
+from .fields import TextField
 from .schemas import JoinedTicketSerializer, TicketEnvelopeSerializer, errors
 
 
 class SendOtpInput(serializers.Serializer):
-    phone = serializers.CharField(max_length=MAX_PHONE_INPUT)
-    name = serializers.CharField(max_length=MAX_NAME_LENGTH, required=False, allow_blank=True, default="")
+    phone = TextField(max_length=MAX_PHONE_INPUT)
+    name = TextField(max_length=MAX_NAME_LENGTH, required=False, allow_blank=True, default="")
 
 
 @extend_schema(
@@ -39,17 +40,22 @@ class SendOtpInput(serializers.Serializer):
 class SendOtpApi(ApiView):
     """The answer is the same whether or not the phone belongs to a patient. 429 (with Retry-After)
     before OTP_RESEND_SECONDS have passed, after OTP_SENDS_PER_PHONE codes in 10 minutes, per client
-    address, or past SMS_HOURLY_CAP; 400 for a number that is not a mobile of an allowed region;
-    502 when the SMS provider fails (nothing is counted then). A 429 because this phone was just
-    sent a code (`resend_too_soon`, `too_many_codes`, `busy`) still takes the session to the code
-    step: the patient can type the code they have."""
+    network, or past SMS_HOURLY_CAP (past its unreserved part for a phone this browser never
+    verified: `sms_cap`); 400 for a number that is not a mobile of an allowed region; 502 when the
+    SMS provider fails (nothing is counted then). A 429 because this phone was just sent a code
+    (`resend_too_soon`, `too_many_codes`, `busy`) still takes the session to the code step: the
+    patient can type the code they have."""
 
     def post(self, request):
         data = SendOtpInput(data=request.data)
         data.is_valid(raise_exception=True)
+        phone = data.validated_data["phone"]
         try:
             sent = otp.send_code(
-                phone=data.validated_data["phone"], name=data.validated_data["name"], ip=client_ip(request)
+                phone=phone,
+                name=data.validated_data["name"],
+                ip=client_ip(request),
+                verified_before=known_phones.verified_here_before(request, phone),
             )
         except otp.CodeAlreadySent as exc:
             # 429 all the same, but the patient may have that code: this browser's login page
@@ -61,9 +67,9 @@ class SendOtpApi(ApiView):
 
 
 class VerifyOtpInput(serializers.Serializer):
-    phone = serializers.CharField(max_length=MAX_PHONE_INPUT)
-    otp = serializers.CharField(max_length=16)
-    name = serializers.CharField(max_length=MAX_NAME_LENGTH, required=False, allow_blank=True, default="")
+    phone = TextField(max_length=MAX_PHONE_INPUT)
+    otp = TextField(max_length=16)
+    name = TextField(max_length=MAX_NAME_LENGTH, required=False, allow_blank=True, default="")
 
 
 @extend_schema(
@@ -82,14 +88,16 @@ class VerifyOtpInput(serializers.Serializer):
     summary="Check the code; starts the patient's session until the end of the service day",
 )
 class VerifyOtpApi(ApiView):
-    """A code is valid OTP_TTL_SECONDS, once, for OTP_MAX_ATTEMPTS wrong tries. A new phone needs a
-    name (given with the code, or here); without one `name_required` is true and the redirect
-    leads to the name step of the login page."""
+    """A code is valid OTP_TTL_SECONDS, once, for OTP_MAX_ATTEMPTS wrong tries, and only in the
+    session that asked for it: anywhere else every phone and code get the same 400 `invalid_code`
+    and no try is counted. A new phone needs a name (given with the code, or here); without one
+    `name_required` is true and the redirect leads to the name step of the login page."""
 
     def post(self, request):
         data = VerifyOtpInput(data=request.data)
         data.is_valid(raise_exception=True)
         verification = otp.verify_code(
+            session=request.session,
             phone=data.validated_data["phone"],
             code=data.validated_data["otp"],
             name=data.validated_data["name"],
@@ -99,17 +107,28 @@ class VerifyOtpApi(ApiView):
             session=request.session, verification=verification, staff_signed_in=access.is_staff_user(request.user)
         )
         rotate_token(request._request)
-        return Response(
+        response = Response(
             {
                 "verified": True,
                 "redirect": after_login_url(verification.patient),
                 "name_required": verification.patient is None,
             }
         )
+        known_phones.remember(response, request=request, phone=verification.phone)
+        return response
 
 
 @extend_schema(
-    parameters=[OpenApiParameter("phone", str, required=True)],
+    parameters=[
+        OpenApiParameter(
+            "phone",
+            str,
+            required=False,
+            deprecated=True,
+            description="Not needed: the phone is the one verified in this session. Still accepted from older "
+            "clients, and then must be that phone; query strings end up in access logs, so leave it out.",
+        )
+    ],
     responses={200: inline_serializer("PatientExists", {"exists": serializers.BooleanField()}), **errors(403)},
     summary="Whether the phone verified in this session is a registered patient (403 verify_first otherwise)",
 )
@@ -117,13 +136,13 @@ class CheckPatientApi(ApiView):
     """Being a patient of a clinic is health information: no enumeration of other numbers."""
 
     def get(self, request):
-        phone = request.query_params.get("phone", "")[:64]
+        phone = request.query_params.get("phone", "")[:64] or None  # absent or empty: the session's phone
         return Response({"exists": otp.is_known_phone(session=request.session, phone=phone)})
 
 
 class JoinInput(serializers.Serializer):
     service_id = serializers.IntegerField(min_value=1, max_value=MAX_ID)
-    name = serializers.CharField(
+    name = TextField(
         max_length=MAX_NAME_LENGTH,
         required=False,
         allow_blank=True,
@@ -168,13 +187,15 @@ class CancelInput(serializers.Serializer):
     summary="Leave the queue: cancel one of the patient's own tickets",
 )
 class CancelTicketApi(PatientApi):
-    """Only the patient's own ticket, while it is waiting or called."""
+    """Only the patient's own ticket, while it is waiting or called; anyone else's is a 404, as a
+    ticket that does not exist."""
 
     def post(self, request):
         data = CancelInput(data=request.data)
         data.is_valid(raise_exception=True)
         ticket_id = data.validated_data.get("ticket") or data.validated_data["ticket_id"]
-        ticket = Ticket.objects.filter(pk=ticket_id).first()
+        # Someone else's ticket is answered like one that does not exist: ids are sequential.
+        ticket = Ticket.objects.filter(pk=ticket_id, patient=self.patient).first()
         if ticket is None:
             raise exceptions.NotFound(_("There is no such ticket."))
         ticket = services.cancel(ticket=ticket, patient=self.patient)

@@ -17,6 +17,7 @@ from ..names import MAX_NAME_LENGTH
 from ..phones import MAX_PHONE_INPUT, normalize_phone
 from ..presenters import already_held_message, desk_services, reception_row
 from .base import ApiView, service_or_404
+from .fields import TextField
 from .schemas import ReceptionActionSerializer, ReceptionTicketsSerializer, WalkInTicketSerializer, errors
 
 ACTION_ERRORS = errors(400, 403, 404, 409)
@@ -40,8 +41,9 @@ class ReceptionApi(ApiView):
 
 
 class WalkInInput(serializers.Serializer):
-    name = serializers.CharField(max_length=MAX_NAME_LENGTH, allow_blank=True)
-    phone = serializers.CharField(
+    # Blank passes to the service, which says "Please enter a name." (400 invalid_name).
+    name = TextField(max_length=MAX_NAME_LENGTH, allow_blank=True, min_length=1)
+    phone = TextField(
         max_length=MAX_PHONE_INPUT,
         required=False,
         allow_blank=True,

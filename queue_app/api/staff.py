@@ -10,13 +10,14 @@ from .. import payloads, selectors, services
 from ..models import Counter
 from ..presenters import call_message
 from .base import StaffApi
+from .fields import TextField
 from .schemas import CounterActionSerializer, CounterQueueSerializer, StatusResultSerializer, errors
 
-ERRORS = errors(400, 403, 409)
+ERRORS = errors(400, 403, 404, 409)  # 404: an admin naming a counter that does not exist
 
 
 class ActionInput(serializers.Serializer):
-    expected_queue_id = serializers.CharField(
+    expected_queue_id = TextField(
         required=False,
         allow_blank=True,
         max_length=40,
@@ -99,7 +100,7 @@ class UpdateStatusApi(StaffApi):
 
 @extend_schema(
     parameters=[OpenApiParameter("counter", int, description="Admins: any counter; operators: their own.")],
-    responses={200: CounterQueueSerializer, **errors(403)},
+    responses={200: CounterQueueSerializer, **errors(400, 403, 404)},
     summary="The counter, its current patient and its waiting list in order",
 )
 class QueueDataApi(StaffApi):

@@ -17,6 +17,7 @@ from ..errors import (  # noqa: F401
     QueueError,
     ServiceUnavailable,
     StaleAction,
+    TicketLimitReached,
     TicketNotActive,
     UnknownService,
 )

@@ -1,10 +1,12 @@
 """Joining a service's queue: from a patient's phone, or at the reception desk for a walk-in."""
 
+from django.conf import settings
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from .. import selectors
-from ..errors import ServiceUnavailable
+from ..errors import ServiceUnavailable, TicketLimitReached
 from ..models import Patient, QueueHistory, Service, Staff, Ticket, service_day
 from ..names import clean_name
 from .changes import history, lock_service, log_transition, next_number, publish_change, queue_change
@@ -18,7 +20,9 @@ def join(
     """Give the patient a ticket for the service, or return the active one they already hold.
 
     `service` may be just its id (as a request names it): it is read once, under the lock, and
-    an unknown id raises UnknownService. Returns the ticket and whether it is new."""
+    an unknown id raises UnknownService. Returns the ticket and whether it is new.
+    A patient joining from their phone (`by` None) holds at most MAX_ACTIVE_TICKETS_PER_PHONE
+    active tickets of today, across services; staff (`by`) may give more, vouching for them."""
     service = lock_service(service.pk if isinstance(service, Service) else service)
     now = timezone.now()
     today = service_day(now)
@@ -33,6 +37,8 @@ def join(
         raise ServiceUnavailable(
             _("%(service)s is not offered today (%(days)s).") % {"service": service, "days": service.days_display()}
         )
+    if by is None:
+        _check_ticket_limit(patient, today)
 
     counters = service_counters(service.pk)
     targets = [c for c in counters if c.is_open(now)]
@@ -71,6 +77,27 @@ def join(
         counters=counters,
     )
     return ticket, True
+
+
+def _check_ticket_limit(patient: Patient, today) -> None:
+    """One verified phone may hold a few tickets (family members), not a hundred.
+
+    The cap spans services, whose locks do not exclude each other: the patient's row is locked
+    so that two joins of one phone for two services cannot both count the same tickets."""
+    Patient.objects.select_for_update().filter(pk=patient.pk).exists()
+    held = Ticket.objects.filter(patient=patient, service_date=today).active().count()
+    limit = settings.MAX_ACTIVE_TICKETS_PER_PHONE
+    if held >= limit:
+        raise TicketLimitReached(
+            ngettext(
+                "This phone already holds %(count)d ticket today, the most one phone may hold. "
+                "Leave the queue with it first, or ask at reception.",
+                "This phone already holds %(count)d tickets today, the most one phone may hold. "
+                "Leave the queue with one of them first, or ask at reception.",
+                held,
+            )
+            % {"count": held}
+        )
 
 
 @queue_change

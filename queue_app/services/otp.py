@@ -4,10 +4,16 @@
   a new code replaces the previous one.
 - Valid OTP_TTL_SECONDS, single use, OTP_MAX_ATTEMPTS wrong tries per code, constant-time check.
 - Sends are limited per phone (OTP_SENDS_PER_PHONE per 10 minutes and a resend cooldown), per
-  client address (OTP_SENDS_PER_IP, OTP_CHECKS_PER_IP), per hour overall (SMS_HOURLY_CAP) and
-  to ALLOWED_PHONE_REGIONS, against SMS pumping.
+  client network (OTP_SENDS_PER_IP, OTP_CHECKS_PER_IP, counted per IPv4 /24 and IPv6 /56), per
+  hour overall (SMS_HOURLY_CAP) and to ALLOWED_PHONE_REGIONS, against SMS pumping. Part of the
+  hourly cap (SMS_HOURLY_RESERVE_PERCENT) is kept for browsers sending to a phone they verified
+  before, so strangers who spend the rest cannot lock returning patients out.
 - Nothing here asks whether the phone belongs to a known patient before the code is verified, so
   every answer (and its timing) is the same for known and unknown phones.
+- A code can be tried only in the browser session that asked for it (CODE_SENT_KEY names the
+  phone and which code). Anyone else gets one answer for every (phone, code) pair, whatever
+  the phone's state (never seen, code pending, used, expired), and their guesses spend none of
+  the patient's tries. The session that asked is told what it needs: tries left, expired.
 Rate counters live in Django's cache, which every server process shares (the database or Redis).
 The code itself is never logged; only the SMS backend sees it.
 """
@@ -18,7 +24,7 @@ import math
 import secrets
 import unicodedata
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.core.cache import cache
@@ -27,30 +33,23 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy, ngettext
+from django.utils.translation import ngettext
 
 from .. import access, sms
-from ..errors import Busy, InvalidInput, NotAllowed, QueueError
+from ..errors import Busy, CodeRejected, InvalidInput, NotAllowed, SmsNotSent
 from ..models import OTP, Patient, end_of_service_day
 from ..names import clean_name
+from ..net import rate_limit_network
 from ..phones import check_region_allowed, mask_phone, normalize_phone
+from . import rate_limits as limits
+from .rate_limits import RateLimited
 
 log = logging.getLogger("queue.otp")
 
 CODE_DIGITS = 6
 WINDOW_SECONDS = 600  # "per 10 minutes" for the phone and address limits
 VERIFIED_PHONE_KEY = "patient_verified_phone"
-CODE_SENT_KEY = "patient_code_sent"  # {"phone": E.164, "resend_at": epoch seconds}: the code step
-
-
-class RateLimited(QueueError):
-    status_code = 429
-    code = "rate_limited"
-    default_message = gettext_lazy("Too many requests. Please wait a little and try again.")
-
-    def __init__(self, message=None, *, code: str | None = None, retry_after: float):
-        super().__init__(message, code=code)
-        self.retry_after = max(1, math.ceil(retry_after))
+CODE_SENT_KEY = "patient_code_sent"  # {"phone": E.164, "code": CodeSent.code_id, "resend_at": epoch s}
 
 
 class CodeAlreadySent(RateLimited):
@@ -59,25 +58,16 @@ class CodeAlreadySent(RateLimited):
 
     def __init__(self, message, *, code: str, retry_after: float, phone: str):
         super().__init__(message, code=code, retry_after=retry_after)
-        self.sent = CodeSent(phone=phone, resend_in=self.retry_after)
-
-
-class SmsNotSent(QueueError):
-    status_code = 502
-    code = "sms_failed"
-    default_message = gettext_lazy("We could not send the code, please try again")
-
-
-class CodeRejected(QueueError):
-    status_code = 400
-    code = "invalid_code"
-    default_message = gettext_lazy("That code is not right. Please check the SMS and try again.")
+        # This session asked for the phone's code too: it may try the one already sent.
+        sent_at = OTP.objects.filter(phone=phone).values_list("sent_at", flat=True).first()
+        self.sent = CodeSent(phone=phone, resend_in=self.retry_after, code_id=_code_id(sent_at) if sent_at else "")
 
 
 @dataclass(frozen=True)
 class CodeSent:
     phone: str  # E.164
     resend_in: int  # seconds until another code may be asked for
+    code_id: str  # which code was sent (its send time): only the session that asked may try it
 
 
 @dataclass(frozen=True)
@@ -89,8 +79,11 @@ class Verification:
 # --- sending ---------------------------------------------------------------------------------
 
 
-def send_code(*, phone: str, name: str = "", ip: str) -> CodeSent:
-    """Text a new code to the phone. `name` is kept for registering the phone if it is new."""
+def send_code(*, phone: str, name: str = "", ip: str, verified_before: bool = False) -> CodeSent:
+    """Text a new code to the phone. `name` is kept for registering the phone if it is new.
+
+    `verified_before`: the asking browser verified this phone on an earlier visit
+    (queue_app.known_phones); such sends may also use the reserved part of the hourly cap."""
     phone = normalize_phone(phone)
     check_region_allowed(phone)
     name = clean_name(name) if (name or "").strip() else ""
@@ -98,7 +91,7 @@ def send_code(*, phone: str, name: str = "", ip: str) -> CodeSent:
 
     # One send per phone at a time: two taps of "Send code" must not text two codes, and the
     # per-phone send log below is only ever updated by one request.
-    in_flight = _key("sending", phone)
+    in_flight = limits.key("sending", phone)
     if not cache.add(in_flight, 1, timeout=settings.TWILIO_TIMEOUT_SECONDS + 20):
         # The database cache's add() also answers False when it could not write (it swallows the
         # error): only a lock that is really there means "a code is on its way".
@@ -109,7 +102,7 @@ def send_code(*, phone: str, name: str = "", ip: str) -> CodeSent:
         )
     try:
         _check_cooldown(phone)
-        send_log_key = _key("sends", phone)
+        send_log_key = limits.key("sends", phone)
         recent = [t for t in cache.get(send_log_key, []) if t > now - WINDOW_SECONDS]
         if len(recent) >= settings.OTP_SENDS_PER_PHONE:
             raise CodeAlreadySent(
@@ -118,25 +111,29 @@ def send_code(*, phone: str, name: str = "", ip: str) -> CodeSent:
                 retry_after=recent[0] + WINDOW_SECONDS - now,
                 phone=phone,
             )
-        ip_bucket = _take(
-            _key("send-ip", ip),
+        ip_bucket = limits.take(
+            limits.key("send-ip", rate_limit_network(ip)),
             limit=settings.OTP_SENDS_PER_IP,
             window=WINDOW_SECONDS,
             now=now,
             message=_("Too many codes were asked for from this network. Please try again in a few minutes."),
         )
         try:
-            hour_bucket = _take(
+            hour_bucket = limits.take(
                 "otp:sms-hour",
-                limit=settings.SMS_HOURLY_CAP,
+                limit=settings.SMS_HOURLY_CAP if verified_before else _anonymous_hourly_cap(),
                 window=3600,
                 now=now,
                 message=_("We cannot send more codes right now. Please try again later or ask at reception."),
                 code="sms_cap",
             )
         except RateLimited:
-            _give_back(ip_bucket)
-            log.warning("SMS hourly cap of %d reached: refusing codes (possible SMS pumping)", settings.SMS_HOURLY_CAP)
+            limits.give_back(ip_bucket)
+            log.warning(
+                "SMS hourly cap reached (%s of %d): refusing codes (possible SMS pumping)",
+                "all" if verified_before else "the part open to new phones",
+                settings.SMS_HOURLY_CAP,
+            )
             raise
 
         code = f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
@@ -144,8 +141,8 @@ def send_code(*, phone: str, name: str = "", ip: str) -> CodeSent:
             sms.send_sms(phone, _message(code))
         except (sms.SmsDeliveryError, OSError) as exc:
             # Not a sent code: give the reservations back so the patient can simply try again.
-            _give_back(ip_bucket)
-            _give_back(hour_bucket)
+            limits.give_back(ip_bucket)
+            limits.give_back(hour_bucket)
             log.warning(
                 "otp not sent phone=%s provider_code=%s error=%s",
                 mask_phone(phone),
@@ -154,12 +151,17 @@ def send_code(*, phone: str, name: str = "", ip: str) -> CodeSent:
             )
             raise SmsNotSent() from exc
 
-        _record_sent(phone, code, name)
+        sent_at = _record_sent(phone, code, name)
         cache.set(send_log_key, [*recent, now], timeout=WINDOW_SECONDS)
     finally:
         cache.delete(in_flight)
     log.info("otp sent phone=%s", mask_phone(phone))
-    return CodeSent(phone=phone, resend_in=settings.OTP_RESEND_SECONDS)
+    return CodeSent(phone=phone, resend_in=settings.OTP_RESEND_SECONDS, code_id=_code_id(sent_at))
+
+
+def _anonymous_hourly_cap() -> int:
+    """The sends per hour open to anyone; the rest of SMS_HOURLY_CAP waits for returning patients."""
+    return settings.SMS_HOURLY_CAP - settings.SMS_HOURLY_CAP * settings.SMS_HOURLY_RESERVE_PERCENT // 100
 
 
 def _check_cooldown(phone: str) -> None:
@@ -183,7 +185,7 @@ def _check_cooldown(phone: str) -> None:
 
 
 @transaction.atomic
-def _record_sent(phone: str, code: str, name: str) -> None:
+def _record_sent(phone: str, code: str, name: str) -> datetime:
     now = timezone.now()
     fields = {
         "code_hash": _hash(phone, code),
@@ -199,6 +201,12 @@ def _record_sent(phone: str, code: str, name: str) -> None:
         defaults={**fields, "send_count": F("send_count") + 1},
         create_defaults={**fields, "send_count": 1},
     )
+    return now
+
+
+def _code_id(sent_at: datetime) -> str:
+    """Names one sent code: its send time in whole microseconds (what the database keeps)."""
+    return str((sent_at - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1))
 
 
 def _message(code: str) -> str:
@@ -214,14 +222,17 @@ def _message(code: str) -> str:
 # --- verifying -------------------------------------------------------------------------------
 
 
-def verify_code(*, phone: str, code: str, ip: str, name: str = "") -> Verification:
+def verify_code(*, session, phone: str, code: str, ip: str, name: str = "") -> Verification:
     """Check the code sent to the phone; on success it is used up and the patient is returned.
 
+    Only the session that asked for this code may try it: from any other session every (phone,
+    code) pair gets the same refusal and counts nothing against the phone, so nobody can learn
+    whether a phone has used the clinic, or spend a patient's tries.
     A new phone becomes a patient with the name given now or with the code; without either the
     result has no patient yet and `register_verified_phone` completes it.
     """
-    _take(
-        _key("check-ip", ip),
+    limits.take(
+        limits.key("check-ip", rate_limit_network(ip)),
         limit=settings.OTP_CHECKS_PER_IP,
         window=WINDOW_SECONDS,
         now=timezone.now().timestamp(),
@@ -230,13 +241,19 @@ def verify_code(*, phone: str, code: str, ip: str, name: str = "") -> Verificati
     name = clean_name(name) if (name or "").strip() else ""
     phone = normalize_phone(phone)
     digits = _digits(code)
+    asked = code_sent(session)
+    if asked is None or asked["phone"] != phone or not asked.get("code"):
+        # Not asked for here: the phone's row is not even read, so neither the answer nor its
+        # timing depends on whether the phone is known, has a code pending, used or expired.
+        log.info("otp refused phone=%s reason=not_asked_here", mask_phone(phone))
+        raise CodeRejected()
     now = timezone.now()
     refused = None
     with transaction.atomic():
         # Lock the row: two requests with the same code must not both succeed (single use),
         # and two wrong guesses must both be counted.
         otp = OTP.objects.select_for_update().filter(phone=phone).first()
-        refused = _refusal(otp, phone, digits, now)
+        refused = _refusal(otp, phone, digits, now, code_id=asked["code"])
         if refused is None:
             chosen = name or otp.pending_name
             otp.used_at = now
@@ -260,10 +277,17 @@ def _digits(code: str | None) -> str:
     return "".join(str(unicodedata.decimal(ch)) for ch in raw)
 
 
-def _refusal(otp: OTP | None, phone: str, digits: str, now: datetime) -> CodeRejected | None:
-    """Why this code is refused (counting a wrong guess), or None when it is right."""
+def _refusal(otp: OTP | None, phone: str, digits: str, now: datetime, *, code_id: str) -> CodeRejected | None:
+    """Why this code is refused (counting a wrong guess), or None when it is right.
+
+    `code_id` is the code this session asked for. A newer code asked for elsewhere (another
+    browser, or someone else) replaced it: this session is told its code expired, without a try
+    counted, and the newer code works only where it was asked for.
+    """
     if otp is None or not otp.code_hash:
         return CodeRejected()
+    if _code_id(otp.sent_at) != code_id:
+        return CodeRejected(_("This code has expired. Please ask for a new code."), code="code_expired")
     if otp.used_at is not None:
         return CodeRejected(_("This code has already been used. Please ask for a new code."), code="code_used")
     if otp.attempts >= settings.OTP_MAX_ATTEMPTS:
@@ -315,8 +339,13 @@ def verified_phone(session) -> str | None:
 
 
 def remember_code_sent(*, session, sent: CodeSent) -> None:
-    """Remember which phone this browser is verifying, so the code step survives a reload."""
-    session[CODE_SENT_KEY] = {"phone": sent.phone, "resend_at": int(timezone.now().timestamp()) + sent.resend_in}
+    """Remember which phone this browser is verifying and which code it asked for: the code step
+    survives a reload, and only this session may try that code."""
+    session[CODE_SENT_KEY] = {
+        "phone": sent.phone,
+        "code": sent.code_id,
+        "resend_at": int(timezone.now().timestamp()) + sent.resend_in,
+    }
 
 
 def code_sent(session) -> dict | None:
@@ -328,18 +357,22 @@ def forget_code_sent(*, session) -> None:
     session.pop(CODE_SENT_KEY, None)
 
 
-def is_known_phone(*, session, phone: str) -> bool:
+def is_known_phone(*, session, phone: str | None = None) -> bool:
     """Whether the phone verified in this session belongs to a patient; any other phone is refused.
 
     Being a patient of a clinic is health information, so nobody may ask about another number.
+    The phone comes from the session: `phone`, if given (older clients sent it in the query
+    string, where access logs keep it), must be that same number.
     """
-    try:
-        phone = normalize_phone(phone)
-    except InvalidInput:
-        phone = ""
-    if not phone or phone != verified_phone(session):
+    verified = verified_phone(session)
+    if phone is not None:
+        try:
+            phone = normalize_phone(phone)
+        except InvalidInput:
+            phone = ""
+    if not verified or phone not in (None, verified):
         raise NotAllowed(_("Please verify this phone number first."), code="verify_first")
-    return Patient.objects.filter(phone=phone).exists()
+    return Patient.objects.filter(phone=verified).exists()
 
 
 @transaction.atomic
@@ -360,40 +393,6 @@ def end_patient_session(*, session, staff_signed_in: bool) -> None:
             session.pop(key, None)
     else:
         session.flush()
-
-
-# --- rate counters in the shared cache -------------------------------------------------------
-
-
-def _key(kind: str, value: str) -> str:
-    # Phones and addresses are personal data: the cache (a database table) holds only a digest.
-    return f"otp:{kind}:{salted_hmac('queue_app.otp.limits', value).hexdigest()[:32]}"
-
-
-def _take(key: str, *, limit: int, window: int, now: float, message: str, code: str = "rate_limited") -> str:
-    """Count one use in the current fixed window; past the limit, un-count it and refuse.
-
-    On Redis incr is atomic; on the database cache two simultaneous requests may count once,
-    which only matters for the generous per-address and hourly limits that use this.
-    """
-    bucket = f"{key}:{int(now // window)}"
-    cache.add(bucket, 0, timeout=window + 60)
-    try:
-        used = cache.incr(bucket)
-    except ValueError:  # expired between add and incr
-        cache.set(bucket, 1, timeout=window + 60)
-        used = 1
-    if used > limit:
-        _give_back(bucket)
-        raise RateLimited(message, code=code, retry_after=window - now % window)
-    return bucket
-
-
-def _give_back(bucket: str) -> None:
-    try:
-        cache.decr(bucket)
-    except ValueError:
-        pass
 
 
 def _hash(phone: str, code: str) -> str:

@@ -10,7 +10,6 @@ from functools import wraps
 import phonenumbers
 from django import forms
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.http import Http404, JsonResponse
 from django.middleware.csrf import rotate_token
 from django.shortcuts import redirect, render
@@ -21,7 +20,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from .. import access, selectors, services
+from .. import access, known_phones, selectors, services
 from ..errors import QueueError, UnknownService
 from ..http import wants_json
 from ..models import Service, Ticket, parse_id
@@ -119,7 +118,13 @@ def _send_code(request):
     if not form.is_valid():
         return _render_login(request, "phone", phone_form=form, status=400)
     try:
-        sent = otp.send_code(phone=form.cleaned_data["phone"], name=form.cleaned_data["name"], ip=client_ip(request))
+        phone = form.cleaned_data["phone"]
+        sent = otp.send_code(
+            phone=phone,
+            name=form.cleaned_data["name"],
+            ip=client_ip(request),
+            verified_before=known_phones.verified_here_before(request, phone),
+        )
     except otp.CodeAlreadySent as exc:
         otp.remember_code_sent(session=request.session, sent=exc.sent)  # on to the code step, with the wait
         messages.info(request, CODE_ALREADY_SENT)
@@ -137,7 +142,11 @@ def _resend_code(request):
     if sent is None:
         return redirect("patient_login")
     try:
-        result = otp.send_code(phone=sent["phone"], ip=client_ip(request))
+        result = otp.send_code(
+            phone=sent["phone"],
+            ip=client_ip(request),
+            verified_before=known_phones.verified_here_before(request, sent["phone"]),
+        )
     except QueueError as exc:
         form = CodeForm(initial={"phone": sent["phone"]})
         return _render_login(request, "code", code_form=form, error=exc.message, status=exc.status_code)
@@ -152,14 +161,19 @@ def _verify_code(request):
         return _render_login(request, "code", code_form=form, status=400)
     try:
         verification = otp.verify_code(
-            phone=form.cleaned_data["phone"], code=form.cleaned_data["otp"], ip=client_ip(request)
+            session=request.session,
+            phone=form.cleaned_data["phone"],
+            code=form.cleaned_data["otp"],
+            ip=client_ip(request),
         )
     except QueueError as exc:
         form.add_error("otp" if _field_for(exc) == "otp" else None, exc.message)
         return _render_login(request, "code", code_form=form, status=exc.status_code)
     otp.start_patient_session(session=request.session, verification=verification, staff_signed_in=_staff_here(request))
     rotate_token(request)
-    return redirect(after_login_url(verification.patient))
+    response = redirect(after_login_url(verification.patient))
+    known_phones.remember(response, request=request, phone=verification.phone)
+    return response
 
 
 def _register_name(request):
@@ -330,25 +344,22 @@ def _focused_ticket(request) -> Ticket | None:
     ticket_id = parse_id(raw)
     ticket = access.can_watch_ticket(request.session, ticket_id) if ticket_id else None
     if ticket is None:
-        if ticket_id and Ticket.objects.filter(pk=ticket_id).exists():
-            raise PermissionDenied(_("This ticket belongs to someone else."))
+        # Someone else's ticket is answered like one that does not exist: ids are sequential, and
+        # a different answer would tell which exist (and so how busy the clinic is, and when).
         raise Http404(_("There is no such ticket."))
     return ticket
 
 
 def _leave_queue(request):
-    try:
-        ticket = Ticket.objects.filter(pk=int(request.POST.get("ticket", ""))).first()
-    except ValueError:
-        ticket = None
+    ticket_id = parse_id(request.POST.get("ticket"))
+    # Only the patient's own tickets: someone else's is answered like one that does not exist.
+    ticket = Ticket.objects.filter(pk=ticket_id, patient=request.patient).first() if ticket_id else None
     if ticket is None:
         messages.error(request, _("There is no such ticket."))
         return redirect("patient_dashboard")
     try:
         services.cancel(ticket=ticket, patient=request.patient)
     except QueueError as exc:
-        if exc.status_code == 403:
-            raise PermissionDenied(exc.message) from exc
         messages.error(request, exc.message)
     else:
         messages.success(request, _("You left the queue for %(service)s.") % {"service": ticket.service})

@@ -78,15 +78,16 @@ def staff_login(request):
 
 
 def lockout_response(request, credentials, *args, **kwargs):
-    """django-axes calls this after too many failed logins (username + address): a readable 429.
+    """django-axes calls this after too many failed logins to an account: a readable 429.
 
     Axes passes (request, original_response, credentials) or (request, credentials) depending on
     its code path, so nothing here relies on the extra arguments.
     """
     minutes = max(1, round(settings.AXES_COOLOFF_TIME * 60))
     message = _(
-        "Too many failed login attempts. For your security, logging in is blocked for %(minutes)d minutes. "
-        "Please wait, or ask an administrator to unlock your account."
+        "Too many failed login attempts. For your security, logging in is blocked for %(minutes)d minutes, "
+        "except on a computer where you have logged in before. Please wait, use that computer, or ask an "
+        "administrator to unlock your account."
     ) % {"minutes": minutes}
     headers = {"Retry-After": str(minutes * 60)}
     if wants_json(request) or request.headers.get("X-Requested-With") == "XMLHttpRequest":

@@ -361,20 +361,20 @@ OTHER = "+919876500002"
 
 
 def test_a_code_cannot_be_used_for_another_phone(db):
-    browser = PhoneBrowser()
-    browser.api("/send_otp/", {"phone": "+919876500001", "name": "Asha"})
-    browser.api("/send_otp/", {"phone": OTHER, "name": "Bilal"})
+    asha, bilal = PhoneBrowser(), PhoneBrowser()
+    asha.api("/send_otp/", {"phone": "+919876500001", "name": "Asha"})
+    bilal.api("/send_otp/", {"phone": OTHER, "name": "Bilal"})
     code = last_code("+919876500001")
     if code == last_code(OTHER):
         pytest.skip("both phones drew the same code (one in a million)")
-    refused = browser.api("/verify_otp/", {"phone": OTHER, "otp": code})
+    refused = bilal.api("/verify_otp/", {"phone": OTHER, "otp": code})
     assert refused.status_code == 400 and refused.json()["code"] == "invalid_code"
     assert not Patient.objects.filter(phone__in=["+919876500001", OTHER]).exists()
-    assert "patient_id" not in browser.session
+    assert "patient_id" not in bilal.session
     # The attempt counted against the phone it was tried on, not the one the code belongs to.
     assert OTP.objects.get(phone=OTHER).attempts == 1
     assert OTP.objects.get(phone="+919876500001").attempts == 0
-    assert browser.api("/verify_otp/", {"phone": "+919876500001", "otp": code}).status_code == 200
+    assert asha.api("/verify_otp/", {"phone": "+919876500001", "otp": code}).status_code == 200
 
 
 def test_guessing_through_the_plain_html_form_also_stops_after_five_tries(db):
@@ -402,3 +402,65 @@ def test_guessing_codes_for_many_phones_from_one_address_is_limited(settings):
         for n in range(10, 25)
     ]
     assert statuses[:12] == [400] * 12 and set(statuses[12:]) == {429}
+
+
+# --- text that is not text, ids that are not ids, bodies that do not parse -----------------------
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "fields"),
+    [
+        ("send_otp", {"phone": 919876543210}),
+        ("send_otp", {"phone": "+919876543210", "name": 0}),
+        ("verify_otp", {"phone": "+919876543210", "otp": 123456}),
+        ("join", {"service_id": "{opd}", "name": 0}),
+        ("join", {"service_id": "{opd}", "name": True}),
+        ("walk_in", {"name": 0, "service_id": "{opd}"}),
+        ("serve_next", {"expected_queue_id": 1.5}),
+    ],
+)
+def test_a_number_where_text_belongs_is_refused_not_turned_into_text(cast, endpoint, fields):
+    fields = {key: value.format(**cast.ids) if isinstance(value, str) else value for key, value in fields.items()}
+    before = state_digest()
+
+    response = send(cast, endpoint, json.dumps(fields), "application/json")
+
+    assert_refused(response, 400)
+    assert response.json()["fields"] and "Not a valid string." in response.json()["error"]
+    assert state_digest() == before and locmem.outbox == []
+
+
+@pytest.mark.parametrize("action", ["recall", "move", "cancel"])
+@pytest.mark.parametrize("accept", ["application/json", "*/*"])
+def test_a_ticket_id_that_is_not_a_number_is_the_apis_json_404(cast, action, accept):
+    response = cast.actors["recep"].client.post(
+        f"/staff/reception/tickets/abc/{action}/", {"service_id": cast.ids["lab"]}, headers={
+            "X-CSRFToken": CSRF_TOKEN, "Accept": accept}
+    )  # fmt: skip
+
+    assert_refused(response, 404)
+    assert response.json() == {"error": "There is no such ticket.", "code": "not_found"}
+
+
+@pytest.mark.parametrize("path", ["/staff/reception/tickets/1/nonsense/", "/queue/join/extra/", "/no-such-api/"])
+def test_a_path_no_route_matches_answers_json_to_a_script(cast, path):
+    response = cast.actors["recep"].client.get(path, headers={"Accept": "application/json"})
+
+    assert_refused(response, 404)
+    assert response.json() == {"error": "Not found.", "code": "not_found"}
+
+
+@pytest.mark.parametrize("path", ["/staff/login/", "/patient/login/", "/dashboard/"])
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [(b"", "multipart/form-data"), (b"x", "multipart/form-data"), (b"a", 'multipart/form-data; boundary=""')],
+)
+def test_a_multipart_body_that_cannot_be_parsed_is_the_error_shape_to_a_script(cast, path, body, content_type):
+    # CONTENT_TYPE as a server passes it even for an empty body (the test client would leave it out).
+    response = cast.actors["patA"].client.generic(
+        "POST", path, body, content_type=content_type, CONTENT_TYPE=content_type,
+        headers={"X-CSRFToken": CSRF_TOKEN, "Accept": "application/json"},
+    )  # fmt: skip
+
+    assert_refused(response, 400)
+    assert response.json() == {"error": "The request is malformed.", "code": "parse_error"}

@@ -66,6 +66,22 @@ def test_joining_twice_returns_the_ticket_already_held(signed_in_phone, opd, cou
     assert Ticket.objects.count() == 1
 
 
+def test_joining_past_the_phones_ticket_limit_is_refused_with_a_clear_message(signed_in_phone, opd, settings):
+    settings.MAX_ACTIVE_TICKETS_PER_PHONE = 2
+    for name in ("Asha Doe", "Ravi Doe"):
+        assert signed_in_phone.api("/queue/join/", {"service_id": opd.pk, "name": name}).status_code == 201
+
+    refused = signed_in_phone.api("/queue/join/", {"service_id": opd.pk, "name": "Mira Doe"})
+
+    assert refused.status_code == 409
+    assert refused.json() == {
+        "error": "This phone already holds 2 tickets today, the most one phone may hold. "
+        "Leave the queue with one of them first, or ask at reception.",
+        "code": "too_many_tickets",
+    }
+    assert Ticket.objects.count() == 2
+
+
 def test_position_and_wait_count_the_people_ahead(opd, counters, patients, patient, settings):
     settings.DEFAULT_SERVICE_MINUTES = 5
     for other in patients[:4]:  # spread over two counters: 2 ahead at each
@@ -148,10 +164,12 @@ def test_cancelling_twice_is_refused(signed_in_phone, opd):
     assert again.status_code == 409 and again.json()["code"] == "ticket_not_active"
 
 
-def test_a_patient_cannot_cancel_someone_elses_ticket(signed_in_phone, opd, counters):
+def test_a_patient_cannot_cancel_someone_elses_ticket_nor_tell_it_exists(signed_in_phone, opd, counters):
     other_ticket, _ = services.join(patient=PatientFactory(), service=opd)
     response = signed_in_phone.api("/queue/cancel/", {"ticket": other_ticket.pk})
-    assert response.status_code == 403
+    missing = signed_in_phone.api("/queue/cancel/", {"ticket": other_ticket.pk + 1000})
+    assert response.status_code == missing.status_code == 404
+    assert response.json() == missing.json() == {"error": "There is no such ticket.", "code": "not_found"}
     other_ticket.refresh_from_db()
     assert other_ticket.status == "waiting"
 
@@ -173,10 +191,12 @@ def test_dashboard_json_for_one_ticket(signed_in_phone, opd, lab):
     assert [t["id"] for t in tickets] == [mine["id"]]
 
 
-def test_another_patients_ticket_is_refused_on_the_dashboard(signed_in_phone, opd):
+def test_another_patients_ticket_is_answered_on_the_dashboard_as_a_missing_one(signed_in_phone, opd):
     other_ticket, _ = services.join(patient=PatientFactory(), service=opd)
     response = signed_in_phone.get("/dashboard/", {"ticket": other_ticket.pk}, HTTP_ACCEPT="application/json")
-    assert response.status_code == 403
+    missing = signed_in_phone.get("/dashboard/", {"ticket": other_ticket.pk + 1000}, HTTP_ACCEPT="application/json")
+    assert response.status_code == missing.status_code == 404
+    assert response.json() == missing.json() == {"error": "There is no such ticket.", "code": "not_found"}
     assert other_ticket.queue_id not in response.content.decode()
 
 
@@ -207,9 +227,9 @@ def test_schema_documents_the_patient_endpoints(db):
 # --- cost per request ------------------------------------------------------------------------
 
 # The session, the patient, the change and its events under the lock (with its state version:
-# services.changes.publish_change), who is ahead, and (when not remembered from the last few
-# seconds) the service's average time.
-JOIN_QUERIES = 19
+# services.changes.publish_change), the phone's ticket cap (its row locked, its tickets counted),
+# who is ahead, and (when not remembered from the last few seconds) the service's average time.
+JOIN_QUERIES = 21
 
 
 def test_join_costs_the_same_queries_with_5_and_with_200_waiting(signed_in_phone, opd, counters):

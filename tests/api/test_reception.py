@@ -10,6 +10,7 @@ from django.urls import reverse
 
 from queue_app import services
 from queue_app.models import Patient, QueueHistory, Ticket, service_day
+from queue_app.sms import locmem as sms_locmem
 
 from ..factories import CounterFactory, PatientFactory, ServiceFactory, StaffFactory
 from ..layer_helpers import Listener, in_memory_layer  # noqa: F401 - the fixture, used below
@@ -165,6 +166,21 @@ def test_a_walk_ins_phone_is_normalised_and_the_ticket_shows_on_that_phone(recep
     phone.sign_in(patient.phone)
     listed = phone.get("/dashboard/", HTTP_ACCEPT="application/json").json()["tickets"]
     assert [t["queue_id"] for t in listed] == [ticket.queue_id]
+
+
+def test_the_desk_still_issues_tickets_when_the_hourly_sms_cap_is_spent(reception, opd, counters, settings):
+    """An SMS-pumping attack that spends every code of the hour cannot close the clinic's door."""
+    settings.SMS_HOURLY_CAP = 1
+    settings.SMS_HOURLY_RESERVE_PERCENT = 0
+    assert PhoneBrowser().api("/send_otp/", {"phone": "+919876500001"}).status_code == 200
+    assert PhoneBrowser().api("/send_otp/", {"phone": "+919876500002"}).json()["code"] == "sms_cap"
+    sent = len(sms_locmem.outbox)
+
+    for phone in ("", "98765 00003"):
+        walk_in = reception.post(TICKETS, {"name": "Asha Rao", "phone": phone, "service_id": opd.pk})
+        assert walk_in.status_code == 201, walk_in.content
+
+    assert len(sms_locmem.outbox) == sent  # the desk sends no SMS
 
 
 def test_the_same_name_phone_and_service_returns_the_existing_ticket_with_200(reception, opd, counters, patient):
@@ -425,7 +441,7 @@ def test_a_family_ticket_is_still_the_phones_own_for_leaving(signed_in_phone, pa
     theirs, _ = services.join(patient=other, service=opd, name="Meera Doe")
     mine = signed_in_phone.api("/queue/join/", {"service_id": opd.pk, "name": "Meera Doe"}).json()["ticket"]
     assert mine["id"] != theirs.pk  # another phone's Meera is another person
-    assert signed_in_phone.api("/queue/cancel/", {"ticket": theirs.pk}).status_code == 403
+    assert signed_in_phone.api("/queue/cancel/", {"ticket": theirs.pk}).status_code == 404  # as if it did not exist
     assert signed_in_phone.api("/queue/cancel/", {"ticket": mine["id"]}).status_code == 200
 
 

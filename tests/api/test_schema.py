@@ -111,3 +111,39 @@ def test_the_schema_generates_without_warnings(db):
     from django.core.management import call_command
 
     call_command("spectacular", "--validate", "--fail-on-warn", stdout=io.StringIO(), stderr=io.StringIO())
+
+
+@pytest.mark.django_db
+def test_every_required_text_field_of_a_request_says_it_may_not_be_empty():
+    schema = _schema()
+    unbounded = []
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            for body in operation.get("requestBody", {}).get("content", {}).values():
+                node = _resolve(schema, body["schema"])
+                for name in node.get("required", []):
+                    field = node["properties"][name]
+                    if field.get("type") == "string" and "enum" not in field and not field.get("minLength"):
+                        unbounded.append(f"{method.upper()} {path} {name}")
+    assert sorted(set(unbounded)) == []
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("post", "/staff/serve_next/"),
+        ("post", "/staff/skip_patient/"),
+        ("post", "/staff/announce_patient/"),
+        ("post", "/staff/update_status/"),
+        ("get", "/staff/get_queue_data/"),
+    ],
+)
+def test_the_staff_actions_declare_the_404_they_give_an_admin_naming_no_counter(method, path, admin_user):
+    client = Client()
+    client.force_login(admin_user)
+    fields = {"counter": 987654, "status": "busy"}
+    response = client.post(path, fields) if method == "post" else client.get(path, fields)
+
+    assert response.status_code == 404 and response.json()["code"] == "not_found"
+    assert "404" in _schema()["paths"][path][method]["responses"]

@@ -110,6 +110,25 @@ def test_the_same_patient_joining_from_two_tabs_gets_one_ticket():
     assert Ticket.objects.count() == 1
 
 
+def test_one_phone_joining_six_services_at_once_stays_within_its_ticket_limit(settings):
+    settings.MAX_ACTIVE_TICKETS_PER_PHONE = 2
+    patient = PatientFactory()
+    offered = [ServiceFactory(service_name=f"Clinic {n}") for n in range(6)]
+
+    def joiner(service):
+        def work():
+            try:
+                services.join(patient=patient, service=service)
+            except services.TicketLimitReached:
+                pass
+
+        return work
+
+    run_threads([joiner(s) for s in offered])
+
+    assert Ticket.objects.filter(patient=patient).count() == 2
+
+
 def test_break_while_others_serve_and_patients_join_keeps_every_ticket_in_one_place():
     service = ServiceFactory(service_name="OPD")
     c1, c2, c3 = seated_counters(service, 3)

@@ -7,8 +7,10 @@ from datetime import datetime, time, timedelta
 
 import pytest
 from django.db import connection
+from django.test import RequestFactory
 from django.utils import timezone
 
+from queue_app import known_phones
 from queue_app.models import OTP, Patient
 from queue_app.services import otp as otp_service
 from queue_app.sms import locmem
@@ -110,9 +112,10 @@ def test_code_works_only_once(browser):
     send(browser)
     code = last_code(NEW_PHONE)
     assert verify(browser, code).status_code == 200
-    again = verify(PhoneBrowser(), code)
+    again = verify(browser, code)
     assert again.status_code == 400
-    assert again.json()["code"] == "code_used"
+    assert again.json()["code"] == "invalid_code"  # the session asks for no code any more
+    assert OTP.objects.get(phone=NEW_PHONE).used_at is not None
 
 
 def test_five_wrong_attempts_require_a_new_code(browser, settings):
@@ -205,14 +208,35 @@ def test_sends_per_address_are_limited(browser, settings):
     answers = [send(browser, phone=p, REMOTE_ADDR="203.0.113.7").status_code for p in phones]
     assert answers == [200, 200, 200, 429]
     assert len(locmem.outbox) == 3
-    assert send(browser, phone=phones[3], REMOTE_ADDR="203.0.113.8").status_code == 200
+    assert send(browser, phone=phones[3], REMOTE_ADDR="198.51.100.8").status_code == 200
+
+
+def test_sends_are_counted_per_ipv4_network_of_256_addresses(browser, settings):
+    settings.OTP_SENDS_PER_IP = 3
+    addresses = ["203.0.113.1", "203.0.113.77", "203.0.113.254", "203.0.113.9"]
+    answers = [
+        send(browser, phone=f"+91987654321{n}", REMOTE_ADDR=address).status_code for n, address in enumerate(addresses)
+    ]
+    assert answers == [200, 200, 200, 429]
+    assert send(browser, phone="+919876543219", REMOTE_ADDR="203.0.114.9").status_code == 200
+
+
+def test_sends_are_counted_per_ipv6_slash_56(browser, settings):
+    settings.OTP_SENDS_PER_IP = 3
+    # One host's /64 and its neighbours up to the /56 are one network; the next /56 is another.
+    addresses = ["2001:db8:0:1::1", "2001:db8:0:1::2", "2001:db8:0:ff:1:2:3:4", "2001:db8:0:42::9"]
+    answers = [
+        send(browser, phone=f"+91987654321{n}", REMOTE_ADDR=address).status_code for n, address in enumerate(addresses)
+    ]
+    assert answers == [200, 200, 200, 429]
+    assert send(browser, phone="+919876543219", REMOTE_ADDR="2001:db8:0:100::1").status_code == 200
 
 
 def test_address_limit_uses_the_client_behind_a_trusted_proxy(browser, settings):
     settings.OTP_SENDS_PER_IP = 1
     settings.TRUSTED_PROXIES = ["127.0.0.1"]
     first = send(browser, phone="+919876543211", HTTP_X_FORWARDED_FOR="198.51.100.1")
-    other_client = send(browser, phone="+919876543212", HTTP_X_FORWARDED_FOR="198.51.100.2")
+    other_client = send(browser, phone="+919876543212", HTTP_X_FORWARDED_FOR="192.0.2.2")
     same_client = send(browser, phone="+919876543213", HTTP_X_FORWARDED_FOR="198.51.100.1")
     assert [first.status_code, other_client.status_code, same_client.status_code] == [200, 200, 429]
 
@@ -223,16 +247,66 @@ def test_code_checks_per_address_are_limited(browser, settings):
     code = last_code(NEW_PHONE)
     for _ in range(3):
         verify(browser, wrong(code), REMOTE_ADDR="203.0.113.7")
-    refused = verify(browser, code, REMOTE_ADDR="203.0.113.7")
+    refused = verify(browser, code, REMOTE_ADDR="203.0.113.8")  # the same network
     assert refused.status_code == 429 and int(refused["Retry-After"]) > 0
-    assert verify(browser, code, REMOTE_ADDR="203.0.113.8").status_code == 200
+    assert verify(browser, code, REMOTE_ADDR="198.51.100.8").status_code == 200
 
 
 def test_sms_hourly_cap_stops_sending(browser, settings):
     settings.SMS_HOURLY_CAP = 2
+    settings.SMS_HOURLY_RESERVE_PERCENT = 0
     statuses = [send(browser, phone=f"+91987654321{i}").status_code for i in range(3)]
     assert statuses == [200, 200, 429]
     assert len(locmem.outbox) == 2
+
+
+def _exhaust_the_open_part_of_the_hourly_cap(settings, already_sent: int) -> None:
+    """Strangers from many networks send to new phones until only the reserve is left."""
+    settings.SMS_HOURLY_CAP = 10  # 20 % reserved: 8 open to anyone
+    for n in range(8 - already_sent):
+        sent = send(PhoneBrowser(), phone=f"+9198765432{n:02d}", REMOTE_ADDR=f"198.51.{n}.1")
+        assert sent.status_code == 200
+    refused = send(PhoneBrowser(), phone="+919876543299", REMOTE_ADDR="192.0.2.1")
+    assert refused.status_code == 429 and refused.json()["code"] == "sms_cap"
+
+
+def test_part_of_the_hourly_cap_is_kept_for_a_phone_this_browser_verified_before(patient, settings):
+    settings.OTP_RESEND_SECONDS = 0
+    returning = PhoneBrowser()
+    returning.sign_in(patient.phone)
+    returning.form("/patient/logout/")
+    _exhaust_the_open_part_of_the_hourly_cap(settings, already_sent=1)
+
+    assert send(returning, phone=patient.phone, name="").status_code == 200
+    assert verify(returning, last_code(patient.phone), phone=patient.phone).status_code == 200
+
+
+def test_the_reserve_tells_a_stranger_nothing_about_which_phones_are_patients(patient, settings):
+    settings.OTP_RESEND_SECONDS = 0
+    PhoneBrowser().sign_in(patient.phone)  # a patient: their phone has verified before
+    _exhaust_the_open_part_of_the_hourly_cap(settings, already_sent=1)
+
+    known = send(PhoneBrowser(), phone=patient.phone, name="", REMOTE_ADDR="192.0.2.7")
+    unknown = send(PhoneBrowser(), phone=NEW_PHONE, name="", REMOTE_ADDR="192.0.2.8")
+
+    assert (known.status_code, known.json()) == (unknown.status_code, unknown.json())
+    assert known.status_code == 429
+
+
+def test_the_browsers_memory_of_verified_phones_is_signed_and_holds_no_number(patient):
+    browser = PhoneBrowser()
+    browser.sign_in(patient.phone)
+    cookie = browser.cookies[known_phones.COOKIE_NAME]
+    assert "9812345678" not in cookie.value
+    assert cookie["httponly"] and cookie["samesite"] == "Lax"
+
+    def knows(value, phone):
+        request = RequestFactory().get("/")
+        request.COOKIES[known_phones.COOKIE_NAME] = value
+        return known_phones.verified_here_before(request, phone)
+
+    assert knows(cookie.value, patient.phone) and not knows(cookie.value, NEW_PHONE)
+    assert not knows(cookie.value[:-4] + "AAAA", patient.phone)  # a forged signature
 
 
 def test_phone_outside_allowed_regions_is_refused(browser):
@@ -280,6 +354,73 @@ def test_send_answers_the_same_for_known_and_unknown_phones(patient):
     assert (again_known.status_code, again_known.json()) == (again_unknown.status_code, again_unknown.json())
 
 
+PENDING, USED, EXPIRED, EXHAUSTED, UNSEEN = (f"+9198765{n:05d}" for n in range(11, 16))
+
+
+def test_a_browser_that_never_asked_gets_one_answer_whatever_the_phones_state(clock, settings):
+    """Used, pending, expired, out of tries or never seen: a guess from elsewhere cannot tell."""
+    settings.OTP_RESEND_SECONDS = 0
+    owners = {phone: PhoneBrowser() for phone in (PENDING, USED, EXPIRED, EXHAUSTED)}
+    send(owners[EXPIRED], phone=EXPIRED)
+    clock.advance(minutes=6)
+    for phone in (PENDING, USED, EXHAUSTED):
+        send(owners[phone], phone=phone)
+    assert verify(owners[USED], last_code(USED), phone=USED).status_code == 200
+    for _ in range(5):
+        verify(owners[EXHAUSTED], wrong(last_code(EXHAUSTED)), phone=EXHAUSTED)
+    stranger = PhoneBrowser()
+    send(stranger, phone=NEW_PHONE)  # a session that asked a code, for another phone
+
+    answers = [verify(stranger, "000000", phone=phone) for phone in (PENDING, USED, EXPIRED, EXHAUSTED, UNSEEN)]
+    answers += [verify(stranger, last_code(phone), phone=phone) for phone in owners]  # even the right code
+
+    assert len({(a.status_code, a.content) for a in answers}) == 1
+    assert answers[0].status_code == 400
+    assert answers[0].json() == {
+        "error": "That code is not right. Please check the SMS and try again.",
+        "code": "invalid_code",
+    }
+    assert OTP.objects.get(phone=PENDING).attempts == 0
+
+
+def test_guesses_from_a_browser_that_never_asked_spend_none_of_the_patients_tries(browser):
+    send(browser)
+    code = last_code(NEW_PHONE)
+    stranger = PhoneBrowser()
+
+    for guess in range(20):
+        assert verify(stranger, f"{guess:06d}").json()["code"] == "invalid_code"
+
+    assert OTP.objects.get(phone=NEW_PHONE).attempts == 0
+    assert verify(browser, code).status_code == 200
+
+
+def test_the_right_code_works_only_in_the_browser_that_asked(browser):
+    send(browser)
+    code = last_code(NEW_PHONE)
+
+    elsewhere = verify(PhoneBrowser(), code)
+
+    assert elsewhere.status_code == 400 and elsewhere.json()["code"] == "invalid_code"
+    assert OTP.objects.get(phone=NEW_PHONE).used_at is None
+    assert not Patient.objects.filter(phone=NEW_PHONE).exists()
+    assert verify(browser, code).status_code == 200
+
+
+def test_a_code_asked_for_elsewhere_replaces_this_browsers_code_which_is_then_reported_expired(browser, settings):
+    settings.OTP_RESEND_SECONDS = 0
+    send(browser)
+    other_browser = PhoneBrowser()
+    send(other_browser)
+    newer = last_code(NEW_PHONE)
+
+    refused = verify(browser, newer)
+
+    assert refused.status_code == 400 and refused.json()["code"] == "code_expired"
+    assert OTP.objects.get(phone=NEW_PHONE).attempts == 0
+    assert verify(other_browser, newer).status_code == 200
+
+
 def test_known_phone_keeps_its_name(patient, browser):
     send(browser, phone=patient.phone, name="Someone Else")
     assert verify(browser, last_code(patient.phone), phone=patient.phone).status_code == 200
@@ -296,6 +437,16 @@ def test_check_patient_answers_only_for_the_phone_verified_in_this_session(patie
     other = browser.get("/check_patient/", {"phone": NEW_PHONE})
     assert other.status_code == 403 and other.json()["code"] == "verify_first"
     assert browser.get("/check_patient/", {"phone": "nonsense"}).status_code == 403
+
+
+def test_check_patient_reads_the_phone_from_the_session_so_none_travels_in_the_query_string(patient, browser):
+    refused = browser.get("/check_patient/")
+    assert refused.status_code == 403 and refused.json()["code"] == "verify_first"
+
+    browser.sign_in(patient.phone)
+
+    assert browser.get("/check_patient/").json() == {"exists": True}
+    assert browser.get("/check_patient/", {"phone": ""}).json() == {"exists": True}
 
 
 def test_new_phone_without_a_name_is_asked_for_one_after_verifying(browser):
@@ -414,21 +565,29 @@ def _at_once(workers):
     return results
 
 
-def _verify_outcome(code):
+def _verify_outcome(code, session):
     try:
-        otp_service.verify_code(phone=NEW_PHONE, code=code, ip="198.51.100.1")
+        otp_service.verify_code(session=session, phone=NEW_PHONE, code=code, ip="198.51.100.1")
     except otp_service.CodeRejected as exc:
         return exc.code
     return "ok"
 
 
+def _session_that_asked() -> dict:
+    """The session data of a browser that asked for NEW_PHONE's code (each thread reads it alike)."""
+    session = {}
+    sent = otp_service.send_code(phone=NEW_PHONE, name="Asha Rao", ip="198.51.100.1")
+    otp_service.remember_code_sent(session=session, sent=sent)
+    return session
+
+
 @pytest.mark.mysql
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.skipif(not ON_MYSQL, reason="row locking needs MariaDB/MySQL: set DATABASE_URL=mysql://...")
-def test_the_same_code_sent_at_once_from_four_phones_verifies_only_once():
-    otp_service.send_code(phone=NEW_PHONE, name="Asha Rao", ip="198.51.100.1")
+def test_the_same_code_sent_at_once_from_four_tabs_verifies_only_once():
+    session = _session_that_asked()
     code = last_code(NEW_PHONE)
-    outcomes = _at_once([lambda: _verify_outcome(code)] * 4)
+    outcomes = _at_once([lambda: _verify_outcome(code, session)] * 4)
     assert sorted(outcomes) == ["code_used"] * 3 + ["ok"]
     assert Patient.objects.filter(phone=NEW_PHONE).count() == 1
 
@@ -437,8 +596,8 @@ def test_the_same_code_sent_at_once_from_four_phones_verifies_only_once():
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.skipif(not ON_MYSQL, reason="row locking needs MariaDB/MySQL: set DATABASE_URL=mysql://...")
 def test_simultaneous_wrong_guesses_are_all_counted():
-    otp_service.send_code(phone=NEW_PHONE, name="Asha Rao", ip="198.51.100.1")
+    session = _session_that_asked()
     code = last_code(NEW_PHONE)
-    outcomes = _at_once([lambda: _verify_outcome(wrong(code))] * 8)
+    outcomes = _at_once([lambda: _verify_outcome(wrong(code), session)] * 8)
     assert outcomes.count("invalid_code") == 4 and outcomes.count("too_many_attempts") == 4
     assert OTP.objects.get(phone=NEW_PHONE).attempts == 5

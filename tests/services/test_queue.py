@@ -75,6 +75,67 @@ def test_a_patient_may_hold_one_ticket_per_service(opd, lab, counters, patient):
     assert a.pk != b.pk
 
 
+def test_a_phone_holds_at_most_the_configured_number_of_active_tickets_across_services(
+    opd, lab, counters, patient, settings
+):
+    settings.MAX_ACTIVE_TICKETS_PER_PHONE = 3
+    services.join(patient=patient, service=opd)
+    services.join(patient=patient, service=opd, name="Ravi Doe")
+    held, _ = services.join(patient=patient, service=lab, name="Mira Doe")
+
+    with pytest.raises(services.TicketLimitReached) as refused:
+        services.join(patient=patient, service=lab)
+
+    assert refused.value.message == (
+        "This phone already holds 3 tickets today, the most one phone may hold. "
+        "Leave the queue with one of them first, or ask at reception."
+    )
+    assert refused.value.status_code == 409
+    assert services.join(patient=patient, service=lab, name="Mira Doe") == (held, False)  # held: still shown
+    services.cancel(ticket=held, patient=patient)
+    assert services.join(patient=patient, service=lab)[1] is True
+
+
+def test_by_default_one_phone_cannot_queue_a_hundred_family_members(opd, counters, patient):
+    for n in range(settings.MAX_ACTIVE_TICKETS_PER_PHONE):
+        services.join(patient=patient, service=opd, name=f"Family member {n}")
+
+    with pytest.raises(services.TicketLimitReached):
+        services.join(patient=patient, service=opd, name="Family member 99")
+
+    assert settings.MAX_ACTIVE_TICKETS_PER_PHONE == 5
+    assert Ticket.objects.filter(patient=patient).count() == 5
+
+
+def test_only_todays_active_tickets_count_towards_the_phones_limit(opd, counters, patient, settings):
+    settings.MAX_ACTIVE_TICKETS_PER_PHONE = 1
+    Ticket.objects.create(
+        queue_id="OPD_001_0000",
+        number=1,
+        service_date=timezone.localdate() - timedelta(days=1),
+        service=opd,
+        patient=patient,
+        patient_name="Yesterday",
+        status=Ticket.Status.SERVED,
+    )
+    served, _ = services.join(patient=patient, service=opd, name="Served Today")
+    services.serve_next(counter=counters[0], by=counters[0].held_by)
+    services.serve_next(counter=counters[0], by=counters[0].held_by)
+    assert refresh(served).status == Ticket.Status.SERVED
+
+    assert services.join(patient=patient, service=opd)[1] is True
+
+
+def test_reception_may_give_a_phone_more_tickets_than_it_could_take_itself(opd, counters, patient, settings):
+    settings.MAX_ACTIVE_TICKETS_PER_PHONE = 1
+    services.join(patient=patient, service=opd)
+    receptionist = StaffFactory(username="desk", role="reception")
+
+    ticket, created = services.issue_walk_in(name="Grandma Doe", phone=patient.phone, service=opd, by=receptionist)
+
+    assert created and ticket.patient == patient
+
+
 def test_joining_after_being_served_gives_a_new_ticket(opd, counters, patient):
     first, _ = services.join(patient=patient, service=opd)
     services.serve_next(counter=counters[0], by=None)
@@ -442,10 +503,10 @@ def test_housekeeping_command_is_idempotent(opd, counters, patients):
 def test_query_counts_do_not_grow_with_the_queue(opd, counters, count, django_assert_max_num_queries):
     patients = PatientFactory.create_batch(count)
     join_all(opd, patients[:-1])
-    # The change, its state version (3: services.changes.publish_change) and the events built
-    # under the lock (what runs after the commit, such as the position list, does not run inside
-    # the test's transaction).
-    with django_assert_max_num_queries(15):
+    # The change, its state version (3: services.changes.publish_change), the phone's ticket cap
+    # (2) and the events built under the lock (what runs after the commit, such as the position
+    # list, does not run inside the test's transaction).
+    with django_assert_max_num_queries(17):
         services.join(patient=patients[-1], service=opd)
     with django_assert_max_num_queries(14):
         services.serve_next(counter=counters[0], by=None)

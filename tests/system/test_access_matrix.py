@@ -48,10 +48,10 @@ GET  /check_patient/?phone={phone_a}          -                            403  
 GET  /service/selection/                      -                            P    200  200  P    P    P    P
 POST /service/selection/                      service_id={opd}             P    R    R    P    P    P    P
 POST /queue/join/                             service_id={opd}             403  200  200  403  403  403  403
-POST /queue/cancel/                           ticket={ta}                  403  200  403  403  403  403  403
+POST /queue/cancel/                           ticket={ta}                  403  200  404  403  403  403  403
 GET  /dashboard/                              -                            P    200  200  P    P    P    P
-GET  /dashboard/?ticket={ta}                  -                            P    200  403  P    P    P    P
-POST /dashboard/                              ticket={ta}                  P    R    403  P    P    P    P
+GET  /dashboard/?ticket={ta}                  -                            P    200  404  P    P    P    P
+POST /dashboard/                              ticket={ta}                  P    R    R    P    P    P    P
 GET  /qr/                                     -                            200  200  200  200  200  200  200
 GET  /qr.png                                  -                            200  200  200  200  200  200  200
 GET  /qr.svg                                  -                            200  200  200  200  200  200  200

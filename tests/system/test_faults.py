@@ -116,11 +116,18 @@ def _new_patient_session(cast) -> Actor:
 
 
 def _code_sent(cast) -> Actor:
+    """A browser whose session asked for a code (only that session may try it)."""
+    from django.contrib.sessions.backends.db import SessionStore
+
     from queue_app.services import otp
 
-    otp.send_code(phone="+919811100009", name="Devi Nair", ip="198.51.100.4")
+    session = SessionStore()
+    otp.remember_code_sent(
+        session=session, sent=otp.send_code(phone="+919811100009", name="Devi Nair", ip="198.51.100.4")
+    )
+    session.save()
     cast.code = last_code("+919811100009")
-    return cast.actors["anon"]
+    return Actor("anonD", session.session_key)
 
 
 # name: (who asks — an actor name or a setup function, path, form fields)

@@ -1,5 +1,6 @@
 """Structured logs: one line per request and per queue transition; no phone number or OTP, ever."""
 
+import io
 import json
 import logging
 import re
@@ -168,13 +169,15 @@ def raw_logs():
 def test_the_queue_and_otp_flows_never_log_a_phone_number_or_a_code(
     counters, opd, raw_logs, django_capture_on_commit_callbacks
 ):
-    otp_service.send_code(phone=PHONE, name="Asha Rao", ip="127.0.0.1")
+    session = {}
+    sent = otp_service.send_code(phone=PHONE, name="Asha Rao", ip="127.0.0.1")
+    otp_service.remember_code_sent(session=session, sent=sent)
     (sms,) = sms_locmem.outbox
     code = re.search(r"\b\d{6}\b", sms.body).group()
     wrong = f"{(int(code) + 1) % 10**6:06d}"
     with pytest.raises(otp_service.CodeRejected):
-        otp_service.verify_code(phone=PHONE, code=wrong, ip="127.0.0.1")
-    patient = otp_service.verify_code(phone=PHONE, code=code, ip="127.0.0.1").patient
+        otp_service.verify_code(session=session, phone=PHONE, code=wrong, ip="127.0.0.1")
+    patient = otp_service.verify_code(session=session, phone=PHONE, code=code, ip="127.0.0.1").patient
 
     with django_capture_on_commit_callbacks(execute=True):  # transitions are logged at the commit
         services.join(patient=patient, service=opd)
@@ -319,10 +322,62 @@ def test_a_live_server_logs_each_request_as_one_json_line(request, tmp_path):
     assert "9812345678" not in server.log_text()
 
 
+TOKEN = "eyJ0IjoxLCJkIjoiMjAyNi0xMS0yNiJ9:1vB5x:AbCdEfGhIjKlMnOp"
+
+
+def test_daphne_started_by_hand_writes_no_phone_and_no_ticket_link_to_its_access_log(request, tmp_path):
+    """`daphne queue_system.asgi:application` with Daphne's default access log on (no --verbosity 0)."""
+    url = migrated_sqlite(tmp_path / "db.sqlite3")
+    server = start_live_server(
+        request, env=clean_env(DEBUG="0", QUEUE_TESTING="1", DATABASE_URL=url), daphne_options=()
+    )
+
+    for path in (
+        f"/check_patient/?phone=%2B{PHONE[1:]}",
+        "/check_patient/?phone=98123%2045678",  # typed without the country code
+        f"/t/{TOKEN}/",
+        f"/t/{TOKEN}",  # redirected to the slash form: both are logged
+        "/display/?code=123456",
+    ):
+        try:
+            urllib.request.urlopen(server.url + path, timeout=10)
+        except urllib.error.HTTPError:
+            pass
+    server.stop()
+
+    written = server.log_text()
+    assert '"GET /check_patient/" 403' in written  # Daphne's access log is on, and masked
+    assert '"GET /t/%E2%80%A6/"' in written
+    for secret in ("9812345678", "98123", "AbCdEfGhIjKlMnOp", "1vB5x", "123456"):
+        assert secret not in written
+
+
+def test_every_line_daphne_logs_gets_the_path_without_its_query_string_or_token():
+    from daphne.access import AccessLogGenerator
+    from daphne.server import Server
+
+    from queue_system.server import mask_access_log
+
+    mask_access_log()
+    stream = io.StringIO()
+    server = Server(application=None, endpoints=["tcp:port=0"], action_logger=AccessLogGenerator(stream))
+
+    server.log_action(
+        "http", "complete", {"path": f"/t/{TOKEN}/?phone={PHONE}", "status": 200, "method": "GET", "client": "x",
+                             "time_taken": 0.1, "size": 10}
+    )  # fmt: skip
+    server.log_action("websocket", "connected", {"path": f"/ws/queue/updates/?phone={PHONE}", "client": "x"})
+
+    assert [line.split('"')[1] for line in stream.getvalue().splitlines()] == [
+        "GET /t/%E2%80%A6/",
+        "WSCONNECT /ws/queue/updates/",
+    ]
+
+
 @pytest.mark.django_db
 def test_the_request_line_leaves_out_a_signed_ticket_links_token(client, caplog):
     caplog.set_level(logging.INFO, logger="queue.requests")
-    client.get("/t/eyJ0IjoxLCJkIjoiMjAyNi0xMS0yNiJ9:1vB5x:AbCdEfGhIjKlMnOp/")
+    client.get(f"/t/{TOKEN}/")
     (line,) = request_lines(caplog)
     assert "path=/t/%E2%80%A6/" in line.getMessage()
     assert "AbCdEfGhIjKlMnOp" not in caplog.text

@@ -1,6 +1,7 @@
 """Admin pages render for every model, and admin actions go through the services."""
 
 import pytest
+from axes.models import AccessAttempt
 from django.apps import apps
 from django.urls import reverse
 
@@ -114,3 +115,14 @@ def test_admin_lists_need_no_time_zone_tables_in_the_database(admin_client, opd,
         assert response.status_code == 200, url
         converting = [q["sql"] for q in queries if any(word in q["sql"] for word in ZONE_CONVERSION)]
         assert converting == [], f"{url} converts time zones in the database: {converting[0][:200]}"
+
+
+@pytest.mark.parametrize("username", ["x" * 256, "\ufdfa" * 15], ids=["256 characters", "15 x U+FDFA"])
+def test_admin_login_refuses_a_username_longer_than_any_account_before_the_lockout_records_it(
+    client, admin_user, username
+):
+    response = client.post("/admin/login/", {"username": username, "password": "guess", "next": "/admin/"})
+
+    assert response.status_code == 200
+    assert "Please enter the correct username and password" in response.content.decode()
+    assert not AccessAttempt.objects.exists()

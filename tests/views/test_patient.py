@@ -218,13 +218,19 @@ def test_leaving_the_queue_with_a_plain_form(signed_in, patient, opd, counters):
     assert ticket.status == "cancelled"
 
 
-def test_another_patients_ticket_page_is_refused(signed_in, opd):
+def test_another_patients_ticket_page_is_answered_as_if_it_did_not_exist(signed_in, opd):
     theirs, _ = services.join(patient=PatientFactory(name="Secret Person"), service=opd)
+    missing = theirs.pk + 1000
+
     response = signed_in.get(f"/dashboard/?ticket={theirs.pk}")
-    assert response.status_code == 403
+
+    assert response.status_code == 404
+    assert response.content == signed_in.get(f"/dashboard/?ticket={missing}").content
     assert "Secret Person" not in page(response) and theirs.queue_id not in page(response)
-    leave = signed_in.form("/dashboard/", {"action": "cancel", "ticket": theirs.pk})
-    assert leave.status_code == 403
+    leave = signed_in.form("/dashboard/", {"action": "cancel", "ticket": theirs.pk}, follow=True)
+    leave_missing = signed_in.form("/dashboard/", {"action": "cancel", "ticket": missing}, follow=True)
+    assert leave.redirect_chain == leave_missing.redirect_chain == [("/dashboard/", 302)]
+    assert "There is no such ticket." in page(leave)
     theirs.refresh_from_db()
     assert theirs.status == "waiting"
 
