@@ -27,14 +27,24 @@ def rollover_if_new_day() -> None:
 def expire_previous_days(*, today: date | None = None) -> int:
     """Tickets still open from an earlier service date become expired. Idempotent."""
     today = today or service_day()
-    open_from_before = Ticket.objects.active().filter(service_date__lt=today)
-    # A plain read first: most days there is nothing to expire, and locking the rows' index range
-    # before the service's lock made two processes' first changes of a day deadlock on MariaDB.
-    if not open_from_before.exists():
+    # Found without a lock, then locked by primary key. A locking read over an index range would
+    # also lock the first of today's rows past the range; a queue change that holds its
+    # service's lock and updates that row then deadlocks with the first change of the day of
+    # another process, which runs this before taking its service's lock (seen on MariaDB).
+    stale_ids = list(Ticket.objects.active().filter(service_date__lt=today).values_list("pk", flat=True))
+    if not stale_ids:
         return 0
-    stale = list(open_from_before.select_for_update().select_related("service", "counter"))
-    if not stale:
-        return 0
+    # The tickets' rows only: FOR UPDATE with a join would lock their services' rows too, out of
+    # the order the rules take them in.
+    locked = list(
+        Ticket.objects.select_for_update()
+        .filter(pk__in=stale_ids, service_date__lt=today)
+        .active()
+        .values_list("pk", flat=True)
+    )
+    if not locked:
+        return 0  # another process expired them meanwhile
+    stale = list(Ticket.objects.filter(pk__in=locked).select_related("service", "counter"))
     now = timezone.now()
     Ticket.objects.filter(pk__in=[t.pk for t in stale]).update(
         status=Ticket.Status.EXPIRED, finished_at=now, active_key=None

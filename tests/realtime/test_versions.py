@@ -17,6 +17,7 @@ from queue_app import consumers, events, selectors, services
 from queue_app.models import Counter, Service
 
 from ..factories import PatientFactory
+from ..layer_helpers import in_memory_layer  # noqa: F401 - the fixture: its groups are readable
 from ..security_helpers import free_port
 from .test_consumers import (
     join,
@@ -88,7 +89,7 @@ async def test_cancelling_a_ticket_of_the_pool_still_tells_the_display(sockets, 
     assert frame["version"] == snapshot["versions"][str(opd.pk)] + 1
 
 
-async def test_a_display_that_missed_a_change_sees_the_next_version_jump(sockets, counters, opd):  # noqa: F811
+async def test_a_display_that_missed_a_change_sees_the_next_version_jump(in_memory_layer, sockets, counters, opd):  # noqa: F811
     display, snapshot = await sockets()
     start = snapshot["versions"][str(opd.pk)]
     layer = get_channel_layer()
