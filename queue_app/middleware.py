@@ -143,7 +143,7 @@ class CompressionMiddleware(GZipMiddleware):
     Staff answers do: the desk's and the admin's searches echo the term next to other people's
     names and phones, the desk hands out tickets' signed links. They stay uncompressed; they go
     to counter PCs on the clinic's own network, where size matters least. Images are compressed
-    already. Static files: WhiteNoise's own .gz files when collected, else compressed here.
+    already; static files are WhiteNoise's (the .gz files collectstatic wrote), never seen here.
     """
 
     def process_response(self, request, response):

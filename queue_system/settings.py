@@ -153,10 +153,10 @@ MIDDLEWARE = [
     "queue_app.logs.RequestLogMiddleware",  # first: its duration covers everything below
     "queue_app.middleware.ForwardedProtoMiddleware",  # before anything asks request.is_secure()
     "django.middleware.security.SecurityMiddleware",
-    # Before anything that reads or changes the body (Django's advice), and above WhiteNoise so
-    # static files without a collected .gz are compressed too. Not for staff: BREACH (see there).
-    "queue_app.middleware.CompressionMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Before anything that reads or changes the body (Django's advice); below WhiteNoise, which
+    # serves the .gz files collectstatic wrote. Not for staff answers: BREACH (see there).
+    "queue_app.middleware.CompressionMiddleware",
     "queue_app.middleware.FormCharsetMiddleware",  # before anything reads request.POST
     "queue_app.middleware.SessionMiddleware",  # Django's, with a 503 when the database is lost
     "django.middleware.locale.LocaleMiddleware",
@@ -178,7 +178,10 @@ ASGI_APPLICATION = "queue_system.asgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [BASE_DIR / "templates"],
+        # static/ last, for {% include "css/app.css" %}: the patient pages inline the shared base
+        # stylesheet, so a phone waits for one stylesheet, not two. Static files hold no template
+        # syntax, so an included one is its text as it is.
+        "DIRS": [BASE_DIR / "templates", BASE_DIR / "static"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [

@@ -68,13 +68,6 @@ def test_nothing_is_gzipped_for_a_client_that_does_not_accept_it():
 
 
 @pytest.mark.django_db
-def test_static_text_files_are_gzipped_when_no_compressed_copy_was_collected():
-    response = Client().get("/static/css/app.css", **GZIP)
-    assert response["Content-Encoding"] == "gzip"
-    assert ":root" in unzipped(response)
-
-
-@pytest.mark.django_db
 def test_staff_answers_are_never_gzipped_as_they_echo_searches_next_to_patients_data(opd, patient):
     """BREACH: a search term the request chose, echoed beside names and phones, in a compressed
     answer lets an attacker who sees sizes on the wire guess those names a letter at a time."""
