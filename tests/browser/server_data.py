@@ -108,7 +108,14 @@ def _ticket(ticket) -> dict:
     }
 
 
-ACTIONS = {f.__name__: f for f in (setup, join, serve_next, set_status, tickets)}
+def reset_lockouts() -> int:
+    """Forget every failed staff login (django-axes), as `manage.py axes_reset` does."""
+    from axes.utils import reset
+
+    return reset()
+
+
+ACTIONS = {f.__name__: f for f in (setup, join, serve_next, set_status, tickets, reset_lockouts)}
 
 
 def main() -> None:
