@@ -347,7 +347,7 @@ def today_tickets(query: str = "", *, limit: int = DESK_LIST_LIMIT) -> tuple[lis
     if query:
         match = Q(queue_id__icontains=query) | Q(patient_name__icontains=query)
         coded = CODE_AND_NUMBER.match(query)
-        if query.isdigit() and len(query) <= 9:
+        if query.isdecimal() and len(query) <= 9:
             match = Q(number=int(query))  # digits are a ticket number, not part of the random suffix
         elif coded:
             code = re.sub(r"[^A-Z0-9]", "", coded.group(1).upper())

@@ -456,3 +456,9 @@ def test_the_schema_documents_the_reception_endpoints(db):
         assert "post" in paths[f"{TICKETS}{{ticket_id}}/{action}/"]
     join = paths["/queue/join/"]["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"]
     assert "name" in schema["components"]["schemas"][join.rsplit("/", 1)[1]]["properties"]
+
+
+def test_a_search_for_a_digit_that_is_not_a_decimal_finds_nothing_instead_of_failing(db):
+    from queue_app.selectors import today_tickets
+
+    assert today_tickets("²") == ([], False)  # "²".isdigit() is true, int("²") fails
