@@ -80,11 +80,16 @@ def queue_messages(
     if counters is None:
         counters = Counter.objects.filter(service_id=service_id).select_related("service")
     counters = {c.pk: c for c in counters}
+    told = {c.pk for _, c in counter_events if c is not None}
+    if any(not c.service.per_counter_lines for c in counters.values()):
+        # One line for the service: every staffed counter's list shows it, so each hears the change.
+        waiting_changed = [*waiting_changed, *(pk for pk, c in counters.items() if c.held_by_id and pk not in told)]
+        waiting_changed = list(dict.fromkeys(waiting_changed))
     if state is None:
         listed = {c.pk for _, c in counter_events if c is not None} | set(waiting_changed)
         state = selectors.queue_state(service_ids=[service_id], rows_for=listed)
     now = timezone.now()
-    lengths = {str(cid): state.queue_length(cid) for cid in counters}
+    lengths = {str(cid): state.line_length(counter) for cid, counter in counters.items()}
     display_mode = settings.DISPLAY_NAME_MODE
 
     def update(event, counter, mode):

@@ -42,6 +42,38 @@ def end_of_service_day(moment: datetime | None = None) -> datetime:
     return datetime.combine(local.date() + timedelta(days=1), time.min, tzinfo=local.tzinfo)
 
 
+class PriorityCategory(models.Model):
+    """A reason to be called before others (Emergency, Elderly 60+, Pregnant…), set by an
+    administrator. Shown to staff only: never on the display, in announcements or public events."""
+
+    name = models.CharField(_("name"), max_length=50, unique=True)
+    code = models.CharField(
+        _("short code"), max_length=8, unique=True, help_text=_("Shown to staff beside the ticket, e.g. EMG or 60+.")
+    )
+    rank = models.PositiveSmallIntegerField(
+        _("rank"), default=1, help_text=_("Higher ranks are called first among priority patients.")
+    )
+    is_emergency = models.BooleanField(
+        _("emergency"),
+        default=False,
+        help_text=_("Called next, whatever the line: not held back by the limit of priority calls in a row."),
+    )
+    self_declare = models.BooleanField(
+        _("patients may choose it"),
+        default=False,
+        help_text=_("Patients may pick it when they join; staff then see it marked 'to confirm'."),
+    )
+    is_active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        ordering = ["-is_emergency", "-rank", "name"]
+        verbose_name = _("priority category")
+        verbose_name_plural = _("priority categories")
+
+    def __str__(self):
+        return self.name
+
+
 class Service(models.Model):
     service_name = models.CharField(_("name"), max_length=50, unique=True)
     description = models.TextField(_("description"), blank=True)
@@ -52,6 +84,26 @@ class Service(models.Model):
         help_text=_("Bitmask: Mon=1, Tue=2, Wed=4, Thu=8, Fri=16, Sat=32, Sun=64; 127 = every day."),
     )
     is_active = models.BooleanField(_("active"), default=True)
+    per_counter_lines = models.BooleanField(
+        _("a line per counter"),
+        default=False,
+        help_text=_(
+            "Off (usual): one line for the service, the next free counter calls whoever is first. "
+            "On: each counter (a named room or doctor) calls its own line first."
+        ),
+    )
+    priority_calls_in_a_row = models.PositiveSmallIntegerField(
+        _("priority calls in a row"),
+        default=3,
+        validators=[MaxValueValidator(50)],
+        help_text=_(
+            "After this many priority patients in a row, the next patient without priority is called, "
+            "so nobody waits for ever. 0: priorities do not change the order (emergencies still go first)."
+        ),
+    )
+    # Priority patients called in a row ahead of someone without priority (the rule above); kept
+    # on the row every change locks.
+    priority_streak = models.PositiveSmallIntegerField(default=0, editable=False)
     # +1 with every change of the service's queue, in the change's transaction (the rules lock this
     # row anyway). Every event and snapshot carries it, so a screen that missed an event notices.
     version = models.PositiveBigIntegerField(_("state version"), default=0, editable=False)
@@ -276,6 +328,23 @@ class Ticket(models.Model):
     created_by = models.ForeignKey(
         Staff, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("issued by")
     )
+    priority = models.ForeignKey(
+        PriorityCategory,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="tickets",
+        verbose_name=_("priority"),
+    )
+    priority_to_confirm = models.BooleanField(
+        _("priority to confirm"), default=False, help_text=_("Chosen by the patient; staff have not confirmed it yet.")
+    )
+    staff_note = models.CharField(
+        _("staff note"),
+        max_length=200,
+        blank=True,
+        help_text=_("A short note for the next counter (staff only, never shown to the patient)."),
+    )
     # Set while the ticket is active, NULL afterwards. A plain unique constraint on it gives
     # "one active ticket per patient, service and name" on MySQL too, which ignores
     # conditional unique constraints (models.W036).
@@ -341,6 +410,9 @@ class QueueHistory(models.Model):
         COUNTER_STATUS = "counter_status", _("Counter status changed")
         COUNTER_HELD = "counter_held", _("Staff took the counter")
         COUNTER_RELEASED = "counter_released", _("Staff left the counter")
+        PRIORITY = "priority", _("Priority changed")
+        NOTE = "note", _("Note changed")
+        BACK_TO_LINE = "back_to_line", _("Sent back to the line")
 
     ticket = models.ForeignKey(
         Ticket, on_delete=models.PROTECT, null=True, blank=True, related_name="history", verbose_name=_("ticket")

@@ -43,12 +43,23 @@ def serving(row, *, mode: str = "full") -> dict | None:
 
 
 def waiting_entry(row: dict, *, now: datetime) -> dict:
-    """A waiting ticket on a counter's list (staff only: full name)."""
+    """A waiting ticket on a counter's list, in its line's order (staff only: full name, the
+    priority category, the note from the last counter, the counter it is expected at)."""
+    priority = None
+    if row["priority__code"]:
+        priority = {
+            "code": row["priority__code"],
+            "name": row["priority__name"],
+            "to_confirm": row["priority_to_confirm"],
+        }
     return {
         "queue_id": row["queue_id"],
         "patient_name": row["patient_name"],
         "joined_at": row["joined_at"].isoformat(),
         "waited_minutes": max(0, int((now - row["joined_at"]).total_seconds() // 60)),
+        "priority": priority,
+        "note": row["staff_note"],
+        "expected_counter_id": row["counter_id"],
     }
 
 
@@ -95,12 +106,12 @@ def queue_update(
         "current_status": counter.current_status if counter else None,
         "is_open": counter.is_open(now) if counter else None,
         "serving_patient": serving(state.serving.get(counter_id) if counter else None, mode=_name_mode(mode)),
-        "queue_length": state.queue_length(counter_id),
+        "queue_length": state.line_length(counter),
         "queue_lengths": lengths,
         "unassigned": state.queue_length(None),
     }
     if mode == "staff":
-        data["waiting"] = [waiting_entry(r, now=now) for r in state.waiting.get(counter_id, ())]
+        data["waiting"] = [waiting_entry(r, now=now) for r in state.waiting_rows(counter)] if counter else []
     return data
 
 
@@ -133,8 +144,9 @@ def ticket_update(
 
 
 def patient_ticket(ticket: Ticket, *, people_ahead: int | None = None, minutes: float | None = None) -> dict:
-    """The patient's view of a ticket; with `people_ahead` and `minutes` (the service's time per
-    patient), where they stand and how long they may wait."""
+    """The patient's view of a ticket; with `people_ahead` (in their line) and `minutes` (what one
+    place in that line takes), where they stand and how long they may wait. `counter` is, while
+    waiting, the counter they are expected at; who calls them says where to go."""
     data = {
         "id": ticket.pk,
         "queue_id": ticket.queue_id,
@@ -154,7 +166,7 @@ def patient_ticket(ticket: Ticket, *, people_ahead: int | None = None, minutes: 
         data["people_ahead"] = people_ahead
         data["position"] = people_ahead + 1 if waiting else (0 if people_ahead == 0 else None)
         data["estimated_wait_minutes"] = round(people_ahead * minutes) if waiting else 0
-        data["minutes_per_patient"] = round(minutes, 2)
+        data["minutes_per_place"] = round(minutes, 2)
         data["may_come_back"] = ticket.may_come_back
     return data
 
@@ -173,7 +185,7 @@ def display_snapshot(counters, state, recent, *, now: datetime, mode: str, facil
             {
                 **_counter_summary(c, now=now),
                 "serving_patient": serving(state.serving.get(c.pk), mode=mode),
-                "queue_length": state.queue_length(c.pk),
+                "queue_length": state.line_length(c),
             }
             for c in counters
         ],
@@ -195,9 +207,11 @@ def display_snapshot(counters, state, recent, *, now: datetime, mode: str, facil
 
 
 def positions(service_id: int, numbers: dict, minutes: float, *, as_of: float, version: int) -> dict:
-    """The queue.<service_id> message: ticket numbers only, no names. `as_of` (ms since the
-    epoch, taken before the read) lets a phone drop a message older than one it has shown;
-    `version`, the service's state version read before the numbers, that it is at least as new."""
+    """The queue.<service_id> message: ticket numbers only, no names, no priorities. `line`: the
+    service's one line in order (a phone's position is its index there; null with a line per
+    counter: then its counter's list, in order). `as_of` (ms since the epoch, taken before the
+    read) lets a phone drop a message older than one it has shown; `version`, the service's
+    state version read before the numbers, that it is at least as new."""
     serving_numbers, waiting = numbers["serving"], numbers["waiting"]
     counters = {}
     for counter_id in set(serving_numbers) | {k for k in waiting if k is not None}:
@@ -208,6 +222,7 @@ def positions(service_id: int, numbers: dict, minutes: float, *, as_of: float, v
         "version": version,
         "counters": counters,
         "unassigned": waiting.get(None, []),
-        "minutes_per_patient": round(minutes, 2),
+        "line": numbers["line"],
+        "minutes_per_place": round(minutes, 2),
         "as_of": as_of,
     }

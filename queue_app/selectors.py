@@ -17,12 +17,12 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from . import payloads
+from .lines import Lines, service_lines, staff_rows
 from .models import Counter, QueueHistory, Service, Staff, Ticket, service_day
 
-# What the screens show of a row, and nothing more: rows are read under the service lock when a
-# change builds its messages.
+# What the screens show of a serving row, and nothing more: rows are read under the service lock
+# when a change builds its messages.
 SERVING_FIELDS = ("counter_id", "queue_id", "patient_name")
-WAITING_FIELDS = ("queue_id", "patient_name", "joined_at")
 RECENT_CALLS = 8
 
 
@@ -30,82 +30,109 @@ RECENT_CALLS = 8
 class QueueState:
     """Today's active tickets of some services, per counter (None = the unassigned pool).
 
-    `lengths` counts every waiting ticket; `waiting` holds only the rows a screen lists (the
-    first WAITING_LIST_LIMIT of each counter), so a queue thousands long costs no more to show.
+    `lengths` counts the waiting tickets expected at each counter and `totals` each service's;
+    `line_length(counter)` is how many stand in the line that counter calls from (its service's
+    one line, or its own). `waiting` holds only the rows a staff list shows (the first
+    WAITING_LIST_LIMIT of a counter's line), so a queue thousands long costs no more to show.
     """
 
     serving: dict = field(default_factory=dict)  # counter_id -> row of its called ticket
-    waiting: dict = field(default_factory=lambda: defaultdict(list))  # counter_id|None -> first rows in order
-    lengths: dict = field(default_factory=dict)  # counter_id|None -> how many wait
+    waiting: dict = field(default_factory=dict)  # counter_id -> first rows of its own line (a line per counter)
+    line_rows: dict = field(default_factory=dict)  # service_id -> first rows of its one line
+    lengths: dict = field(default_factory=dict)  # counter_id|None -> how many wait expected there
+    totals: dict = field(default_factory=dict)  # service_id -> how many wait for it
 
     def queue_length(self, counter_id) -> int:
         return self.lengths.get(counter_id, 0)
 
+    def line_length(self, counter: Counter | None) -> int:
+        if counter is None:
+            return self.lengths.get(None, 0)
+        if counter.service.per_counter_lines:
+            return self.lengths.get(counter.pk, 0)
+        return self.totals.get(counter.service_id, 0)
 
-def _active_today(*, service_ids=None, counter_id=None, day=None):
+    def waiting_rows(self, counter: Counter) -> list[dict]:
+        """The first rows of the line the counter calls from, if they were read."""
+        if counter.service.per_counter_lines:
+            return self.waiting.get(counter.pk, [])
+        return self.line_rows.get(counter.service_id, [])
+
+
+def _active_today(*, service_ids=None, day=None):
     tickets = Ticket.objects.of_day(day).active()
     if service_ids is not None:
         tickets = tickets.filter(service_id__in=list(service_ids))
-    if counter_id is not None:
-        tickets = tickets.filter(counter_id=counter_id)
     return tickets
 
 
-def waiting_lengths(*, service_ids=None, counter_id=None, day=None) -> dict:
-    """How many of the day's tickets wait at each counter (None: unassigned), in one query
-    answered from the index ticket_service_counts."""
-    waiting = _active_today(service_ids=service_ids, counter_id=counter_id, day=day).waiting()
-    return dict(waiting.order_by().values("counter_id").annotate(n=Count("id")).values_list("counter_id", "n"))
+def _waiting_counts(*, service_ids=None, day=None):
+    """(service id, counter id, how many) of the day's waiting tickets, one query answered from
+    the index ticket_service_counts."""
+    waiting = _active_today(service_ids=service_ids, day=day).waiting().order_by()
+    return (
+        waiting.values("service_id", "counter_id").annotate(n=Count("id")).values_list("service_id", "counter_id", "n")
+    )
 
 
-def queue_state(*, service_ids=None, counter_id=None, limit: int | None = None, rows_for=None) -> QueueState:
-    """How many wait at each counter (one query), and the rows shown: the counters' called
-    tickets (one query) and the first `limit` waiting of each counter with anyone waiting (one
-    short indexed query each; WAITING_LIST_LIMIT unless given, 0 for none). `rows_for`: only
-    these counters' rows are needed (an empty set: the counts only)."""
+def waiting_lengths(*, service_ids=None, day=None) -> dict:
+    """How many of the day's tickets wait expected at each counter (None: unassigned)."""
+    lengths = defaultdict(int)
+    for _service, counter_id, n in _waiting_counts(service_ids=service_ids, day=day):
+        lengths[counter_id] += n
+    return dict(lengths)
+
+
+def queue_state(*, service_ids=None, limit: int | None = None, rows_for=None, lines: Lines | None = None) -> QueueState:
+    """How many wait (one query), and the rows shown of the counters `rows_for`, of one service:
+    their called tickets (one query) and the first `limit` of each one's line (WAITING_LIST_LIMIT
+    unless given, 0 for none; two queries, one if `lines`, the service's lines, are given)."""
     limit = settings.WAITING_LIST_LIMIT if limit is None else limit
-    tickets = _active_today(service_ids=service_ids, counter_id=counter_id)
     state = QueueState()
-    lengths = waiting_lengths(service_ids=service_ids, counter_id=counter_id)
-    state.lengths = {counter: n for counter, n in lengths.items() if n}
-    if rows_for is not None and not rows_for:
+    for service_id, counter_id, n in _waiting_counts(service_ids=service_ids):
+        state.lengths[counter_id] = state.lengths.get(counter_id, 0) + n
+        state.totals[service_id] = state.totals.get(service_id, 0) + n
+    if not rows_for:
         return state
-    called = tickets.called()
-    if rows_for is not None:
-        called = called.filter(counter_id__in=list(rows_for))
+    called = _active_today(service_ids=service_ids).called().filter(counter_id__in=list(rows_for))
     for row in called.order_by("called_at", "id").values(*SERVING_FIELDS):
         state.serving[row["counter_id"]] = row
-    if limit:
-        for counter in state.lengths if rows_for is None else rows_for:
-            if state.lengths.get(counter):
-                first = tickets.waiting().filter(counter_id=counter).in_queue_order()
-                state.waiting[counter] = list(first.values(*WAITING_FIELDS)[:limit])
+    if limit and any(state.totals.values()):
+        if lines is None:
+            (service_id,) = service_ids
+            lines = service_lines(service_id)
+        if lines.one_line:
+            state.line_rows[lines.service.pk] = staff_rows([p.id for p in lines.service_line[:limit]])
+        else:
+            heads = {counter: [p.id for p in lines.line_of(counter)[:limit]] for counter in rows_for}
+            rows = {row["id"]: row for row in staff_rows(sorted({pk for ids in heads.values() for pk in ids}))}
+            for counter, ids in heads.items():
+                state.waiting[counter] = [rows[pk] for pk in ids if pk in rows]
     return state
 
 
-def queue_numbers(service_id: int) -> dict:
-    """Every active ticket number of the service in queue order, in one query of small integers
-    (no names, no dates): {"serving": {counter_id: number}, "waiting": {counter_id|None: [numbers]}}."""
-    serving, waiting = {}, defaultdict(list)
-    rows = _active_today(service_ids=[service_id]).in_queue_order()
-    for counter_id, status, number in rows.values_list("counter_id", "status", "number"):
-        if status == Ticket.Status.CALLED:
-            serving[counter_id] = number
-        else:
-            waiting[counter_id].append(number)
-    return {"serving": serving, "waiting": waiting}
+def queue_numbers(service_id: int, lines: Lines | None = None) -> dict:
+    """Every active ticket number of the service in its line's order (two queries of small
+    integers, no names): {"serving": {counter_id: number}, "waiting": {counter_id|None: [numbers]},
+    "line": [numbers] of the service's one line, or None with a line per counter}."""
+    lines = lines or service_lines(service_id)
+    serving = dict(_active_today(service_ids=[service_id]).called().values_list("counter_id", "number"))
+    waiting = defaultdict(list)
+    for place in lines.service_line if lines.one_line else [p for ps in lines.by_counter.values() for p in ps]:
+        waiting[lines.counter_of[place.id]].append(lines.numbers[place.id])
+    return {"serving": serving, "waiting": waiting, "line": lines.numbers_in_order() if lines.one_line else None}
 
 
 def counter_state(counter: Counter, *, with_waiting: bool = False) -> dict:
     """The staff view of one counter, read now (full names; the first WAITING_LIST_LIMIT waiting)."""
     # The counter and its service's version first: the rest is then at least as new as the version.
     counter = Counter.objects.select_related("service", "held_by").get(pk=counter.pk)
-    state = queue_state(counter_id=counter.pk, limit=None if with_waiting else 0)
+    state = queue_state(service_ids=[counter.service_id], rows_for={counter.pk}, limit=None if with_waiting else 0)
     return payloads.counter_state(
         counter,
         serving_row=state.serving.get(counter.pk),
-        queue_length=state.queue_length(counter.pk),
-        waiting_rows=state.waiting.get(counter.pk, []) if with_waiting else None,
+        queue_length=state.line_length(counter),
+        waiting_rows=state.waiting_rows(counter) if with_waiting else None,
         now=timezone.now(),
         versions=payloads.versions([(counter.service_id, counter.service.version)]),
     )
@@ -218,12 +245,15 @@ def display_snapshot() -> dict:
 
 
 def positions_now(service_id: int) -> dict:
-    """The service's queue_position message as of now: three queries, outside any lock (the
-    version first: the numbers are at least as new)."""
+    """The service's queue_position message as of now: four queries, outside any lock (the
+    service's row first: the numbers are at least as new as its version)."""
     as_of = round(time.time() * 1000, 1)
-    version = service_version(service_id)
+    service = Service.objects.filter(pk=service_id).first()
+    if service is None:
+        return payloads.positions(service_id, {"serving": {}, "waiting": {}, "line": None}, 0, as_of=as_of, version=0)
+    lines = Lines(service)
     return payloads.positions(
-        service_id, queue_numbers(service_id), minutes_per_patient(service_id), as_of=as_of, version=version
+        service_id, queue_numbers(service_id, lines), minutes_per_place(service), as_of=as_of, version=service.version
     )
 
 
@@ -271,23 +301,27 @@ def forget_versions() -> None:
 
 def ticket_dict(ticket: Ticket) -> dict:
     """The patient's view of a ticket: where to go, how many are ahead, how long to wait."""
-    return payloads.patient_ticket(
-        ticket, people_ahead=people_ahead(ticket), minutes=minutes_per_patient(ticket.service_id)
-    )
+    ahead = people_ahead(ticket)
+    return payloads.patient_ticket(ticket, people_ahead=ahead, minutes=minutes_per_place(ticket.service))
 
 
 def people_ahead(ticket: Ticket) -> int:
-    """Waiting tickets of the same counter (or of the pool) that joined before this one."""
+    """How many stand before the ticket in its line: the service's one line, or its counter's
+    (0 once it is no longer waiting)."""
     if ticket.status != Ticket.Status.WAITING:
         return 0
-    earlier = Q(joined_at__lt=ticket.joined_at) | Q(joined_at=ticket.joined_at, id__lt=ticket.pk)
-    return (
-        Ticket.objects.of_day(ticket.service_date)
-        .waiting()
-        .filter(service_id=ticket.service_id, counter_id=ticket.counter_id)
-        .filter(earlier)
-        .count()
-    )
+    return service_lines(ticket.service_id, day=ticket.service_date).ahead_of(ticket.pk) or 0
+
+
+def minutes_per_place(service: Service) -> float:
+    """How long one place in the line takes: a patient's time, shared by the service's open
+    counters when they call from one line."""
+    minutes = minutes_per_patient(service.pk)
+    if service.per_counter_lines:
+        return minutes
+    now = timezone.now()
+    open_now = sum(c.is_open(now) for c in Counter.objects.filter(service_id=service.pk, held_by__isnull=False))
+    return minutes / max(1, open_now)
 
 
 def patient_tickets(patient) -> list[Ticket]:

@@ -45,17 +45,28 @@ class ServingSerializer(serializers.Serializer):
     patient_name = serializers.CharField(help_text="Public screens: per DISPLAY_NAME_MODE.")
 
 
+class PrioritySerializer(serializers.Serializer):
+    code = serializers.CharField()
+    name = serializers.CharField()
+    to_confirm = serializers.BooleanField(help_text="Chosen by the patient; staff have not confirmed it.")
+
+
 class WaitingEntrySerializer(serializers.Serializer):
     queue_id = serializers.CharField()
     patient_name = serializers.CharField()
     joined_at = serializers.DateTimeField()
     waited_minutes = serializers.IntegerField()
+    priority = PrioritySerializer(allow_null=True, help_text="Staff only: never on public screens.")
+    note = serializers.CharField(allow_blank=True, help_text="From the counter that sent the patient on.")
+    expected_counter_id = serializers.IntegerField(allow_null=True, help_text="null: waiting for a counter to open.")
 
 
 class CounterStateSerializer(serializers.Serializer):
     counter = StaffCounterSerializer()
     serving_patient = ServingSerializer(allow_null=True, help_text="The ticket called at the counter, or null.")
-    queue_length = serializers.IntegerField(help_text="How many wait at the counter.")
+    queue_length = serializers.IntegerField(
+        help_text="How many wait in the line the counter calls from: the service's one line, or its own."
+    )
 
 
 class CounterActionSerializer(CounterStateSerializer):
@@ -109,7 +120,9 @@ class PatientTicketSerializer(TicketSerializer):
     people_ahead = serializers.IntegerField()
     position = serializers.IntegerField(allow_null=True, help_text="1 = next; 0 = being served.")
     estimated_wait_minutes = serializers.IntegerField()
-    minutes_per_patient = serializers.FloatField()
+    minutes_per_place = serializers.FloatField(
+        help_text="Minutes one place in the line takes: a patient's time shared by the counters calling from it."
+    )
     may_come_back = serializers.BooleanField(
         help_text="Finished today, but reception may still bring it back (a skipped ticket recalled, a "
         "served one sent on to another service): the patient's page keeps following it."

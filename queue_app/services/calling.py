@@ -7,7 +7,9 @@ from django.utils.translation import gettext as _
 
 from .. import selectors
 from ..errors import CounterNotOpen, NobodyWaiting, NoCurrentTicket, StaleAction
-from ..models import Counter, QueueHistory, Staff, Ticket, service_day
+from ..lines import Lines
+from ..models import Counter, QueueHistory, Service, Staff, Ticket, service_day
+from ..ordering import streak_after_call
 from .changes import finish, history, lock_service, log_transition, publish_change, queue_change
 from .placement import service_counters
 
@@ -67,7 +69,8 @@ def _advance(*, counter: Counter, by, expected: str | None, finish_as: str) -> C
         finish(current, finish_as, by=by, now=now, counter=counter)
         ticket_events.append((finish_as, current))
 
-    nxt, waited_at = _call_next(counter, service_id=service.pk, by=by, now=now) if is_open else (None, None)
+    lines = Lines(service, day=service_day(now))
+    nxt, waited_at = _call_next(counter, lines=lines, by=by, now=now) if is_open else (None, None)
     if current is None and nxt is None:
         raise NobodyWaiting()
 
@@ -79,7 +82,9 @@ def _advance(*, counter: Counter, by, expected: str | None, finish_as: str) -> C
         if waited_at is not None and waited_at != counter.pk:
             waiting_changed.append(waited_at)
     # Read once after the change: the screens' messages and the clerk's answer show the same.
-    state = selectors.queue_state(service_ids=[service.pk], rows_for={counter.pk, *waiting_changed})
+    if nxt is not None:
+        lines = lines.without(nxt.pk)
+    state = selectors.queue_state(service_ids=[service.pk], rows_for={counter.pk, *waiting_changed}, lines=lines)
     publish_change(
         service_id=service.pk,
         counter_events=counter_events,
@@ -91,9 +96,11 @@ def _advance(*, counter: Counter, by, expected: str | None, finish_as: str) -> C
     return Call(
         counter=counter,
         ticket=nxt,
-        queue_length=state.queue_length(counter.pk),
+        queue_length=state.line_length(counter),
         finished=current,
-        waiting_elsewhere=sum(n for c, n in state.lengths.items() if c not in (counter.pk, None)),
+        waiting_elsewhere=0
+        if lines.one_line
+        else sum(n for c, n in state.lengths.items() if c not in (counter.pk, None)),
         waiting_unassigned=state.queue_length(None),
     )
 
@@ -112,13 +119,20 @@ def _not_open_message(counter: Counter) -> str:
     }
 
 
-def _call_next(counter: Counter, *, service_id: int, by, now) -> tuple[Ticket | None, int | None]:
-    """Call the counter's earliest waiting ticket; with none, the service's earliest (no counter
-    idles while patients wait). Returns it and the counter it waited at (None: the pool)."""
-    waiting = Ticket.objects.of_day(service_day(now)).waiting().filter(service_id=service_id).select_for_update()
-    nxt = waiting.filter(counter=counter).in_queue_order().first() or waiting.in_queue_order().first()
-    if nxt is None:
+def _call_next(counter: Counter, *, lines: Lines, by, now) -> tuple[Ticket | None, int | None]:
+    """Call whoever is next for the counter in the service's order (its own line first with a
+    line per counter). Returns the ticket and the counter it was expected at (None: the pool)."""
+    head = lines.next_for(counter.pk)
+    if head is None:
         return None, None
+    nxt = Ticket.objects.select_for_update().select_related("service").get(pk=head.id)
+    service = lines.service
+    streak = streak_after_call(
+        head, streak=service.priority_streak, others=[p for p in lines.service_line if p.id != head.id]
+    )
+    if streak != service.priority_streak:
+        service.priority_streak = streak
+        Service.objects.filter(pk=service.pk).update(priority_streak=streak)
     waited_at = nxt.counter_id
     nxt.counter = counter
     nxt.status = Ticket.Status.CALLED

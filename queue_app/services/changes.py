@@ -16,7 +16,7 @@ from datetime import date, datetime
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Max
+from django.db.models import F, Max, Q
 
 from .. import events, selectors
 from ..errors import Busy, UnknownService
@@ -102,8 +102,9 @@ def publish_change(*, service_id: int, counter_events=(), waiting_changed=(), **
     Service.objects.filter(pk=service_id).update(version=F("version") + 1)
     version = Service.objects.values_list("version", flat=True).get(pk=service_id)
     told = {counter.pk for _event, counter in counter_events if counter is not None} | set(waiting_changed)
-    if told:
-        Counter.objects.filter(pk__in=told).update(version=version)
+    # With one line for the service every staffed counter's list shows it (events.queue_messages).
+    one_line = Q(service_id=service_id, service__per_counter_lines=False, held_by__isnull=False)
+    Counter.objects.filter(Q(pk__in=told) | one_line).update(version=version)
     events.publish_changes(
         service_id=service_id,
         version=version,

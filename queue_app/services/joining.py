@@ -6,8 +6,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from .. import selectors
-from ..errors import ServiceUnavailable, TicketLimitReached
-from ..models import Patient, QueueHistory, Service, Staff, Ticket, service_day
+from ..errors import InvalidInput, ServiceUnavailable, TicketLimitReached
+from ..models import Patient, PriorityCategory, QueueHistory, Service, Staff, Ticket, service_day
 from ..names import clean_name
 from .changes import history, lock_service, log_transition, next_number, publish_change, queue_change
 from .placement import apply_moves, hand_out_pool, least_busy, service_counters
@@ -15,14 +15,21 @@ from .placement import apply_moves, hand_out_pool, least_busy, service_counters
 
 @queue_change
 def join(
-    *, patient: Patient, service: Service | int, name: str | None = None, by: Staff | None = None
+    *,
+    patient: Patient,
+    service: Service | int,
+    name: str | None = None,
+    by: Staff | None = None,
+    priority: PriorityCategory | None = None,
 ) -> tuple[Ticket, bool]:
     """Give the patient a ticket for the service, or return the active one they already hold.
 
     `service` may be just its id (as a request names it): it is read once, under the lock, and
     an unknown id raises UnknownService. Returns the ticket and whether it is new.
     A patient joining from their phone (`by` None) holds at most MAX_ACTIVE_TICKETS_PER_PHONE
-    active tickets of today, across services; staff (`by`) may give more, vouching for them."""
+    active tickets of today, across services; staff (`by`) may give more, vouching for them.
+    `priority`: a category staff give (confirmed), or one the patient declares where the
+    category allows it (marked for staff to confirm)."""
     service = lock_service(service.pk if isinstance(service, Service) else service)
     now = timezone.now()
     today = service_day(now)
@@ -39,6 +46,11 @@ def join(
         )
     if by is None:
         _check_ticket_limit(patient, today)
+        if priority is not None and not priority.self_declare:
+            raise InvalidInput(
+                _("“%(priority)s” is given by staff: please ask at reception.") % {"priority": priority},
+                code="priority_not_allowed",
+            )
 
     counters = service_counters(service.pk)
     targets = [c for c in counters if c.is_open(now)]
@@ -64,8 +76,13 @@ def join(
         joined_at=now,
         created_by=by,
         active_key=key,
+        priority=priority,
+        priority_to_confirm=priority is not None and by is None,
     )
-    history(QueueHistory.Action.JOINED, ticket=ticket, counter=counter, to_status=ticket.status, by=by).save()
+    note = f"{priority.code}{' (?)' if by is None else ''}" if priority is not None else ""
+    history(
+        QueueHistory.Action.JOINED, ticket=ticket, counter=counter, to_status=ticket.status, by=by, note=note
+    ).save()
     log_transition("joined", ticket, counter)
 
     counter_events = [("patient_redistributed", c) for c in pool_moves if c is not None]
@@ -101,7 +118,9 @@ def _check_ticket_limit(patient: Patient, today) -> None:
 
 
 @queue_change
-def issue_walk_in(*, name: str, service: Service, by: Staff, phone: str | None = None) -> tuple[Ticket, bool]:
+def issue_walk_in(
+    *, name: str, service: Service, by: Staff, phone: str | None = None, priority: PriorityCategory | None = None
+) -> tuple[Ticket, bool]:
     """Reception gives a ticket to someone without a smartphone; the staff member vouches for them.
 
     With a phone, the ticket belongs to that phone's patient (created if new), so it also shows on
@@ -112,4 +131,4 @@ def issue_walk_in(*, name: str, service: Service, by: Staff, phone: str | None =
         patient, _created = Patient.objects.get_or_create(phone=phone, defaults={"name": name})
     else:
         patient = Patient.objects.create(phone=None, name=name)
-    return join(patient=patient, service=service, name=name, by=by)
+    return join(patient=patient, service=service, name=name, by=by, priority=priority)

@@ -1,0 +1,106 @@
+"""Reading a service's line in its order (queue_app/ordering.py): who is next, where each
+waiting ticket stands, and what the staff lists show. One query reads a service's waiting
+tickets as small rows; the order is worked out in Python, so the count of queries never grows
+with the line."""
+
+from collections import defaultdict
+
+from .models import Service, Ticket, service_day
+from .ordering import Place, line
+
+# What a staff list shows of a waiting ticket, besides its place.
+ROW_FIELDS = (
+    "id",
+    "queue_id",
+    "patient_name",
+    "joined_at",
+    "counter_id",
+    "priority__code",
+    "priority__name",
+    "priority_to_confirm",
+    "staff_note",
+)
+
+
+def places(service_id: int, *, day=None) -> list[tuple[Place, int, int | None]]:
+    """The service's waiting tickets of the day: (place, number, expected counter id), one query."""
+    rows = (
+        Ticket.objects.of_day(day)
+        .waiting()
+        .filter(service_id=service_id)
+        .values_list("id", "joined_at", "priority__rank", "priority__is_emergency", "number", "counter_id")
+    )
+    return [
+        (Place(id=pk, joined_at=joined, rank=rank or 0, emergency=bool(emergency)), number, counter_id)
+        for pk, joined, rank, emergency, number, counter_id in rows
+    ]
+
+
+class Lines:
+    """A service's waiting tickets in order: the service's one line, or each counter's line (and
+    the pool's) when the service has a line per counter."""
+
+    def __init__(self, service: Service, *, day=None, rows=None):
+        self.service = service
+        self.rows = rows = places(service.pk, day=day) if rows is None else rows
+        self.numbers = {place.id: number for place, number, _ in rows}
+        self.counter_of = {place.id: counter_id for place, _, counter_id in rows}
+        order = {"streak": service.priority_streak, "in_a_row": service.priority_calls_in_a_row}
+        self.service_line = line([p for p, _, _ in rows], **order)
+        self.by_counter = defaultdict(list)
+        if service.per_counter_lines:
+            grouped = defaultdict(list)
+            for place, _, counter_id in rows:
+                grouped[counter_id].append(place)
+            self.by_counter = defaultdict(list, {c: line(ps, **order) for c, ps in grouped.items()})
+
+    def without(self, ticket_id: int) -> "Lines":
+        """The lines once the ticket has left them (called), with the service's order settings now."""
+        return Lines(self.service, rows=[row for row in self.rows if row[0].id != ticket_id])
+
+    @property
+    def one_line(self) -> bool:
+        return not self.service.per_counter_lines
+
+    def line_of(self, counter_id) -> list[Place]:
+        """The line a counter calls from first (one line: the service's)."""
+        return self.service_line if self.one_line else self.by_counter.get(counter_id, [])
+
+    def next_for(self, counter_id) -> Place | None:
+        """Who `counter_id` calls next: the head of its line; with a line per counter and its own
+        empty, the service's first (no counter idles while patients wait)."""
+        own = self.line_of(counter_id)
+        if own:
+            return own[0]
+        return self.service_line[0] if self.service_line else None
+
+    def ahead_of(self, ticket_id: int) -> int | None:
+        """How many stand before the ticket in its line (None: not waiting)."""
+        if ticket_id not in self.counter_of:
+            return None
+        ids = [p.id for p in self.line_of(self.counter_of[ticket_id])]
+        return ids.index(ticket_id)
+
+    def numbers_in_order(self, counter_id=...) -> list[int]:
+        """Ticket numbers of the service's line (or of one counter's) in order."""
+        places = self.service_line if counter_id is ... else self.line_of(counter_id)
+        return [self.numbers[p.id] for p in places]
+
+    def length(self, counter_id) -> int:
+        return len(self.line_of(counter_id))
+
+
+def service_lines(service_id: int, *, day=None) -> Lines:
+    """The service's lines now (two queries: the service's order settings, its waiting tickets)."""
+    service = Service.objects.only("pk", "per_counter_lines", "priority_streak", "priority_calls_in_a_row").get(
+        pk=service_id
+    )
+    return Lines(service, day=day or service_day())
+
+
+def staff_rows(ids: list[int]) -> list[dict]:
+    """The rows a staff list shows for these waiting tickets, in the given order (one query)."""
+    if not ids:
+        return []
+    found = {row["id"]: row for row in Ticket.objects.filter(pk__in=ids).values(*ROW_FIELDS)}
+    return [found[pk] for pk in ids if pk in found]
