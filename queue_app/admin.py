@@ -12,7 +12,7 @@ from django.utils.translation import gettext_lazy as _
 
 from . import access, services
 from .forms import AdminLoginForm
-from .models import OTP, Counter, Patient, QueueHistory, Service, Staff, Ticket
+from .models import OTP, Counter, Patient, PriorityCategory, QueueHistory, Service, Staff, Ticket
 from .phones import mask_phone
 
 admin.site.login_form = AdminLoginForm  # refuses over-long usernames before django-axes records them
@@ -52,13 +52,22 @@ def _short_time(moment):
 
 @admin.register(Service)
 class ServiceAdmin(admin.ModelAdmin):
-    list_display = ["service_name", "description", "days", "is_active"]
-    list_filter = ["is_active"]
+    list_display = ["service_name", "description", "days", "per_counter_lines", "priority_calls_in_a_row", "is_active"]
+    list_filter = ["is_active", "per_counter_lines"]
     search_fields = ["service_name", "description"]
 
     @admin.display(description=_("days offered"))
     def days(self, obj):
         return obj.days_display()
+
+
+@admin.register(PriorityCategory)
+class PriorityCategoryAdmin(admin.ModelAdmin):
+    """Categories are never deleted while a ticket uses one (history keeps it): set them inactive."""
+
+    list_display = ["name", "code", "rank", "is_emergency", "self_declare", "is_active"]
+    list_filter = ["is_active", "is_emergency", "self_declare"]
+    search_fields = ["name", "code"]
 
 
 def _run_status(modeladmin, request, queryset, status):
@@ -206,15 +215,21 @@ class TicketAdmin(SafeDateFilters, ReceptionTicketAccess, admin.ModelAdmin):
     # Fits a 1366 px screen beside the admin's menu and filters: the service is the ticket code's
     # prefix (and a filter), the service day is the day of the joined time (and a filter), and a
     # long counter name wraps (the admin keeps foreign keys and dates on one line).
-    list_display = ["queue_id", "patient_name", "counter_name", "status", "joined", "called"]
-    list_filter = ["status", "service", "service_date", "counter"]
+    list_display = ["queue_id", "patient_name", "priority_code", "counter_name", "status", "joined", "called"]
+    list_filter = ["status", "service", "service_date", "counter", "priority"]
     search_fields = ["queue_id", "patient_name", "patient__phone"]
     date_hierarchy = "service_date"  # a date column: see above
-    list_select_related = ["service", "counter"]
+    list_select_related = ["service", "counter", "priority"]
     inlines = [HistoryInline]
     actions = ["cancel_tickets", "recall_tickets"]  # plus one "move to <service>" per active service
     # Tickets are created by joining and change state by the services only.
     readonly_fields = [f.name for f in Ticket._meta.fields if f.name != "id"]
+
+    @admin.display(description=_("priority"), ordering="priority__rank")
+    def priority_code(self, obj):
+        if obj.priority_id is None:
+            return ""
+        return obj.priority.code + (" " + str(_("(to confirm)")) if obj.priority_to_confirm else "")
 
     @admin.display(description=_("counter"), ordering="counter__counter_name")
     def counter_name(self, obj):

@@ -87,7 +87,8 @@ def queue_messages(
         waiting_changed = list(dict.fromkeys(waiting_changed))
     if state is None:
         listed = {c.pk for _, c in counter_events if c is not None} | set(waiting_changed)
-        state = selectors.queue_state(service_ids=[service_id], rows_for=listed)
+        service = next(iter(counters.values())).service if counters else None
+        state = selectors.queue_state(service_ids=[service_id], rows_for=listed, service=service)
     now = timezone.now()
     lengths = {str(cid): state.line_length(counter) for cid, counter in counters.items()}
     display_mode = settings.DISPLAY_NAME_MODE

@@ -32,35 +32,52 @@ def staff_counter(counter: Counter, *, now: datetime | None = None) -> dict:
     }
 
 
-def serving(row, *, mode: str = "full") -> dict | None:
-    """The ticket called at a counter (a Ticket or a row with queue_id and patient_name)."""
+def priority(row) -> dict | None:
+    """A ticket's priority category as staff see it (a Ticket, or a row with priority__code,
+    priority__name and priority_to_confirm); never part of a public shape."""
+    if isinstance(row, Ticket):
+        if row.priority_id is None:
+            return None
+        code, name, to_confirm = row.priority.code, row.priority.name, row.priority_to_confirm
+    else:
+        if not row.get("priority__code"):
+            return None
+        code, name, to_confirm = row["priority__code"], row["priority__name"], row["priority_to_confirm"]
+    return {"code": code, "name": name, "to_confirm": to_confirm}
+
+
+def serving(row, *, mode: str = "full", staff: bool = False) -> dict | None:
+    """The ticket called at a counter (a Ticket or a row with queue_id and patient_name); for
+    `staff`, with its priority and the note from the counter that sent the patient on."""
     if row is None:
         return None
     queue_id, name = (
         (row.queue_id, row.patient_name) if isinstance(row, Ticket) else (row["queue_id"], row["patient_name"])
     )
-    return {"queue_id": queue_id, "patient_name": name if mode == "full" else public_name(name, mode)}
+    data = {"queue_id": queue_id, "patient_name": name if mode == "full" else public_name(name, mode)}
+    if staff:
+        data["priority"] = priority(row)
+        data["note"] = row.staff_note if isinstance(row, Ticket) else row.get("staff_note", "")
+    return data
 
 
 def waiting_entry(row: dict, *, now: datetime) -> dict:
     """A waiting ticket on a counter's list, in its line's order (staff only: full name, the
     priority category, the note from the last counter, the counter it is expected at)."""
-    priority = None
-    if row["priority__code"]:
-        priority = {
-            "code": row["priority__code"],
-            "name": row["priority__name"],
-            "to_confirm": row["priority_to_confirm"],
-        }
     return {
         "queue_id": row["queue_id"],
         "patient_name": row["patient_name"],
         "joined_at": row["joined_at"].isoformat(),
         "waited_minutes": max(0, int((now - row["joined_at"]).total_seconds() // 60)),
-        "priority": priority,
+        "priority": priority(row),
         "note": row["staff_note"],
         "expected_counter_id": row["counter_id"],
     }
+
+
+def priority_result(ticket: Ticket) -> dict:
+    """A ticket's priority as staff see it after a change (staff only)."""
+    return {"queue_id": ticket.queue_id, "priority": priority(ticket)}
 
 
 def counter_state(
@@ -71,7 +88,7 @@ def counter_state(
     the `versions` it is at least as new as."""
     data = {
         "counter": staff_counter(counter, now=now),
-        "serving_patient": serving(serving_row),
+        "serving_patient": serving(serving_row, staff=True),
         "queue_length": queue_length,
     }
     if waiting_rows is not None:
@@ -105,7 +122,9 @@ def queue_update(
         "version": version,
         "current_status": counter.current_status if counter else None,
         "is_open": counter.is_open(now) if counter else None,
-        "serving_patient": serving(state.serving.get(counter_id) if counter else None, mode=_name_mode(mode)),
+        "serving_patient": serving(
+            state.serving.get(counter_id) if counter else None, mode=_name_mode(mode), staff=mode == "staff"
+        ),
         "queue_length": state.line_length(counter),
         "queue_lengths": lengths,
         "unassigned": state.queue_length(None),

@@ -41,6 +41,8 @@ def reception_row(ticket: Ticket) -> dict:
         can_recall=ticket.status == Ticket.Status.SKIPPED,
         can_move=ticket.status in Ticket.MOVABLE_STATUSES,
         can_cancel=ticket.is_active,
+        priority=payloads.priority(ticket),
+        can_set_priority=ticket.is_active,
     )
     return data
 

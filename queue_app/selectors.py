@@ -22,7 +22,15 @@ from .models import Counter, QueueHistory, Service, Staff, Ticket, service_day
 
 # What the screens show of a serving row, and nothing more: rows are read under the service lock
 # when a change builds its messages.
-SERVING_FIELDS = ("counter_id", "queue_id", "patient_name")
+SERVING_FIELDS = (
+    "counter_id",
+    "queue_id",
+    "patient_name",
+    "priority__code",
+    "priority__name",
+    "priority_to_confirm",
+    "staff_note",
+)
 RECENT_CALLS = 8
 
 
@@ -83,10 +91,13 @@ def waiting_lengths(*, service_ids=None, day=None) -> dict:
     return dict(lengths)
 
 
-def queue_state(*, service_ids=None, limit: int | None = None, rows_for=None, lines: Lines | None = None) -> QueueState:
+def queue_state(
+    *, service_ids=None, limit: int | None = None, rows_for=None, lines: Lines | None = None, service=None
+) -> QueueState:
     """How many wait (one query), and the rows shown of the counters `rows_for`, of one service:
     their called tickets (one query) and the first `limit` of each one's line (WAITING_LIST_LIMIT
-    unless given, 0 for none; two queries, one if `lines`, the service's lines, are given)."""
+    unless given, 0 for none; two queries, one if `lines`, the service's lines, are given, three
+    if neither they nor the `service` row are)."""
     limit = settings.WAITING_LIST_LIMIT if limit is None else limit
     state = QueueState()
     for service_id, counter_id, n in _waiting_counts(service_ids=service_ids):
@@ -100,7 +111,7 @@ def queue_state(*, service_ids=None, limit: int | None = None, rows_for=None, li
     if limit and any(state.totals.values()):
         if lines is None:
             (service_id,) = service_ids
-            lines = service_lines(service_id)
+            lines = Lines(service) if service is not None else service_lines(service_id)
         if lines.one_line:
             state.line_rows[lines.service.pk] = staff_rows([p.id for p in lines.service_line[:limit]])
         else:
@@ -127,7 +138,12 @@ def counter_state(counter: Counter, *, with_waiting: bool = False) -> dict:
     """The staff view of one counter, read now (full names; the first WAITING_LIST_LIMIT waiting)."""
     # The counter and its service's version first: the rest is then at least as new as the version.
     counter = Counter.objects.select_related("service", "held_by").get(pk=counter.pk)
-    state = queue_state(service_ids=[counter.service_id], rows_for={counter.pk}, limit=None if with_waiting else 0)
+    state = queue_state(
+        service_ids=[counter.service_id],
+        rows_for={counter.pk},
+        limit=None if with_waiting else 0,
+        service=counter.service,
+    )
     return payloads.counter_state(
         counter,
         serving_row=state.serving.get(counter.pk),
@@ -310,7 +326,7 @@ def people_ahead(ticket: Ticket) -> int:
     (0 once it is no longer waiting)."""
     if ticket.status != Ticket.Status.WAITING:
         return 0
-    return service_lines(ticket.service_id, day=ticket.service_date).ahead_of(ticket.pk) or 0
+    return Lines(ticket.service, day=ticket.service_date).ahead_of(ticket.pk) or 0
 
 
 def minutes_per_place(service: Service) -> float:
@@ -376,7 +392,7 @@ CODE_AND_NUMBER = re.compile(r"^([A-Za-z0-9]*[A-Za-z])[\s_-]*0*(\d{1,9})$")  # "
 def today_tickets(query: str = "", *, limit: int = DESK_LIST_LIMIT) -> tuple[list[Ticket], bool]:
     """Today's tickets, newest first, matching a number ("12"), a code and number ("OPD 12"),
     or part of a ticket id or name. One query; returns the tickets and whether more matched."""
-    tickets = Ticket.objects.of_day().select_related("service", "counter")
+    tickets = Ticket.objects.of_day().select_related("service", "counter", "priority")
     query = " ".join(query.split())[:MAX_QUERY]
     if query:
         match = Q(queue_id__icontains=query) | Q(patient_name__icontains=query)

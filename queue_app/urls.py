@@ -51,6 +51,9 @@ urlpatterns = [
     path("staff/update_status/", staff_api.UpdateStatusApi.as_view(), name="update_counter_status"),
     path("staff/announce_patient/", staff_api.AnnouncePatientApi.as_view(), name="announce_patient"),
     path("staff/get_queue_data/", staff_api.QueueDataApi.as_view(), name="get_queue_data"),
+    path("staff/transfer_patient/", staff_api.TransferPatientApi.as_view(), name="transfer_patient"),
+    path("staff/back_to_line/", staff_api.BackToLineApi.as_view(), name="back_to_line"),
+    path("staff/set_priority/", staff_api.SetPriorityApi.as_view(), name="set_priority"),
     path("staff/logout/", staff.staff_logout, name="staff_logout"),
     # Reception desk (docs/reception.md)
     path("staff/reception/", reception.reception_desk, name="reception_desk"),
@@ -58,6 +61,11 @@ urlpatterns = [
     path("staff/reception/tickets/<id:ticket_id>/recall/", reception_api.RecallApi.as_view(), name="reception_recall"),
     path("staff/reception/tickets/<id:ticket_id>/move/", reception_api.MoveApi.as_view(), name="reception_move"),
     path("staff/reception/tickets/<id:ticket_id>/cancel/", reception_api.CancelApi.as_view(), name="reception_cancel"),
+    path(
+        "staff/reception/tickets/<id:ticket_id>/priority/",
+        reception_api.PriorityApi.as_view(),
+        name="reception_priority",
+    ),
     path("staff/reception/tickets/<id:ticket_id>/slip/", reception.reception_slip, name="reception_slip"),
     path("t/<str:token>/", reception.ticket_link, name="ticket_link"),
     # Display

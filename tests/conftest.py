@@ -45,6 +45,14 @@ def opd(db):
 
 
 @pytest.fixture
+def per_counter_lines(opd):
+    """OPD's counters are named rooms: each calls its own line first (DESIGN.md, Order)."""
+    opd.per_counter_lines = True
+    opd.save(update_fields=["per_counter_lines"])
+    return opd
+
+
+@pytest.fixture
 def lab(db):
     return ServiceFactory(service_name="Test", description="Laboratory Tests")
 

@@ -150,6 +150,13 @@ class JoinInput(serializers.Serializer):
         help_text="Who the ticket is for, when not the patient themself (a child, a relative). "
         "Empty or absent: the patient. One active ticket per phone, service and name.",
     )
+    priority = TextField(
+        required=False,
+        allow_blank=True,
+        max_length=20,
+        default="",
+        help_text="A priority category the clinic lets patients choose (its code), marked for staff to confirm.",
+    )
 
 
 @extend_schema(
@@ -165,7 +172,10 @@ class JoinQueueApi(PatientApi):
         data.is_valid(raise_exception=True)
         name = data.validated_data["name"] or None
         # The service is read once, under the queue lock (an unknown id: 404 from the service).
-        ticket, created = services.join(patient=self.patient, service=data.validated_data["service_id"], name=name)
+        priority = services.category(data.validated_data["priority"])
+        ticket, created = services.join(
+            patient=self.patient, service=data.validated_data["service_id"], name=name, priority=priority
+        )
         if created:
             return Response({"ticket": selectors.ticket_dict(ticket)}, status=status.HTTP_201_CREATED)
         return Response({"ticket": selectors.ticket_dict(ticket), "message": already_held_message(ticket)})

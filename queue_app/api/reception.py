@@ -34,7 +34,7 @@ class ReceptionApi(ApiView):
             raise exceptions.PermissionDenied(_("The reception desk is for reception staff and administrators."))
 
     def ticket(self, ticket_id: int) -> Ticket:
-        ticket = Ticket.objects.select_related("service", "counter").filter(pk=ticket_id).first()
+        ticket = Ticket.objects.select_related("service", "counter", "priority").filter(pk=ticket_id).first()
         if ticket is None:
             raise exceptions.NotFound(_("There is no such ticket."))
         return ticket
@@ -52,6 +52,9 @@ class WalkInInput(serializers.Serializer):
         "ticket also shows on that phone's dashboard, and one active ticket per phone, service and name holds.",
     )
     service_id = serializers.IntegerField(min_value=1, max_value=MAX_ID)
+    priority = TextField(
+        required=False, allow_blank=True, max_length=20, default="", help_text="A priority category's id or code."
+    )
 
 
 class TicketsApi(ReceptionApi):
@@ -88,7 +91,11 @@ class TicketsApi(ReceptionApi):
         phone = normalize_phone(raw_phone) if raw_phone else None
         service = service_or_404(data.validated_data["service_id"])
         ticket, created = services.issue_walk_in(
-            name=data.validated_data["name"], phone=phone, service=service, by=request.user
+            name=data.validated_data["name"],
+            phone=phone,
+            service=service,
+            by=request.user,
+            priority=services.category(data.validated_data["priority"]),
         )
         row = reception_row(ticket)
         body = {
@@ -141,6 +148,28 @@ class MoveApi(ReceptionApi):
             "old": old,
             "service": ticket.service,
             "ticket": ticket.queue_id,
+        }
+        return Response({"ticket": reception_row(ticket), "message": message})
+
+
+class PriorityInput(serializers.Serializer):
+    priority = TextField(allow_blank=True, max_length=20, help_text='A category\'s id or short code; "" for none.')
+
+
+@extend_schema(
+    request=PriorityInput,
+    responses={200: ReceptionActionSerializer, **ACTION_ERRORS},
+    summary="Give a waiting or called ticket of today a priority category (or none), confirmed",
+)
+class PriorityApi(ReceptionApi):
+    def post(self, request, ticket_id: int):
+        data = PriorityInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        category = services.category(data.validated_data["priority"])
+        ticket = services.set_priority(ticket=self.ticket(ticket_id), priority=category, by=request.user)
+        message = _("%(ticket)s: priority %(priority)s.") % {
+            "ticket": ticket.queue_id,
+            "priority": category.name if category else _("none"),
         }
         return Response({"ticket": reception_row(ticket), "message": message})
 

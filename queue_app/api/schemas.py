@@ -51,6 +51,14 @@ class PrioritySerializer(serializers.Serializer):
     to_confirm = serializers.BooleanField(help_text="Chosen by the patient; staff have not confirmed it.")
 
 
+class PriorityResultSerializer(serializers.Serializer):
+    class TicketPriority(serializers.Serializer):
+        queue_id = serializers.CharField()
+        priority = PrioritySerializer(allow_null=True)
+
+    ticket = TicketPriority()
+
+
 class WaitingEntrySerializer(serializers.Serializer):
     queue_id = serializers.CharField()
     patient_name = serializers.CharField()
@@ -61,9 +69,14 @@ class WaitingEntrySerializer(serializers.Serializer):
     expected_counter_id = serializers.IntegerField(allow_null=True, help_text="null: waiting for a counter to open.")
 
 
+class StaffServingSerializer(ServingSerializer):
+    priority = PrioritySerializer(allow_null=True)
+    note = serializers.CharField(allow_blank=True, help_text="From the counter that sent the patient on.")
+
+
 class CounterStateSerializer(serializers.Serializer):
     counter = StaffCounterSerializer()
-    serving_patient = ServingSerializer(allow_null=True, help_text="The ticket called at the counter, or null.")
+    serving_patient = StaffServingSerializer(allow_null=True, help_text="The ticket called at the counter, or null.")
     queue_length = serializers.IntegerField(
         help_text="How many wait in the line the counter calls from: the service's one line, or its own."
     )
@@ -144,6 +157,8 @@ class ReceptionRowSerializer(TicketSerializer):
     can_recall = serializers.BooleanField()
     can_move = serializers.BooleanField()
     can_cancel = serializers.BooleanField()
+    priority = PrioritySerializer(allow_null=True, help_text="Staff only.")
+    can_set_priority = serializers.BooleanField()
 
 
 class DeskServiceSerializer(serializers.Serializer):

@@ -3,15 +3,21 @@
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import serializers
+from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 
 from .. import payloads, selectors, services
-from ..models import Counter
+from ..models import Counter, Ticket
 from ..presenters import call_message
-from .base import StaffApi
+from .base import StaffApi, service_or_404
 from .fields import TextField
-from .schemas import CounterActionSerializer, CounterQueueSerializer, StatusResultSerializer, errors
+from .schemas import (
+    CounterActionSerializer,
+    CounterQueueSerializer,
+    PriorityResultSerializer,
+    StatusResultSerializer,
+    errors,
+)
 
 ERRORS = errors(400, 403, 404, 409)  # 404: an admin naming a counter that does not exist
 
@@ -108,3 +114,86 @@ class QueueDataApi(StaffApi):
         data = selectors.counter_state(self.counter, with_waiting=True)
         data["today"] = selectors.today_counts(self.counter)
         return Response(data)
+
+
+class TransferInput(ActionInput):
+    service = serializers.IntegerField(min_value=1, help_text="The service to send the patient to (e.g. Test).")
+    note = TextField(
+        required=False, allow_blank=True, max_length=1000, help_text="For the next counter's staff only (200 chars)."
+    )
+
+
+@extend_schema(
+    request=TransferInput,
+    responses={200: CounterActionSerializer, **ERRORS},
+    summary="Send the patient at the counter to another service",
+)
+class TransferPatientApi(StaffApi):
+    """The patient keeps their arrival time and priority in the other service's line; a note
+    goes with them to the next counter. 409 when that service is closed today."""
+
+    def post(self, request):
+        data = TransferInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        fields = data.validated_data
+        ticket = services.transfer(
+            counter=self.counter,
+            service=service_or_404(fields["service"]),
+            by=request.user,
+            note=fields.get("note", ""),
+            expected=fields.get("expected_queue_id"),
+        )
+        message = _("%(ticket)s was sent to %(service)s and keeps their place by arrival time.") % {
+            "ticket": ticket.queue_id,
+            "service": ticket.service,
+        }
+        return Response({**selectors.counter_state(self.counter), "message": message})
+
+
+class BackToLineInput(ActionInput):
+    note = TextField(required=False, allow_blank=True, max_length=1000, help_text="For staff only (200 chars).")
+
+
+@extend_schema(
+    request=BackToLineInput,
+    responses={200: CounterActionSerializer, **ERRORS},
+    summary="Send the patient at the counter back to the line, in their place",
+)
+class BackToLineApi(StaffApi):
+    def post(self, request):
+        data = BackToLineInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        ticket = services.back_to_line(
+            counter=self.counter,
+            by=request.user,
+            note=data.validated_data.get("note", ""),
+            expected=data.validated_data.get("expected_queue_id"),
+        )
+        message = _("%(ticket)s is back in the line in their place.") % {"ticket": ticket.queue_id}
+        return Response({**selectors.counter_state(self.counter), "message": message})
+
+
+class PriorityInput(serializers.Serializer):
+    queue_id = TextField(max_length=40, help_text="A waiting or called ticket of the counter's service, today.")
+    priority = TextField(
+        required=False, allow_blank=True, max_length=20, help_text='A category\'s id or short code; "" for none.'
+    )
+    counter = serializers.IntegerField(required=False, min_value=1)
+
+
+@extend_schema(
+    request=PriorityInput,
+    responses={200: PriorityResultSerializer, **ERRORS},
+    summary="Give a ticket in the counter's line a priority category (or none), confirmed",
+)
+class SetPriorityApi(StaffApi):
+    def post(self, request):
+        data = PriorityInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        fields = data.validated_data
+        category = services.category(fields.get("priority"))
+        ticket = Ticket.objects.of_day().filter(queue_id=fields["queue_id"]).first()
+        if ticket is None:
+            raise exceptions.NotFound(_("No ticket %(ticket)s today.") % {"ticket": fields["queue_id"]})
+        ticket = services.set_priority(ticket=ticket, priority=category, by=request.user, counter=self.counter)
+        return Response({"ticket": payloads.priority_result(ticket)})

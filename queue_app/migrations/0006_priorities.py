@@ -5,6 +5,24 @@ import django.db.models.deletion
 from django.db import migrations, models
 
 
+# The categories most clinics use, ready to edit or switch off in admin.
+DEFAULT_CATEGORIES = [
+    # name, code, rank, emergency, patients may choose it
+    ("Emergency", "EMG", 9, True, False),
+    ("Disability", "DIS", 3, False, True),
+    ("Pregnant", "PRG", 2, False, True),
+    ("Elderly 60+", "60+", 1, False, True),
+]
+
+
+def add_default_categories(apps, schema_editor):
+    Category = apps.get_model("queue_app", "PriorityCategory")
+    for name, code, rank, emergency, self_declare in DEFAULT_CATEGORIES:
+        Category.objects.get_or_create(
+            code=code, defaults={"name": name, "rank": rank, "is_emergency": emergency, "self_declare": self_declare}
+        )
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -64,4 +82,5 @@ class Migration(migrations.Migration):
             name='priority',
             field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='tickets', to='queue_app.prioritycategory', verbose_name='priority'),
         ),
+        migrations.RunPython(add_default_categories, migrations.RunPython.noop),
     ]

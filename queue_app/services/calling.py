@@ -36,7 +36,7 @@ def current_ticket(counter: Counter) -> Ticket | None:
         Ticket.objects.of_day()
         .called()
         .filter(counter=counter)
-        .select_related("service")
+        .select_related("service", "priority")
         .order_by("called_at", "id")
         .first()
     )
@@ -98,9 +98,7 @@ def _advance(*, counter: Counter, by, expected: str | None, finish_as: str) -> C
         ticket=nxt,
         queue_length=state.line_length(counter),
         finished=current,
-        waiting_elsewhere=0
-        if lines.one_line
-        else sum(n for c, n in state.lengths.items() if c not in (counter.pk, None)),
+        waiting_elsewhere=sum(n for c, n in state.lengths.items() if c not in (counter.pk, None)),
         waiting_unassigned=state.queue_length(None),
     )
 
@@ -125,7 +123,7 @@ def _call_next(counter: Counter, *, lines: Lines, by, now) -> tuple[Ticket | Non
     head = lines.next_for(counter.pk)
     if head is None:
         return None, None
-    nxt = Ticket.objects.select_for_update().select_related("service").get(pk=head.id)
+    nxt = Ticket.objects.select_for_update().select_related("service", "priority").get(pk=head.id)
     service = lines.service
     streak = streak_after_call(
         head, streak=service.priority_streak, others=[p for p in lines.service_line if p.id != head.id]

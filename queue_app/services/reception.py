@@ -23,7 +23,7 @@ History = QueueHistory.Action
 
 
 def _ticket(ticket: Ticket) -> Ticket:
-    return Ticket.objects.select_related("service", "counter").get(pk=ticket.pk)
+    return Ticket.objects.select_related("service", "counter", "priority").get(pk=ticket.pk)
 
 
 def _refuse_second_active(*, service: Service, ticket: Ticket, message: str) -> str:

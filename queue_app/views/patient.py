@@ -23,7 +23,7 @@ from django.views.decorators.http import require_POST
 from .. import access, known_phones, selectors, services
 from ..errors import QueueError, UnknownService
 from ..http import wants_json
-from ..models import Service, Ticket, parse_id
+from ..models import PriorityCategory, Service, Ticket, parse_id
 from ..names import MAX_NAME_LENGTH, same_person
 from ..net import client_ip
 from ..phones import MAX_PHONE_INPUT, display_phone
@@ -262,16 +262,19 @@ def service_selection(request):
     """
     error, status_code, failed_service, name_error = None, 200, None, None
     who = {"for": "me", "name": ""}
+    chosen_priority = ""
     if request.method == "POST":
         name = _who_for(request.POST)
         who = {"for": "me" if name is None else "other", "name": name or ""}
         service_id = parse_id(request.POST.get("service_id"))
         service = Service.objects.filter(pk=service_id).first() if service_id else None
+        chosen_priority = request.POST.get("priority", "")[:20]
         if service is None:
             error, status_code = str(UnknownService.default_message), UnknownService.status_code
         else:
             try:
-                ticket, created = services.join(patient=request.patient, service=service, name=name)
+                priority = services.category(chosen_priority)
+                ticket, created = services.join(patient=request.patient, service=service, name=name, priority=priority)
             except QueueError as exc:
                 if exc.code == "invalid_name":
                     name_error, status_code = exc.message, exc.status_code
@@ -307,6 +310,8 @@ def service_selection(request):
         "who": who,
         "name_error": name_error,
         "max_name_length": MAX_NAME_LENGTH,
+        "categories": PriorityCategory.objects.filter(is_active=True, self_declare=True),
+        "chosen_priority": chosen_priority,
     }
     return render(request, "patient/selection.html", context, status=status_code)
 

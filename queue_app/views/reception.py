@@ -22,7 +22,7 @@ from django.views.decorators.http import require_GET
 from .. import access, selectors
 from ..http import wants_json
 from ..links import qr_data_uri, ticket_link_url
-from ..models import Ticket, end_of_service_day, service_day
+from ..models import PriorityCategory, Ticket, end_of_service_day, service_day
 from ..names import MAX_NAME_LENGTH, public_name
 from ..phones import MAX_PHONE_INPUT
 from ..presenters import dashboard_context, desk_services, reception_row, script_strings
@@ -81,6 +81,7 @@ def reception_desk(request):
         "max_name_length": MAX_NAME_LENGTH,
         "max_phone_length": MAX_PHONE_INPUT,
         "slip_sizes": SLIP_SIZES,
+        "categories": PriorityCategory.objects.filter(is_active=True),
     }
     return render(request, "reception/desk.html", context)
 
@@ -89,6 +90,8 @@ def _desk_strings() -> dict:
     """Every sentence the desk's script shows."""
     return script_strings(
         {
+            "priorityTitle": _("Priority for %(ticket)s (%(name)s)"),
+            "priorityNone": _("No priority"),
             "newTicket": _("New ticket"),
             "existing": _("Already in the queue"),
             "chooseService": _("Choose a service."),

@@ -21,8 +21,9 @@ from django.views.decorators.http import require_GET, require_http_methods
 from .. import access, events, selectors, services
 from ..forms import StaffLoginForm, SwitchCounterForm, counter_choices
 from ..http import wants_json
-from ..models import Counter, Staff, parse_id
+from ..models import Counter, PriorityCategory, Service, Staff, parse_id
 from ..presenters import script_strings
+from ..services.priorities import NOTE_MAX
 
 STAFF_LOGIN_URL = "/staff/login/"
 
@@ -138,6 +139,7 @@ def staff_dashboard(request):
         return _render_picker(request)
     state = selectors.counter_state(counter, with_waiting=True)
     today = selectors.today_counts(counter)
+    counters_of_service = Counter.objects.filter(service_id=counter.service_id).order_by("id")
     config = {
         "counterId": counter.pk,
         "urls": {
@@ -147,7 +149,12 @@ def staff_dashboard(request):
             "status": reverse("update_counter_status"),
             "data": f"{reverse('get_queue_data')}?counter={counter.pk}",
             "login": STAFF_LOGIN_URL,
+            "transfer": reverse("transfer_patient"),
+            "back_to_line": reverse("back_to_line"),
+            "priority": reverse("set_priority"),
         },
+        "oneLine": not counter.service.per_counter_lines,
+        "counterNames": {str(c.pk): c.counter_name for c in counters_of_service},
         "state": state,
         "today": today,
         "strings": _dashboard_strings(),
@@ -157,6 +164,10 @@ def staff_dashboard(request):
         "state": state,
         "today": today,
         "held_here": counter.held_by_id == request.user.pk,
+        "one_line": not counter.service.per_counter_lines,
+        "categories": PriorityCategory.objects.filter(is_active=True),
+        "other_services": Service.objects.filter(is_active=True).exclude(pk=counter.service_id),
+        "note_max": NOTE_MAX,
         # The list may be capped (WAITING_LIST_LIMIT) while queue_length stays the true total.
         "waiting_more": max(0, state["queue_length"] - len(state["waiting"])),
         "statuses": [
@@ -204,6 +215,14 @@ def _dashboard_strings() -> dict:
             ),
             "breakBodyNone": _("Nobody is waiting here, so nobody will be moved. Your current patient stays with you."),
             "breakConfirm": _("Go on break"),
+            "toConfirm": _("to confirm"),
+            "expectedAt": _("expected at %(counter)s"),
+            "noteLabel": _("Note:"),
+            "priorityFor": _("Priority for %(ticket)s"),
+            "setPriority": _("Priority"),
+            "prioritySet": _("%(ticket)s: priority %(priority)s."),
+            "priorityNone": _("none"),
+            "chooseService": _("Choose the service to send the patient to."),
             "closedConfirm": _("Close counter"),
             "notOpen": {
                 "break": _("You are on break: no new patients are sent here. Choose Available to start again."),

@@ -177,10 +177,12 @@
       }
       if (live) live.saw(msg.service_id, msg.version);
       if (ticket.status !== "waiting") return;
-      const ahead = found.ahead;
+      // One line for the service: the place in it (whichever counter calls); else in the counter's.
+      const inLine = Array.isArray(msg.line) ? msg.line.indexOf(ticket.number) : -1;
+      const ahead = inLine !== -1 ? inLine : found.ahead;
       ticket.people_ahead = ahead;
       ticket.position = ahead + 1;
-      ticket.estimated_wait_minutes = Math.round(ahead * (msg.minutes_per_patient || ticket.minutes_per_patient || 0));
+      ticket.estimated_wait_minutes = Math.round(ahead * (msg.minutes_per_place || ticket.minutes_per_place || 0));
       render();
     }
 

@@ -49,6 +49,8 @@
     const label = button.textContent;
     const fields = { service_id: button.value };
     if (forSomeoneElse()) fields.name = nameInput.value;
+    const priority = form.querySelector('input[name="priority"]:checked');
+    if (priority && priority.value) fields.priority = priority.value;
     button.disabled = true;
     button.textContent = button.dataset.busyText;
     error.hidden = true;

@@ -126,6 +126,13 @@
       cell("queue_id").textContent = ticket.queue_id;
       cell("queue_id").title = ticket.service;
       cell("patient_name").textContent = ticket.patient_name;
+      if (ticket.priority) {
+        const prio = document.createElement("span");
+        prio.className = "prio" + (ticket.priority.to_confirm ? " prio-confirm" : "");
+        prio.title = ticket.priority.name;
+        prio.textContent = ticket.priority.code;
+        cell("patient_name").append(" ", prio);
+      }
       const counter = cell("counter");
       if (ticket.counter) counter.textContent = ticket.counter;
       else if (ticket.status === "waiting") { counter.textContent = t.waitCounter; counter.className = "muted"; }
@@ -139,8 +146,9 @@
       action("recall").title = t.recallHint;
       action("move").hidden = !ticket.can_move || targetsFor(ticket).length === 0;
       action("cancel").hidden = !ticket.can_cancel;
+      action("priority").hidden = !ticket.can_set_priority;
       action("slip").href = slipUrl(ticket);
-      ["recall", "move", "cancel", "slip"].forEach(function (name) {
+      ["recall", "move", "priority", "cancel", "slip"].forEach(function (name) {
         action(name).setAttribute("aria-label", action(name).textContent.trim() + " " + ticket.queue_id);
       });
       if (state.flash === ticket.id) tr.classList.add("is-flash");
@@ -231,7 +239,10 @@
       submit.disabled = true;
       const label = submit.innerHTML;
       submit.textContent = t.working;
-      QueueLive.post(config.urls.tickets, { name: nameInput.value, phone: phoneInput.value, service_id: service.value }).then(function (result) {
+      const priority = document.getElementById("walk-in-priority");
+      QueueLive.post(config.urls.tickets, {
+        name: nameInput.value, phone: phoneInput.value, service_id: service.value, priority: priority ? priority.value : "",
+      }).then(function (result) {
         busy = false;
         submit.disabled = false;
         submit.innerHTML = label;
@@ -310,6 +321,17 @@
       if (first) first.focus();
     }
 
+    const priorityDialog = document.getElementById("priority-dialog");
+    function askPriority(ticket) {
+      document.getElementById("priority-title").textContent = format(t.priorityTitle, { ticket: ticket.queue_id, name: ticket.patient_name });
+      priorityDialog.returnValue = "";
+      priorityDialog.onclose = function () {
+        const value = priorityDialog.returnValue;
+        if (value) act(ticket, "priority", { priority: value === "none" ? "" : value });
+      };
+      priorityDialog.showModal();
+    }
+
     function askCancel(ticket) {
       document.getElementById("cancel-body").textContent = format(t.cancelConfirm, { ticket: ticket.queue_id, name: ticket.patient_name });
       cancelDialog.returnValue = "";
@@ -328,6 +350,7 @@
       const action = button.dataset.action;
       if (action === "recall") act(ticket, "recall");
       else if (action === "move") askMove(ticket);
+      else if (action === "priority") askPriority(ticket);
       else if (action === "cancel") askCancel(ticket);
     });
 

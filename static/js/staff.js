@@ -62,8 +62,59 @@
     notOpen.hidden = !reason;
   }
 
+  /* A priority badge (staff only) and the note from the last counter, as DOM nodes. */
+  function extras(entry, withWhere) {
+    const nodes = [];
+    if (entry.priority) {
+      const badge = document.createElement("span");
+      badge.className = "prio" + (entry.priority.to_confirm ? " prio-confirm" : "");
+      badge.title = entry.priority.name;
+      badge.textContent = entry.priority.code + (entry.priority.to_confirm ? " · " + S.toConfirm : "");
+      nodes.push(badge);
+    }
+    if (withWhere && config.oneLine && entry.expected_counter_id && entry.expected_counter_id !== config.counterId) {
+      const where = document.createElement("span");
+      where.className = "w-where";
+      where.textContent = fmt(S.expectedAt, { counter: config.counterNames[String(entry.expected_counter_id)] || "" });
+      nodes.push(where);
+    }
+    if (entry.note) {
+      const note = document.createElement("span");
+      note.className = "w-note";
+      note.textContent = (withWhere ? "" : S.noteLabel + " ") + entry.note;
+      nodes.push(note);
+    }
+    return nodes;
+  }
+
+  /* The tickets the priority form can act on: the one at the counter, then the listed ones. */
+  function renderPriorityTickets() {
+    const select = $("priority-ticket");
+    if (!select) return;
+    const chosen = select.value;
+    const ids = (state.serving ? [state.serving.queue_id] : []).concat(state.waiting.map(function (e) { return e.queue_id; }));
+    select.replaceChildren.apply(select, ids.map(function (id) {
+      const option = document.createElement("option");
+      option.value = option.textContent = id;
+      return option;
+    }));
+    if (ids.indexOf(chosen) !== -1) select.value = chosen;
+    // A live update must not undo a choice being made: only a different ticket resets it.
+    if (select.value !== priorityShownFor) showPriorityOf(select.value);
+  }
+
+  /* The priority form starts from the chosen ticket's priority. */
+  let priorityShownFor = null;
+  function showPriorityOf(queueId) {
+    priorityShownFor = queueId;
+    const entries = (state.serving ? [state.serving] : []).concat(state.waiting);
+    const entry = entries.filter(function (e) { return e.queue_id === queueId; })[0];
+    $("priority-select").value = entry && entry.priority ? entry.priority.code : "";
+  }
+
   function renderServing() {
     const serving = state.serving;
+    $("serving-extra").replaceChildren.apply($("serving-extra"), serving ? extras(serving, false) : []);
     const box = $("serving");
     if (serving) {
       box.removeAttribute("data-empty");
@@ -95,6 +146,13 @@
           span.textContent = cell[1];  // names are typed by patients: text, never HTML
           li.appendChild(span);
         });
+      const more = extras(entry, true);
+      if (more.length) {
+        const extra = document.createElement("span");
+        extra.className = "w-extra";
+        more.forEach(function (node) { extra.appendChild(node); });
+        li.appendChild(extra);
+      }
       fragment.appendChild(li);
     });
     list.replaceChildren(fragment);
@@ -117,6 +175,9 @@
     buttons.serve_next.disabled = busy || (!hasPatient && !state.counter.is_open);
     buttons.skip.disabled = busy || !hasPatient;
     buttons.announce.disabled = busy || !hasPatient;
+    $("btn-transfer").disabled = busy || !hasPatient;
+    $("btn-back_to_line").disabled = busy || !hasPatient;
+    $("btn-priority").disabled = busy || !$("priority-ticket").value;
     statusButtons.forEach(function (b) { b.disabled = busy; });
     document.body.classList.toggle("is-busy", busy);
   }
@@ -125,6 +186,7 @@
     renderCounter();
     renderServing();
     renderWaiting();
+    renderPriorityTickets();
     updateButtons();
   }
 
@@ -237,6 +299,51 @@
       refresh();
     });
   }
+
+  /* Send on, back to the line, priority: a form's fields to an endpoint, then the usual refresh. */
+  function send(url, fields, done) {
+    if (busy) return;
+    busy = true;
+    updateButtons();
+    QueueLive.post(url, Object.assign({ counter: config.counterId }, fields)).then(function (res) {
+      busy = false;
+      if (!res.ok) { updateButtons(); handleError(res); return; }
+      done(res.data);
+      refresh();
+    });
+  }
+
+  $("transfer-form").addEventListener("submit", function (event) {
+    event.preventDefault();
+    const service = $("transfer-service").value;
+    if (!service) { notice(S.chooseService, "info"); $("transfer-service").focus(); return; }
+    send(config.urls.transfer, {
+      service: service, note: $("transfer-note").value, expected_queue_id: state.serving ? state.serving.queue_id : "",
+    }, function (data) {
+      applyFull(data);
+      $("transfer-note").value = "";
+      notice(data.message, "ok");
+    });
+  });
+
+  $("btn-back_to_line").addEventListener("click", function () {
+    send(config.urls.back_to_line, {
+      note: $("transfer-note").value, expected_queue_id: state.serving ? state.serving.queue_id : "",
+    }, function (data) {
+      applyFull(data);
+      $("transfer-note").value = "";
+      notice(data.message, "ok");
+    });
+  });
+
+  $("priority-ticket").addEventListener("change", function () { showPriorityOf(this.value); });
+  $("priority-form").addEventListener("submit", function (event) {
+    event.preventDefault();
+    send(config.urls.priority, { queue_id: $("priority-ticket").value, priority: $("priority-select").value }, function (data) {
+      const p = data.ticket.priority;
+      notice(fmt(S.prioritySet, { ticket: data.ticket.queue_id, priority: p ? p.name : S.priorityNone }), "ok");
+    });
+  });
 
   function confirmStatus(value) {
     const count = state.queueLength;

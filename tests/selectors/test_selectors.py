@@ -23,8 +23,18 @@ def refresh(ticket):
     return Ticket.objects.get(pk=ticket.pk)
 
 
-def test_position_and_wait_count_people_ahead_at_the_same_counter(opd, counters, patients):
-    tickets = join_all(opd, patients[:5])  # c1: 1,3,5
+def test_position_is_the_place_in_the_services_line_and_the_wait_is_shared_by_its_counters(
+    opd, counters, patients
+):
+    tickets = join_all(opd, patients[:5])  # expected at c1, c2, c1, c2, c1: one line all the same
+    data = selectors.ticket_dict(refresh(tickets[4]))
+    assert data["people_ahead"] == 4 and data["position"] == 5
+    # The default service time before any data (5 minutes), two counters calling from the line.
+    assert data["minutes_per_place"] == 2.5 and data["estimated_wait_minutes"] == 10
+
+
+def test_with_a_line_per_counter_the_position_is_at_the_counter(per_counter_lines, counters, patients):
+    tickets = join_all(per_counter_lines, patients[:5])  # c1: 1,3,5
     data = selectors.ticket_dict(refresh(tickets[4]))
     assert data["people_ahead"] == 2 and data["position"] == 3
     assert data["estimated_wait_minutes"] == 2 * 5  # the default service time before any data
@@ -35,8 +45,9 @@ def test_estimated_wait_uses_todays_average_service_time(opd, counters, patients
     services.serve_next(counter=counters[0], by=None)
     Ticket.objects.filter(pk=tickets[0].pk).update(called_at=timezone.now() - timedelta(minutes=12))
     services.serve_next(counter=counters[0], by=None)  # served one in 12 minutes
-    data = selectors.ticket_dict(refresh(tickets[4]))
-    assert data["people_ahead"] == 0 and data["minutes_per_patient"] == pytest.approx(12, abs=0.1)
+    data = selectors.ticket_dict(refresh(tickets[4]))  # #2 at the counter; #3, #4 ahead
+    assert data["people_ahead"] == 2 and data["minutes_per_place"] == pytest.approx(6, abs=0.1)  # 2 counters
+    assert data["estimated_wait_minutes"] == 12
 
 
 def test_the_average_is_remembered_briefly_and_forgotten_when_someone_is_served(

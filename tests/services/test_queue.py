@@ -19,7 +19,9 @@ def join_all(service, patients):
 
 
 def waiting_ids(counter):
-    return [w["queue_id"] for w in selectors.counter_state(counter, with_waiting=True)["waiting"]]
+    """The tickets expected at the counter, in join order (where the break rules put them)."""
+    waiting = Ticket.objects.filter(counter=counter, status=Ticket.Status.WAITING).order_by("joined_at", "id")
+    return list(waiting.values_list("queue_id", flat=True))
 
 
 def refresh(ticket):
@@ -202,24 +204,37 @@ def test_pool_is_handed_out_in_join_order_when_a_counter_opens(opd, staff, patie
 # --- calling --------------------------------------------------------------------------------
 
 
-def test_serve_next_calls_the_earliest_waiting_ticket_of_the_counter(opd, counters, patients):
-    tickets = join_all(opd, patients[:4])
+def test_serve_next_calls_the_first_of_the_services_line_whichever_counter_it_was_expected_at(
+    opd, counters, patients
+):
+    tickets = join_all(opd, patients[:4])  # expected at counter 1, 2, 1, 2
+    calls = [services.serve_next(counter=counters[1], by=None) for _ in range(3)]
+    assert [c.ticket.pk for c in calls] == [t.pk for t in tickets[:3]]
+    assert refresh(tickets[0]).counter_id == counters[1].pk  # where to go: the counter that called
+    assert calls[0].queue_length == 3 and calls[-1].queue_length == 1  # the service's line
+    history = QueueHistory.objects.filter(ticket=tickets[0], action="called").get()
+    assert history.from_counter_id == counters[0].pk
+
+
+def test_with_a_line_per_counter_serve_next_calls_the_earliest_of_its_own_line(per_counter_lines, counters, patients):
+    tickets = join_all(per_counter_lines, patients[:4])
     call = services.serve_next(counter=counters[0], by=counters[0].held_by)
     assert call.ticket.pk == tickets[0].pk and refresh(call.ticket).status == Ticket.Status.CALLED
     assert call.counter == counters[0] and call.queue_length == 1  # #3 still waits there
+    assert services.serve_next(counter=counters[0], by=None).ticket.pk == tickets[2].pk
 
 
 def test_serve_next_completes_the_current_ticket(opd, counters, patients):
-    first, _, third = join_all(opd, patients[:3])
+    first, second, _ = join_all(opd, patients[:3])
     services.serve_next(counter=counters[0], by=None)
     services.serve_next(counter=counters[0], by=None)
     assert refresh(first).status == Ticket.Status.SERVED
     assert refresh(first).finished_at is not None
-    assert refresh(third).status == Ticket.Status.CALLED
+    assert refresh(second).status == Ticket.Status.CALLED
 
 
-def test_an_idle_counter_takes_the_earliest_waiting_ticket_of_its_service(opd, counters, patients):
-    tickets = join_all(opd, patients[:3])  # counter 1: #1, #3; counter 2: #2
+def test_an_idle_counter_takes_the_earliest_waiting_ticket_of_its_service(per_counter_lines, counters, patients):
+    tickets = join_all(per_counter_lines, patients[:3])  # counter 1: #1, #3; counter 2: #2
     services.serve_next(counter=counters[1], by=None)  # counter 2 calls #2
     called = services.serve_next(counter=counters[1], by=None).ticket  # its queue is empty: takes #1
     assert called.pk == tickets[0].pk and called.counter_id == counters[1].pk
@@ -249,19 +264,20 @@ def test_stale_expected_ticket_is_refused_without_change(opd, counters, patients
 
 
 def test_double_click_serves_once(opd, counters, patients):
-    first, _, third = join_all(opd, patients[:3])
+    first, second, third = join_all(opd, patients[:3])
     services.serve_next(counter=counters[0], by=None)
     services.serve_next(counter=counters[0], by=None, expected=first.queue_id)
     with pytest.raises(services.StaleAction):
         services.serve_next(counter=counters[0], by=None, expected=first.queue_id)
-    assert refresh(third).status == Ticket.Status.CALLED
+    assert refresh(second).status == Ticket.Status.CALLED
+    assert refresh(third).status == Ticket.Status.WAITING
 
 
 def test_skip_marks_no_show_and_calls_the_next(opd, counters, patients):
-    first, _, third = join_all(opd, patients[:3])
+    first, second, _ = join_all(opd, patients[:3])
     services.serve_next(counter=counters[0], by=None)
     called = services.skip(counter=counters[0], by=None).ticket
-    assert refresh(first).status == Ticket.Status.SKIPPED and called.pk == third.pk
+    assert refresh(first).status == Ticket.Status.SKIPPED and called.pk == second.pk
 
 
 def test_skip_without_a_current_ticket_is_refused(opd, counters, patients):
@@ -296,7 +312,8 @@ def test_serve_next_on_break_finishes_the_current_patient_calls_nobody_and_count
     call = services.serve_next(counter=counters[0], by=None)
     assert call.finished.pk == first.pk and refresh(first).status == Ticket.Status.SERVED
     assert call.ticket is None and refresh(third).status == Ticket.Status.WAITING
-    assert (call.queue_length, call.waiting_elsewhere, call.waiting_unassigned) == (0, 2, 0)
+    # The service's one line still has two; both now expected at the other counter.
+    assert (call.queue_length, call.waiting_elsewhere, call.waiting_unassigned) == (2, 2, 0)
 
 
 def test_serve_next_on_break_with_no_other_counter_open_counts_who_waits_for_one_to_open(opd, counters, patients):
@@ -505,22 +522,23 @@ def test_query_counts_do_not_grow_with_the_queue(opd, counters, count, django_as
     join_all(opd, patients[:-1])
     # The change, its state version (3: services.changes.publish_change), the phone's ticket cap
     # (2) and the events built under the lock (what runs after the commit, such as the position
-    # list, does not run inside the test's transaction).
-    with django_assert_max_num_queries(17):
+    # list, does not run inside the test's transaction); the service's line for the staff lists
+    # is read as small rows, then the listed rows (2).
+    with django_assert_max_num_queries(18):
         services.join(patient=patients[-1], service=opd)
-    with django_assert_max_num_queries(14):
+    with django_assert_max_num_queries(15):  # the service's line read once, as small rows
         services.serve_next(counter=counters[0], by=None)
-    with django_assert_max_num_queries(16):  # and one finished: its UPDATE and history row
+    with django_assert_max_num_queries(17):  # and one finished: its UPDATE and history row
         services.serve_next(counter=counters[0], by=None)
     with django_assert_max_num_queries(5):  # the services' versions, then what the display shows
         selectors.display_snapshot()
-    with django_assert_max_num_queries(4):
+    with django_assert_max_num_queries(5):  # the line as small rows, then the rows listed
         state = selectors.counter_state(counters[0], with_waiting=True)
-    waiting_here = Ticket.objects.filter(counter=counters[0], status="waiting").count()
-    assert state["queue_length"] == waiting_here
-    assert len(state["waiting"]) == min(waiting_here, settings.WAITING_LIST_LIMIT)
+    in_line = Ticket.objects.filter(service=opd, status="waiting").count()
+    assert state["queue_length"] == in_line
+    assert len(state["waiting"]) == min(in_line, settings.WAITING_LIST_LIMIT)
     ticket = Ticket.objects.select_related("service", "counter").filter(status="waiting").last()
-    with django_assert_max_num_queries(2):
+    with django_assert_max_num_queries(3):  # the line, and how many counters share it now
         selectors.ticket_dict(ticket)
 
 

@@ -50,12 +50,12 @@ def test_family_members_each_get_a_ticket_on_one_phone(opd, counters, patient):
 
 
 def test_recall_puts_a_skipped_ticket_back_at_its_original_join_position(opd, counters, patients, desk):
-    tickets = [services.join(patient=p, service=opd)[0] for p in patients[:7]]  # c1: 1,3,5,7
+    tickets = [services.join(patient=p, service=opd)[0] for p in patients[:7]]
     services.serve_next(counter=counters[0], by=None)  # calls 1
-    services.skip(counter=counters[0], by=None)  # 1 skipped, calls 3
+    services.skip(counter=counters[0], by=None)  # 1 skipped, calls 2
     recalled = services.recall(ticket=tickets[0], by=desk)
     assert recalled.status == "waiting" and recalled.counter_id == counters[0].pk
-    assert waiting_numbers(counters[0]) == [1, 5, 7]  # at the front: it joined first
+    assert waiting_numbers(counters[0]) == [1, 3, 4, 5, 6, 7]  # at the front of the line: it joined first
     assert QueueHistory.objects.filter(ticket=recalled, action="recalled", by=desk).exists()
 
 
