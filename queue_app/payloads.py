@@ -179,6 +179,8 @@ def patient_ticket(ticket: Ticket, *, people_ahead: int | None = None, minutes: 
         "joined_at": ticket.joined_at.isoformat(),
         "called_at": ticket.called_at.isoformat() if ticket.called_at else None,
         "service_date": ticket.service_date.isoformat(),
+        # One line for the service: while waiting, `counter` is only where they are expected.
+        "one_line": not ticket.service.per_counter_lines,
     }
     if people_ahead is not None:
         waiting = ticket.status == Ticket.Status.WAITING

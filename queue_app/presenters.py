@@ -84,6 +84,8 @@ def status_strings() -> dict:
         "ahead_many": _("%(n)s people are ahead of you."),
         "next": _("You are next"),
         "next_detail": _("Please stay close to %(counter)s."),
+        "next_detail_line": _("Please stay close: the first counter to be free will call you."),
+        "expected": _("%(counter)s (expected)"),
         "pool": _("Waiting for a counter to open"),
         "pool_detail": _("You keep your place. We will tell you where to go as soon as a counter opens."),
         "called": _("Please go to %(counter)s now"),
@@ -124,7 +126,10 @@ def ticket_status(ticket: dict, strings: dict) -> dict:
             return {"key": "pool", "headline": strings["pool"], "detail": strings["pool_detail"]}
         ahead = ticket.get("people_ahead") or 0
         if ahead == 0:
-            return {"key": "next", "headline": strings["next"], "detail": strings["next_detail"] % {"counter": counter}}
+            detail = (
+                strings["next_detail_line"] if ticket.get("one_line") else strings["next_detail"] % {"counter": counter}
+            )
+            return {"key": "next", "headline": strings["next"], "detail": detail}
         detail = strings["ahead_one"] if ahead == 1 else strings["ahead_many"] % {"n": ahead}
         return {"key": "waiting", "headline": strings["waiting"], "detail": detail}
     return {"key": status, "headline": strings.get(status, status), "detail": strings.get(f"{status}_detail", "")}
@@ -135,8 +140,11 @@ def ticket_facts(ticket: dict, strings: dict) -> dict:
     waiting = ticket["status"] == Ticket.Status.WAITING
     called = ticket["status"] == Ticket.Status.CALLED
     minutes = ticket.get("estimated_wait_minutes") or 0
+    counter = ticket.get("counter") or strings["no_counter"]
+    if waiting and ticket.get("one_line") and ticket.get("counter"):
+        counter = strings["expected"] % {"counter": counter}
     return {
-        "counter": ticket.get("counter") or strings["no_counter"],
+        "counter": counter,
         "position": ticket.get("position") if waiting else "–",
         "ahead": ticket.get("people_ahead", 0) if waiting else "–",
         "wait": (strings["minutes"] % {"n": minutes} if minutes else strings["no_wait"])

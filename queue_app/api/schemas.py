@@ -127,6 +127,9 @@ class TicketSerializer(serializers.Serializer):
     joined_at = serializers.DateTimeField()
     called_at = serializers.DateTimeField(allow_null=True)
     service_date = serializers.DateField()
+    one_line = serializers.BooleanField(
+        help_text="One line for the service: the first free counter calls; `counter` is where they are expected."
+    )
 
 
 class PatientTicketSerializer(TicketSerializer):

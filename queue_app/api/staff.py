@@ -116,6 +116,13 @@ class QueueDataApi(StaffApi):
         return Response(data)
 
 
+def _answer(counter: Counter, message: str) -> Response:
+    """A counter action's answer (CounterActionSerializer): the counter as it is now, and what happened."""
+    state = selectors.counter_state(counter)
+    keys = ("counter", "serving_patient", "queue_length")
+    return Response({**{key: state[key] for key in keys}, "message": message})
+
+
 class TransferInput(ActionInput):
     service = serializers.IntegerField(min_value=1, help_text="The service to send the patient to (e.g. Test).")
     note = TextField(
@@ -147,7 +154,7 @@ class TransferPatientApi(StaffApi):
             "ticket": ticket.queue_id,
             "service": ticket.service,
         }
-        return Response({**selectors.counter_state(self.counter), "message": message})
+        return _answer(self.counter, message)
 
 
 class BackToLineInput(ActionInput):
@@ -170,7 +177,7 @@ class BackToLineApi(StaffApi):
             expected=data.validated_data.get("expected_queue_id"),
         )
         message = _("%(ticket)s is back in the line in their place.") % {"ticket": ticket.queue_id}
-        return Response({**selectors.counter_state(self.counter), "message": message})
+        return _answer(self.counter, message)
 
 
 class PriorityInput(serializers.Serializer):

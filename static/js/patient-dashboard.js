@@ -40,7 +40,9 @@
     if (ticket.status === "waiting") {
       if (!ticket.counter_id) return { key: "pool", headline: t.pool, detail: t.pool_detail };
       const ahead = ticket.people_ahead || 0;
-      if (ahead === 0) return { key: "next", headline: t.next, detail: format(t.next_detail, { counter: counter }) };
+      if (ahead === 0) {
+        return { key: "next", headline: t.next, detail: ticket.one_line ? t.next_detail_line : format(t.next_detail, { counter: counter }) };
+      }
       return { key: "waiting", headline: t.waiting, detail: ahead === 1 ? t.ahead_one : format(t.ahead_many, { n: ahead }) };
     }
     return { key: ticket.status, headline: t[ticket.status] || ticket.status, detail: t[ticket.status + "_detail"] || "" };
@@ -50,7 +52,7 @@
     const waiting = ticket.status === "waiting";
     const minutes = ticket.estimated_wait_minutes || 0;
     return {
-      counter: ticket.counter || t.no_counter,
+      counter: !ticket.counter ? t.no_counter : (waiting && ticket.one_line ? format(t.expected, { counter: ticket.counter }) : ticket.counter),
       position: waiting ? String(ticket.position || (ticket.people_ahead || 0) + 1) : "–",
       ahead: waiting ? String(ticket.people_ahead || 0) : "–",
       wait: waiting ? (minutes ? format(t.minutes, { n: minutes }) : t.no_wait) : (ticket.status === "called" ? t.now : "–"),
