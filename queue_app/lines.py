@@ -81,13 +81,9 @@ class Lines:
         ids = [p.id for p in self.line_of(self.counter_of[ticket_id])]
         return ids.index(ticket_id)
 
-    def numbers_in_order(self, counter_id=...) -> list[int]:
-        """Ticket numbers of the service's line (or of one counter's) in order."""
-        places = self.service_line if counter_id is ... else self.line_of(counter_id)
-        return [self.numbers[p.id] for p in places]
-
-    def length(self, counter_id) -> int:
-        return len(self.line_of(counter_id))
+    def numbers_in_order(self) -> list[int]:
+        """Ticket numbers of the service's line, in order."""
+        return [self.numbers[p.id] for p in self.service_line]
 
 
 def service_lines(service_id: int, *, day=None) -> Lines:

@@ -6,6 +6,7 @@ import pytest
 from django.conf import settings
 
 from queue_app import services
+from queue_app.models import PriorityCategory
 from queue_app.sms import locmem as sms_locmem
 
 from .factories import CounterFactory, PatientFactory, ServiceFactory, StaffFactory
@@ -106,3 +107,19 @@ def playwright_session():
 
     with sync_playwright() as playwright:
         yield playwright
+
+
+@pytest.fixture
+def elderly(db):
+    """A category patients may choose themselves (the default set's Elderly 60+)."""
+    return PriorityCategory.objects.update_or_create(
+        code="60+", defaults={"name": "Elderly 60+", "rank": 1, "self_declare": True}
+    )[0]
+
+
+@pytest.fixture
+def emergency(db):
+    """The emergency category: next, whatever the line; given by staff only."""
+    return PriorityCategory.objects.update_or_create(
+        code="EMG", defaults={"name": "Emergency", "rank": 9, "is_emergency": True, "self_declare": False}
+    )[0]

@@ -4,26 +4,12 @@ import pytest
 from django.urls import reverse
 
 from queue_app import services
-from queue_app.models import PriorityCategory, QueueHistory, Ticket
+from queue_app.models import QueueHistory, Ticket
 
 from ..factories import StaffFactory
 from ..layer_helpers import in_memory_layer  # noqa: F401 - the fixture, used below
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("in_memory_layer")]
-
-
-@pytest.fixture
-def elderly(db):
-    return PriorityCategory.objects.update_or_create(
-        code="60+", defaults={"name": "Elderly 60+", "rank": 1, "self_declare": True}
-    )[0]
-
-
-@pytest.fixture
-def emergency(db):
-    return PriorityCategory.objects.update_or_create(
-        code="EMG", defaults={"name": "Emergency", "rank": 9, "is_emergency": True, "self_declare": False}
-    )[0]
 
 
 @pytest.fixture
@@ -165,3 +151,24 @@ def test_a_patient_declares_an_allowed_priority_at_check_in(signed_in_phone, opd
     ticket = Ticket.objects.get()
     assert ticket.priority == elderly and ticket.priority_to_confirm
     assert "priority" not in joined.json()["ticket"]  # the patient's own view: their place, not a label
+
+
+def test_public_screens_never_carry_a_category(client, opd, counters, patients, emergency):
+    from queue_app import events, selectors
+
+    services.join(patient=patients[0], service=opd)
+    urgent = services.join(patient=patients[1], service=opd, priority=emergency, by=counters[0].held_by)[0]
+    services.serve_next(counter=counters[0], by=None)  # the emergency is called
+    public = [
+        selectors.display_snapshot(),
+        client.get(reverse("display_screen_data")).json(),
+        selectors.positions_now(opd.pk),
+        *(
+            m
+            for group, m in events.queue_messages(service_id=opd.pk, counter_events=[("patient_called", counters[0])])
+            if group == events.DISPLAY_GROUP
+        ),
+    ]
+    assert urgent.queue_id in str(public[0])
+    for shape in public:
+        assert "EMG" not in str(shape) and "Emergency" not in str(shape) and "priority" not in str(shape)

@@ -92,6 +92,34 @@ def log_in_staff(page, *, username: str, counter_id: int | None = None, password
     wait_live(page)
 
 
+def two_desks_and_four_phones(site, open_context, patients, *, desktop, phone):
+    """OPD with Counter 1 and Counter 2 staffed and logged in (nurse1, nurse2), and four patients
+    who signed in and joined one after the other, each with their live ticket page open.
+    Returns (made, the two desks' pages, the tickets, the ticket pages)."""
+    made = site.data(
+        "setup",
+        services=[{"service_name": "OPD", "description": "Outpatient Department"}],
+        staff=[{"username": "nurse1"}, {"username": "nurse2"}],
+        counters=[
+            {"counter_name": "Counter 1", "service": "OPD", "assigned_staff": "nurse1"},
+            {"counter_name": "Counter 2", "service": "OPD", "assigned_staff": "nurse2"},
+        ],
+    )
+    desks = []
+    for username, counter in (("nurse1", "Counter 1"), ("nurse2", "Counter 2")):
+        desk = open_context(desktop).new_page()
+        log_in_staff(desk, username=username, counter_id=made["counters"][counter])
+        desks.append(desk)
+    tickets, pages = [], []
+    for number, name in patients:
+        context = open_context(phone)
+        sign_in_patient(context, site, phone=number, name=name)
+        ticket = join_queue(context, service_id=made["services"]["OPD"])
+        tickets.append(ticket)
+        pages.append(open_ticket(context, ticket))
+    return made, desks, tickets, pages
+
+
 def wait_live(page) -> None:
     """Until the page's WebSocket has delivered its first snapshot (conftest.SOCKET_WATCH)."""
     page.wait_for_function("window.__sockets && window.__sockets.snapshots > 0")

@@ -4,7 +4,7 @@ is told at the moment of the call which counter to go to."""
 from playwright.sync_api import expect
 
 from .conftest import DESKTOP, PHONE, TIMEOUT_MS
-from .helpers import join_queue, log_in_staff, mark_page, open_ticket, sign_in_patient, still_same_page
+from .helpers import mark_page, still_same_page, two_desks_and_four_phones
 
 PATIENTS = [
     ("+919876520001", "Asha Verma"),
@@ -15,27 +15,9 @@ PATIENTS = [
 
 
 def test_the_faster_counter_calls_in_arrival_order_and_each_phone_shows_where_to_go(site, open_context):
-    made = site.data(
-        "setup",
-        services=[{"service_name": "OPD", "description": "Outpatient Department"}],
-        staff=[{"username": "nurse1"}, {"username": "nurse2"}],
-        counters=[
-            {"counter_name": "Counter 1", "service": "OPD", "assigned_staff": "nurse1"},
-            {"counter_name": "Counter 2", "service": "OPD", "assigned_staff": "nurse2"},
-        ],
+    _, (slow, fast), tickets, pages = two_desks_and_four_phones(
+        site, open_context, PATIENTS, desktop=DESKTOP, phone=PHONE
     )
-    slow = open_context(DESKTOP).new_page()
-    log_in_staff(slow, username="nurse1", counter_id=made["counters"]["Counter 1"])
-    fast = open_context(DESKTOP).new_page()
-    log_in_staff(fast, username="nurse2", counter_id=made["counters"]["Counter 2"])
-
-    tickets, pages = [], []
-    for phone, name in PATIENTS:
-        context = open_context(PHONE)
-        sign_in_patient(context, site, phone=phone, name=name)
-        ticket = join_queue(context, service_id=made["services"]["OPD"])
-        tickets.append(ticket)
-        pages.append(open_ticket(context, ticket))
     queue_ids = [t["queue_id"] for t in tickets]
 
     # Expected at alternate counters, but one line: both desks list all four in arrival order,

@@ -184,3 +184,37 @@ def test_an_idle_counter_taking_from_a_busy_one_never_calls_a_ticket_twice():
     calls = called_once_each(tickets)
     assert set(calls.values()) == {1}
     assert Ticket.objects.filter(counter=idle).exists(), "the idle counter should have taken tickets"
+
+
+def test_racing_counters_call_the_one_line_in_order_with_priorities_bounded():
+    """Four counters racing over one line with priority patients among 120: every ticket is
+    called once, and the calls, in the order the service lock let them happen, are the order's."""
+    from queue_app.models import PriorityCategory
+
+    service = ServiceFactory(service_name="OPD", priority_calls_in_a_row=2)
+    elderly = PriorityCategory.objects.update_or_create(code="60+", defaults={"name": "Elderly", "rank": 1})[0]
+    counters = seated_counters(service, 4)
+    admin = StaffFactory(username="desk", role="admin")
+    tickets = [
+        services.join(patient=p, service=service, priority=elderly if i % 3 == 0 else None, by=admin)[0]
+        for i, p in enumerate(PatientFactory.create_batch(120))
+    ]
+
+    run_threads([serve_until_empty(c, c.held_by) for c in counters for _ in range(2)])
+
+    assert set(called_once_each(tickets).values()) == {1}
+    calls = QueueHistory.objects.filter(action="called").order_by("id").values_list("ticket_id", flat=True)
+    with_priority = {t.pk for t in tickets if t.priority_id}
+    priority_calls = [pk for pk in calls if pk in with_priority]
+    ordinary_calls = [pk for pk in calls if pk not in with_priority]
+    # First come, first served within each class, whichever counter called.
+    assert priority_calls == [t.pk for t in tickets if t.pk in with_priority]
+    assert ordinary_calls == [t.pk for t in tickets if t.pk not in with_priority]
+    # Never more than two priority calls in a row while someone without priority waited.
+    in_a_row, ordinary_left = 0, len(ordinary_calls)
+    for pk in calls:
+        if pk in with_priority:
+            in_a_row += 1 if ordinary_left else 0
+            assert in_a_row <= 2
+        else:
+            in_a_row, ordinary_left = 0, ordinary_left - 1

@@ -3,25 +3,11 @@
 import pytest
 
 from queue_app import selectors, services
-from queue_app.models import PriorityCategory, QueueHistory, Ticket
+from queue_app.models import QueueHistory, Ticket
 
 from ..factories import CounterFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def elderly(db):
-    return PriorityCategory.objects.update_or_create(
-        code="60+", defaults={"name": "Elderly 60+", "rank": 1, "self_declare": True}
-    )[0]
-
-
-@pytest.fixture
-def emergency(db):
-    return PriorityCategory.objects.update_or_create(
-        code="EMG", defaults={"name": "Emergency", "rank": 9, "is_emergency": True}
-    )[0]
 
 
 @pytest.fixture
