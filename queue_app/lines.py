@@ -5,7 +5,7 @@ with the line."""
 
 from collections import defaultdict
 
-from .models import Service, Ticket, service_day
+from .models import Counter, Service, Ticket, service_day
 from .ordering import Place, line
 
 # What a staff list shows of a waiting ticket, besides its place.
@@ -40,7 +40,7 @@ class Lines:
     """A service's waiting tickets in order: the service's one line, or each counter's line (and
     the pool's) when the service has a line per counter."""
 
-    def __init__(self, service: Service, *, day=None, rows=None):
+    def __init__(self, service: Service, *, day=None, rows=None, streaks: dict | None = None):
         self.service = service
         self.rows = rows = places(service.pk, day=day) if rows is None else rows
         self.numbers = {place.id: number for place, number, _ in rows}
@@ -48,15 +48,27 @@ class Lines:
         order = {"streak": service.priority_streak, "in_a_row": service.priority_calls_in_a_row}
         self.service_line = line([p for p, _, _ in rows], **order)
         self.by_counter = defaultdict(list)
+        self.streaks = {}
         if service.per_counter_lines:
+            # Each counter's line keeps its own count of priority calls in a row (one more query).
+            if streaks is None:
+                streaks = dict(Counter.objects.filter(service_id=service.pk).values_list("pk", "priority_streak"))
+            self.streaks = streaks
             grouped = defaultdict(list)
             for place, _, counter_id in rows:
                 grouped[counter_id].append(place)
-            self.by_counter = defaultdict(list, {c: line(ps, **order) for c, ps in grouped.items()})
+            self.by_counter = defaultdict(
+                list,
+                {
+                    c: line(ps, streak=streaks.get(c, service.priority_streak), in_a_row=order["in_a_row"])
+                    for c, ps in grouped.items()
+                },
+            )
 
     def without(self, ticket_id: int) -> "Lines":
         """The lines once the ticket has left them (called), with the service's order settings now."""
-        return Lines(self.service, rows=[row for row in self.rows if row[0].id != ticket_id])
+        rows = [row for row in self.rows if row[0].id != ticket_id]
+        return Lines(self.service, rows=rows, streaks=self.streaks or None)
 
     @property
     def one_line(self) -> bool:

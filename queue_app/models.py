@@ -100,8 +100,8 @@ class Service(models.Model):
             "so nobody waits for ever. 0: priorities do not change the order (emergencies still go first)."
         ),
     )
-    # Priority patients called in a row ahead of someone without priority (the rule above); kept
-    # on the row every change locks.
+    # Priority patients called in a row ahead of someone without priority (the rule above) in the
+    # service's one line; kept on the row every change locks. A line per counter: each counter's.
     priority_streak = models.PositiveSmallIntegerField(default=0, editable=False)
     # +1 with every change of the service's queue, in the change's transaction (the rules lock this
     # row anyway). Every event and snapshot carries it, so a screen that missed an event notices.
@@ -224,6 +224,8 @@ class Counter(models.Model):
         blank=True,
         help_text=_("Last sign of life from the staff member's dashboard; idle counters are released."),
     )
+    # With a line per counter: priority patients this counter called in a row (services/ordering).
+    priority_streak = models.PositiveSmallIntegerField(default=0, editable=False)
     # The service's version of the last change this counter's staff socket was sent: what a
     # counter's screen must have seen (it hears only its own counter's changes).
     version = models.PositiveBigIntegerField(_("state version"), default=0, editable=False)

@@ -8,7 +8,7 @@ from django.utils.translation import gettext as _
 from .. import selectors
 from ..errors import CounterNotOpen, NobodyWaiting, NoCurrentTicket, StaleAction
 from ..lines import Lines
-from ..models import Counter, QueueHistory, Service, Staff, Ticket, service_day
+from ..models import Counter, QueueHistory, Staff, Ticket, service_day
 from ..ordering import streak_after_call
 from .changes import finish, history, lock_service, log_transition, publish_change, queue_change
 from .placement import service_counters
@@ -124,13 +124,7 @@ def _call_next(counter: Counter, *, lines: Lines, by, now) -> tuple[Ticket | Non
     if head is None:
         return None, None
     nxt = Ticket.objects.select_for_update().select_related("service", "priority").get(pk=head.id)
-    service = lines.service
-    streak = streak_after_call(
-        head, streak=service.priority_streak, others=[p for p in lines.service_line if p.id != head.id]
-    )
-    if streak != service.priority_streak:
-        service.priority_streak = streak
-        Service.objects.filter(pk=service.pk).update(priority_streak=streak)
+    _count_priority_calls(counter, head, lines)
     waited_at = nxt.counter_id
     nxt.counter = counter
     nxt.status = Ticket.Status.CALLED
@@ -148,6 +142,20 @@ def _call_next(counter: Counter, *, lines: Lines, by, now) -> tuple[Ticket | Non
     ).save()
     log_transition("called", nxt, counter)
     return nxt, waited_at
+
+
+def _count_priority_calls(counter: Counter, head, lines: Lines) -> None:
+    """Keep the count of priority calls in a row of the line `head` was called from: the
+    service's one line, or the counter's own (the service's when an idle counter took it)."""
+    own = lines.line_of(counter.pk) if not lines.one_line else []
+    row = counter if own else lines.service
+    others = [p for p in (own or lines.service_line) if p.id != head.id]
+    streak = streak_after_call(head, streak=row.priority_streak, others=others)
+    if streak != row.priority_streak:
+        row.priority_streak = streak
+        type(row).objects.filter(pk=row.pk).update(priority_streak=streak)
+        if own:
+            lines.streaks[counter.pk] = streak
 
 
 @queue_change
