@@ -81,7 +81,14 @@ def priority_result(ticket: Ticket) -> dict:
 
 
 def counter_state(
-    counter: Counter, *, serving_row, queue_length: int, now: datetime, waiting_rows=None, versions: dict | None = None
+    counter: Counter,
+    *,
+    serving_row,
+    queue_length: int,
+    now: datetime,
+    waiting_rows=None,
+    versions: dict | None = None,
+    expected_here: int | None = None,
 ) -> dict:
     """The staff view of one counter: the ticket it serves (a Ticket, a row or None), how many
     wait and, given their rows, who (the first WAITING_LIST_LIMIT). A snapshot also carries
@@ -91,6 +98,8 @@ def counter_state(
         "serving_patient": serving(serving_row, staff=True),
         "queue_length": queue_length,
     }
+    if expected_here is not None:
+        data["expected_here"] = expected_here
     if waiting_rows is not None:
         data["waiting"] = [waiting_entry(r, now=now) for r in waiting_rows]
     if versions is not None:
@@ -130,6 +139,7 @@ def queue_update(
         "unassigned": state.queue_length(None),
     }
     if mode == "staff":
+        data["expected_here"] = state.queue_length(counter_id) if counter else 0
         data["waiting"] = [waiting_entry(r, now=now) for r in state.waiting_rows(counter)] if counter else []
     return data
 

@@ -19,6 +19,7 @@ from django.utils import timezone
 from . import payloads
 from .lines import Lines, service_lines, staff_rows
 from .models import Counter, QueueHistory, Service, Staff, Ticket, service_day
+from .versions import StateVersions, forget_versions, remembered_versions, service_version, state_versions  # noqa: F401
 
 # What the screens show of a serving row, and nothing more: rows are read under the service lock
 # when a change builds its messages.
@@ -97,18 +98,21 @@ def queue_state(
     """How many wait (one query), and the rows shown of the counters `rows_for`, of one service:
     their called tickets (one query) and the first `limit` of each one's line (WAITING_LIST_LIMIT
     unless given, 0 for none; two queries, one if `lines`, the service's lines, are given, three
-    if neither they nor the `service` row are)."""
+    if neither they nor the `service` row are). `rows_for` None: every counter's called ticket
+    and no lists (the display); an empty set: the counts only."""
     limit = settings.WAITING_LIST_LIMIT if limit is None else limit
     state = QueueState()
     for service_id, counter_id, n in _waiting_counts(service_ids=service_ids):
         state.lengths[counter_id] = state.lengths.get(counter_id, 0) + n
         state.totals[service_id] = state.totals.get(service_id, 0) + n
-    if not rows_for:
+    if rows_for is not None and not rows_for:
         return state
-    called = _active_today(service_ids=service_ids).called().filter(counter_id__in=list(rows_for))
+    called = _active_today(service_ids=service_ids).called()
+    if rows_for is not None:
+        called = called.filter(counter_id__in=list(rows_for))
     for row in called.order_by("called_at", "id").values(*SERVING_FIELDS):
         state.serving[row["counter_id"]] = row
-    if limit and any(state.totals.values()):
+    if limit and rows_for and any(state.totals.values()):
         if lines is None:
             (service_id,) = service_ids
             lines = Lines(service) if service is not None else service_lines(service_id)
@@ -149,6 +153,7 @@ def counter_state(counter: Counter, *, with_waiting: bool = False) -> dict:
         serving_row=state.serving.get(counter.pk),
         queue_length=state.line_length(counter),
         waiting_rows=state.waiting_rows(counter) if with_waiting else None,
+        expected_here=state.queue_length(counter.pk) if with_waiting else None,
         now=timezone.now(),
         versions=payloads.versions([(counter.service_id, counter.service.version)]),
     )
@@ -271,48 +276,6 @@ def positions_now(service_id: int) -> dict:
     return payloads.positions(
         service_id, queue_numbers(service_id, lines), minutes_per_place(service), as_of=as_of, version=service.version
     )
-
-
-def service_version(service_id: int) -> int:
-    """The service's state version now (0 for a service that no longer exists)."""
-    return Service.objects.filter(pk=service_id).values_list("version", flat=True).first() or 0
-
-
-# What a socket's ping is answered with (consumers.py): the versions, read at most once a second
-# per process, so thousands of screens pinging every few seconds cost the database nothing more.
-VERSIONS_MEMO_SECONDS = 1.0
-_versions_memo: list = []  # [(expires at, StateVersions)]
-
-
-@dataclass(frozen=True)
-class StateVersions:
-    services: dict  # service id -> its state version
-    counters: dict  # counter id -> the version of the last change its staff socket was sent
-
-
-def remembered_versions() -> StateVersions | None:
-    """The versions read less than VERSIONS_MEMO_SECONDS ago, if any (no query: safe to call
-    from async code)."""
-    if _versions_memo and _versions_memo[0][0] > time.monotonic():
-        return _versions_memo[0][1]
-    return None
-
-
-def state_versions() -> StateVersions:
-    """Every service's and counter's version, as of at most VERSIONS_MEMO_SECONDS ago."""
-    remembered = remembered_versions()
-    if remembered is not None:
-        return remembered
-    versions = StateVersions(
-        services=dict(Service.objects.values_list("pk", "version")),
-        counters=dict(Counter.objects.values_list("pk", "version")),
-    )
-    _versions_memo[:] = [(time.monotonic() + VERSIONS_MEMO_SECONDS, versions)]
-    return versions
-
-
-def forget_versions() -> None:
-    _versions_memo.clear()
 
 
 def ticket_dict(ticket: Ticket) -> dict:

@@ -95,12 +95,13 @@ class Cast:
 
     @property
     def ids(self) -> dict[str, int]:
-        """What URL templates in the tests may name: {c1}, {c2}, {ta}, {tb}, {opd}, {lab}, ..."""
+        """What URL templates in the tests may name: {c1}, {c2}, {ta}, {tb}, {qa}, {opd}, {lab}, ..."""
         return {
             "c1": self.counters[0].pk,
             "c2": self.counters[1].pk,
             "ta": self.ticket_a.pk,
             "tb": self.ticket_b.pk,
+            "qa": self.ticket_a.queue_id,
             "opd": self.opd.pk,
             "lab": self.lab.pk,
             "phone_a": self.patient_a.phone,

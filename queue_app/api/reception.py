@@ -152,18 +152,20 @@ class MoveApi(ReceptionApi):
         return Response({"ticket": reception_row(ticket), "message": message})
 
 
-class PriorityInput(serializers.Serializer):
-    priority = TextField(allow_blank=True, max_length=20, help_text='A category\'s id or short code; "" for none.')
+class DeskPriorityInput(serializers.Serializer):
+    priority = TextField(
+        required=False, allow_blank=True, default="", max_length=20, help_text='A category\'s id or code; "" for none.'
+    )
 
 
 @extend_schema(
-    request=PriorityInput,
+    request=DeskPriorityInput,
     responses={200: ReceptionActionSerializer, **ACTION_ERRORS},
     summary="Give a waiting or called ticket of today a priority category (or none), confirmed",
 )
 class PriorityApi(ReceptionApi):
     def post(self, request, ticket_id: int):
-        data = PriorityInput(data=request.data)
+        data = DeskPriorityInput(data=request.data)
         data.is_valid(raise_exception=True)
         category = services.category(data.validated_data["priority"])
         ticket = services.set_priority(ticket=self.ticket(ticket_id), priority=category, by=request.user)

@@ -104,6 +104,9 @@ def _versions_field():
 
 class CounterQueueSerializer(CounterStateSerializer):
     waiting = WaitingEntrySerializer(many=True, help_text="In queue order, the first WAITING_LIST_LIMIT.")
+    expected_here = serializers.IntegerField(
+        help_text="How many of them are expected at this counter: those a break or closing would move."
+    )
     today = TodayCountsSerializer()
     versions = _versions_field()
 

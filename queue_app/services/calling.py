@@ -198,4 +198,4 @@ def announce(*, counter: Counter, by: Staff | None, expected: str | None = None)
         ticket_events=[("called", current)],
         state=state,
     )
-    return Call(counter=counter, ticket=current, queue_length=state.queue_length(counter.pk))
+    return Call(counter=counter, ticket=current, queue_length=state.line_length(counter))

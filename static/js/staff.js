@@ -20,6 +20,8 @@
     waiting: config.state.waiting || [],
     // How many wait here in all: the server lists only the first WAITING_LIST_LIMIT of them.
     queueLength: 0,
+    // How many of them are expected at this counter: a break moves those (one line: fewer).
+    expectedHere: 0,
     receivedAt: Date.now(),
   };
   takeWaiting(config.state);
@@ -202,6 +204,7 @@
 
   /* The waiting list and the total from a state, snapshot or event that carries them. */
   function takeWaiting(data) {
+    if (typeof data.expected_here === "number") state.expectedHere = data.expected_here;
     if (Array.isArray(data.waiting)) {
       state.waiting = data.waiting;
       state.receivedAt = Date.now();
@@ -346,7 +349,7 @@
   });
 
   function confirmStatus(value) {
-    const count = state.queueLength;
+    const count = state.expectedHere;
     const title = value === "break" ? S.breakTitle : S.closedTitle;
     const body = count ? fmt(S.breakBody, { n: number(count) }) : S.breakBodyNone;
     if (!dialog || typeof dialog.showModal !== "function") {

@@ -84,13 +84,13 @@ def test_joining_past_the_phones_ticket_limit_is_refused_with_a_clear_message(si
 
 def test_position_and_wait_count_the_people_ahead(opd, counters, patients, patient, settings):
     settings.DEFAULT_SERVICE_MINUTES = 5
-    for other in patients[:4]:  # spread over two counters: 2 ahead at each
+    for other in patients[:4]:  # one line for the service, called from two counters
         services.join(patient=other, service=opd)
     browser = PhoneBrowser()
     browser.sign_in(patient.phone)
     ticket = join(browser, opd.pk).json()["ticket"]
-    assert ticket["people_ahead"] == 2 and ticket["position"] == 3
-    assert ticket["estimated_wait_minutes"] == 10
+    assert ticket["people_ahead"] == 4 and ticket["position"] == 5
+    assert ticket["estimated_wait_minutes"] == 10  # 4 places of 5 / 2 open counters minutes each
 
 
 def test_join_with_no_counter_open_waits_for_a_counter(signed_in_phone, opd):
@@ -228,8 +228,10 @@ def test_schema_documents_the_patient_endpoints(db):
 
 # The session, the patient, the change and its events under the lock (with its state version:
 # services.changes.publish_change), the phone's ticket cap (its row locked, its tickets counted),
-# who is ahead, and (when not remembered from the last few seconds) the service's average time.
-JOIN_QUERIES = 21
+# who is ahead (the service's line read as small rows, under the lock for the events and after it
+# for the answer), how many counters are open (minutes per place) and (when not remembered from
+# the last few seconds) the service's average time.
+JOIN_QUERIES = 23
 
 
 def test_join_costs_the_same_queries_with_5_and_with_200_waiting(signed_in_phone, opd, counters):
@@ -257,7 +259,7 @@ def test_the_join_answers_the_place_a_fresh_read_gives(signed_in_phone, opd, sta
 
     fresh = selectors.ticket_dict(Ticket.objects.select_related("service", "counter").get(pk=answer["id"]))
     assert answer == fresh
-    assert answer["people_ahead"] == (3 if open_counters else 7)  # 7 shared by two counters: 4 + 3
+    assert answer["people_ahead"] == 7  # one line for the service, at a counter or in the pool
 
 
 def test_a_join_that_hands_out_the_pool_first_answers_the_place_a_fresh_read_gives(signed_in_phone, opd, staff):

@@ -57,10 +57,10 @@ def lab_counter(lab, staff):
 
 @pytest.fixture
 def scene(opd, lab, counters, lab_counter, patients):
-    """A skipped ticket (patients[0], Counter 1) and a waiting one (patients[1], Counter 2)."""
+    """A skipped ticket (patients[0], Counter 1) and a waiting one (patients[1], expected at Counter 1)."""
     skipped, _ = services.join(patient=patients[0], service=opd)
+    services.join(patient=patients[2], service=opd)  # one line: Counter 1 calls this one after the skip
     waiting, _ = services.join(patient=patients[1], service=opd)
-    services.join(patient=patients[2], service=opd)  # Counter 1 calls this one after the skip
     services.serve_next(counter=counters[0], by=None)
     services.skip(counter=counters[0], by=None)
     return {"skipped": refresh(skipped), "waiting": refresh(waiting), "opd": opd, "lab": lab}
@@ -376,7 +376,8 @@ def test_cancel_ends_the_ticket_and_updates_its_counter(
     reception, scene, counters, desk, django_capture_on_commit_callbacks
 ):
     ticket = scene["waiting"]
-    listener = Listener(f"counter.{counters[1].pk}")
+    listener = Listener(f"counter.{counters[0].pk}")  # the counter it was expected at
+    other = Listener(f"counter.{counters[1].pk}")  # one line: the other counter calls from it too
     with django_capture_on_commit_callbacks(execute=True):
         response = reception.post(f"{TICKETS}{ticket.pk}/cancel/")
     assert response.status_code == 200 and response.json()["ticket"]["status"] == "cancelled"
@@ -384,6 +385,8 @@ def test_cancel_ends_the_ticket_and_updates_its_counter(
     assert QueueHistory.objects.get(ticket=ticket, action="cancelled").by == desk
     counter_events = [m for m in listener.messages() if m["type"] == "queue_update"]
     assert counter_events[-1]["event"] == "counter_status_update" and counter_events[-1]["queue_length"] == 0
+    other_events = [m for m in other.messages() if m["type"] == "queue_update"]
+    assert other_events[-1]["event"] == "waiting_changed" and other_events[-1]["queue_length"] == 0
 
 
 def test_cancelling_twice_is_409(reception, scene):

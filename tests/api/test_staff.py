@@ -125,12 +125,12 @@ def test_a_deactivated_staff_members_session_stops_working(operator, counters):
 
 
 def test_admin_may_act_on_any_counter_by_id(client, admin_user, counters, patients, opd):
-    first, second = join_all(opd, patients[:2])
+    first, _ = join_all(opd, patients[:2])
     client.force_login(admin_user)
     response = call(client, "serve_next", counter=counters[1].pk)
     assert response.status_code == 200
-    assert response.json()["serving_patient"]["queue_id"] == second.queue_id
-    assert refresh(second).called_by == admin_user
+    assert response.json()["serving_patient"]["queue_id"] == first.queue_id  # one line: its head, at Counter 2
+    assert refresh(first).called_by == admin_user and refresh(first).counter_id == counters[1].pk
 
 
 def test_admin_without_a_counter_must_name_one(client, admin_user, counters):
@@ -172,36 +172,46 @@ def test_serve_next_calls_the_earliest_waiting_patient_and_answers_the_counter_s
     response = call(operator, "serve_next", expected_queue_id="")
     assert response.status_code == 200
     body = response.json()
-    assert body["serving_patient"] == {"queue_id": first.queue_id, "patient_name": first.patient_name}
-    assert body["queue_length"] == 1
+    assert body["serving_patient"] == {
+        "queue_id": first.queue_id,
+        "patient_name": first.patient_name,
+        "priority": None,
+        "note": "",
+    }
+    assert body["queue_length"] == 2  # the service's one line: the second and the third
     assert body["counter"]["id"] == counters[0].pk and body["counter"]["current_status"] == "available"
     assert refresh(first).status == Ticket.Status.CALLED
 
 
-def test_each_action_answers_what_a_fresh_read_of_the_counter_shows(operator, opd, patients):
+@pytest.mark.parametrize("lines", ["one line", "per counter"])
+def test_each_action_answers_what_a_fresh_read_of_the_counter_shows(request, operator, opd, patients, lines):
     """The answer is built from the ticket the rule returns; it must match the database."""
-    first, _, third = join_all(opd, patients[:3])
+    if lines == "per counter":
+        request.getfixturevalue("per_counter_lines")
+    first, second, third = join_all(opd, patients[:3])
+    # One line: the service's order. Per counter: Counter 1's own line (#1, #3), then Counter 2's #2.
+    after_skip, last = (second, third) if lines == "one line" else (third, second)
     steps = [
-        ("serve_next", {"expected_queue_id": ""}),  # calls the first
-        ("announce_patient", {"expected_queue_id": first.queue_id}),  # the same, again
-        ("skip_patient", {"expected_queue_id": first.queue_id}),  # calls the third
-        ("serve_next", {"expected_queue_id": third.queue_id}),  # takes the second from Counter 2
-        ("serve_next", {}),  # finishes it; nobody is left: serving null
+        ("serve_next", {"expected_queue_id": ""}, first),  # calls the first
+        ("announce_patient", {"expected_queue_id": first.queue_id}, first),  # the same, again
+        ("skip_patient", {"expected_queue_id": first.queue_id}, after_skip),  # calls the next
+        ("serve_next", {"expected_queue_id": after_skip.queue_id}, last),  # calls the last one waiting
+        ("serve_next", {}, None),  # finishes it; nobody is left: serving null
     ]
-    for name, fields in steps:
+    for name, fields, called in steps:
         answer = call(operator, name, **fields).json()
         fresh = call(operator, "get_queue_data").json()
         assert answer["serving_patient"] == fresh["serving_patient"], name
         assert answer["queue_length"] == fresh["queue_length"], name
         assert answer["counter"] == fresh["counter"], name
-    assert answer["serving_patient"] is None
+        assert (answer["serving_patient"] or {}).get("queue_id") == (called and called.queue_id), name
 
 
 def test_serve_next_finishes_the_patient_on_screen(operator, opd, patients):
-    first, _, third = join_all(opd, patients[:3])
+    first, second, _ = join_all(opd, patients[:3])
     call(operator, "serve_next")
     response = call(operator, "serve_next", expected_queue_id=first.queue_id)
-    assert response.json()["serving_patient"]["queue_id"] == third.queue_id
+    assert response.json()["serving_patient"]["queue_id"] == second.queue_id  # one line: next in join order
     assert refresh(first).status == Ticket.Status.SERVED
 
 
@@ -217,14 +227,14 @@ def test_serve_next_with_a_stale_ticket_answers_409_and_changes_nothing(operator
 
 
 def test_a_repeated_serve_next_answers_409_instead_of_serving_twice(operator, opd, patients):
-    first, _, third, _, fifth = join_all(opd, patients[:5])
+    first, second, third, *_ = join_all(opd, patients[:5])
     call(operator, "serve_next")
     assert call(operator, "serve_next", expected_queue_id=first.queue_id).status_code == 200
     before = queue_snapshot()
     replay = call(operator, "serve_next", expected_queue_id=first.queue_id)
     assert replay.status_code == 409 and replay.json()["code"] == "stale"
     assert queue_snapshot() == before
-    assert refresh(third).status == Ticket.Status.CALLED and refresh(fifth).status == Ticket.Status.WAITING
+    assert refresh(second).status == Ticket.Status.CALLED and refresh(third).status == Ticket.Status.WAITING
 
 
 def test_a_double_click_at_an_idle_counter_calls_only_one_patient(operator, opd, patients):
@@ -265,14 +275,14 @@ def test_serve_next_at_a_closed_counter_answers_409_and_calls_nobody(operator, c
 def test_serve_next_broadcasts_patient_served_then_patient_called(
     operator, counters, opd, patients, django_capture_on_commit_callbacks
 ):
-    first, _, third = join_all(opd, patients[:3])
+    first, second, _ = join_all(opd, patients[:3])
     call(operator, "serve_next")
     listener = Listener(f"counter.{counters[0].pk}", "display")
     with django_capture_on_commit_callbacks(execute=True):
         call(operator, "serve_next", expected_queue_id=first.queue_id)
     staff_events = [m for m in listener.messages() if "waiting" in m]
     assert [m["event"] for m in staff_events] == ["patient_served", "patient_called"]
-    assert all(m["serving_patient"]["queue_id"] == third.queue_id for m in staff_events)
+    assert all(m["serving_patient"]["queue_id"] == second.queue_id for m in staff_events)
     assert all(m["counter_id"] == counters[0].pk for m in staff_events)
 
 
@@ -291,10 +301,10 @@ def test_serve_next_of_the_last_patient_broadcasts_patient_served_only(
 
 
 def test_serve_next_says_who_was_finished_and_who_was_called(operator, opd, patients):
-    first, _, third = join_all(opd, patients[:3])
+    first, second, _ = join_all(opd, patients[:3])
     assert call(operator, "serve_next").json()["message"] == f"Called {first.queue_id}."
     response = call(operator, "serve_next", expected_queue_id=first.queue_id)
-    assert response.json()["message"] == f"Finished {first.queue_id}. Called {third.queue_id}."
+    assert response.json()["message"] == f"Finished {first.queue_id}. Called {second.queue_id}."
 
 
 def test_serve_next_of_the_last_patient_says_nobody_else_is_waiting(operator, opd, patient):
@@ -341,10 +351,10 @@ def test_serve_next_on_break_with_no_other_counter_open_says_they_wait_for_a_cou
 
 
 def test_skip_says_the_patient_was_marked_a_no_show_and_who_was_called_next(operator, opd, patients):
-    first, _, third = join_all(opd, patients[:3])
+    first, second, _ = join_all(opd, patients[:3])
     call(operator, "serve_next")
     response = call(operator, "skip_patient", expected_queue_id=first.queue_id)
-    assert response.json()["message"] == f"{first.queue_id} marked as a no-show. Called {third.queue_id}."
+    assert response.json()["message"] == f"{first.queue_id} marked as a no-show. Called {second.queue_id}."
 
 
 def test_skip_with_nobody_at_the_counter_says_to_press_serve_next(operator, opd, patients):
@@ -356,11 +366,11 @@ def test_skip_with_nobody_at_the_counter_says_to_press_serve_next(operator, opd,
 
 
 def test_skip_marks_the_patient_on_screen_a_no_show_and_calls_the_next(operator, opd, patients):
-    first, _, third = join_all(opd, patients[:3])
+    first, second, _ = join_all(opd, patients[:3])
     call(operator, "serve_next")
     response = call(operator, "skip_patient", expected_queue_id=first.queue_id)
     assert response.status_code == 200
-    assert response.json()["serving_patient"]["queue_id"] == third.queue_id
+    assert response.json()["serving_patient"]["queue_id"] == second.queue_id
     assert refresh(first).status == Ticket.Status.SKIPPED
 
 
@@ -484,15 +494,19 @@ def test_break_from_the_dashboard_moves_the_waiting_list_to_the_other_counters(
     assert response.json()["redistributed"] == 2
     assert response.json()["counter"]["current_status"] == "break"
 
-    # Visible in the other counters' get_queue_data, keeping join order ...
+    # Visible in the other counters' get_queue_data (one line: each lists the service's, in join
+    # order), each moved ticket expected at one of them ...
     others = {}
     for counter in (counters[1], third_counter):
         other = Client()
         other.force_login(counter.held_by)
-        others[counter.pk] = [w["queue_id"] for w in call(other, "get_queue_data").json()["waiting"]]
-    moved_to = {t.queue_id: cid for cid, ids in others.items() for t in mine if t.queue_id in ids}
+        others[counter.pk] = call(other, "get_queue_data").json()["waiting"]
+    assert others[counters[1].pk] == others[third_counter.pk]
+    line = others[counters[1].pk]
+    assert [w["queue_id"] for w in line] == [t.queue_id for t in tickets]
+    moved_to = {w["queue_id"]: w["expected_counter_id"] for w in line if w["queue_id"] in {t.queue_id for t in mine}}
     assert set(moved_to) == {t.queue_id for t in mine}
-    assert all(ids == sorted(ids, key=lambda q: int(q.split("_")[1])) for ids in others.values())
+    assert set(moved_to.values()) <= {counters[1].pk, third_counter.pk}
     # ... and on the patients' groups: each moved ticket hears where it went, the queue its position.
     messages = listener.messages()
     moved = {m["ticket"]["queue_id"]: m["ticket"]["counter_id"] for m in messages if m["type"] == "ticket_update"}
@@ -542,18 +556,40 @@ def test_available_after_a_break_takes_the_waiting_pool(operator, counters, opd,
 # --- queue data ------------------------------------------------------------------------------
 
 
+WAITING_KEYS = {"queue_id", "patient_name", "joined_at", "waited_minutes", "priority", "note", "expected_counter_id"}
+
+
 def test_get_queue_data_lists_the_waiting_patients_in_queue_order(operator, counters, opd, patients):
     tickets = join_all(opd, patients[:7])
     call(operator, "serve_next")
     response = call(operator, "get_queue_data")
     assert response.status_code == 200
     body = response.json()
+    first, *line = tickets  # one line: the service's, whichever counter each is expected at
+    assert body["serving_patient"] == {
+        "queue_id": first.queue_id,
+        "patient_name": first.patient_name,
+        "priority": None,
+        "note": "",
+    }
+    assert [w["queue_id"] for w in body["waiting"]] == [t.queue_id for t in line]
+    assert [w["expected_counter_id"] for w in body["waiting"]] == [t.counter_id for t in line]
+    assert body["queue_length"] == len(line)
+    assert set(body["waiting"][0]) == WAITING_KEYS
+    assert body["today"] == {"served": 0, "skipped": 0, "average_minutes": None}
+
+
+def test_get_queue_data_lists_the_counters_own_line_with_per_counter_lines(
+    operator, counters, per_counter_lines, patients
+):
+    tickets = join_all(per_counter_lines, patients[:7])
+    call(operator, "serve_next")
+    body = call(operator, "get_queue_data").json()
     mine = [t for t in tickets if t.counter_id == counters[0].pk]
-    assert body["serving_patient"] == {"queue_id": mine[0].queue_id, "patient_name": mine[0].patient_name}
+    assert body["serving_patient"]["queue_id"] == mine[0].queue_id
     assert [w["queue_id"] for w in body["waiting"]] == [t.queue_id for t in mine[1:]]
     assert body["queue_length"] == len(mine) - 1
-    assert set(body["waiting"][0]) == {"queue_id", "patient_name", "joined_at", "waited_minutes"}
-    assert body["today"] == {"served": 0, "skipped": 0, "average_minutes": None}
+    assert set(body["waiting"][0]) == WAITING_KEYS
 
 
 def test_get_queue_data_counts_how_long_each_patient_has_waited(operator, counters, opd, patients):
@@ -566,10 +602,10 @@ def test_get_queue_data_counts_how_long_each_patient_has_waited(operator, counte
 
 
 def test_get_queue_data_counts_todays_served_and_skipped(operator, opd, patients):
-    first, _, third, _, fifth = join_all(opd, patients[:5])
+    first, second, *_ = join_all(opd, patients[:5])
     call(operator, "serve_next")
     call(operator, "serve_next", expected_queue_id=first.queue_id)
-    call(operator, "skip_patient", expected_queue_id=third.queue_id)
+    call(operator, "skip_patient", expected_queue_id=second.queue_id)
     today = call(operator, "get_queue_data").json()["today"]
     assert (today["served"], today["skipped"]) == (1, 1)
     assert today["average_minutes"] is not None
@@ -577,15 +613,17 @@ def test_get_queue_data_counts_todays_served_and_skipped(operator, opd, patients
 
 # --- cost per request ------------------------------------------------------------------------
 
-QUERY_BOUND = 19  # with the change's state version (services.changes.publish_change)
+# With the change's state version (services.changes.publish_change) and the service's line read as
+# small rows (queue_app/lines.py).
+QUERY_BOUND = 20
 
 
 @pytest.mark.parametrize("name", ["serve_next", "get_queue_data"])
 def test_query_count_is_the_same_with_5_and_with_200_waiting(operator, opd, name, django_assert_max_num_queries):
-    join_all(opd, PatientFactory.create_batch(12))  # six at each counter
+    join_all(opd, PatientFactory.create_batch(6))  # one line for the service's two counters
     call(operator, "serve_next")  # someone at the counter, so serve_next also finishes a ticket
     measured = []
-    for extra in (0, 390):  # 5 waiting at Counter 1, then 200
+    for extra in (0, 196):  # 5 waiting in the line, then 200
         join_all(opd, PatientFactory.create_batch(extra))
         state = call(operator, "get_queue_data").json()
         fields = {"expected_queue_id": state["serving_patient"]["queue_id"]} if name == "serve_next" else {}

@@ -107,8 +107,8 @@ async def test_snapshot_frame_from_the_client_sends_a_fresh_snapshot(sockets, co
     again = await communicator.receive_json_from()
 
     assert again["type"] == "snapshot"
-    assert sum(row["queue_length"] for row in first["counters"]) == 0
-    assert sum(row["queue_length"] for row in again["counters"]) == 1
+    assert [row["queue_length"] for row in first["counters"]] == [0, 0]
+    assert [row["queue_length"] for row in again["counters"]] == [1, 1]  # both counters call from OPD's one line
 
 
 # --- events and their order -----------------------------------------------------------------
@@ -127,7 +127,7 @@ async def test_join_sends_new_patient_for_the_assigned_counter(sockets, counters
     assert message["counter_id"] == ticket.counter_id == counters[0].pk
     assert message["serving_patient"] is None
     assert message["queue_length"] == 1
-    assert message["queue_lengths"] == {str(counters[0].pk): 1, str(counters[1].pk): 0}
+    assert message["queue_lengths"] == {str(counters[0].pk): 1, str(counters[1].pk): 1}  # one line for both
 
 
 async def test_join_with_no_counter_open_sends_new_patient_with_a_null_counter(sockets, opd, patient):
@@ -146,7 +146,7 @@ async def test_join_with_no_counter_open_sends_new_patient_with_a_null_counter(s
 async def test_serve_next_sends_patient_served_then_patient_called(sockets, counters, patients, opd):
     first, _ = await run(services.join, patient=patients[0], service=opd)
     await run(services.join, patient=patients[1], service=opd)
-    await run(services.join, patient=patients[2], service=opd)  # Counter 1 now has two waiting
+    await run(services.join, patient=patients[2], service=opd)  # three in OPD's one line
     communicator, _ = await sockets()
 
     await run(services.serve_next, counter=counters[0], by=counters[0].held_by)
@@ -157,7 +157,7 @@ async def test_serve_next_sends_patient_served_then_patient_called(sockets, coun
         assert set(message) >= EVENT_KEYS
         assert message["counter_id"] == counters[0].pk
         assert message["serving_patient"]["queue_id"] == first.queue_id
-        assert message["queue_length"] == 1
+        assert message["queue_length"] == 2
     assert (served["event"], called["event"]) == ("patient_served", "patient_called")
 
 
@@ -177,8 +177,8 @@ async def test_serve_next_with_nobody_left_sends_patient_served_with_no_serving_
 
 async def test_skip_sends_patient_served_then_patient_called(sockets, counters, patients, opd):
     await run(services.join, patient=patients[0], service=opd)
-    await run(services.join, patient=patients[1], service=opd)
-    second, _ = await run(services.join, patient=patients[2], service=opd)
+    second, _ = await run(services.join, patient=patients[1], service=opd)  # next in the line, expected at Counter 2
+    await run(services.join, patient=patients[2], service=opd)
     await run(services.serve_next, counter=counters[0], by=counters[0].held_by)
     communicator, _ = await sockets()
 
@@ -206,10 +206,14 @@ async def test_announce_sends_patient_called_for_the_current_ticket(sockets, cou
     assert called["queue_length"] == 0
 
 
+@pytest.mark.parametrize("lines", ["one line", "per counter"])
 async def test_break_sends_counter_status_update_then_one_patient_redistributed_per_receiving_counter(
-    sockets, three_counters, patients, opd
+    sockets, three_counters, patients, opd, lines
 ):
-    for patient in patients[:6]:  # two waiting at each counter
+    if lines == "per counter":
+        opd.per_counter_lines = True  # as the `per_counter_lines` fixture does
+        await run(opd.save, update_fields=["per_counter_lines"])
+    for patient in patients[:6]:  # two expected at each counter
         await run(services.join, patient=patient, service=opd)
     first, second, third = three_counters
     communicator, _ = await sockets()
@@ -223,10 +227,11 @@ async def test_break_sends_counter_status_update_then_one_patient_redistributed_
         first.pk,
         "break",
     )
-    assert update["queue_length"] == 0
+    # One line: the six stay in OPD's line, which every counter calls from. Per counter: its own.
+    assert update["queue_length"] == (6 if lines == "one line" else 0)
     assert [m["event"] for m in moved] == ["patient_redistributed", "patient_redistributed"]
     assert [m["counter_id"] for m in moved] == [second.pk, third.pk]
-    assert [m["queue_length"] for m in moved] == [3, 3]
+    assert [m["queue_length"] for m in moved] == ([6, 6] if lines == "one line" else [3, 3])
 
 
 async def test_break_with_no_other_counter_open_sends_only_counter_status_update(sockets, counters, patients, opd):
@@ -241,14 +246,14 @@ async def test_break_with_no_other_counter_open_sends_only_counter_status_update
     assert (update["event"], update["counter_id"], update["queue_length"]) == (
         "counter_status_update",
         counters[0].pk,
-        0,
+        1,  # OPD's one line: the patient waits in it, unassigned
     )
 
 
 async def test_cancel_sends_counter_status_update_with_the_new_queue_length(sockets, counters, patients, opd):
     ticket, _ = await run(services.join, patient=patients[0], service=opd)
     await run(services.join, patient=patients[1], service=opd)
-    await run(services.join, patient=patients[2], service=opd)  # Counter 1: two waiting
+    await run(services.join, patient=patients[2], service=opd)  # three in OPD's one line
     communicator, _ = await sockets()
 
     await run(services.cancel, ticket=ticket, patient=patients[0])
@@ -258,7 +263,7 @@ async def test_cancel_sends_counter_status_update_with_the_new_queue_length(sock
     assert (update["event"], update["counter_id"], update["queue_length"]) == (
         "counter_status_update",
         counters[0].pk,
-        1,
+        2,
     )
     assert update["serving_patient"] is None
 
@@ -710,18 +715,18 @@ async def test_ticket_socket_is_told_when_its_counter_goes_on_break(opd, counter
 
 async def test_ticket_socket_hears_the_new_place_in_line(opd, counters, patient, patients):
     first, _ = await run(services.join, patient=patients[0], service=opd)
-    await run(services.join, patient=patients[1], service=opd)
+    second, _ = await run(services.join, patient=patients[1], service=opd)
     ticket, _ = await run(services.join, patient=patient, service=opd)
     socket, connected, _code = await open_ticket_socket(patient, ticket.pk)
     assert connected
     snapshot = await next_message(socket, type_="snapshot")
-    assert snapshot["ticket"]["people_ahead"] == 1
+    assert snapshot["ticket"]["people_ahead"] == 2  # OPD's one line
 
     await run(services.serve_next, counter=counters[0], by=counters[0].held_by)  # calls `first`
     update = await next_message(socket, type_="queue_position")
     mine = update["counters"][str(counters[0].pk)]
     assert mine["serving"] == first.number
-    assert mine["waiting"].index(ticket.number) == 0  # nobody ahead: "You are next"
+    assert update["line"] == [second.number, ticket.number]  # one ahead now
     await socket.disconnect()
 
 

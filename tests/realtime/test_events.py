@@ -62,13 +62,15 @@ def test_position_messages_carry_ticket_numbers_only(opd, counters, patients):
     last = listener.drain()[-1]
     assert last["type"] == "queue_position"
     assert last["counters"][str(counters[0].pk)]["waiting"] == [tickets[0].number, tickets[2].number]
+    assert last["line"] == [t.number for t in tickets]  # OPD's one line
     assert set(last) <= {
         "type",
         "service_id",
         "version",
         "counters",
         "unassigned",
-        "minutes_per_patient",
+        "line",
+        "minutes_per_place",
         "as_of",
         "sent_at",
     }
@@ -142,9 +144,14 @@ def test_the_counter_a_ticket_was_taken_from_hears_its_waiting_list_changed(opd,
     assert [m["event"] for m in display.drain()] == ["patient_served", "patient_called"]
 
 
-def test_a_join_that_first_hands_out_the_pool_announces_the_counts_after_the_hand_out(opd, staff, patients):
+@pytest.mark.parametrize("lines", ["one line", "per counter"])
+def test_a_join_that_first_hands_out_the_pool_announces_the_counts_after_the_hand_out(
+    request, opd, staff, patients, lines
+):
     """The pool was counted again before its tickets were moved: the new patient went to a
     counter by stale counts, and the display was told 5 still waited unassigned."""
+    if lines == "per counter":
+        request.getfixturevalue("per_counter_lines")
     for p in patients[:5]:
         services.join(patient=p, service=opd)  # no counter open: they wait unassigned
     first = services.hold_counter(counter=CounterFactory(service=opd), staff=staff[0])
@@ -156,7 +163,9 @@ def test_a_join_that_first_hands_out_the_pool_announces_the_counts_after_the_han
 
     *_, new = listener.drain()
     assert new["event"] == "new_patient" and new["unassigned"] == 0
-    assert new["queue_lengths"] == {str(first.pk): 3, str(second.pk): 3}
+    # One line: both counters call from OPD's line of six. Per counter: each its own, 3 and 3.
+    each = 6 if lines == "one line" else 3
+    assert new["queue_lengths"] == {str(first.pk): each, str(second.pk): each}
     assert ticket.counter_id == second.pk  # the pool gave the first counter 3, the second 2
 
 

@@ -131,7 +131,9 @@ async def test_a_pong_names_a_version_the_display_has_not_seen_when_a_change_was
     assert (await ping(display))[str(opd.pk)] == 99 > snapshot["versions"][str(opd.pk)]
 
 
-async def test_a_counter_socket_is_pinged_back_only_the_changes_sent_to_its_counter(counters, opd):
+async def test_a_counter_socket_is_pinged_back_only_the_changes_sent_to_its_counter(per_counter_lines, counters, opd):
+    """Per-counter lines: another counter's change is not sent here (with one line, every staffed
+    counter of the service hears every change: test_one_line_counter_socket_hears_another_counters_change)."""
     key = await database_sync_to_async(staff_session)(counters[0].held_by)
     socket, connected, _ = await open_socket(f"counter={counters[0].pk}", key)
     assert connected
@@ -147,6 +149,19 @@ async def test_a_counter_socket_is_pinged_back_only_the_changes_sent_to_its_coun
     await join(await newcomer(), opd)  # waits at counter 1 (the fewest waiting, lowest id)
     update = await socket.receive_json_from(timeout=2)
     assert update["event"] == "new_patient"
+    assert await ping(socket) == {str(opd.pk): update["version"]}
+    await socket.disconnect()
+
+
+async def test_one_line_counter_socket_hears_another_counters_change(counters, opd):
+    key = await database_sync_to_async(staff_session)(counters[0].held_by)
+    socket, connected, _ = await open_socket(f"counter={counters[0].pk}", key)
+    assert connected
+    await socket.receive_json_from(timeout=5)
+
+    await run(services.set_status, counter=counters[1], status="busy", by=None)  # another counter, the same line
+    update = await socket.receive_json_from(timeout=2)
+    assert (update["event"], update["counter_id"]) == ("waiting_changed", counters[0].pk)
     assert await ping(socket) == {str(opd.pk): update["version"]}
     await socket.disconnect()
 

@@ -23,9 +23,7 @@ def refresh(ticket):
     return Ticket.objects.get(pk=ticket.pk)
 
 
-def test_position_is_the_place_in_the_services_line_and_the_wait_is_shared_by_its_counters(
-    opd, counters, patients
-):
+def test_position_is_the_place_in_the_services_line_and_the_wait_is_shared_by_its_counters(opd, counters, patients):
     tickets = join_all(opd, patients[:5])  # expected at c1, c2, c1, c2, c1: one line all the same
     data = selectors.ticket_dict(refresh(tickets[4]))
     assert data["people_ahead"] == 4 and data["position"] == 5

@@ -1,12 +1,12 @@
 """The order of a service's line (queue_app/ordering.py), on plain rows."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from queue_app.ordering import Place, line, streak_after_call
 
-T0 = datetime(2026, 12, 6, 9, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 12, 6, 9, 0, tzinfo=UTC)
 
 
 def place(pk, minute, rank=0, emergency=False):

@@ -204,9 +204,7 @@ def test_pool_is_handed_out_in_join_order_when_a_counter_opens(opd, staff, patie
 # --- calling --------------------------------------------------------------------------------
 
 
-def test_serve_next_calls_the_first_of_the_services_line_whichever_counter_it_was_expected_at(
-    opd, counters, patients
-):
+def test_serve_next_calls_the_first_of_the_services_line_whichever_counter_it_was_expected_at(opd, counters, patients):
     tickets = join_all(opd, patients[:4])  # expected at counter 1, 2, 1, 2
     calls = [services.serve_next(counter=counters[1], by=None) for _ in range(3)]
     assert [c.ticket.pk for c in calls] == [t.pk for t in tickets[:3]]

@@ -68,6 +68,12 @@ POST /staff/update_status/                    status=busy&counter={c1}     403  
 GET  /staff/get_queue_data/?counter={c1}      -                            403  403  403  200  403  200  403
 POST /staff/serve_next/                       -                            403  403  403  200  200  403  403
 GET  /staff/get_queue_data/                   -                            403  403  403  200  200  403  403
+POST /staff/transfer_patient/                 service={lab}&counter={c1}   403  403  403  200  403  409  403
+POST /staff/transfer_patient/                 service={lab}                403  403  403  200  200  403  403
+POST /staff/back_to_line/                     counter={c1}                 403  403  403  200  403  409  403
+POST /staff/back_to_line/                     -                            403  403  403  200  200  403  403
+POST /staff/set_priority/                     queue_id={qa}&priority=&counter={c1} 403 403 403 200 403 200 403
+POST /staff/set_priority/                     queue_id={qa}&priority=      403  403  403  200  200  403  403
 GET  /staff/logout/                           -                            S    S    S    200  200  200  200
 POST /staff/logout/                           -                            S    S    S    S*   S*   S*   S*
 GET  /display/                                -                            200  200  200  200  200  200  200
@@ -89,6 +95,7 @@ GET  /staff/reception/tickets/                -                            403  
 POST /staff/reception/tickets/                name=Walk-in&service_id={opd} 403 403 403  403  403  201  201
 POST /staff/reception/tickets/{ta}/recall/    -                            403  403  403  403  403  409  409
 POST /staff/reception/tickets/{tb}/move/      service_id={lab}             403  403  403  403  403  200  400
+POST /staff/reception/tickets/{ta}/priority/  priority=                    403  403  403  403  403  200  200
 POST /staff/reception/tickets/{ta}/cancel/    -                            403  403  403  403  403  200  409
 GET  /staff/reception/tickets/{ta}/slip/      -                            S    S    S    403  403  200  200
 """

@@ -75,7 +75,7 @@ def journey(opd, counters, admin_user, settings, caplog, monkeypatch):
     assert stranger.api("/verify_otp/", {"phone": PHONE, "otp": "000000"}).status_code == 400
 
     operator = Actor("op1", cast.actors["op1"].session_key)
-    for _ in range(2):  # the patient waiting before ours, then ours
+    for _ in range(3):  # one line for OPD: the two patients who joined before ours, then ours
         assert operator.post("/staff/serve_next/").status_code == 200
     assert operator.get("/staff/get_queue_data/").json()["serving_patient"]["queue_id"] == ticket.queue_id
     assert operator.post("/staff/announce_patient/").status_code == 200

@@ -402,19 +402,18 @@ def test_the_dashboard_sends_a_patient_to_the_staff_login(client, patient):
 def test_the_dashboard_shows_the_patient_at_the_counter_the_waiting_list_and_todays_counts(
     client, opd, counters, patients
 ):
-    tickets = join_all(opd, patients[:7])
-    mine = [t for t in tickets if t.counter_id == counters[0].pk]
+    tickets = join_all(opd, patients[:7])  # one line: Counter 1 calls them in join order
     services.serve_next(counter=counters[0], by=None)
     services.serve_next(counter=counters[0], by=None)  # one served, the second at the counter
     client.force_login(counters[0].held_by)
     response = client.get(DASHBOARD)
     page = response.content.decode()
     serving = page.index('id="serving-ticket"')
-    assert mine[1].queue_id in page[serving : serving + 200]
-    assert mine[1].patient_name in page
+    assert tickets[1].queue_id in page[serving : serving + 200]
+    assert tickets[1].patient_name in page
     waiting_list = page[page.index('id="waiting-list"') : page.index('id="waiting-empty"')]
-    positions = [waiting_list.index(t.queue_id) for t in mine[2:]]
-    assert positions == sorted(positions) and len(positions) == 2
+    positions = [waiting_list.index(t.queue_id) for t in tickets[2:]]  # the service's line, both counters'
+    assert positions == sorted(positions) and len(positions) == 5
     assert 'id="today-served">1<' in page
     for label in ("Serve next", "Skip (no-show)", "Announce again", "Available", "Busy", "Break", "Closed"):
         assert label in page
@@ -422,7 +421,7 @@ def test_the_dashboard_shows_the_patient_at_the_counter_the_waiting_list_and_tod
     assert 'href="/qr/"' in page and 'href="/display/"' in page
     config = json.loads(re.search(r'id="staff-config"[^>]*>(.*?)</script>', page, re.S).group(1))
     assert config["counterId"] == counters[0].pk
-    assert config["state"]["serving_patient"]["queue_id"] == mine[1].queue_id
+    assert config["state"]["serving_patient"]["queue_id"] == tickets[1].queue_id
 
 
 def test_the_dashboard_escapes_what_patients_typed(client, opd, counters, patient):
@@ -488,19 +487,20 @@ def test_break_from_the_dashboard_tells_how_many_patients_will_move(client, opd,
     client.force_login(counters[0].held_by)
     page = client.get(DASHBOARD).content.decode()
     config = json.loads(re.search(r'id="staff-config"[^>]*>(.*?)</script>', page, re.S).group(1))
-    assert config["state"]["queue_length"] == 3  # the script puts this count in the break question
+    # One line of six, three of them expected here: a break moves those three (the script's question).
+    assert (config["state"]["queue_length"], config["state"]["expected_here"]) == (6, 3)
     assert "%(n)s waiting patients will be moved" in config["strings"]["breakBody"]
     assert Ticket.objects.filter(counter=counters[0], status="waiting").count() == 3
 
 
 def test_the_dashboard_counts_everyone_waiting_when_it_lists_only_the_first(client, opd, counters, patients, settings):
     settings.WAITING_LIST_LIMIT = 1
-    mine = [t for t in join_all(opd, patients[:6]) if t.counter_id == counters[0].pk]
+    line = join_all(opd, patients[:6])  # one line for the service's two counters
     client.force_login(counters[0].held_by)
     page = client.get(DASHBOARD).content.decode()
-    assert 'id="queue-length">3<' in page
-    assert mine[0].queue_id in page and mine[1].queue_id not in page
-    assert "…and 2 more waiting" in page
+    assert 'id="queue-length">6<' in page
+    assert line[0].queue_id in page and line[1].queue_id not in page
+    assert "…and 5 more waiting" in page
     config = json.loads(re.search(r'id="staff-config"[^>]*>(.*?)</script>', page, re.S).group(1))
     assert config["strings"]["waitingMore"] == "…and %(n)s more waiting"
 
