@@ -1,0 +1,384 @@
+"""The order of a service's line, checked against a small reference model of the Queue rules.
+
+hypothesis drives random sequences of joins (with or without a priority category, emergencies
+included), calls, no-shows, breaks, closings, reopenings, transfers to the other service, going
+back to the line, category changes and cancellations, over two services with two or three staffed
+counters each. The model below is written from DESIGN.md's rules, not from queue_app.ordering:
+
+- a call takes the earliest emergency; else, when a priority ticket waits and fewer than K
+  priority calls were made in a row while someone without priority waited (or nobody without
+  priority waits), the highest rank, earliest joined; else the earliest joined without priority.
+  K = 0: only emergencies go ahead, everyone else in join order.
+- a priority call counts towards the K in a row only while someone without priority waits; an
+  emergency call leaves the count alone; any other call starts it again.
+
+After every step: nothing called twice, nothing lost, the ticket called is the model's, the
+starvation bound holds, and the positions the patients' pages and the phones' position list
+show are the model's. With a line per counter (the service option) only the first two hold as
+such (who is called depends on the counters' own lines), and so only they are checked.
+"""
+
+from dataclasses import dataclass, field
+
+import pytest
+from django.db import transaction
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
+
+from queue_app import selectors, services
+from queue_app.models import Counter, PriorityCategory, Ticket
+
+from ..factories import CounterFactory, PatientFactory, ServiceFactory, StaffFactory
+
+WAITING, CALLED, DONE = "waiting", "called", "done"
+OPEN = (Counter.Status.AVAILABLE, Counter.Status.BUSY)
+# name, code, rank, emergency
+CATEGORIES = [("Emergency", "EMG", 9, True), ("Pregnant", "PRG", 3, False), ("Elderly 60+", "60+", 2, False)]
+CATEGORY = st.sampled_from([None, None, 0, 1, 2])  # an index in CATEGORIES, or none
+SETTINGS = settings(
+    max_examples=35,
+    stateful_step_count=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+
+
+@dataclass
+class Model:
+    """What the rules say of a ticket: its service, state, category and arrival."""
+
+    service: int
+    joined: tuple  # (joined_at, id): the order of arrival
+    rank: int = 0
+    emergency: bool = False
+    state: str = WAITING
+    counter: int | None = None  # where it is being served (CALLED)
+
+
+@dataclass
+class ServiceModel:
+    in_a_row: int
+    counters: list = field(default_factory=list)
+    streak: int = 0  # priority calls in a row while someone without priority waited
+
+
+class QueueOrder(RuleBasedStateMachine):
+    per_counter = False
+
+    def __init__(self):
+        super().__init__()
+        # Each example in a savepoint of the test's transaction, rolled back in teardown.
+        self.atomic = transaction.atomic()
+        self.atomic.__enter__()
+        selectors.forget_minutes()
+        selectors.forget_versions()
+        self.staff_member = StaffFactory(username="reception", role="reception")
+        self.categories = [
+            PriorityCategory.objects.create(name=n, code=c, rank=r, is_emergency=e) for n, c, r, e in CATEGORIES
+        ]
+        self.services = {}
+        self.counters = {}  # id -> Counter
+        self.status = {}  # counter id -> status
+        self.tickets: dict[int, Model] = {}
+        self.overtaken = {}  # waiting ticket without priority -> priority calls made since it waited at the head
+
+    @initialize(
+        in_a_row=st.tuples(st.integers(0, 3), st.integers(0, 3)),
+        sizes=st.tuples(st.integers(2, 3), st.integers(2, 3)),
+        crowd=st.lists(st.tuples(st.integers(0, 1), CATEGORY), max_size=8),
+    )
+    def open_the_clinic(self, in_a_row, sizes, crowd):
+        """Two services with their counters staffed, and the patients already there at opening."""
+        for n, (k, size) in enumerate(zip(in_a_row, sizes, strict=True)):
+            service = ServiceFactory(
+                service_name=f"Service{n}", priority_calls_in_a_row=k, per_counter_lines=self.per_counter
+            )
+            model = self.services[service.pk] = ServiceModel(in_a_row=k)
+            for i in range(size):
+                counter = CounterFactory(counter_name=f"S{n} C{i}", service=service)
+                member = StaffFactory(username=f"op{n}{i}")
+                counter = services.hold_counter(counter=counter, staff=member)
+                self.counters[counter.pk] = counter
+                self.status[counter.pk] = counter.current_status
+                model.counters.append(counter.pk)
+        for which, category in crowd:
+            self.join(which, [category])
+
+    def teardown(self):
+        transaction.set_rollback(True)
+        self.atomic.__exit__(None, None, None)
+
+    # --- the model -------------------------------------------------------------------------------
+
+    def waiting(self, service_id):
+        return sorted(
+            (pk for pk, t in self.tickets.items() if t.state == WAITING and t.service == service_id),
+            key=lambda pk: self.tickets[pk].joined,
+        )
+
+    def ordinary(self, service_id):
+        return [pk for pk in self.waiting(service_id) if not self.tickets[pk].rank]
+
+    def model_next(self, service_id):
+        """Who a call of the service takes now, by the rules."""
+        waiting = self.waiting(service_id)
+        if not waiting:
+            return None
+        emergencies = [pk for pk in waiting if self.tickets[pk].emergency]
+        if emergencies:
+            return emergencies[0]
+        model = self.services[service_id]
+        if model.in_a_row == 0:
+            return waiting[0]
+        priority = [pk for pk in waiting if self.tickets[pk].rank]
+        ordinary = [pk for pk in waiting if not self.tickets[pk].rank]
+        if priority and (model.streak < model.in_a_row or not ordinary):
+            best = max(self.tickets[pk].rank for pk in priority)
+            return next(pk for pk in priority if self.tickets[pk].rank == best)
+        return ordinary[0]
+
+    def model_line(self, service_id):
+        """The whole line in call order: the calls the model would make with nobody else arriving."""
+        saved = {pk: t.state for pk, t in self.tickets.items()}
+        streak = self.services[service_id].streak
+        line = []
+        while (pk := self.model_next(service_id)) is not None:
+            self.count_call(service_id, pk)
+            self.tickets[pk].state = CALLED
+            line.append(pk)
+        for pk, state in saved.items():
+            self.tickets[pk].state = state
+        self.services[service_id].streak = streak
+        return line
+
+    def count_call(self, service_id, pk):
+        ticket, model = self.tickets[pk], self.services[service_id]
+        if ticket.emergency:
+            return
+        if ticket.rank and any(other != pk for other in self.ordinary(service_id)):
+            model.streak += 1
+        else:
+            model.streak = 0
+
+    def is_open(self, counter_id):
+        return self.status[counter_id] in OPEN
+
+    def current(self, counter_id):
+        return next((pk for pk, t in self.tickets.items() if t.state == CALLED and t.counter == counter_id), None)
+
+    def set_category(self, pk, category):
+        ticket = self.tickets[pk]
+        ticket.rank = category.rank if category else 0
+        ticket.emergency = bool(category and category.is_emergency)
+        if ticket.rank:
+            self.overtaken.pop(pk, None)
+        elif ticket.state == WAITING:
+            self.overtaken.setdefault(pk, 0)
+
+    # --- rules -----------------------------------------------------------------------------------
+
+    @rule(which=st.integers(0, 1), categories=st.lists(CATEGORY, min_size=1, max_size=3))
+    def join(self, which, categories):
+        """One to three patients join a service, each with a category or none."""
+        service_id = sorted(self.services)[which]
+        for index in categories:
+            category = None if index is None else self.categories[index]
+            ticket, new = services.join(
+                patient=PatientFactory(),
+                service=self.counters_service(service_id),
+                by=self.staff_member,
+                priority=category,
+            )
+            assert new
+            self.tickets[ticket.pk] = Model(service=service_id, joined=(ticket.joined_at, ticket.pk))
+            self.set_category(ticket.pk, category)
+
+    def counters_service(self, service_id):
+        return next(c.service for c in self.counters.values() if c.service_id == service_id)
+
+    def pick_counter(self, data, wanted=lambda pk: True):
+        candidates = sorted(pk for pk in self.counters if wanted(pk))
+        if not candidates:
+            return None
+        return data.draw(st.sampled_from(candidates), label="counter")
+
+    @rule(data=st.data(), no_shows=st.lists(st.booleans(), min_size=1, max_size=4))
+    def calls(self, data, no_shows):
+        """A few calls in a row at open counters picked at random (a no-show where someone is)."""
+        for no_show in no_shows:
+            busy = (lambda pk: self.current(pk) is not None) if no_show else self.is_open
+            counter_id = self.pick_counter(data, busy)
+            if counter_id is not None:
+                self.call_at(counter_id, no_show)
+
+    def call_at(self, counter_id, no_show):
+        counter, service_id = self.counters[counter_id], self.counters[counter_id].service_id
+        current = self.current(counter_id)
+        expected = self.model_next(service_id) if self.is_open(counter_id) else None
+        if current is None and not self.is_open(counter_id):
+            with pytest.raises(services.CounterNotOpen):
+                services.serve_next(counter=counter, by=counter.held_by)
+            return
+        if current is None and expected is None:
+            with pytest.raises(services.NobodyWaiting):
+                services.serve_next(counter=counter, by=counter.held_by)
+            return
+        action = services.skip if no_show else services.serve_next
+        call = action(counter=counter, by=counter.held_by)
+        if current is not None:
+            assert call.finished.pk == current
+            self.tickets[current].state = DONE
+        called = call.ticket.pk if call.ticket else None
+        if called is not None:
+            # Nothing called twice: it was waiting, in this service, a moment ago.
+            assert self.tickets[called].state == WAITING, f"ticket {called} called while {self.tickets[called].state}"
+            assert self.tickets[called].service == service_id
+        if self.per_counter:
+            # No counter idles while its service's patients wait.
+            assert (called is None) == (expected is None)
+        else:
+            assert called == expected, self.explain(service_id, called, expected)
+        if called is None:
+            return
+        self.count_overtakes(service_id, called)
+        self.count_call(service_id, called)
+        self.tickets[called].state, self.tickets[called].counter = CALLED, counter_id
+
+    def count_overtakes(self, service_id, called):
+        """The starvation bound: priority calls (not emergencies) seen by each waiting ticket
+        without priority since an ordinary ticket was last called."""
+        ticket = self.tickets[called]
+        if ticket.emergency:
+            return
+        waiting_ordinary = [pk for pk in self.ordinary(service_id) if pk != called]
+        if ticket.rank:
+            for pk in waiting_ordinary:
+                self.overtaken[pk] = self.overtaken.get(pk, 0) + 1
+        else:
+            for pk in waiting_ordinary:
+                self.overtaken[pk] = 0
+        self.overtaken.pop(called, None)
+
+    def explain(self, service_id, called, expected):
+        def show(pk):
+            if pk is None:
+                return "nobody"
+            t = self.tickets[pk]
+            return f"#{pk}(rank {t.rank}{', EMG' if t.emergency else ''})"
+
+        line = ", ".join(show(pk) for pk in self.waiting(service_id))
+        model = self.services[service_id]
+        return (
+            f"called {show(called)}, the model calls {show(expected)}; waiting in join order: {line}; "
+            f"streak {model.streak} of at most {model.in_a_row}"
+        )
+
+    @rule(
+        data=st.data(),
+        status=st.sampled_from([Counter.Status.BREAK, Counter.Status.CLOSED, "available", "available", "busy"]),
+    )
+    def set_status(self, data, status):
+        counter_id = self.pick_counter(data)
+        services.set_status(counter=self.counters[counter_id], status=status, by=self.counters[counter_id].held_by)
+        self.status[counter_id] = status
+
+    @rule(data=st.data(), note=st.sampled_from(["", "fasting sample"]))
+    @precondition(lambda self: any(t.state == CALLED for t in self.tickets.values()))
+    def transfer(self, data, note):
+        counter_id = self.pick_counter(data, lambda pk: self.current(pk) is not None)
+        counter = self.counters[counter_id]
+        target = next(pk for pk in self.services if pk != counter.service_id)
+        pk = self.current(counter_id)
+        moved = services.transfer(counter=counter, service=self.counters_service(target), by=counter.held_by, note=note)
+        assert moved.pk == pk and moved.service_id == target and moved.status == Ticket.Status.WAITING
+        ticket = self.tickets[pk]
+        ticket.service, ticket.state, ticket.counter = target, WAITING, None
+        if not ticket.rank:
+            self.overtaken[pk] = 0
+
+    @rule(data=st.data())
+    @precondition(lambda self: any(t.state == CALLED for t in self.tickets.values()))
+    def back_to_line(self, data):
+        counter_id = self.pick_counter(data, lambda pk: self.current(pk) is not None)
+        counter = self.counters[counter_id]
+        pk = self.current(counter_id)
+        assert services.back_to_line(counter=counter, by=counter.held_by).pk == pk
+        self.tickets[pk].state, self.tickets[pk].counter = WAITING, None
+        if not self.tickets[pk].rank:
+            self.overtaken[pk] = 0
+
+    @rule(data=st.data(), category=st.sampled_from([None, 0, 1, 2]))
+    @precondition(lambda self: any(t.state != DONE for t in self.tickets.values()))
+    def set_priority(self, data, category):
+        pk = data.draw(st.sampled_from(sorted(pk for pk, t in self.tickets.items() if t.state != DONE)))
+        category = None if category is None else self.categories[category]
+        staff = self.counters[self.services[self.tickets[pk].service].counters[0]].held_by
+        services.set_priority(ticket=Ticket.objects.get(pk=pk), priority=category, by=staff)
+        self.set_category(pk, category)
+
+    @rule(data=st.data())
+    @precondition(lambda self: any(t.state != DONE for t in self.tickets.values()))
+    def cancel(self, data):
+        pk = data.draw(st.sampled_from(sorted(pk for pk, t in self.tickets.items() if t.state != DONE)))
+        services.cancel(ticket=Ticket.objects.get(pk=pk), by=self.staff_member)
+        self.tickets[pk].state = DONE
+        self.overtaken.pop(pk, None)
+
+    # --- what must hold after every step ---------------------------------------------------------
+
+    @invariant()
+    def nothing_called_twice_or_lost(self):
+        rows = Ticket.objects.values_list("id", "status", "service_id", "counter_id")
+        states = {Ticket.Status.WAITING: WAITING, Ticket.Status.CALLED: CALLED}
+        found = {pk: (states.get(status, DONE), service, counter) for pk, status, service, counter in rows}
+        assert set(found) == set(self.tickets), "a ticket appeared or disappeared"
+        for pk, ticket in self.tickets.items():
+            state, service, counter = found[pk]
+            assert (state, service) == (ticket.state, ticket.service), f"ticket {pk}: {found[pk]} vs {ticket}"
+            if state == CALLED:
+                assert counter == ticket.counter
+        serving = [counter for state, _service, counter in found.values() if state == CALLED]
+        assert len(serving) == len(set(serving)), "a counter serves two tickets"
+
+    @invariant()
+    def the_starvation_bound_holds(self):
+        for pk, seen in self.overtaken.items():
+            bound = self.services[self.tickets[pk].service].in_a_row
+            if bound:
+                assert seen <= bound, f"ticket {pk} without priority saw {seen} priority calls in a row (K={bound})"
+
+    @invariant()
+    def positions_shown_are_the_models(self):
+        if self.per_counter or not self.services:
+            return
+        tickets = {t.pk: t for t in Ticket.objects.filter(status=Ticket.Status.WAITING).select_related("service")}
+        for service_id in self.services:
+            line = self.model_line(service_id)
+            numbers = {pk: tickets[pk].number for pk in line}
+            assert selectors.positions_now(service_id)["line"] == [numbers[pk] for pk in line]
+            # The patients' pages: the head, the tail and a few between (a query or two each).
+            n = len(line)
+            for place in sorted({i for i in (0, 1, n // 3, n // 2, 2 * n // 3, n - 1) if 0 <= i < n}):
+                assert selectors.people_ahead(tickets[line[place]]) == place
+            if line:
+                assert selectors.ticket_dict(tickets[line[-1]])["position"] == len(line)
+
+
+def test_one_line_per_service_follows_the_rules(db):
+    run_state_machine_as_test(QueueOrder, settings=SETTINGS)
+
+
+class PerCounterLines(QueueOrder):
+    per_counter = True
+
+
+def test_a_line_per_counter_neither_calls_twice_nor_loses_a_ticket(db):
+    run_state_machine_as_test(PerCounterLines, settings=settings(SETTINGS, max_examples=20))
