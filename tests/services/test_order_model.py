@@ -36,6 +36,7 @@ from hypothesis.stateful import (
 from queue_app import selectors, services
 from queue_app.models import Counter, PriorityCategory, Ticket
 
+from ..conftest import ON_MYSQL
 from ..factories import CounterFactory, PatientFactory, ServiceFactory, StaffFactory
 
 WAITING, CALLED, DONE = "waiting", "called", "done"
@@ -44,7 +45,8 @@ OPEN = (Counter.Status.AVAILABLE, Counter.Status.BUSY)
 CATEGORIES = [("Emergency", "EMG", 9, True), ("Pregnant", "PRG", 3, False), ("Elderly 60+", "60+", 2, False)]
 CATEGORY = st.sampled_from([None, None, 0, 1, 2])  # an index in CATEGORIES, or none
 SETTINGS = settings(
-    max_examples=35,
+    # Fewer on MariaDB, whose every statement costs a round trip: the suite's time stays bounded.
+    max_examples=12 if ON_MYSQL else 35,
     stateful_step_count=25,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
@@ -381,4 +383,4 @@ class PerCounterLines(QueueOrder):
 
 
 def test_a_line_per_counter_neither_calls_twice_nor_loses_a_ticket(db):
-    run_state_machine_as_test(PerCounterLines, settings=settings(SETTINGS, max_examples=20))
+    run_state_machine_as_test(PerCounterLines, settings=settings(SETTINGS, max_examples=6 if ON_MYSQL else 20))
