@@ -1,9 +1,10 @@
 """The order of a service's line, checked against a small reference model of the Queue rules.
 
 hypothesis drives random sequences of joins (with or without a priority category, emergencies
-included), calls, no-shows, breaks, closings, reopenings, transfers to the other service, going
-back to the line, category changes and cancellations, over two services with two or three staffed
-counters each. The model below is written from DESIGN.md's rules, not from queue_app.ordering:
+included), calls, no-shows and recalls, breaks, closings, reopenings, staff logging out and in,
+transfers to the other service, going back to the line, category changes and cancellations, over
+two services with two or three staffed counters each. The model below is written from DESIGN.md's
+rules, not from queue_app.ordering:
 
 - a call takes the earliest emergency; else, when a priority ticket waits and fewer than K
   priority calls were made in a row while someone without priority waited (or nobody without
@@ -13,9 +14,10 @@ counters each. The model below is written from DESIGN.md's rules, not from queue
   emergency call leaves the count alone; any other call starts it again.
 
 After every step: nothing called twice, nothing lost, the ticket called is the model's, the
-starvation bound holds, and the positions the patients' pages and the phones' position list
-show are the model's. With a line per counter (the service option) only the first two hold as
-such (who is called depends on the counters' own lines), and so only they are checked.
+starvation bound holds, and the positions the patients' pages, the phones' position list and the
+staff's list show are the model's. With a line per counter (the service option) who is called
+depends on the counters' own lines: there only nothing called twice, nothing lost and no open
+counter idle while its service's patients wait are checked.
 """
 
 from dataclasses import dataclass, field
@@ -95,7 +97,8 @@ class QueueOrder(RuleBasedStateMachine):
         self.held = set()  # counters someone holds (logged in)
         self.tickets: dict[int, Model] = {}
         self.checks = 0
-        self.overtaken = {}  # waiting ticket without priority -> priority calls made since it waited at the head
+        # waiting ticket without priority -> priority calls since one without priority was last called
+        self.overtaken = {}
 
     @initialize(
         in_a_row=st.tuples(st.integers(0, 3), st.integers(0, 3)),
@@ -134,7 +137,7 @@ class QueueOrder(RuleBasedStateMachine):
         )
 
     def ordinary(self, service_id):
-        return [pk for pk in self.waiting(service_id) if not self.tickets[pk].rank]
+        return [pk for pk in self.waiting(service_id) if not (self.tickets[pk].rank or self.tickets[pk].emergency)]
 
     def model_next(self, service_id):
         """Who a call of the service takes now, by the rules."""
