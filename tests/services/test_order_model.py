@@ -41,6 +41,8 @@ from queue_app.models import Counter, PriorityCategory, Ticket
 from ..conftest import ON_MYSQL
 from ..factories import CounterFactory, PatientFactory, ServiceFactory, StaffFactory
 
+pytestmark = pytest.mark.slow
+
 WAITING, CALLED, SKIPPED, DONE = "waiting", "called", "skipped", "done"
 ACTIVE = (WAITING, CALLED)
 OPEN = (Counter.Status.AVAILABLE, Counter.Status.BUSY)
