@@ -94,7 +94,7 @@ class Morning:
         from datetime import time as hour
 
         from queue_app import events, services
-        from queue_app.models import Counter, Patient, PriorityCategory, Service, Staff
+        from queue_app.models import Counter, Patient, Service, Staff
 
         # Who comes, when and with what is drawn first (the same in every mode); how long each
         # visit takes, from a second stream as the visits happen.
@@ -111,13 +111,11 @@ class Morning:
             for name in ("OPD", "Test")
         }
         self.reception = Staff.objects.create(username=f"reception-{order}", role=Staff.Role.RECEPTION)
+        # The migration's default categories, as this morning ranks them.
         self.categories = {
-            code: (PriorityCategory.objects.get_or_create(name=name, code=code, defaults={"rank": rank})[0], share)
-            for name, code, rank, share in CATEGORIES
+            code: (priority_category(name=name, code=code, rank=rank), share) for name, code, rank, share in CATEGORIES
         }
-        self.emergency = PriorityCategory.objects.get_or_create(
-            name="Emergency", code="EMG", defaults={"rank": 9, "is_emergency": True}
-        )[0]
+        self.emergency = priority_category(name="Emergency", code="EMG", rank=9, is_emergency=True)
         self.counters, self.speed, self.current, self.idle = {}, {}, {}, set()
         for i, (name, service, mean) in enumerate(COUNTERS):
             staff = Staff.objects.create(username=f"op{i}-{order}", role=Staff.Role.OPERATOR)
@@ -348,6 +346,12 @@ class Morning:
             },
             "end_minute": round(self.clock.minutes, 1),
         }
+
+
+def priority_category(*, code, **fields):
+    from queue_app.models import PriorityCategory
+
+    return PriorityCategory.objects.update_or_create(code=code, defaults={"is_active": True, **fields})[0]
 
 
 def klass(category) -> tuple:

