@@ -9,9 +9,11 @@ import threading
 from typing import NamedTuple
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.db import DatabaseError, connections
 
 from . import services
+from .services import sending
 
 log = logging.getLogger("queue.housekeeping")
 
@@ -97,3 +99,61 @@ def with_housekeeping(app, *, every: float):
             _housekeeper = Housekeeper(every)
             _housekeeper.start()
     return _housekeeper.serving(app)
+
+
+class NotificationSender(threading.Thread):
+    """Sends the notification outbox: at once when a change that wrote to it commits (`wake`),
+    and every `every` seconds for what failed before (retries); `send_notifications` does the
+    same from its own process."""
+
+    def __init__(self, every: float):
+        super().__init__(name="notification-sender", daemon=True)
+        self.every = every
+        self.woken = threading.Event()
+
+    def wake(self) -> None:
+        self.woken.set()
+
+    def run(self) -> None:
+        while True:
+            # Cleared before the round: a wake during it means another round at once.
+            self.woken.clear()
+            self.run_once()
+            self.woken.wait(self.every)
+
+    def run_once(self) -> None:
+        try:
+            send_all_due()
+        except DatabaseError:
+            log.warning("notifications not sent: database unavailable", exc_info=True)
+        except Exception:
+            log.exception("notification round failed")  # a bug must not end sending for good
+        finally:
+            connections.close_all()  # this thread's own connection: none held between rounds
+
+
+def send_all_due(*, batch: int = 50) -> sending.Round:
+    """Send rounds until the backlog is empty (or only rows another sender holds are left)."""
+    total = sending.Round()
+    while True:
+        done = sending.send_due(limit=batch)
+        total.sent, total.failed, total.dropped = (
+            total.sent + done.sent,
+            total.failed + done.failed,
+            total.dropped + done.dropped,
+        )
+        if done.claimed + done.dropped < batch:
+            return total
+
+
+_sender: NotificationSender | None = None
+
+
+def notification_sender() -> NotificationSender:
+    """This process's sender, started on first use."""
+    global _sender
+    with _starting:
+        if _sender is None:
+            _sender = NotificationSender(settings.NOTIFY_SWEEP_SECONDS)
+            _sender.start()
+    return _sender

@@ -290,6 +290,13 @@ def people_ahead(ticket: Ticket) -> int:
     )
 
 
+def service_line(service_id: int, *, limit: int | None = None) -> list[int]:
+    """The ids of the service's waiting tickets of today in the order they will be called (the
+    "people ahead" of the turn-near text). The one place that knows a service line's order."""
+    ids = Ticket.objects.of_day().waiting().filter(service_id=service_id).in_queue_order().values_list("pk", flat=True)
+    return list(ids[:limit] if limit is not None else ids)
+
+
 def patient_tickets(patient) -> list[Ticket]:
     """The patient's tickets of today, active ones first."""
     tickets = list(

@@ -6,7 +6,7 @@ from .api import patient as patient_api
 from .api import reception as reception_api
 from .api import staff as staff_api
 from .models import parse_id
-from .views import debug, display, health, patient, qr, reception, staff
+from .views import debug, display, health, patient, qr, reception, sms_status, staff
 
 
 class AnyIdConverter:
@@ -64,6 +64,7 @@ urlpatterns = [
     path("display/", display.display_screen, name="display_screen"),
     path("display/screen/data/", display_api.DisplayDataApi.as_view(), name="display_screen_data"),
     path("healthz/", health.healthz, name="healthz"),
+    path("sms/status/", sms_status.sms_status, name="sms_status"),
 ]
 
 if settings.DEBUG:

@@ -21,7 +21,7 @@ from django.db.models import F, Max
 from .. import events, selectors
 from ..errors import Busy, UnknownService
 from ..models import Counter, QueueHistory, Service, Staff, Ticket
-from . import housekeeping
+from . import housekeeping, notifications
 from .turns import Turns
 
 log = logging.getLogger("queue.transitions")
@@ -100,7 +100,9 @@ def publish_change(*, service_id: int, counter_events=(), waiting_changed=(), **
     records it, so a screen that missed a message sees a newer version than its own in the
     next event, or in the pong to its ping (consumers.py), and asks for a snapshot."""
     Service.objects.filter(pk=service_id).update(version=F("version") + 1)
-    version = Service.objects.values_list("version", flat=True).get(pk=service_id)
+    version, near_at = Service.objects.values_list("version", "notify_near_at").get(pk=service_id)
+    # What the change owes patients by SMS is written here, in its transaction (outbox).
+    notifications.write_owed(service_id=service_id, near_at=near_at, ticket_events=changes.get("ticket_events", ()))
     told = {counter.pk for _event, counter in counter_events if counter is not None} | set(waiting_changed)
     if told:
         Counter.objects.filter(pk__in=told).update(version=version)

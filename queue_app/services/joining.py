@@ -15,14 +15,21 @@ from .placement import apply_moves, hand_out_pool, least_busy, service_counters
 
 @queue_change
 def join(
-    *, patient: Patient, service: Service | int, name: str | None = None, by: Staff | None = None
+    *,
+    patient: Patient,
+    service: Service | int,
+    name: str | None = None,
+    by: Staff | None = None,
+    notify: bool | None = None,
 ) -> tuple[Ticket, bool]:
     """Give the patient a ticket for the service, or return the active one they already hold.
 
     `service` may be just its id (as a request names it): it is read once, under the lock, and
     an unknown id raises UnknownService. Returns the ticket and whether it is new.
     A patient joining from their phone (`by` None) holds at most MAX_ACTIVE_TICKETS_PER_PHONE
-    active tickets of today, across services; staff (`by`) may give more, vouching for them."""
+    active tickets of today, across services; staff (`by`) may give more, vouching for them.
+    `notify` (SMS when the turn is near, called, moved): default on for a patient's own verified
+    phone, off for staff-issued tickets; never without a phone."""
     service = lock_service(service.pk if isinstance(service, Service) else service)
     now = timezone.now()
     today = service_day(now)
@@ -64,6 +71,7 @@ def join(
         joined_at=now,
         created_by=by,
         active_key=key,
+        notify=bool(patient.phone) and (by is None if notify is None else notify),
     )
     history(QueueHistory.Action.JOINED, ticket=ticket, counter=counter, to_status=ticket.status, by=by).save()
     log_transition("joined", ticket, counter)
@@ -101,7 +109,9 @@ def _check_ticket_limit(patient: Patient, today) -> None:
 
 
 @queue_change
-def issue_walk_in(*, name: str, service: Service, by: Staff, phone: str | None = None) -> tuple[Ticket, bool]:
+def issue_walk_in(
+    *, name: str, service: Service, by: Staff, phone: str | None = None, notify: bool = False
+) -> tuple[Ticket, bool]:
     """Reception gives a ticket to someone without a smartphone; the staff member vouches for them.
 
     With a phone, the ticket belongs to that phone's patient (created if new), so it also shows on
@@ -112,4 +122,4 @@ def issue_walk_in(*, name: str, service: Service, by: Staff, phone: str | None =
         patient, _created = Patient.objects.get_or_create(phone=phone, defaults={"name": name})
     else:
         patient = Patient.objects.create(phone=None, name=name)
-    return join(patient=patient, service=service, name=name, by=by)
+    return join(patient=patient, service=service, name=name, by=by, notify=notify)

@@ -1,0 +1,108 @@
+"""What a queue change owes patients by SMS: the outbox rows ("near", "called", "moved") written in
+the change's own transaction, so a rolled-back change owes nothing and a committed one is never
+forgotten. services/sending.py sends them after the commit."""
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Exists, OuterRef
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+
+from .. import selectors
+from ..errors import InvalidInput, NotAllowed, TicketNotActive
+from ..models import Notification, Patient, Ticket
+
+Kind = Notification.Kind
+# What a ticket's news in a change's events means for its patient: a new place to go.
+MOVE_NEWS = frozenset({"moved", "pool", "recalled", "moved_service"})
+
+
+def write_owed(*, service_id: int, near_at: int, ticket_events=()) -> int:
+    """Write the outbox rows the change of the service's queue owes (call inside the change, the
+    service locked, as publish_change does); returns how many. A constant number of queries:
+    the line's head, the tickets concerned, one insert."""
+    called = {t.pk for news, t in ticket_events if news == "called" and t.notify}
+    moved = {t.pk for news, t in ticket_events if news in MOVE_NEWS and t.notify}
+    # People ahead of the line's n-th ticket: n. Only the head up to the threshold is concerned.
+    line = selectors.service_line(service_id, limit=near_at + 1) if near_at else []
+    ahead = {pk: n for n, pk in enumerate(line)}
+    ids = ahead.keys() | called | moved
+    if not ids:
+        return 0
+    rows = Notification.objects.filter(ticket=OuterRef("pk"))
+    tickets = (
+        Ticket.objects.filter(pk__in=ids, notify=True, patient__phone__isnull=False)
+        .select_related("patient", "counter", "service")
+        .annotate(
+            had_near=Exists(rows.filter(kind=Kind.NEAR)),
+            had_called=Exists(rows.filter(kind=Kind.CALLED)),
+            had_moved=Exists(rows.filter(kind=Kind.MOVED)),
+        )
+    )
+    now = timezone.now()
+    owed = []
+    for ticket in tickets:
+        if ticket.pk in called and not ticket.had_called:
+            owed.append(_row(ticket, Kind.CALLED, now))
+        elif ticket.pk in moved and (ticket.had_near or ticket.had_called) and not ticket.had_moved:
+            owed.append(_row(ticket, Kind.MOVED, now))  # only who was told where to go hears it moved
+        if ticket.pk in ahead and ticket.status == Ticket.Status.WAITING and not ticket.had_near:
+            owed.append(_row(ticket, Kind.NEAR, now, ahead=ahead[ticket.pk]))
+    if owed:
+        Notification.objects.bulk_create(owed)
+        transaction.on_commit(wake_sender)
+    return len(owed)
+
+
+def _row(ticket: Ticket, kind: str, now, *, ahead: int = 0) -> Notification:
+    return Notification(
+        ticket=ticket, kind=kind, to=ticket.patient.phone, body=text(ticket, kind, ahead=ahead), next_attempt_at=now
+    )
+
+
+def text(ticket: Ticket, kind: str, *, ahead: int = 0) -> str:
+    """The message, in the patient's language: the ticket's own code, service and counter only."""
+    language = getattr(ticket.patient, "language", "") or settings.LANGUAGE_CODE
+    with translation.override(language):
+        values = {"ticket": ticket.queue_id, "service": ticket.service, "counter": ticket.counter, "ahead": ahead}
+        if kind == Kind.CALLED:
+            message = _("It is your turn: ticket %(ticket)s, please go to %(counter)s now.")
+        elif kind == Kind.NEAR and ahead == 0:
+            message = _("Your turn is next: ticket %(ticket)s (%(service)s). Please be near the counters.")
+        elif kind == Kind.NEAR:
+            message = _("Your turn is near: ticket %(ticket)s (%(service)s), %(ahead)d ahead of you. Please come back.")
+        elif ticket.counter is not None:
+            message = _("Ticket %(ticket)s (%(service)s) now waits for %(counter)s. You kept your place.")
+        else:
+            message = _("Ticket %(ticket)s (%(service)s): your counter closed. You keep your place; we will text you.")
+        return f"{settings.FACILITY_NAME}: {message % values}"[:320]
+
+
+def wake_sender() -> None:
+    """After the commit: hand the new rows to this process's sender thread, if it runs one."""
+    if settings.NOTIFY_SENDER_THREAD:
+        from ..background import notification_sender
+
+        notification_sender().wake()
+
+
+@transaction.atomic
+def set_notify(*, ticket: Ticket, notify: bool, patient: Patient | None = None) -> Ticket:
+    """Turn the ticket's texts on or off (the patient on their page, or staff for a walk-in)."""
+    ticket = Ticket.objects.select_for_update().select_related("patient").get(pk=ticket.pk)
+    if patient is not None and ticket.patient_id != patient.pk:
+        raise NotAllowed()
+    if notify and not ticket.patient.phone:
+        raise InvalidInput(_("Texts need a phone number; this ticket has none."), code="no_phone")
+    if notify and not ticket.is_active:
+        raise TicketNotActive()
+    if ticket.notify != notify:
+        ticket.notify = notify
+        ticket.save(update_fields=["notify"])
+        if not notify:
+            # Stop means stop: what is still waiting to go out is not sent.
+            waiting = (Notification.Status.PENDING, Notification.Status.FAILED)
+            ticket.notifications.filter(status__in=waiting, next_attempt_at__isnull=False).update(
+                status=Notification.Status.DROPPED, next_attempt_at=None, error="patient turned texts off"
+            )
+    return ticket
