@@ -52,7 +52,7 @@ def send_due(*, now: datetime | None = None, limit: int = 50) -> Round:
         if deliver(row):
             result.sent += 1
         else:
-            result.failed += 1
+            result.failed += 1  # or taken by another sender meanwhile; either way not sent here
     return result
 
 
@@ -127,6 +127,9 @@ def _close(row: Notification, **fields) -> None:
 def deliver(row: Notification) -> bool:
     """Send a claimed row and record the outcome, unless its claim ran out and another sender
     took it meanwhile. Returns whether the provider accepted it."""
+    held = Notification.objects.filter(pk=row.pk, status=Status.SENDING, claimed_until=row.claimed_until)
+    if not held.exists():
+        return False  # this sender stalled past its claim, and another one has taken the row
     # Delivery receipts need an address the provider can reach (views/sms_status.py).
     extra = {"status_callback": settings.PUBLIC_BASE_URL + reverse("sms_status")} if settings.PUBLIC_BASE_URL else {}
     try:

@@ -10,7 +10,6 @@ from django.http import JsonResponse
 from django.http.request import RawPostDataException
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
 from twilio.request_validator import RequestValidator
 
 from ..services import sending
@@ -26,8 +25,11 @@ def _error(message: str, code: str, status: int) -> JsonResponse:
 
 
 @csrf_exempt
-@require_POST
 def sms_status(request):
+    if request.method != "POST":
+        return JsonResponse(
+            {"error": _("Use POST."), "code": "method_not_allowed"}, status=405, headers={"Allow": "POST"}
+        )
     try:
         length = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
