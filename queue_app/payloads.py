@@ -148,6 +148,7 @@ def patient_ticket(ticket: Ticket, *, people_ahead: int | None = None, minutes: 
         "joined_at": ticket.joined_at.isoformat(),
         "called_at": ticket.called_at.isoformat() if ticket.called_at else None,
         "service_date": ticket.service_date.isoformat(),
+        "notify": ticket.notify,
     }
     if people_ahead is not None:
         waiting = ticket.status == Ticket.Status.WAITING

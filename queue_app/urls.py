@@ -38,6 +38,7 @@ urlpatterns = [
     path("service/selection/", patient.service_selection, name="service_selection"),
     path("queue/join/", patient_api.JoinQueueApi.as_view(), name="join_queue"),
     path("queue/cancel/", patient_api.CancelTicketApi.as_view(), name="cancel_ticket"),
+    path("queue/notify/", patient_api.NotifyApi.as_view(), name="ticket_notify"),
     path("dashboard/", patient.patient_dashboard, name="patient_dashboard"),
     path("qr/", qr.poster, name="qr_poster"),
     path("qr.png", qr.qr_png, name="qr_png"),

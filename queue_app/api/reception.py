@@ -52,6 +52,14 @@ class WalkInInput(serializers.Serializer):
         "ticket also shows on that phone's dashboard, and one active ticket per phone, service and name holds.",
     )
     service_id = serializers.IntegerField(min_value=1, max_value=MAX_ID)
+    notify = serializers.BooleanField(
+        required=False, default=False, help_text="Text that phone when the turn is near, called or moved."
+    )
+
+    def validate(self, attrs):
+        if attrs.get("notify") and not attrs.get("phone", "").strip():
+            raise serializers.ValidationError({"phone": [_("Texts need a mobile number.")]})
+        return attrs
 
 
 class TicketsApi(ReceptionApi):
@@ -88,7 +96,11 @@ class TicketsApi(ReceptionApi):
         phone = normalize_phone(raw_phone) if raw_phone else None
         service = service_or_404(data.validated_data["service_id"])
         ticket, created = services.issue_walk_in(
-            name=data.validated_data["name"], phone=phone, service=service, by=request.user
+            name=data.validated_data["name"],
+            phone=phone,
+            service=service,
+            by=request.user,
+            notify=data.validated_data["notify"],
         )
         row = reception_row(ticket)
         body = {

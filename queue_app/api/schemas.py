@@ -103,6 +103,7 @@ class TicketSerializer(serializers.Serializer):
     joined_at = serializers.DateTimeField()
     called_at = serializers.DateTimeField(allow_null=True)
     service_date = serializers.DateField()
+    notify = serializers.BooleanField(help_text="The patient gets texts: turn near, called, counter changed.")
 
 
 class PatientTicketSerializer(TicketSerializer):

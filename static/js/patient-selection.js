@@ -49,6 +49,8 @@
     const label = button.textContent;
     const fields = { service_id: button.value };
     if (forSomeoneElse()) fields.name = nameInput.value;
+    const notify = document.getElementById("id_notify");
+    if (notify) fields.notify = notify.checked;
     button.disabled = true;
     button.textContent = button.dataset.busyText;
     error.hidden = true;

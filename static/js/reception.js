@@ -231,7 +231,10 @@
       submit.disabled = true;
       const label = submit.innerHTML;
       submit.textContent = t.working;
-      QueueLive.post(config.urls.tickets, { name: nameInput.value, phone: phoneInput.value, service_id: service.value }).then(function (result) {
+      const notifyBox = document.getElementById("walk-in-notify");
+      const fields = { name: nameInput.value, phone: phoneInput.value, service_id: service.value };
+      if (notifyBox) fields.notify = notifyBox.checked;
+      QueueLive.post(config.urls.tickets, fields).then(function (result) {
         busy = false;
         submit.disabled = false;
         submit.innerHTML = label;
@@ -241,6 +244,7 @@
           if (result.data.created && printBox.checked) printSlip(slipUrl(result.data.row));
           nameInput.value = "";
           phoneInput.value = "";
+          if (notifyBox) notifyBox.checked = false;
           nameInput.focus();
           state.flash = result.data.ticket.id;
           if (state.query) { search.value = ""; state.query = ""; }
