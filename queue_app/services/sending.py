@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import Count, Q
 from django.urls import reverse
 from django.utils import timezone
 
@@ -111,12 +111,10 @@ def _budget(now: datetime) -> int:
     """How many more notification SMS the caps allow now: sent ones and claimed ones count."""
     hour = now - timedelta(hours=1)
     day = now - timedelta(days=1)
-    counted = Notification.objects.filter(
-        Q(status__in=Notification.SENT_STATUSES, sent_at__gte=day) | Q(status=Status.SENDING, claimed_until__gt=now)
-    )
-    in_day = counted.count()
-    in_hour = counted.exclude(status__in=Notification.SENT_STATUSES, sent_at__lt=hour).count()
-    return min(settings.NOTIFY_SMS_PER_HOUR - in_hour, settings.NOTIFY_SMS_PER_DAY - in_day)
+    sent = Q(status__in=Notification.SENT_STATUSES)
+    counts = Notification.objects.filter((sent & Q(sent_at__gte=day)) | Q(status=Status.SENDING, claimed_until__gt=now))
+    counts = counts.aggregate(day=Count("pk"), hour=Count("pk", filter=~(sent & Q(sent_at__lt=hour))))
+    return min(settings.NOTIFY_SMS_PER_HOUR - counts["hour"], settings.NOTIFY_SMS_PER_DAY - counts["day"])
 
 
 def _close(row: Notification, **fields) -> None:
