@@ -413,7 +413,7 @@ MAX_ACTIVE_TICKETS_PER_PHONE = envint("MAX_ACTIVE_TICKETS_PER_PHONE", "5", minim
 # process right after the change commits; `manage.py send_notifications` retries what is left.
 NOTIFY_SENDER_THREAD = envbool("NOTIFY_SENDER_THREAD", "0" if TESTING else "1")
 NOTIFY_SWEEP_SECONDS = envint("NOTIFY_SWEEP_SECONDS", "30", minimum=1)  # the thread's own retry round
-NOTIFY_CLAIM_SECONDS = envint("NOTIFY_CLAIM_SECONDS", "60", minimum=1)  # a sender's hold on a message
+NOTIFY_CLAIM_SECONDS = envint("NOTIFY_CLAIM_SECONDS", "60", minimum=20)  # a sender's hold on a message
 NOTIFY_RETRY_SECONDS = envint("NOTIFY_RETRY_SECONDS", "15", minimum=1)  # first retry; doubles after
 NOTIFY_MAX_ATTEMPTS = envint("NOTIFY_MAX_ATTEMPTS", "5", minimum=1)
 NOTIFY_GIVE_UP_MINUTES = envint("NOTIFY_GIVE_UP_MINUTES", "15", minimum=1)  # later, a text misleads

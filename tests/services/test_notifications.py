@@ -18,6 +18,7 @@ from queue_app.sms import locmem
 from queue_app.sms.twilio import SmsBackend as TwilioBackend
 
 from ..factories import PatientFactory
+from ..patient_helpers import Clock
 
 pytestmark = pytest.mark.django_db
 
@@ -136,14 +137,15 @@ def test_due_texts_are_sent_through_the_sms_backend_and_marked_sent(opd, counter
 
 
 def test_a_sender_that_died_after_claiming_leaves_the_text_to_the_next_after_the_claim_runs_out(
-    opd, counters, settings
+    opd, counters, settings, monkeypatch
 ):
+    clock = Clock(monkeypatch)
     join_all(opd, [PatientFactory()])
-    now = timezone.now()
-    [stalled] = sending.claim_due(now=now)  # the sender dies here, before sending
-    assert sending.send_due(now=now + timedelta(seconds=5)).claimed == 0
-    later = now + timedelta(seconds=settings.NOTIFY_CLAIM_SECONDS + 1)
-    assert sending.send_due(now=later).sent == 1
+    [stalled] = sending.claim_due()  # the sender stalls here, before sending
+    clock.offset = timedelta(seconds=5)
+    assert sending.send_due().claimed == 0
+    clock.offset = timedelta(seconds=settings.NOTIFY_CLAIM_SECONDS + 1)
+    assert sending.send_due().sent == 1
     assert sending.deliver(stalled) is False  # it wakes up after all: its claim is gone
     assert len(locmem.outbox) == 1
     [row] = rows()
