@@ -22,11 +22,11 @@ def write_owed(*, service_id: int, near_at: int, ticket_events=()) -> int:
     service locked, as publish_change does); returns how many. A constant number of queries:
     the line's head, the tickets concerned, one insert."""
     called = {t.pk for news, t in ticket_events if news == "called" and t.notify}
-    moved = {t.pk for news, t in ticket_events if news in MOVE_NEWS and t.notify}
+    moved = {t.pk: news for news, t in ticket_events if news in MOVE_NEWS and t.notify}
     # People ahead of the line's n-th ticket: n. Only the head up to the threshold is concerned.
     line = selectors.service_line(service_id, limit=near_at + 1) if near_at else []
     ahead = {pk: n for n, pk in enumerate(line)}
-    ids = ahead.keys() | called | moved
+    ids = ahead.keys() | called | moved.keys()
     if not ids:
         return 0
     rows = Notification.objects.filter(ticket=OuterRef("pk"))
@@ -45,7 +45,8 @@ def write_owed(*, service_id: int, near_at: int, ticket_events=()) -> int:
         if ticket.pk in called and not ticket.had_called:
             owed.append(_row(ticket, Kind.CALLED, now))
         elif ticket.pk in moved and (ticket.had_near or ticket.had_called) and not ticket.had_moved:
-            owed.append(_row(ticket, Kind.MOVED, now))  # only who was told where to go hears it moved
+            # Only who was told where to go hears that it changed.
+            owed.append(_row(ticket, Kind.MOVED, now, news=moved[ticket.pk]))
         if ticket.pk in ahead and ticket.status == Ticket.Status.WAITING and not ticket.had_near:
             owed.append(_row(ticket, Kind.NEAR, now, ahead=ahead[ticket.pk]))
     if owed:
@@ -54,13 +55,12 @@ def write_owed(*, service_id: int, near_at: int, ticket_events=()) -> int:
     return len(owed)
 
 
-def _row(ticket: Ticket, kind: str, now, *, ahead: int = 0) -> Notification:
-    return Notification(
-        ticket=ticket, kind=kind, to=ticket.patient.phone, body=text(ticket, kind, ahead=ahead), next_attempt_at=now
-    )
+def _row(ticket: Ticket, kind: str, now, *, ahead: int = 0, news: str = "") -> Notification:
+    body = text(ticket, kind, ahead=ahead, news=news)
+    return Notification(ticket=ticket, kind=kind, to=ticket.patient.phone, body=body, next_attempt_at=now)
 
 
-def text(ticket: Ticket, kind: str, *, ahead: int = 0) -> str:
+def text(ticket: Ticket, kind: str, *, ahead: int = 0, news: str = "") -> str:
     """The message, in the patient's language: the ticket's own code, service and counter only."""
     language = getattr(ticket.patient, "language", "") or settings.LANGUAGE_CODE
     with translation.override(language):
@@ -71,6 +71,8 @@ def text(ticket: Ticket, kind: str, *, ahead: int = 0) -> str:
             message = _("Your turn is next: ticket %(ticket)s (%(service)s). Please be near the counters.")
         elif kind == Kind.NEAR:
             message = _("Your turn is near: ticket %(ticket)s (%(service)s), %(ahead)d ahead of you. Please come back.")
+        elif news == "moved_service":
+            message = _("You have been sent to %(service)s: your ticket is now %(ticket)s. You kept your place.")
         elif ticket.counter is not None:
             message = _("Ticket %(ticket)s (%(service)s) now waits for %(counter)s. You kept your place.")
         else:

@@ -109,6 +109,35 @@ def test_a_patient_who_was_told_hears_once_that_their_counter_changed(opd, count
     assert len(rows("moved")) == len({r.ticket_id for r in rows("moved")})  # at most one per ticket
 
 
+def test_a_patient_sent_on_to_another_service_after_the_call_hears_the_new_ticket(opd, lab, counters, staff):
+    opd.notify_near_at = 0
+    opd.save()
+    [ticket] = join_all(opd, [PatientFactory()])
+    services.serve_next(counter=counters[0], by=None)
+    moved = services.move_to_service(ticket=ticket, service=lab, by=staff[0])
+    [row] = rows("moved")
+    assert moved.queue_id in row.body and "Test" in row.body and ticket.queue_id not in row.body
+
+
+def test_a_recalled_patient_who_was_called_hears_where_to_wait(opd, counters, staff):
+    opd.notify_near_at = 0
+    opd.save()
+    [ticket] = join_all(opd, [PatientFactory()])
+    services.serve_next(counter=counters[0], by=None)
+    services.skip(counter=counters[0], by=None)
+    services.recall(ticket=ticket, by=staff[0])
+    [row] = rows("moved")
+    assert ticket.queue_id in row.body and "Counter 1" in row.body
+
+
+def test_nobody_hears_of_a_move_before_being_told_where_to_go(opd, counters):
+    opd.notify_near_at = 0
+    opd.save()
+    join_all(opd, PatientFactory.create_batch(4))
+    services.set_status(counter=counters[0], status="break", by=None)
+    assert rows() == []
+
+
 def test_turning_texts_off_drops_what_is_still_unsent(opd, counters, patient):
     [ticket] = join_all(opd, [patient])
     set_notify(ticket=ticket, notify=False, patient=patient)
