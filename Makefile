@@ -8,13 +8,13 @@ PYTEST_ARGS ?=
 setup:
 	@./scripts/bootstrap.sh
 
+# Daphne also sends the patient texts (a thread that retries every NOTIFY_SWEEP_SECONDS), so a
+# single `make run` needs no separate `manage.py send_notifications` process.
 run: setup
 	@mkdir -p var
 	DEBUG=$${DEBUG:-1} $(PY) manage.py migrate --noinput
 	DEBUG=$${DEBUG:-1} $(PY) manage.py seed_demo
 	@DEBUG=$${DEBUG:-1} PORT=$(PORT) $(PY) scripts/print_urls.py
-	@# Daphne sends patient texts itself (a thread; retries every NOTIFY_SWEEP_SECONDS): no
-	@# separate `send_notifications` process is needed for a single server.
 	DEBUG=$${DEBUG:-1} exec .venv/bin/daphne --verbosity 0 -b 0.0.0.0 -p $(PORT) queue_system.asgi:application
 
 test: setup
