@@ -10,7 +10,7 @@ from django.utils.translation import gettext as _
 
 from .. import selectors
 from ..errors import InvalidInput, NotAllowed, TicketNotActive
-from ..models import Notification, Patient, Ticket
+from ..models import Counter, Notification, Patient, Ticket
 
 Kind = Notification.Kind
 # What a ticket's news in a change's events means for its patient: a new place to go.
@@ -30,6 +30,9 @@ def write_owed(*, service_id: int, near_at: int, ticket_events=()) -> int:
     if not ids:
         return 0
     rows = Notification.objects.filter(ticket=OuterRef("pk"))
+    staffed = Counter.objects.filter(
+        service_id=OuterRef("service_id"), held_by__isnull=False, current_status__in=Counter.OPEN_STATUSES
+    )
     tickets = (
         Ticket.objects.filter(pk__in=ids, notify=True, patient__phone__isnull=False)
         .select_related("patient", "counter", "service")
@@ -37,6 +40,8 @@ def write_owed(*, service_id: int, near_at: int, ticket_events=()) -> int:
             had_near=Exists(rows.filter(kind=Kind.NEAR)),
             had_called=Exists(rows.filter(kind=Kind.CALLED)),
             had_moved=Exists(rows.filter(kind=Kind.MOVED)),
+            # Before any counter opens nobody's turn is near, however short the line.
+            counter_open=Exists(staffed),
         )
     )
     now = timezone.now()
@@ -47,7 +52,8 @@ def write_owed(*, service_id: int, near_at: int, ticket_events=()) -> int:
         elif ticket.pk in moved and (ticket.had_near or ticket.had_called) and not ticket.had_moved:
             # Only who was told where to go hears that it changed.
             owed.append(_row(ticket, Kind.MOVED, now, news=moved[ticket.pk]))
-        if ticket.pk in ahead and ticket.status == Ticket.Status.WAITING and not ticket.had_near:
+        near = ticket.pk in ahead and ticket.status == Ticket.Status.WAITING and ticket.counter_open
+        if near and not ticket.had_near:
             owed.append(_row(ticket, Kind.NEAR, now, ahead=ahead[ticket.pk]))
     if owed:
         Notification.objects.bulk_create(owed)

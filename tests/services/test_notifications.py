@@ -17,7 +17,7 @@ from queue_app.services.notifications import set_notify
 from queue_app.sms import locmem
 from queue_app.sms.twilio import SmsBackend as TwilioBackend
 
-from ..factories import PatientFactory
+from ..factories import CounterFactory, PatientFactory
 from ..patient_helpers import Clock
 
 pytestmark = pytest.mark.django_db
@@ -61,6 +61,15 @@ def test_the_near_text_is_written_when_the_people_ahead_reach_the_threshold(opd,
     assert near_ahead(tickets[3]) == 2
     assert [near_ahead(t) for t in tickets[:3]] == [0, 1, 2]
     assert tickets[4].queue_id not in "".join(r.body for r in rows())  # nobody else's data
+
+
+def test_nobodys_turn_is_near_before_a_counter_opens(opd, staff):
+    counter = CounterFactory(counter_name="Counter 1", service=opd)
+    tickets = join_all(opd, PatientFactory.create_batch(4))
+    assert rows() == []
+    services.hold_counter(counter=counter, staff=staff[0])
+    services.set_status(counter=counter, status="available", by=None)
+    assert {r.ticket_id for r in rows("near")} == {t.pk for t in tickets[:3]}
 
 
 def test_a_threshold_of_zero_sends_no_near_text(opd, counters):
