@@ -111,3 +111,47 @@ def test_the_texts_switch_saves_at_once(site, clinic, open_context):
     expect(
         page.get_by_label("Text me when my turn is near, when I am called, and if my counter changes")
     ).not_to_be_checked()
+
+
+# Lets a test make the page's open sockets go quiet while they stay open (a half-open connection
+# after a Wi-Fi roam): their frames are no longer handed to the page. New sockets are not touched.
+SILENCER = """
+(() => {
+  const Outer = window.WebSocket;
+  const setter = Object.getOwnPropertyDescriptor(Outer.prototype, "onmessage").set;
+  const open = [];
+  function Quietable(url, protocols) {
+    const socket = protocols === undefined ? new Outer(url) : new Outer(url, protocols);
+    Object.defineProperty(socket, "onmessage", {
+      set(handler) { setter.call(socket, function (event) { if (!socket.__dead) handler.call(socket, event); }); },
+    });
+    open.push(socket);
+    return socket;
+  }
+  Quietable.prototype = Outer.prototype;
+  for (const name of ["CONNECTING", "OPEN", "CLOSING", "CLOSED"]) Quietable[name] = Outer[name];
+  window.WebSocket = Quietable;
+  window.__silenceSockets = () => open.forEach((socket) => { socket.__dead = true; });
+})();
+"""
+
+
+def test_a_page_whose_socket_went_quiet_notices_and_says_so(site, clinic, open_context):
+    context = open_context(PHONE, init_scripts=[SILENCER])
+    sign_in_patient(context, site, phone="+919876590004", name="Kiran Das")
+    ticket = join_queue(context, service_id=clinic["services"]["Alerts OPD"])
+    page = context.new_page()
+    page.goto(f"/dashboard/?ticket={ticket['id']}")
+    wait_live(page)
+    banner = page.locator("#conn-banner")
+    expect(banner).to_be_hidden()
+    # The network is gone without the socket closing: no pong, no event, and no new socket.
+    page.evaluate("window.__sockets.blocked = true; window.__silenceSockets()")
+    # Unanswered pings: within live.js's quiet limit and a ping, the page says so.
+    expect(banner).to_be_visible(timeout=30_000)
+    assert page.locator("#conn-banner").inner_text() in (
+        "Reconnecting…",
+        "Live updates are slow on this network; checking every few seconds.",
+    )
+    page.evaluate("window.__sockets.blocked = false")  # the network is back
+    expect(banner).to_be_hidden(timeout=40_000)
