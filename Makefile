@@ -8,6 +8,8 @@ PYTEST_ARGS ?=
 setup:
 	@./scripts/bootstrap.sh
 
+# Daphne also sends the patient texts (a thread that retries every NOTIFY_SWEEP_SECONDS), so a
+# single `make run` needs no separate `manage.py send_notifications` process.
 run: setup
 	@mkdir -p var
 	DEBUG=$${DEBUG:-1} $(PY) manage.py migrate --noinput

@@ -217,7 +217,8 @@ class Config:
     def pool_size(self) -> int:
         size = 0
         if "http" in self.args.phases:
-            size += self.args.http_requests * len(self.args.http_levels)
+            # join in the http phase, and again in http_texts_off
+            size += 2 * self.args.http_requests * len(self.args.http_levels)
         if "sustained" in self.args.phases:
             size += int(self.args.join_rate * self.args.duration)
         if "fanout" in self.args.phases:
@@ -446,6 +447,23 @@ class Bench:
                 out[endpoint][f"c{level}"] = stats
         return out
 
+    def texts_off_loops(self) -> dict:
+        """join and serve_next closed-loop with no turn-near threshold and no ticket opted in to
+        texts (the http phase runs them with texts on, the default), then texts back on."""
+        from queue_app.models import Service, Ticket
+
+        thresholds = dict(Service.objects.values_list("pk", "notify_near_at"))
+        Service.objects.update(notify_near_at=0)
+        try:
+            endpoints = self.closed_loops(["join"])
+            Ticket.objects.update(notify=False)
+            endpoints.update(self.closed_loops(["serve_next"]))
+        finally:
+            for pk, near_at in thresholds.items():
+                Service.objects.filter(pk=pk).update(notify_near_at=near_at)
+            Ticket.objects.filter(status__in=Ticket.ACTIVE_STATUSES).update(notify=True)
+        return {"endpoints": endpoints}
+
     def floor_ws(self, clients: int) -> dict:
         self.bare = BareServer(self.workdir)
         try:
@@ -572,6 +590,8 @@ class Bench:
             )
         if "http" in cfg.phases and logged["counters"]:
             out["phases"]["http"] = self.phase("http", lambda: {"endpoints": self.closed_loops(list(HTTP_ENDPOINTS))})
+            # The same join and serve_next with patient texts off: what the outbox costs a change.
+            out["phases"]["http_texts_off"] = self.phase("http_texts_off", self.texts_off_loops)
         if "sustained_floor" in cfg.phases:
             # What the stack itself does at the sustained phase's rate of changes, with the least
             # a change can do: if this misses the target, no join or call can meet it.
@@ -712,6 +732,13 @@ def ratios(out: dict) -> dict:
             stats = _http(out, endpoint, level)
             if stats and write_floor:
                 result[f"{endpoint}_{level}_p50_x_write_floor"] = ratio(stats.get("p50"), write_floor.get("p50"))
+    texts_off = out["phases"].get("http_texts_off", {}).get("endpoints", {})
+    for endpoint in ("join", "serve_next"):
+        for level, off in texts_off.get(endpoint, {}).items():
+            on = _http(out, endpoint, level)
+            if on:
+                result[f"{endpoint}_{level}_p50_texts_on_x_off"] = ratio(on.get("p50"), off.get("p50"))
+                result[f"{endpoint}_{level}_p95_texts_on_x_off"] = ratio(on.get("p95"), off.get("p95"))
     bare = out.get("floors", {}).get("ws", {}).get("latency", {})
     fan = out.get("events", {}).get("latency_ms", {}).get("fanout", {})
     for kind in ("display", "all"):

@@ -12,7 +12,7 @@ from django.utils.translation import gettext_lazy as _
 
 from . import access, services
 from .forms import AdminLoginForm
-from .models import OTP, Counter, Patient, PriorityCategory, QueueHistory, Service, Staff, Ticket
+from .models import OTP, Counter, Notification, Patient, PriorityCategory, QueueHistory, Service, Staff, Ticket
 from .phones import mask_phone
 
 admin.site.login_form = AdminLoginForm  # refuses over-long usernames before django-axes records them
@@ -52,7 +52,15 @@ def _short_time(moment):
 
 @admin.register(Service)
 class ServiceAdmin(admin.ModelAdmin):
-    list_display = ["service_name", "description", "days", "per_counter_lines", "priority_calls_in_a_row", "is_active"]
+    list_display = [
+        "service_name",
+        "description",
+        "days",
+        "per_counter_lines",
+        "priority_calls_in_a_row",
+        "notify_near_at",
+        "is_active",
+    ]
     list_filter = ["is_active", "per_counter_lines"]
     search_fields = ["service_name", "description"]
 
@@ -317,6 +325,33 @@ class OTPAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Notification)
+class NotificationAdmin(SafeDateFilters, admin.ModelAdmin):
+    """The patient-text outbox, read-only: what was owed, sent, delivered or dropped, and why.
+    Phones are masked and message texts left out of the list (they name the ticket)."""
+
+    list_display = ["created_at", "kind", "ticket", "masked_to", "status", "attempts", "provider_id", "sent_at"]
+    list_filter = ["kind", "status", "created_at"]  # not a date hierarchy: see above
+    search_fields = ["ticket__queue_id", "provider_id"]
+    list_select_related = ["ticket"]
+    fields = ["ticket", "kind", "masked_to", "status", "attempts", "error", "provider_id"]
+    fields += ["created_at", "next_attempt_at", "claimed_until", "sent_at", "updated_at"]
+    readonly_fields = fields
+
+    @admin.display(description=_("to"))
+    def masked_to(self, obj):
+        return mask_phone(obj.to)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False
 
 

@@ -9,9 +9,11 @@ import threading
 from typing import NamedTuple
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.db import DatabaseError, connections
 
 from . import services
+from .services import sending
 
 log = logging.getLogger("queue.housekeeping")
 
@@ -97,3 +99,75 @@ def with_housekeeping(app, *, every: float):
             _housekeeper = Housekeeper(every)
             _housekeeper.start()
     return _housekeeper.serving(app)
+
+
+class NotificationSender(threading.Thread):
+    """Sends the notification outbox: at once when a change that wrote to it commits (`wake`),
+    and every `every` seconds for what failed before (retries); `send_notifications` does the
+    same from its own process."""
+
+    # After a wake, the changes of the next moment are gathered into the same round: under load
+    # one claim serves many changes instead of one each, competing with them for the database.
+    GATHER_SECONDS = 0.25
+
+    def __init__(self, every: float):
+        super().__init__(name="notification-sender", daemon=True)
+        self.every = every
+        self.woken = threading.Event()
+        self.stopped = threading.Event()
+
+    def wake(self) -> None:
+        self.woken.set()
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.woken.set()
+
+    def run(self) -> None:
+        while not self.stopped.is_set():
+            # Cleared before the round: a wake during it means another round at once.
+            self.woken.clear()
+            self.run_once()
+            if self.woken.wait(self.every):
+                self.stopped.wait(self.GATHER_SECONDS)
+
+    def run_once(self) -> sending.Round | None:
+        done = None
+        try:
+            done = send_all_due()
+        except DatabaseError:
+            log.warning("notifications not sent: database unavailable", exc_info=True)
+        except Exception:
+            log.exception("notification round failed")  # a bug must not end sending for good
+        finally:
+            if done is None or not (done.claimed or done.dropped):
+                # Quiet: this thread's own connection is not held until the next text.
+                connections.close_all()
+        return done
+
+
+def send_all_due(*, batch: int = 50) -> sending.Round:
+    """Send rounds until the backlog is empty (or only rows another sender holds are left)."""
+    total = sending.Round()
+    while True:
+        done = sending.send_due(limit=batch)
+        total.sent, total.failed, total.dropped = (
+            total.sent + done.sent,
+            total.failed + done.failed,
+            total.dropped + done.dropped,
+        )
+        if done.claimed + done.dropped < batch:
+            return total
+
+
+_sender: NotificationSender | None = None
+
+
+def notification_sender() -> NotificationSender:
+    """This process's sender, started on first use."""
+    global _sender
+    with _starting:
+        if _sender is None:
+            _sender = NotificationSender(settings.NOTIFY_SWEEP_SECONDS)
+            _sender.start()
+    return _sender

@@ -93,6 +93,12 @@ class Lines:
         ids = [p.id for p in self.line_of(self.counter_of[ticket_id])]
         return ids.index(ticket_id)
 
+    def near_the_front(self, within: int) -> dict[int, int]:
+        """{ticket id: people ahead} of the tickets with at most `within` ahead in their line (the
+        turn-near text: services/notifications.py)."""
+        lines = [self.service_line] if self.one_line else list(self.by_counter.values())
+        return {place.id: ahead for line_ in lines for ahead, place in enumerate(line_[: within + 1])}
+
     def numbers_in_order(self) -> list[int]:
         """Ticket numbers of the service's line, in order."""
         return [self.numbers[p.id] for p in self.service_line]

@@ -106,6 +106,9 @@ class Service(models.Model):
     # +1 with every change of the service's queue, in the change's transaction (the rules lock this
     # row anyway). Every event and snapshot carries it, so a screen that missed an event notices.
     version = models.PositiveBigIntegerField(_("state version"), default=0, editable=False)
+    notify_near_at = models.PositiveSmallIntegerField(
+        _("text patients when this many are ahead"), default=2, help_text=_('0: no "turn near" text.')
+    )
 
     class Meta:
         ordering = ["service_name"]
@@ -350,6 +353,7 @@ class Ticket(models.Model):
     # "one active ticket per patient, service and name" on MySQL too, which ignores
     # conditional unique constraints (models.W036).
     active_key = models.CharField(max_length=64, null=True, blank=True, unique=True, editable=False)
+    notify = models.BooleanField(_("text the patient"), default=False)  # opted in to SMS (outbox.py)
 
     objects = TicketQuerySet.as_manager()
 
@@ -393,4 +397,5 @@ class Ticket(models.Model):
 
 
 # Kept in their own module to keep this one readable; imported here so `queue_app.models` has them all.
+from .outbox import Notification  # noqa: E402, F401 - the outbox's model, kept in its own module
 from .records import OTP, QueueHistory  # noqa: E402, F401

@@ -191,6 +191,7 @@ def patient_ticket(ticket: Ticket, *, people_ahead: int | None = None, minutes: 
         "service_date": ticket.service_date.isoformat(),
         # One line for the service: while waiting, `counter` is only where they are expected.
         "one_line": not ticket.service.per_counter_lines,
+        "notify": ticket.notify,
     }
     if people_ahead is not None:
         waiting = ticket.status == Ticket.Status.WAITING

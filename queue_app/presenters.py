@@ -108,6 +108,11 @@ def status_strings() -> dict:
         "leaving": _("Leaving…"),
         "left": _("You left the queue."),
         "network": _("No connection: nothing was changed. Check the network and try again."),
+        "texts_on": _("Texts are on for this ticket."),
+        "texts_off": _("Texts are off for this ticket."),
+        "your_turn": _("It is your turn"),
+        "alerts_on": _("Alerts are on: this phone will show one when it is your turn."),
+        "alerts_blocked": _("Alerts are blocked in this browser's settings; keep this page open instead."),
     }
 
 
@@ -188,6 +193,7 @@ def dashboard_context(data: list[dict], *, patient: Patient | None, poll_url: st
             "tickets": shown,
             "strings": strings,
             "cancelUrl": reverse("cancel_ticket") if patient is not None else None,
+            "notifyUrl": reverse("ticket_notify") if patient is not None else None,
             "pollUrl": poll_url,
         },
     }

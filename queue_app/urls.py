@@ -6,7 +6,7 @@ from .api import patient as patient_api
 from .api import reception as reception_api
 from .api import staff as staff_api
 from .models import parse_id
-from .views import debug, display, health, patient, qr, reception, staff
+from .views import debug, display, health, patient, qr, reception, sms_status, staff
 
 
 class AnyIdConverter:
@@ -38,6 +38,7 @@ urlpatterns = [
     path("service/selection/", patient.service_selection, name="service_selection"),
     path("queue/join/", patient_api.JoinQueueApi.as_view(), name="join_queue"),
     path("queue/cancel/", patient_api.CancelTicketApi.as_view(), name="cancel_ticket"),
+    path("queue/notify/", patient_api.NotifyApi.as_view(), name="ticket_notify"),
     path("dashboard/", patient.patient_dashboard, name="patient_dashboard"),
     path("qr/", qr.poster, name="qr_poster"),
     path("qr.png", qr.qr_png, name="qr_png"),
@@ -72,6 +73,7 @@ urlpatterns = [
     path("display/", display.display_screen, name="display_screen"),
     path("display/screen/data/", display_api.DisplayDataApi.as_view(), name="display_screen_data"),
     path("healthz/", health.healthz, name="healthz"),
+    path("sms/status/", sms_status.sms_status, name="sms_status"),
 ]
 
 if settings.DEBUG:

@@ -18,7 +18,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
 
-from queue_app.background import with_housekeeping  # noqa: E402
+from queue_app.background import notification_sender, with_housekeeping  # noqa: E402
 from queue_app.routing import websocket_urlpatterns  # noqa: E402
 from queue_system.server import (  # noqa: E402
     FinishRequestsOnShutdown,
@@ -49,3 +49,6 @@ application = ProtocolTypeRouter(
 )
 # Expiring earlier days' tickets and releasing idle counters must not wait for a request.
 application = with_housekeeping(application, every=settings.HOUSEKEEPING_INTERVAL_SECONDS)
+# Patient texts go out right after the change commits, and what failed is retried, without cron.
+if settings.NOTIFY_SENDER_THREAD:
+    notification_sender()

@@ -409,6 +409,17 @@ if SMS_HOURLY_RESERVE_PERCENT > 100:
 # joining from the phone; reception may give more, the staff member vouching for them.
 MAX_ACTIVE_TICKETS_PER_PHONE = envint("MAX_ACTIVE_TICKETS_PER_PHONE", "5", minimum=1)
 
+# Patient texts (turn near, called, moved: queue_app/outbox.py). Sent by a thread of every server
+# process right after the change commits; `manage.py send_notifications` retries what is left.
+NOTIFY_SENDER_THREAD = envbool("NOTIFY_SENDER_THREAD", "0" if TESTING else "1")
+NOTIFY_SWEEP_SECONDS = envint("NOTIFY_SWEEP_SECONDS", "30", minimum=1)  # the thread's own retry round
+NOTIFY_CLAIM_SECONDS = envint("NOTIFY_CLAIM_SECONDS", "60", minimum=20)  # a sender's hold on a message
+NOTIFY_RETRY_SECONDS = envint("NOTIFY_RETRY_SECONDS", "15", minimum=1)  # first retry; doubles after
+NOTIFY_MAX_ATTEMPTS = envint("NOTIFY_MAX_ATTEMPTS", "5", minimum=1)
+NOTIFY_GIVE_UP_MINUTES = envint("NOTIFY_GIVE_UP_MINUTES", "15", minimum=1)  # later, a text misleads
+NOTIFY_SMS_PER_HOUR = envint("NOTIFY_SMS_PER_HOUR", "500", minimum=0)  # cost guard, apart from OTP caps
+NOTIFY_SMS_PER_DAY = envint("NOTIFY_SMS_PER_DAY", "3000", minimum=0)
+
 SMS_BACKENDS = {
     "console": "queue_app.sms.console.SmsBackend",
     "file": "queue_app.sms.file.SmsBackend",
@@ -427,6 +438,9 @@ TWILIO_ACCOUNT_SID = envstr("TWILIO_ACCOUNT_SID")
 TWILIO_AUTH_TOKEN = envstr("TWILIO_AUTH_TOKEN")
 TWILIO_PHONE_NUMBER = envstr("TWILIO_PHONE_NUMBER")
 TWILIO_TIMEOUT_SECONDS = envint("TWILIO_TIMEOUT_SECONDS", "10", minimum=1)
+if NOTIFY_CLAIM_SECONDS <= TWILIO_TIMEOUT_SECONDS:
+    # A claim running out while Twilio still answers would let a second sender send it again.
+    raise ImproperlyConfigured("NOTIFY_CLAIM_SECONDS must be longer than TWILIO_TIMEOUT_SECONDS")
 if SMS_BACKEND == SMS_BACKENDS["twilio"] and not DEBUG and not TESTING:
     missing = [n for n in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_PHONE_NUMBER") if not os.environ.get(n)]
     if missing:

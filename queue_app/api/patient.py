@@ -157,6 +157,11 @@ class JoinInput(serializers.Serializer):
         default="",
         help_text="A priority category the clinic lets patients choose (its code), marked for staff to confirm.",
     )
+    notify = serializers.BooleanField(
+        required=False,
+        default=True,
+        help_text="Text the phone when the turn is near, when called and if the counter changes.",
+    )
 
 
 @extend_schema(
@@ -174,7 +179,11 @@ class JoinQueueApi(PatientApi):
         # The service is read once, under the queue lock (an unknown id: 404 from the service).
         priority = services.category(data.validated_data["priority"])
         ticket, created = services.join(
-            patient=self.patient, service=data.validated_data["service_id"], name=name, priority=priority
+            patient=self.patient,
+            service=data.validated_data["service_id"],
+            name=name,
+            priority=priority,
+            notify=data.validated_data["notify"],
         )
         if created:
             return Response({"ticket": selectors.ticket_dict(ticket)}, status=status.HTTP_201_CREATED)
@@ -209,4 +218,27 @@ class CancelTicketApi(PatientApi):
         if ticket is None:
             raise exceptions.NotFound(_("There is no such ticket."))
         ticket = services.cancel(ticket=ticket, patient=self.patient)
+        return Response({"ticket": selectors.ticket_dict(ticket)})
+
+
+class NotifyInput(serializers.Serializer):
+    ticket = serializers.IntegerField(min_value=1, max_value=MAX_ID)
+    notify = serializers.BooleanField()
+
+
+@extend_schema(
+    request=NotifyInput,
+    responses={200: TicketEnvelopeSerializer, **errors(400, 403, 404, 409)},
+    summary="Turn the texts for one of the patient's own tickets on or off",
+)
+class NotifyApi(PatientApi):
+    """Only the patient's own ticket; anyone else's is a 404, as one that does not exist."""
+
+    def post(self, request):
+        data = NotifyInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        ticket = Ticket.objects.filter(pk=data.validated_data["ticket"], patient=self.patient).first()
+        if ticket is None:
+            raise exceptions.NotFound(_("There is no such ticket."))
+        ticket = services.set_notify(ticket=ticket, notify=data.validated_data["notify"], patient=self.patient)
         return Response({"ticket": selectors.ticket_dict(ticket)})

@@ -55,6 +55,14 @@ class WalkInInput(serializers.Serializer):
     priority = TextField(
         required=False, allow_blank=True, max_length=20, default="", help_text="A priority category's id or code."
     )
+    notify = serializers.BooleanField(
+        required=False, default=False, help_text="Text that phone when the turn is near, called or moved."
+    )
+
+    def validate(self, attrs):
+        if attrs.get("notify") and not attrs.get("phone", "").strip():
+            raise serializers.ValidationError({"phone": [_("Texts need a mobile number.")]})
+        return attrs
 
 
 class TicketsApi(ReceptionApi):
@@ -96,6 +104,7 @@ class TicketsApi(ReceptionApi):
             service=service,
             by=request.user,
             priority=services.category(data.validated_data["priority"]),
+            notify=data.validated_data["notify"],
         )
         row = reception_row(ticket)
         body = {

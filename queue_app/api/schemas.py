@@ -133,6 +133,7 @@ class TicketSerializer(serializers.Serializer):
     one_line = serializers.BooleanField(
         help_text="One line for the service: the first free counter calls; `counter` is where they are expected."
     )
+    notify = serializers.BooleanField(help_text="The patient gets texts: turn near, called, counter changed.")
 
 
 class PatientTicketSerializer(TicketSerializer):

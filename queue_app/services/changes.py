@@ -21,7 +21,7 @@ from django.db.models import F, Max, Q
 from .. import events, selectors
 from ..errors import Busy, UnknownService
 from ..models import Counter, QueueHistory, Service, Staff, Ticket
-from . import housekeeping
+from . import housekeeping, notifications
 from .turns import Turns
 
 log = logging.getLogger("queue.transitions")
@@ -100,7 +100,10 @@ def publish_change(*, service_id: int, counter_events=(), waiting_changed=(), **
     records it, so a screen that missed a message sees a newer version than its own in the
     next event, or in the pong to its ping (consumers.py), and asks for a snapshot."""
     Service.objects.filter(pk=service_id).update(version=F("version") + 1)
-    version = Service.objects.values_list("version", flat=True).get(pk=service_id)
+    service = Service.objects.only(*notifications.SERVICE_FIELDS).get(pk=service_id)
+    version = service.version
+    # What the change owes patients by SMS is written here, in its transaction (outbox).
+    notifications.write_owed(service=service, ticket_events=changes.get("ticket_events", ()))
     told = {counter.pk for _event, counter in counter_events if counter is not None} | set(waiting_changed)
     # With one line for the service every staffed counter's list shows it (events.queue_messages).
     one_line = Q(service_id=service_id, service__per_counter_lines=False, held_by__isnull=False)

@@ -21,6 +21,7 @@ def join(
     name: str | None = None,
     by: Staff | None = None,
     priority: PriorityCategory | None = None,
+    notify: bool | None = None,
 ) -> tuple[Ticket, bool]:
     """Give the patient a ticket for the service, or return the active one they already hold.
 
@@ -29,7 +30,9 @@ def join(
     A patient joining from their phone (`by` None) holds at most MAX_ACTIVE_TICKETS_PER_PHONE
     active tickets of today, across services; staff (`by`) may give more, vouching for them.
     `priority`: a category staff give (confirmed), or one the patient declares where the
-    category allows it (marked for staff to confirm)."""
+    category allows it (marked for staff to confirm).
+    `notify` (SMS when the turn is near, called, moved): default on for a patient's own verified
+    phone, off for staff-issued tickets; never without a phone."""
     service = lock_service(service.pk if isinstance(service, Service) else service)
     now = timezone.now()
     today = service_day(now)
@@ -78,6 +81,7 @@ def join(
         active_key=key,
         priority=priority,
         priority_to_confirm=priority is not None and by is None,
+        notify=bool(patient.phone) and (by is None if notify is None else notify),
     )
     note = f"{priority.code}{' (?)' if by is None else ''}" if priority is not None else ""
     history(
@@ -119,7 +123,13 @@ def _check_ticket_limit(patient: Patient, today) -> None:
 
 @queue_change
 def issue_walk_in(
-    *, name: str, service: Service, by: Staff, phone: str | None = None, priority: PriorityCategory | None = None
+    *,
+    name: str,
+    service: Service,
+    by: Staff,
+    phone: str | None = None,
+    priority: PriorityCategory | None = None,
+    notify: bool = False,
 ) -> tuple[Ticket, bool]:
     """Reception gives a ticket to someone without a smartphone; the staff member vouches for them.
 
@@ -131,4 +141,4 @@ def issue_walk_in(
         patient, _created = Patient.objects.get_or_create(phone=phone, defaults={"name": name})
     else:
         patient = Patient.objects.create(phone=None, name=name)
-    return join(patient=patient, service=service, name=name, by=by, priority=priority)
+    return join(patient=patient, service=service, name=name, by=by, priority=priority, notify=notify)

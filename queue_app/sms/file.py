@@ -15,7 +15,7 @@ class SmsBackend(BaseSmsBackend):
     name and renamed, so a reader never sees half a message.
     """
 
-    def send(self, *, to: str, body: str) -> str | None:
+    def send(self, *, to: str, body: str, status_callback: str | None = None) -> str | None:
         folder = Path(settings.SMS_FILE_PATH)
         folder.mkdir(parents=True, exist_ok=True)
         name = f"{time.time_ns()}-{secrets.token_hex(4)}.txt"

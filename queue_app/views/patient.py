@@ -261,11 +261,13 @@ def service_selection(request):
     phone, service and name.
     """
     error, status_code, failed_service, name_error = None, 200, None, None
-    who = {"for": "me", "name": ""}
+    who = {"for": "me", "name": "", "notify": True}  # texts on by default: the phone is verified
     chosen_priority = ""
     if request.method == "POST":
         name = _who_for(request.POST)
-        who = {"for": "me" if name is None else "other", "name": name or ""}
+        # The form always carries the texts checkbox: absent means unticked.
+        notify = request.POST.get("notify") == "1"
+        who = {"for": "me" if name is None else "other", "name": name or "", "notify": notify}
         service_id = parse_id(request.POST.get("service_id"))
         service = Service.objects.filter(pk=service_id).first() if service_id else None
         chosen_priority = request.POST.get("priority", "")[:20]
@@ -274,7 +276,9 @@ def service_selection(request):
         else:
             try:
                 priority = services.category(chosen_priority)
-                ticket, created = services.join(patient=request.patient, service=service, name=name, priority=priority)
+                ticket, created = services.join(
+                    patient=request.patient, service=service, name=name, priority=priority, notify=notify
+                )
             except QueueError as exc:
                 if exc.code == "invalid_name":
                     name_error, status_code = exc.message, exc.status_code
@@ -308,6 +312,7 @@ def service_selection(request):
         "failed_service": failed_service,
         "patient": request.patient,
         "who": who,
+        "patient_phone": display_phone(request.patient.phone) if request.patient.phone else "",
         "name_error": name_error,
         "max_name_length": MAX_NAME_LENGTH,
         "categories": PriorityCategory.objects.filter(is_active=True, self_declare=True),
@@ -328,7 +333,7 @@ def patient_dashboard(request):
     second service's ticket never hides the first. As JSON, that ticket alone (one card's poll).
     """
     if request.method == "POST":
-        return _leave_queue(request)
+        return _set_notify(request) if request.POST.get("action") == "notify" else _leave_queue(request)
     focus = _focused_ticket(request)
     if focus is not None and wants_json(request):
         return JsonResponse({"tickets": [selectors.ticket_dict(focus)]})
@@ -369,3 +374,20 @@ def _leave_queue(request):
     else:
         messages.success(request, _("You left the queue for %(service)s.") % {"service": ticket.service})
     return redirect("service_selection")
+
+
+def _set_notify(request):
+    """The texts checkbox posted without JavaScript (the script posts to /queue/notify/)."""
+    ticket_id = parse_id(request.POST.get("ticket"))
+    ticket = Ticket.objects.filter(pk=ticket_id, patient=request.patient).first() if ticket_id else None
+    if ticket is None:
+        messages.error(request, _("There is no such ticket."))
+        return redirect("patient_dashboard")
+    notify = request.POST.get("notify") == "1"
+    try:
+        services.set_notify(ticket=ticket, notify=notify, patient=request.patient)
+    except QueueError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, _("Texts are on for this ticket.") if notify else _("Texts are off for this ticket."))
+    return redirect(f"{reverse('patient_dashboard')}?ticket={ticket.pk}")

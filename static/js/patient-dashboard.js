@@ -89,11 +89,12 @@
     sessionEnded.hidden = false;
   }
 
-  function buzz() {
-    if (navigator.vibrate) {
-      try { navigator.vibrate([400, 200, 400, 200, 400]); } catch (e) { /* not allowed without a tap: fine */ }
-    }
+  /* Called: chime, system notification, vibration, flashing title, banner (patient-alerts.js). */
+  function alertCalled(ticket) {
+    if (!window.PatientAlerts) return;
+    PatientAlerts.called(t.your_turn + " · " + ticket.queue_id, describe(ticket).headline, "ticket-" + ticket.id);
   }
+  if (window.PatientAlerts) PatientAlerts.setup(t);
 
   function follow(initial) {
     const card = document.querySelector('[data-ticket-id="' + initial.id + '"]');
@@ -123,6 +124,8 @@
         if (!active) leave.open = false;
       }
       if (field("again")) field("again").hidden = active;
+      const texts = field("notify-form");
+      if (texts) texts.hidden = !active;
       renderPage();
     }
 
@@ -131,7 +134,8 @@
       const wasCalled = ticket.status === "called";
       const wasActive = isActive(ticket);
       ticket = Object.assign({}, ticket, fresh);
-      if (ticket.status === "called" && !wasCalled) buzz();
+      if (ticket.status === "called" && !wasCalled) alertCalled(ticket);
+      else if (wasCalled && ticket.status !== "called" && window.PatientAlerts) PatientAlerts.clear();
       render();
       if (isActive(ticket) === wasActive) return false;
       // Active again (recalled, sent on): hear the queue again. Finished: no longer the queue,
@@ -203,7 +207,7 @@
         return;
       }
       note = msg.message || (msg.event === "called" || msg.event === "assigned" ? "" : note);
-      if (msg.event === "called" && ticket.status === "called") buzz();  // called again at the counter
+      if (msg.event === "called" && ticket.status === "called") alertCalled(ticket);  // called again at the counter
       const remade = update({
         status: news.status, counter: news.counter, counter_id: news.counter_id, may_come_back: news.may_come_back,
       });
@@ -272,6 +276,31 @@
             // status 0: the request never reached the server, so nothing changed there.
             note = result.status === 0 ? t.network : body.error || t.network;
             render();
+          }
+        });
+      });
+    }
+
+    /* The texts switch: saved at once; a refusal puts it back and says why. */
+    const texts = field("notify-form");
+    if (texts && data.notifyUrl && window.QueueLive) {
+      const box = texts.querySelector('input[name="notify"]');
+      texts.addEventListener("submit", function (event) { event.preventDefault(); });
+      box.addEventListener("change", function () {
+        const wanted = box.checked;
+        box.disabled = true;
+        field("notify-error").textContent = "";
+        QueueLive.post(data.notifyUrl, { ticket: ticket.id, notify: wanted }).then(function (result) {
+          box.disabled = false;
+          const body = result.data || {};
+          if (result.ok && body.ticket) {
+            ticket.notify = body.ticket.notify;
+            box.checked = ticket.notify;
+          } else if (result.status === 403 && body.code === "not_authenticated") {
+            endSession();
+          } else {
+            box.checked = !wanted;
+            field("notify-error").textContent = result.status === 0 ? t.network : body.error || t.network;
           }
         });
       });

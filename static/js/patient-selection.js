@@ -51,6 +51,8 @@
     if (forSomeoneElse()) fields.name = nameInput.value;
     const priority = form.querySelector('input[name="priority"]:checked');
     if (priority && priority.value) fields.priority = priority.value;
+    const notify = document.getElementById("id_notify");
+    if (notify) fields.notify = notify.checked;
     button.disabled = true;
     button.textContent = button.dataset.busyText;
     error.hidden = true;

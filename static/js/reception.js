@@ -239,10 +239,13 @@
       submit.disabled = true;
       const label = submit.innerHTML;
       submit.textContent = t.working;
+      const notifyBox = document.getElementById("walk-in-notify");
       const priority = document.getElementById("walk-in-priority");
-      QueueLive.post(config.urls.tickets, {
+      const fields = {
         name: nameInput.value, phone: phoneInput.value, service_id: service.value, priority: priority ? priority.value : "",
-      }).then(function (result) {
+      };
+      if (notifyBox) fields.notify = notifyBox.checked;
+      QueueLive.post(config.urls.tickets, fields).then(function (result) {
         busy = false;
         submit.disabled = false;
         submit.innerHTML = label;
@@ -252,6 +255,7 @@
           if (result.data.created && printBox.checked) printSlip(slipUrl(result.data.row));
           nameInput.value = "";
           phoneInput.value = "";
+          if (notifyBox) notifyBox.checked = false;
           nameInput.focus();
           state.flash = result.data.ticket.id;
           if (state.query) { search.value = ""; state.query = ""; }

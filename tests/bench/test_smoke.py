@@ -95,3 +95,11 @@ def test_no_ticket_was_called_twice_and_numbers_have_no_gaps(result):
     assert correctness["number_gaps"] == 0
     assert correctness["duplicate_numbers"] == 0
     assert correctness["counters_calling_two_at_once"] == 0
+
+
+def test_join_and_serve_next_are_measured_with_texts_on_and_off_in_the_same_run(result):
+    off = result["phases"]["http_texts_off"]["endpoints"]
+    for endpoint in ("join", "serve_next"):
+        for stats in off[endpoint].values():
+            assert stats["requests"] > 0 and stats["errors"] == 0, (endpoint, stats)
+    assert any(name.startswith("serve_next_") and name.endswith("_texts_on_x_off") for name in result["ratios"])

@@ -353,6 +353,7 @@ def test_admin_login(clinic, visit, size):
         ("the counters", "/admin/queue_app/counter/"),
         ("a counter", "/admin/queue_app/counter/{counter}/change/"),
         ("a new counter", "/admin/queue_app/counter/add/"),
+        ("the patient texts", "/admin/queue_app/notification/"),
     ],
 )
 def test_admin_pages(clinic, visit, size, what, path):

@@ -49,6 +49,8 @@ GET  /service/selection/                      -                            P    
 POST /service/selection/                      service_id={opd}             P    R    R    P    P    P    P
 POST /queue/join/                             service_id={opd}             403  200  200  403  403  403  403
 POST /queue/cancel/                           ticket={ta}                  403  200  404  403  403  403  403
+POST /queue/notify/                           ticket={ta}&notify=false     403  200  404  403  403  403  403
+POST /sms/status/                             MessageSid=SM1&MessageStatus=delivered 403 403 403 403 403 403 403
 GET  /dashboard/                              -                            P    200  200  P    P    P    P
 GET  /dashboard/?ticket={ta}                  -                            P    200  404  P    P    P    P
 POST /dashboard/                              ticket={ta}                  P    R    R    P    P    P    P
@@ -84,6 +86,7 @@ GET  /admin/queue_app/ticket/                 -                            A    
 GET  /admin/queue_app/patient/                -                            A    A    A    A    A    200  403
 GET  /admin/queue_app/staff/                  -                            A    A    A    A    A    200  403
 GET  /admin/queue_app/otp/                    -                            A    A    A    A    A    200  403
+GET  /admin/queue_app/notification/           -                            A    A    A    A    A    200  403
 GET  /api/schema/                             -                            200  200  200  200  200  200  200
 GET  /api/docs/                               -                            200  200  200  200  200  200  200
 GET  /debug/counters/                         -                            404  404  404  404  404  404  404

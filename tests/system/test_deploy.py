@@ -73,7 +73,17 @@ def test_the_compose_file_passes_a_real_compose_parser(compose_project):
     assert result.returncode == 0, result.stderr
 
     services = compose(compose_project, "config", "--services").stdout.split()
-    assert sorted(services) == ["db", "nginx", "redis", "web"]
+    assert sorted(services) == ["db", "nginx", "notifier", "redis", "web"]
+
+
+@needs_compose
+def test_compose_runs_the_notification_sweeper_from_the_web_image_after_the_web_is_up(compose_project):
+    config = compose_config(compose_project)["services"]
+    notifier = config["notifier"]
+    assert notifier["image"] == config["web"]["image"]
+    assert notifier["command"] == ["python", "manage.py", "send_notifications", "--every", "30"]
+    assert notifier["depends_on"]["web"]["condition"] == "service_healthy"
+    assert notifier["environment"]["MIGRATE_ON_START"] == "0"
 
 
 @needs_compose
@@ -464,7 +474,8 @@ def test_the_systemd_units_pass_systemd_analyze_verify(tmp_path):
         text = unit.read_text().replace("/srv/queue", str(root)).replace("/etc/queue-system/env", str(tmp_path / "env"))
         (units / unit.name).write_text(text)
     shutil.copy(units / "queue-web@.service", units / "queue-web@8001.service")
-    names = ["queue-web@8001.service", "queue-prestart.service", "queue-housekeeping.service", "queue.target"]
+    names = ["queue-web@8001.service", "queue-prestart.service", "queue-housekeeping.service"]
+    names += ["queue-notifications.service", "queue.target"]
 
     result = subprocess.run(
         [SYSTEMD_ANALYZE, "verify", *(f"./{name}" for name in names)],

@@ -36,7 +36,7 @@ from django.db import OperationalError, connection, transaction
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
-from queue_app.models import OTP, Counter, Patient, QueueHistory, Ticket
+from queue_app.models import OTP, Counter, Notification, Patient, QueueHistory, Ticket
 from queue_app.sms import locmem
 
 from .. import liveserver
@@ -146,7 +146,8 @@ OPERATIONS = {
 class Clinic:
     """The cast and the request of one operation, in a database put back to the same rows at will."""
 
-    RESTORED = [Patient, Counter, Ticket, QueueHistory, OTP, Session]  # what requests change; parents first
+    # What requests change; parents first.
+    RESTORED = [Patient, Counter, Ticket, Notification, QueueHistory, OTP, Session]
 
     def __init__(self, operation: str):
         self.cast = build_cast()  # a transactional test starts with an empty database

@@ -1,0 +1,52 @@
+"""The in-process sender: a change that owes a text wakes it after the commit, and it sends the
+text off the request's thread; a rolled-back change wakes nothing."""
+
+import time
+
+import pytest
+from django.db import transaction
+
+from queue_app import background, services
+from queue_app.models import Notification
+from queue_app.sms import locmem
+
+from ..factories import PatientFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def sender(settings, monkeypatch):
+    settings.NOTIFY_SENDER_THREAD = True
+    thread = background.NotificationSender(every=3600)  # only a wake makes it send
+    monkeypatch.setattr(background, "_sender", thread)
+    thread.start()
+    yield thread
+    thread.stop()
+    thread.join(30)
+    assert not thread.is_alive()
+
+
+def wait_until(condition, *, deadline=30.0):
+    """Polls: the thread sends when it gets to it (a generous deadline, never a timing claim)."""
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_a_committed_change_is_texted_by_the_sender_thread(sender, opd, counters):
+    ticket, _ = services.join(patient=PatientFactory(), service=opd)
+    assert wait_until(lambda: Notification.objects.filter(status="sent").count() == 1)
+    assert [m.to for m in locmem.outbox] == [ticket.patient.phone]
+
+
+def test_a_rolled_back_change_sends_nothing(sender, opd, counters):
+    with pytest.raises(RuntimeError), transaction.atomic():
+        services.join(patient=PatientFactory(), service=opd)
+        raise RuntimeError("a later step of the request failed")
+    services.join(patient=PatientFactory(), service=opd)  # a committed one, to know the thread ran
+    assert wait_until(lambda: Notification.objects.filter(status="sent").count() == 1)
+    assert len(locmem.outbox) == 1 and Notification.objects.count() == 1
