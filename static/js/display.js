@@ -109,14 +109,14 @@
     if (name && !nameSuits(name, voice.script)) name = "";
     const values = { ticket: spokenTicket(call.queue_id, voice), name: name, counter: speakable(call.counter_name) };
     let template = String(voice.template || config.template || "");
-    // DISPLAY_NAME_MODE=none (or a nameless ticket): drop the name and the comma that follows it.
-    if (!name) template = template.replace(/\{name\}\s*[,;:]?\s*/g, "");
+    // No name to read: drop it and the comma that follows it (an Arabic comma too, U+060C).
+    if (!name) template = template.replace(/\{name\}\s*[,;:\u060c]?\s*/g, "");
     const text = template.replace(/\{(ticket|name|counter)\}/g, function (_m, key) { return values[key]; });
     return text
       .replace(/\s+/g, " ")
-      .replace(/\s+([,.;:!?])/g, "$1")
-      .replace(/([,;:])(?=[,.;:!?]|$)/g, "")
-      .replace(/^[\s,;:]+|[\s,;:]+$/g, "");
+      .replace(/\s+([,.;:!?\u060c])/g, "$1")
+      .replace(/([,;:\u060c])(?=[,.;:!?\u060c]|$)/g, "")
+      .replace(/^[\s,;:\u060c]+|[\s,;:\u060c]+$/g, "");
   }
 
   /* ---------------------------------------------------------------- sound */

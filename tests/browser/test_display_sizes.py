@@ -64,13 +64,15 @@ MEASURE = """() => {
     const row = el.closest(".d-row, .d-call"), a = el.getBoundingClientRect(), b = row.getBoundingClientRect();
     return a.bottom > b.bottom + 1 || a.top < b.top - 1;
   };
-  const out = { short: S, rows: 0, tickets: [], names: [], clipped: [], outside: [], overflowX: document.documentElement.scrollWidth > innerWidth };
+  const out = { short: S, rows: 0, tickets: [], names: [], clipped: [], outside: [] };
+  out.overflowX = document.documentElement.scrollWidth > innerWidth;
   const board = document.querySelector(".d-board").getBoundingClientRect();
   document.querySelectorAll("#board-rows .d-row").forEach((tr) => {
     if (tr.hidden) return;
     out.rows += 1;
     const r = tr.getBoundingClientRect();
-    if (r.bottom > board.bottom + 1 || r.right > board.right + 1 || r.top < board.top - 1) out.outside.push(tr.dataset.counterId);
+    const out_ = r.bottom > board.bottom + 1 || r.right > board.right + 1 || r.top < board.top - 1;
+    if (out_) out.outside.push(tr.dataset.counterId);
     for (const sel of [".d-ticket", ".d-name", ".d-counter"]) {
       const el = tr.querySelector(sel);
       if (!el || !el.textContent || el.offsetParent === null) continue;
