@@ -355,7 +355,8 @@ DISPLAY_ANNOUNCE_TEMPLATE = envstr("DISPLAY_ANNOUNCE_TEMPLATE", "Ticket {ticket}
 DISPLAY_ANNOUNCE_REPEAT = envint("DISPLAY_ANNOUNCE_REPEAT", "3", minimum=1)
 # The display speaks each call in these languages, one after the other. Codes that are not
 # shipped languages are dropped, with a log line, by queue_app.languages.announce_languages().
-ANNOUNCE_LANGUAGES = envlist("ANNOUNCE_LANGUAGES", "en")
+# Unset: the language of DISPLAY_VOICE_LANG (en-US: en), so a clinic that chose a voice keeps it.
+ANNOUNCE_LANGUAGES = envlist("ANNOUNCE_LANGUAGES", DISPLAY_VOICE_LANG.split("-")[0].lower() or "en")
 # Counters that are closed (or on break) keep a row on the wall display, dimmed, or are left out.
 DISPLAY_HIDE_CLOSED = envbool("DISPLAY_HIDE_CLOSED", "false")
 TRUSTED_PROXIES = envlist("TRUSTED_PROXIES")
