@@ -641,7 +641,8 @@
     const missing = missingVoices();
     const strings = config.strings || {};
     const labels = function (list) { return list.map(function (v) { return v.label || v.lang; }).join(", "); };
-    const text = missing.length
+    // Nothing to say until the engine has listed its voices (Chrome lists them a moment later).
+    const text = !voices.length ? "" : missing.length
       ? String(strings.voiceMissing || "").replace("%(languages)s", labels(missing))
       : String(strings.voicesReady || "").replace("%(languages)s", labels(speechVoices));
     if (els.voiceStatus) { setText(els.voiceStatus, text); els.voiceStatus.dataset.missing = String(missing.length > 0); }
