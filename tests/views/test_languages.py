@@ -86,3 +86,14 @@ def test_the_picker_checks_csrf(db):
 def test_an_unknown_language_cookie_is_ignored(client, db):
     client.cookies["django_language"] = "zz"
     assert '<html lang="en" dir="ltr">' in page(client.get("/patient/login/"))
+
+
+def test_every_template_that_opens_a_page_says_its_direction():
+    from pathlib import Path
+
+    from django.conf import settings
+
+    for path in Path(settings.BASE_DIR, "templates").rglob("*.html"):
+        text = path.read_text(encoding="utf-8")
+        if "<html" in text:
+            assert 'dir="{% if LANGUAGE_BIDI %}rtl{% else %}ltr{% endif %}"' in text, path
