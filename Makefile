@@ -35,7 +35,8 @@ bench: setup
 	$(PY) -m bench $(BENCH_ARGS)
 
 screenshots: setup
-	$(PY) -m pytest tests/browser/test_screenshots.py -p no:randomly $(PYTEST_ARGS)
+	$(PY) -m pytest tests/browser/test_screenshots.py tests/browser/test_display_sizes.py tests/browser/test_languages.py \
+		-p no:randomly $(PYTEST_ARGS)
 
 ci:
 	bash .ci/run

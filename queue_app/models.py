@@ -262,6 +262,8 @@ class Patient(models.Model):
     phone = models.CharField(_("phone (E.164)"), max_length=16, unique=True, null=True, blank=True)
     name = models.CharField(_("name"), max_length=100)
     created_at = models.DateTimeField(_("registered"), default=timezone.now)
+    # The language the patient chose (or verified in); their SMS are written in it. Blank: the default.
+    language = models.CharField(_("language"), max_length=8, blank=True, default="")
 
     class Meta:
         ordering = ["name"]

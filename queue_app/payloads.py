@@ -227,6 +227,7 @@ def display_snapshot(counters, state, recent, *, now: datetime, mode: str, facil
                 "patient_name": public_name(r["patient_name"], mode),
                 "counter_id": r["counter_id"],
                 "counter_name": r["counter__counter_name"],
+                "service_id": r["counter__service_id"],
                 "called_at": r["called_at"].isoformat(),
                 "status": r["status"],
             }

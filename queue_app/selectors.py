@@ -6,6 +6,7 @@ from the database only what it shows: counts are counted by the database, and th
 The shapes returned to clients are built by queue_app/payloads.py.
 """
 
+import logging
 import re
 import time
 from collections import defaultdict
@@ -18,7 +19,7 @@ from django.utils import timezone
 
 from . import payloads
 from .lines import Lines, service_lines, staff_rows
-from .models import Counter, QueueHistory, Service, Staff, Ticket, service_day
+from .models import Counter, QueueHistory, Service, Staff, Ticket, parse_id, service_day
 from .versions import StateVersions, forget_versions, remembered_versions, service_version, state_versions  # noqa: F401
 
 # What the screens show of a serving row, and nothing more: rows are read under the service lock
@@ -33,6 +34,8 @@ SERVING_FIELDS = (
     "staff_note",
 )
 RECENT_CALLS = 8
+
+log = logging.getLogger("queue_app.selectors")
 
 
 @dataclass
@@ -243,19 +246,20 @@ def forget_minutes(service_id: int | None = None) -> None:
             _minutes_memo.pop(key, None)
 
 
-def display_snapshot() -> dict:
-    """What the wall display shows: every counter and the latest calls. Five queries; the
-    services' versions first, so the rest is at least as new as they say."""
+def display_snapshot(*, service_id: int | None = None) -> dict:
+    """What the wall display shows: every counter (or one service's) and the latest calls. Five
+    queries; the services' versions first, so the rest is at least as new as they say."""
     versions = payloads.versions(Service.objects.values_list("pk", "version"))
-    counters = list(Counter.objects.select_related("service").order_by("id"))
-    recent = (
-        Ticket.objects.of_day()
-        .filter(called_at__isnull=False, counter__isnull=False)
-        .order_by("-called_at", "-id")
-        .values("queue_id", "patient_name", "counter_id", "counter__counter_name", "called_at", "status")[:RECENT_CALLS]
-    )
+    counters = Counter.objects.select_related("service").order_by("id")
+    recent = Ticket.objects.of_day().filter(called_at__isnull=False, counter__isnull=False)
+    if service_id is not None:
+        counters = counters.filter(service_id=service_id)
+        recent = recent.filter(counter__service_id=service_id)
+    recent = recent.order_by("-called_at", "-id").values(
+        "queue_id", "patient_name", "counter_id", "counter__counter_name", "counter__service_id", "called_at", "status"
+    )[:RECENT_CALLS]
     return payloads.display_snapshot(
-        counters,
+        list(counters),
         queue_state(limit=0),
         recent,
         now=timezone.now(),
@@ -263,6 +267,17 @@ def display_snapshot() -> dict:
         facility=settings.FACILITY_NAME,
         versions=versions,
     )
+
+
+def display_service(raw: str | None) -> int | None:
+    """The service a display's `?service=` names, or None (all services) when it names none."""
+    if raw is None or raw == "":
+        return None
+    service_id = parse_id(raw)
+    if service_id is None or not Service.objects.filter(pk=service_id).exists():
+        log.warning("display filter ignored service=%r reason=no_such_service", raw[:40])
+        return None
+    return service_id
 
 
 def positions_now(service_id: int) -> dict:

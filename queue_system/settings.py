@@ -264,8 +264,11 @@ SESSION_ENGINE = "django.contrib.sessions.backends.db"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 
+# The browser's Accept-Language picks among these (LocaleMiddleware); each is named in its own
+# language in the picker. Catalogues are in locale/ (compiled .mo files are committed).
 LANGUAGE_CODE = "en"
-LANGUAGES = [("en", "English")]
+LANGUAGES = [("en", "English"), ("hi", "हिन्दी"), ("ar", "العربية"), ("es", "Español")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = envstr("TIME_ZONE", "UTC")
 try:
     import zoneinfo
@@ -350,6 +353,12 @@ DISPLAY_NAME_MODE = envchoice("DISPLAY_NAME_MODE", "masked", ("masked", "full", 
 DISPLAY_VOICE_LANG = envstr("DISPLAY_VOICE_LANG", "en-US")
 DISPLAY_ANNOUNCE_TEMPLATE = envstr("DISPLAY_ANNOUNCE_TEMPLATE", "Ticket {ticket}, {name}, please go to {counter}")
 DISPLAY_ANNOUNCE_REPEAT = envint("DISPLAY_ANNOUNCE_REPEAT", "3", minimum=1)
+# The display speaks each call in these languages, one after the other. Codes that are not
+# shipped languages are dropped, with a log line, by queue_app.languages.announce_languages().
+# Unset: the language of DISPLAY_VOICE_LANG (en-US: en), so a clinic that chose a voice keeps it.
+ANNOUNCE_LANGUAGES = envlist("ANNOUNCE_LANGUAGES", DISPLAY_VOICE_LANG.split("-")[0].lower() or "en")
+# Counters that are closed (or on break) keep a row on the wall display, dimmed, or are left out.
+DISPLAY_HIDE_CLOSED = envbool("DISPLAY_HIDE_CLOSED", "false")
 TRUSTED_PROXIES = envlist("TRUSTED_PROXIES")
 DEFAULT_PHONE_REGION = envstr("DEFAULT_PHONE_REGION", "IN").upper()
 ALLOWED_PHONE_REGIONS = [r.upper() for r in envlist("ALLOWED_PHONE_REGIONS", DEFAULT_PHONE_REGION)]

@@ -15,6 +15,8 @@ command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
 # Fonts for names in any script on screenshots and in the browser tests (Latin, Arabic, Devanagari, CJK).
 dpkg -s fonts-noto-core >/dev/null 2>&1 || need+=(fonts-noto-core)
 dpkg -s fonts-noto-cjk >/dev/null 2>&1 || need+=(fonts-noto-cjk)
+# gettext: makemessages/compilemessages when strings change (the compiled .mo files are committed).
+command -v msgfmt >/dev/null 2>&1 || need+=(gettext)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
 # npm installs axe-core, which the browser tests inject into every page (package.json).
 command -v node >/dev/null 2>&1 || need+=(nodejs)

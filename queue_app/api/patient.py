@@ -106,6 +106,7 @@ class VerifyOtpApi(ApiView):
         otp.start_patient_session(
             session=request.session, verification=verification, staff_signed_in=access.is_staff_user(request.user)
         )
+        services.remember_language(patient=verification.patient)
         rotate_token(request._request)
         response = Response(
             {

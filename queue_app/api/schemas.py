@@ -206,6 +206,7 @@ class RecentCallSerializer(serializers.Serializer):
     patient_name = serializers.CharField()
     counter_id = serializers.IntegerField()
     counter_name = serializers.CharField()
+    service_id = serializers.IntegerField()
     called_at = serializers.DateTimeField()
     status = serializers.ChoiceField(choices=Ticket.Status.choices)
 

@@ -35,5 +35,6 @@ from .counters import (  # noqa: F401
 from .housekeeping import expire_previous_days, rollover_if_new_day  # noqa: F401
 from .joining import issue_walk_in, join  # noqa: F401
 from .notifications import set_notify  # noqa: F401
+from .patients import remember_language  # noqa: F401
 from .priorities import back_to_line, category, set_priority, transfer  # noqa: F401
 from .reception import cancel, move_to_service, recall  # noqa: F401

@@ -170,6 +170,7 @@ def _verify_code(request):
         form.add_error("otp" if _field_for(exc) == "otp" else None, exc.message)
         return _render_login(request, "code", code_form=form, status=exc.status_code)
     otp.start_patient_session(session=request.session, verification=verification, staff_signed_in=_staff_here(request))
+    services.remember_language(patient=verification.patient)
     rotate_token(request)
     response = redirect(after_login_url(verification.patient))
     known_phones.remember(response, request=request, phone=verification.phone)
@@ -185,6 +186,7 @@ def _register_name(request):
     except QueueError as exc:
         form.add_error("name" if exc.code == "invalid_name" else None, exc.message)
         return _render_login(request, "name", name_form=form, status=exc.status_code)
+    services.remember_language(patient=patient)
     return redirect(after_login_url(patient))
 
 

@@ -8,6 +8,12 @@
    - Announcements run one at a time from a queue. Each repetition calls speechSynthesis.speak
      once and has a time limit, and a chime stands in for speech that fails, so a browser with no
      voices (or one that never fires `end`) cannot stall the queue.
+   - Each call is spoken in every announcement language (config.voices, from ANNOUNCE_LANGUAGES),
+     one after the other, each utterance with its `lang`; a name is read only by a voice whose
+     language suits the name's script (an English voice garbles an Arabic name).
+   - /display/?service=<id> keeps one service's counters and calls (config.service_id).
+   - The board's type is sized from the screen and the number of rows (layoutBoard): past a few
+     counters the rows become a grid of cards, so tickets and names stay readable from afar.
    - window.QueueDisplay exposes the queue for browser tests and for debugging on site.
 */
 (function () {
@@ -30,14 +36,19 @@
   const config = Object.assign(
     { lang: "en-US", template: "Ticket {ticket}, {name}, please go to {counter}", repeat: 3, name_mode: "masked",
       time_zone: undefined, locale: undefined, digits: "zero one two three four five six seven eight nine".split(" "),
-      statuses: {} },
+      statuses: {}, voices: null, hide_closed: false, service_id: null, strings: {} },
     readJson("display-config") || {}
   );
+  const serviceFilter = config.service_id == null ? null : Number(config.service_id);
   const params = new URLSearchParams(location.search);
   // On-site overrides for one screen without touching the server: /display/?lang=en-GB&voice=Daniel
   const voiceLang = params.get("lang") || config.lang;
   const voiceName = params.get("voice") || "";
   const repeat = Math.max(1, Math.min(MAX_REPEAT, parseInt(config.repeat, 10) || 3));
+  // The languages a call is spoken in, in order. ?lang= on the address replaces them with one.
+  const speechVoices = (params.get("lang") || !Array.isArray(config.voices) || !config.voices.length)
+    ? [{ code: voiceLang.split("-")[0], lang: voiceLang, template: config.template, digits: config.digits, script: "", label: voiceLang }]
+    : config.voices;
 
   // Tunable from a test (QueueDisplay.timing) so a timeout can be exercised in milliseconds.
   const timing = {
@@ -61,10 +72,11 @@
   }
 
   /* "OPD_001_1234" -> "OPD zero zero one": service letters, then the digits one by one. */
-  function spokenTicket(queueId) {
+  function spokenTicket(queueId, voice) {
+    const digits = (voice && voice.digits) || config.digits;
     const parts = ticketParts(queueId);
     if (!parts.number) return speakable(parts.code.replace(/_/g, " "));
-    const words = parts.number.split("").map(function (d) { return config.digits[+d] || d; });
+    const words = parts.number.split("").map(function (d) { return digits[+d] || d; });
     return parts.service + " " + words.join(" ");
   }
 
@@ -78,18 +90,33 @@
       .slice(0, 60);
   }
 
-  function announcementText(call) {
-    const name = config.name_mode === "none" ? "" : speakable(call.patient_name);
-    const values = { ticket: spokenTicket(call.queue_id), name: name, counter: speakable(call.counter_name) };
-    let template = String(config.template || "");
-    // DISPLAY_NAME_MODE=none (or a nameless ticket): drop the name and the comma that follows it.
-    if (!name) template = template.replace(/\{name\}\s*[,;:]?\s*/g, "");
+  /* Whether every letter of a name is of this script ("Latin", "Devanagari", "Arabic"); marks,
+     digits, spaces and dots do not count. A voice reads only the names written for it. */
+  const SCRIPT_RE = {};
+  function nameSuits(name, script) {
+    if (!script) return true;
+    let re = SCRIPT_RE[script];
+    if (re === undefined) {
+      try { re = new RegExp("^[\\p{Script=" + script + "}\\p{M}\\p{N}\\p{P}\\p{Zs}]*$", "u"); } catch (e) { re = null; }
+      SCRIPT_RE[script] = re;
+    }
+    return re ? re.test(name) : true;
+  }
+
+  function announcementText(call, voice) {
+    voice = voice || speechVoices[0];
+    let name = config.name_mode === "none" ? "" : speakable(call.patient_name);
+    if (name && !nameSuits(name, voice.script)) name = "";
+    const values = { ticket: spokenTicket(call.queue_id, voice), name: name, counter: speakable(call.counter_name) };
+    let template = String(voice.template || config.template || "");
+    // No name to read: drop it and the comma that follows it (an Arabic comma too, U+060C).
+    if (!name) template = template.replace(/\{name\}\s*[,;:\u060c]?\s*/g, "");
     const text = template.replace(/\{(ticket|name|counter)\}/g, function (_m, key) { return values[key]; });
     return text
       .replace(/\s+/g, " ")
-      .replace(/\s+([,.;:!?])/g, "$1")
-      .replace(/([,;:])(?=[,.;:!?]|$)/g, "")
-      .replace(/^[\s,;:]+|[\s,;:]+$/g, "");
+      .replace(/\s+([,.;:!?\u060c])/g, "$1")
+      .replace(/([,;:\u060c])(?=[,.;:!?\u060c]|$)/g, "")
+      .replace(/^[\s,;:\u060c]+|[\s,;:\u060c]+$/g, "");
   }
 
   /* ---------------------------------------------------------------- sound */
@@ -151,16 +178,17 @@
   function loadVoices() {
     try { voices = window.speechSynthesis ? window.speechSynthesis.getVoices() || [] : []; } catch (e) { voices = []; }
   }
+  function voicesChanged() { loadVoices(); if (typeof renderVoices === "function") renderVoices(); }
   if (window.speechSynthesis) {
     loadVoices();
-    if (window.speechSynthesis.addEventListener) window.speechSynthesis.addEventListener("voiceschanged", loadVoices);
+    if (window.speechSynthesis.addEventListener) window.speechSynthesis.addEventListener("voiceschanged", voicesChanged);
   }
 
-  function pickVoice() {
+  function pickVoice(lang) {
     if (!voices.length) return null;
     const norm = function (s) { return String(s || "").replace("_", "-").toLowerCase(); };
-    const want = norm(voiceLang);
-    const byName = voiceName && voices.find(function (v) { return v.name === voiceName; });
+    const want = norm(lang || voiceLang);
+    const byName = voiceName && voices.find(function (v) { return v.name === voiceName && norm(v.lang).split("-")[0] === want.split("-")[0]; });
     if (byName) return byName;
     const exact = voices.filter(function (v) { return norm(v.lang) === want; });
     if (exact.length) return exact.find(function (v) { return v.localService; }) || exact[0];
@@ -170,14 +198,21 @@
 
   /* One spoken repetition: resolves true when the engine says it finished, false when it failed,
      is missing, or overran its time limit (then it is cancelled so the next one can start). */
-  function speakOnce(text) {
+  /* The announcement languages this browser has no voice for (said on the sound step). An
+     engine that lists no voices at all says nothing either way: there is nothing to report. */
+  function missingVoices() {
+    if (!voices.length) return [];
+    return speechVoices.filter(function (v) { return !pickVoice(v.lang); });
+  }
+
+  function speakOnce(text, lang) {
     const synth = window.speechSynthesis;
     if (!synth || !window.SpeechSynthesisUtterance) return Promise.resolve(false);
     return new Promise(function (resolve) {
       let finished = false;
       const utterance = new SpeechSynthesisUtterance(text);
-      utterance.lang = voiceLang;
-      const voice = pickVoice();
+      utterance.lang = lang || voiceLang;
+      const voice = pickVoice(utterance.lang);
       if (voice) utterance.voice = voice;
       utterance.rate = 0.9;
       announcer.utterance = utterance;  // held: Chrome drops events of collected utterances
@@ -197,6 +232,8 @@
       try {
         synth.speak(utterance);
         announcer.spokenCount += 1;
+        announcer.utterances.push({ text: utterance.text, lang: utterance.lang, voice: voice ? voice.lang : null });
+        if (announcer.utterances.length > 100) announcer.utterances.shift();
       } catch (e) {
         finish(false);
       }
@@ -210,6 +247,7 @@
     current: null,      // the one playing
     spokenCount: 0,     // speechSynthesis.speak() calls made
     announced: [],      // texts started, newest last (capped)
+    utterances: [],     // {text, lang, voice} given to the engine, newest last (capped)
     dropped: 0,         // pending announcements dropped because the queue was full
     utterance: null,
     running: false,
@@ -220,7 +258,8 @@
       // The same call pressed twice before its turn came is announced once.
       if (this.pending.some(function (item) { return item.key === key; })) return false;
       if (this.pending.length >= MAX_PENDING) { this.pending.shift(); this.dropped += 1; }
-      this.pending.push({ key: key, text: announcementText(call), call: call });
+      const parts = speechVoices.map(function (voice) { return { lang: voice.lang, text: announcementText(call, voice) }; });
+      this.pending.push({ key: key, text: parts[0].text, parts: parts, call: call });
       this.run();
       return true;
     },
@@ -252,8 +291,13 @@
         for (let i = 0; i < repeat; i += 1) {
           chain = chain
             .then(function () { return i ? delay(timing.pause) : null; })
-            .then(function () { return speakOnce(item.text); })
-            .then(function (spoken) { return spoken ? null : chime(); });
+            .then(function () {
+              // Each repetition speaks every language in turn; a failed one is replaced by the chime.
+              return item.parts.reduce(function (p, part) {
+                return p.then(function () { return speakOnce(part.text, part.lang); })
+                  .then(function (spoken) { return spoken ? null : chime(); });
+              }, Promise.resolve());
+            });
         }
         return chain;
       });
@@ -298,13 +342,21 @@
     };
   }
 
+  function shownService(serviceId) {
+    return serviceFilter === null || serviceId == null || Number(serviceId) === serviceFilter;
+  }
+
   function applySnapshot(snapshot) {
     if (!snapshot || !Array.isArray(snapshot.counters)) return;
-    const ids = snapshot.counters.map(function (c) { return c.id; });
+    // The socket's snapshot has every service: a screen for one waiting area keeps its own.
+    const counters = snapshot.counters.filter(function (c) { return shownService(c.service_id); });
+    const ids = counters.map(function (c) { return c.id; });
     if (ids.join(",") !== model.order.join(",")) model.structureChanged = true;
     model.order = ids;
-    model.counters = new Map(snapshot.counters.map(function (c) { return [c.id, counterFrom(c)]; }));
-    const recent = (Array.isArray(snapshot.recent_calls) ? snapshot.recent_calls : []).slice(0, MAX_RECENT).map(callFrom);
+    model.counters = new Map(counters.map(function (c) { return [c.id, counterFrom(c)]; }));
+    const recent = (Array.isArray(snapshot.recent_calls) ? snapshot.recent_calls : [])
+      .filter(function (c) { return shownService(c.service_id) && (serviceFilter === null || model.counters.has(c.counter_id)); })
+      .slice(0, MAX_RECENT).map(callFrom);
     if (model.synced) catchUp(recent, snapshot.server_time);
     if (model.seen.size > 5000) model.seen.clear();  // a screen left on for weeks
     recent.forEach(function (call) { model.seen.add(call.queue_id); });
@@ -332,6 +384,7 @@
     if (!msg || typeof msg !== "object") return;
     if (msg.type === "snapshot") { applySnapshot(msg); return; }
     if (msg.type !== "queue_update") return;
+    if (!shownService(msg.service_id)) return;  // another waiting area's screen shows it
     const id = msg.counter_id;
     const row = id == null ? null : model.counters.get(id);
     if (id != null && !row && Date.now() - lastResync > 2000 && live) {
@@ -391,6 +444,9 @@
     sound: document.getElementById("sound-state"),
     gate: document.getElementById("sound-gate"),
     time: document.getElementById("clock-time"),
+    boardBox: document.querySelector(".d-board"),
+    voiceStatus: document.getElementById("voice-status"),
+    voiceMissing: document.getElementById("voice-missing"),
     date: document.getElementById("clock-date"),
   };
   const rowEls = new Map();  // counter id -> {tr, cells...}
@@ -413,6 +469,8 @@
     frame = 0;
     if (model.structureChanged) buildRows();
     model.order.forEach(function (id) { renderRow(model.counters.get(id), rowEls.get(id)); });
+    const visible = model.order.filter(function (id) { return !rowEls.get(id).tr.hidden; }).length;
+    if (visible !== boardLayout.rows) layoutBoard();
     model.fresh.clear();
     const anyOpen = model.order.some(function (id) { return model.counters.get(id).is_open; });
     els.board.hidden = !anyOpen;
@@ -446,6 +504,71 @@
     els.board.style.setProperty("--rows", String(Math.max(4, model.order.length)));
   }
 
+  /* Type sizes from the screen and the number of rows. Up to four counters the board is a table
+     (its rows share the height, CSS alone); past that it becomes a grid of cards whose columns are
+     chosen so the card unit (names; tickets are 1.6 of it) is as large as the cards allow. The
+     floor the sizes are checked against is a share of the screen's short side, so a portrait
+     screen (the same TV turned) gets the same physical sizes as landscape. */
+  const TABLE_MAX_ROWS = 4;
+  const CARD_LINES_EM = 4.9;     // counter line 1.2 + ticket 1.6 × 1.1 + name 1.25 + padding
+  const boardLayout = { mode: "table", columns: 1, rows: -1, unit: 0 };
+  let measureCtx = null;
+  function textEm(text, weight) {
+    try {
+      measureCtx = measureCtx || document.createElement("canvas").getContext("2d");
+      measureCtx.font = weight + " 100px " + getComputedStyle(document.body).fontFamily;
+      return measureCtx.measureText(text).width / 100;
+    } catch (e) { return String(text).length * 0.62; }
+  }
+
+  function layoutBoard() {
+    const ids = model.order.filter(function (id) { const el = rowEls.get(id); return el && !el.tr.hidden; });
+    const n = ids.length;
+    boardLayout.rows = n;
+    els.board.style.setProperty("--rows", String(Math.max(TABLE_MAX_ROWS, n)));
+    const box = els.boardBox;
+    if (n <= TABLE_MAX_ROWS || !box) {
+      box && box.classList.remove("is-cards");
+      Object.assign(boardLayout, { mode: "table", columns: 1, unit: 0 });
+      return;
+    }
+    box.classList.add("is-cards");  // first: the card grid narrows the call panel, widening the board
+    // The widest line a card must hold, in units: its ticket (1.6) or its counter and count.
+    let widest = 1.6 * textEm("OPD 000", 800);
+    ids.forEach(function (id) {
+      const c = model.counters.get(id);
+      const code = c.serving_patient ? ticketParts(c.serving_patient.queue_id).code : "";
+      widest = Math.max(widest, 1.6 * textEm(code, 800), textEm(c.counter_name, 800) + 0.6 + textEm(String(c.queue_length), 800));
+    });
+    const rootPx = parseFloat(getComputedStyle(document.documentElement).fontSize) || 16;
+    const gap = 0.6 * rootPx;
+    const W = box.clientWidth, H = box.clientHeight;
+    let best = { columns: 1, unit: 0, rowsPerColumn: n };
+    for (let columns = 2; columns <= 6; columns += 1) {
+      const rows = Math.ceil(n / columns);
+      const cardW = (W - gap * (columns + 1)) / columns;
+      const cardH = (H - gap * (rows + 1)) / rows;
+      const unit = Math.min(cardH / CARD_LINES_EM, (cardW - 0.2 * rootPx) / (widest + 1.2), 2.2 * rootPx);
+      if (unit > best.unit + 0.5) best = { columns: columns, unit: unit, rowsPerColumn: rows };
+    }
+    box.style.setProperty("--cols", String(best.columns));
+    box.style.setProperty("--card-rows", String(best.rowsPerColumn));
+    box.style.setProperty("--u", best.unit.toFixed(1) + "px");
+    Object.assign(boardLayout, { mode: "cards", columns: best.columns, unit: best.unit });
+  }
+  // The board's box changes with the window and, in portrait, with the call panel above it.
+  let boardSize = "";
+  function boardResized() {
+    const box = els.boardBox;
+    const size = box ? box.clientWidth + "x" + box.clientHeight : "";
+    if (size === boardSize) return;
+    boardSize = size;
+    boardLayout.rows = -1;
+    schedule();
+  }
+  if (window.ResizeObserver && els.boardBox) new ResizeObserver(boardResized).observe(els.boardBox);
+  else window.addEventListener("resize", boardResized);
+
   function statusOf(c) {
     const status = Object.prototype.hasOwnProperty.call(config.statuses, c.current_status) ? c.current_status : "closed";
     // Available or busy but outside its hours or unstaffed: not open, so say closed.
@@ -465,7 +588,12 @@
     if (serving) el.ticket.dataset.queueId = serving.queue_id;
     setText(el.name, serving ? serving.patient_name : "");
     setText(el.waiting, c.queue_length);
-    el.tr.classList.toggle("is-closed", status === "closed" || status === "break");
+    const resting = status === "closed" || status === "break";
+    el.tr.classList.toggle("is-closed", resting);
+    el.tr.classList.toggle("has-serving", Boolean(serving));
+    // The administrator's choice (DISPLAY_HIDE_CLOSED): resting counters leave the board.
+    const hide = Boolean(config.hide_closed) && resting && !serving;
+    if (el.tr.hidden !== hide) el.tr.hidden = hide;
     if (model.fresh.has(c.id)) restartAnimation(el.tr, "is-fresh");
   }
 
@@ -506,6 +634,19 @@
   function renderSound() {
     els.sound.dataset.on = String(soundOn);
     els.gate.hidden = soundOn;
+  }
+
+  /* Say which announcement languages have no voice here (their turn is a chime instead). */
+  function renderVoices() {
+    const missing = missingVoices();
+    const strings = config.strings || {};
+    const labels = function (list) { return list.map(function (v) { return v.label || v.lang; }).join(", "); };
+    // Nothing to say until the engine has listed its voices (Chrome lists them a moment later).
+    const text = !voices.length ? "" : missing.length
+      ? String(strings.voiceMissing || "").replace("%(languages)s", labels(missing))
+      : String(strings.voicesReady || "").replace("%(languages)s", labels(speechVoices));
+    if (els.voiceStatus) { setText(els.voiceStatus, text); els.voiceStatus.dataset.missing = String(missing.length > 0); }
+    if (els.voiceMissing) { setText(els.voiceMissing, missing.length ? text : ""); els.voiceMissing.hidden = !missing.length; }
   }
 
   /* ---------------------------------------------------------------- connection banner */
@@ -549,13 +690,14 @@
   els.sound.addEventListener("click", function () { if (!soundOn) enableSound(); });
 
   initSound();
+  renderVoices();
   applySnapshot(readJson("display-snapshot"));
   tick();
   setInterval(tick, 1000);
 
   const live = window.QueueLive.connect({
     query: "",
-    pollUrl: "/display/screen/data/",
+    pollUrl: "/display/screen/data/" + (serviceFilter === null ? "" : "?service=" + serviceFilter),
     everyChange: true,  // the display group hears every change: a version jump is a lost event
     onSnapshot: applySnapshot,
     onMessage: handle,
@@ -572,6 +714,11 @@
     get speaking() { return announcer.running; },
     get spokenCount() { return announcer.spokenCount; },
     get announced() { return announcer.announced.slice(); },
+    get utterances() { return announcer.utterances.slice(); },
+    get missingVoices() { return missingVoices().map(function (v) { return v.lang; }); },
+    get layout() { return Object.assign({}, boardLayout); },
+    voices: speechVoices,
+    layoutBoard: layoutBoard,
     get dropped() { return announcer.dropped; },
     get soundOn() { return soundOn; },
     get snapshots() { return model.snapshots; },

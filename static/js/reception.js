@@ -15,7 +15,11 @@
   const SIZES = ["80", "58", "a6"];
 
   function format(text, values) {
-    return String(text).replace(/%\((\w+)\)s/g, function (_, key) { return values[key] !== undefined ? values[key] : ""; });
+    // A typed name is isolated (FSI…PDI): an Arabic name must not reorder the sentence around it.
+    return String(text).replace(/%\((\w+)\)s/g, function (_, key) {
+      if (values[key] === undefined) return "";
+      return key === "name" ? "\u2068" + values[key] + "\u2069" : values[key];
+    });
   }
 
   function storedSize() {

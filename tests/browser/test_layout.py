@@ -131,3 +131,36 @@ def test_a_long_counter_name_wraps_between_words_in_the_phones_facts(site, open_
     assert counter.evaluate(OVERFLOW) <= 0
     for fact in page.locator(".ticket-facts dd").all():
         assert fact.evaluate(OVERFLOW) <= 0
+
+
+def test_the_serving_code_and_a_long_counter_name_never_break_inside_a_word_at_1366(site, open_context):
+    site.data(
+        "setup",
+        services=[{"service_name": "OPD", "description": "Outpatient Department"}],
+        staff=[{"username": "opd9"}],
+        counters=[
+            {
+                "counter_name": "Otorhinolaryngology Consultation Room 12",
+                "service": "OPD",
+                "held_by": "opd9",
+                "assigned_staff": "opd9",
+            }
+        ],
+        joins=[{"phone": "+919876590011", "name": "Asha Rao", "service": "OPD"}],
+    )
+    called = site.data("serve_next", counter="Otorhinolaryngology Consultation Room 12", by="opd9")
+    page = open_context(DESKTOP).new_page()
+    log_in_staff(page, username="opd9")
+    code = page.locator("#serving-ticket")
+    expect(code).to_have_text(called["queue_id"])
+    # One line: the code's box is no taller than one line of its type, and nothing is cut.
+    one_line = code.evaluate(
+        "(el) => el.getClientRects().length === 1 && el.getBoundingClientRect().height"
+        " < 1.6 * parseFloat(getComputedStyle(el).fontSize)"
+    )
+    assert one_line, "the serving code wraps"
+    assert code.evaluate(OVERFLOW) <= 0
+    assert code.evaluate(BROKEN_WORDS) == []
+    title = page.locator("#counter-title bdi")
+    assert title.evaluate(BROKEN_WORDS) == [], "a word of the counter's name is split over two lines"
+    assert page.evaluate("document.documentElement.scrollWidth") <= DESKTOP["width"]

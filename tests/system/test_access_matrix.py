@@ -81,6 +81,7 @@ POST /staff/logout/                           -                            S    
 GET  /display/                                -                            200  200  200  200  200  200  200
 GET  /display/screen/data/                    -                            200  200  200  200  200  200  200
 GET  /healthz/                                -                            200  200  200  200  200  200  200
+POST /i18n/setlang/                           language=hi&next=/           R    R    R    R    R    R    R
 GET  /admin/                                  -                            A    A    A    A    A    200  200
 GET  /admin/queue_app/ticket/                 -                            A    A    A    A    A    200  200
 GET  /admin/queue_app/patient/                -                            A    A    A    A    A    200  403

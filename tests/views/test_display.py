@@ -53,6 +53,7 @@ def test_display_page_embeds_the_snapshot_and_the_announcer_settings(client, cou
 
 
 def test_display_page_takes_the_announcer_settings_from_settings(client, db, settings):
+    settings.ANNOUNCE_LANGUAGES = ["hi"]
     settings.DISPLAY_VOICE_LANG = "hi-IN"
     settings.DISPLAY_ANNOUNCE_TEMPLATE = "{counter}: {ticket}"
     settings.DISPLAY_ANNOUNCE_REPEAT = 2
@@ -166,3 +167,42 @@ def test_display_data_runs_a_constant_number_of_queries(client, counters, patien
 
     assert len(data["counters"]) == 4 and len(data["recent_calls"]) == 4
     assert len(large.captured_queries) == len(small.captured_queries) <= 5  # with the services' versions
+
+
+# --- languages and the per-screen service filter ------------------------------------------------
+
+
+def test_the_display_announces_in_every_configured_language(client, db, settings, caplog):
+    settings.ANNOUNCE_LANGUAGES = ["en", "hi", "tlh", "hi"]
+    with caplog.at_level("WARNING", logger="queue_app.languages"):
+        config = embedded_json(client.get(reverse("display_screen")).content.decode(), "display-config")
+    assert [v["code"] for v in config["voices"]] == ["en", "hi"]
+    assert [v["lang"] for v in config["voices"]] == ["en-US", "hi-IN"]
+    hindi = config["voices"][1]
+    assert hindi["template"] == "टिकट {ticket}, {name}, कृपया {counter} पर जाएँ"
+    assert hindi["digits"][:3] == ["शून्य", "एक", "दो"]
+    assert hindi["script"] == "Devanagari" and config["voices"][0]["script"] == "Latin"
+    assert "announce language dropped code='tlh'" in caplog.text
+
+
+def test_the_display_filters_to_one_service(client, counters, patient, opd, lab):
+    other = CounterFactory(service=lab, counter_name="Lab 1")
+    html = client.get(reverse("display_screen"), {"service": opd.pk}).content.decode()
+    shown = {c["id"] for c in embedded_json(html, "display-snapshot")["counters"]}
+    assert shown == {c.pk for c in counters} and other.pk not in shown
+    assert embedded_json(html, "display-config")["service_id"] == opd.pk
+
+    data = client.get(reverse("display_screen_data"), {"service": lab.pk}).json()
+    assert [c["id"] for c in data["counters"]] == [other.pk]
+
+
+def test_a_service_filter_that_names_nothing_shows_every_service(client, counters, lab, caplog):
+    CounterFactory(service=lab, counter_name="Lab 1")
+    everything = len(client.get(reverse("display_screen_data")).json()["counters"])
+    for bad in ("999999", "abc", "-1", "1e9", "٣"):
+        with caplog.at_level("WARNING", logger="queue_app.selectors"):
+            response = client.get(reverse("display_screen"), {"service": bad})
+        assert response.status_code == 200
+        assert len(embedded_json(response.content.decode(), "display-snapshot")["counters"]) == everything
+        assert client.get(reverse("display_screen_data"), {"service": bad}).status_code == 200
+    assert "display filter ignored" in caplog.text

@@ -169,7 +169,7 @@ def test_joining_an_unknown_service_on_the_page_is_a_clear_error(signed_in, opd)
 def test_held_ticket_is_shown_instead_of_a_join_button(signed_in, opd, patient):
     ticket, _ = services.join(patient=patient, service=opd)
     html = page(signed_in.get("/service/selection/"))
-    assert f"View my ticket {ticket.queue_id}" in html
+    assert f"View my ticket <bdi>{ticket.queue_id}</bdi>" in html
 
 
 # --- the ticket page ---------------------------------------------------------------------------------------

@@ -268,7 +268,7 @@ def test_operators_cannot_use_the_admin_ticket_actions(client, counters, opd, pa
 
 def test_selection_asks_who_the_ticket_is_for(signed_in_phone, patient, opd, counters):
     html = page(signed_in_phone.get("/service/selection/"))
-    assert "Who is this for?" in html and f"Me ({patient.name})" in html and "Someone else" in html
+    assert "Who is this for?" in html and f"Me (<bdi>{patient.name}</bdi>)" in html and "Someone else" in html
     assert 'name="for" value="me" checked' in html and 'name="name" id="id_for_name"' in html
 
 
@@ -281,10 +281,10 @@ def test_a_family_ticket_with_the_plain_form_shows_on_the_phones_dashboard(signe
     assert {t.patient_id for t in tickets} == {patient.pk}
     html = page(signed_in_phone.get("/dashboard/"))
     assert tickets[0].queue_id in html and tickets[1].queue_id in html
-    assert "For Meera Doe" in html and "For John Doe" not in html
+    assert "For <bdi>Meera Doe</bdi>" in html and "For <bdi>John Doe</bdi>" not in html
     selection = page(signed_in_phone.get("/service/selection/"))
-    assert f"View my ticket {tickets[0].queue_id}" in selection
-    assert f"Meera Doe: ticket {tickets[1].queue_id}" in selection
+    assert f"View my ticket <bdi>{tickets[0].queue_id}</bdi>" in selection
+    assert f"<bdi>Meera Doe</bdi>: ticket <bdi>{tickets[1].queue_id}</bdi>" in selection
     assert "Get a ticket for someone else" in selection
 
 

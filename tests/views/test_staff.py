@@ -300,8 +300,8 @@ def test_logging_in_at_a_counter_someone_holds_asks_before_taking_it_over(client
     assert response["Location"] == f"/staff/switch_counter/?counter={counters[0].pk}"
     assert refresh(counters[0]).held_by == staff[0]  # nothing taken yet
     question = client.get(response["Location"]).content.decode()
-    assert "Take over Counter 1?" in question
-    assert "operator1 is working at Counter 1" in question
+    assert "Take over <bdi>Counter 1</bdi>?" in question
+    assert "<bdi>operator1</bdi> is working at <bdi>Counter 1</bdi>" in question
 
 
 def test_a_confirmed_take_over_ends_the_other_hold(client, staff, counters):
@@ -316,7 +316,7 @@ def test_taking_a_held_counter_without_confirming_changes_nothing(client, staff,
     client.force_login(staff[2])
     response = client.post(reverse("switch_counter"), {"counter": counters[0].pk})
     assert response.status_code == 409
-    assert "Take over Counter 1?" in response.content.decode()
+    assert "Take over <bdi>Counter 1</bdi>?" in response.content.decode()
     assert refresh(counters[0]).held_by == staff[0]
 
 
@@ -349,7 +349,7 @@ def test_logout_by_get_only_asks_and_closes_nothing(client, counters):
     response = client.get(reverse("staff_logout"))
     assert response.status_code == 200
     page = response.content.decode()
-    assert 'method="post"' in page and "Counter 1 will close" in page
+    assert 'method="post"' in page and "<bdi>Counter 1</bdi> will close" in page
     assert refresh(counters[0]).held_by == counters[0].held_by
     assert client.get(DASHBOARD).status_code == 200
 
@@ -359,7 +359,7 @@ def test_logout_page_warns_when_a_patient_is_still_being_served(client, opd, cou
     services.serve_next(counter=counters[0], by=None)
     client.force_login(counters[0].held_by)
     page = client.get(reverse("staff_logout")).content.decode()
-    assert f"{first.queue_id} ({first.patient_name}) is still being served here" in page
+    assert f"<bdi>{first.queue_id}</bdi> (<bdi>{first.patient_name}</bdi>) is still being served here" in page
 
 
 def test_logout_releases_the_counter_moves_its_queue_and_ends_the_session(client, opd, counters, patients):
@@ -446,7 +446,7 @@ def test_an_admin_may_manage_any_counter_by_id(client, admin_user, counters):
     client.force_login(admin_user)
     response = client.get(DASHBOARD, {"counter": counters[1].pk})
     assert response.context["counter"] == counters[1]
-    assert "managing as administrator; operator2 works here" in response.content.decode()
+    assert "managing as administrator; <bdi>operator2</bdi> works here" in response.content.decode()
 
 
 def test_an_operator_cannot_open_another_counters_dashboard(client, counters):
@@ -469,7 +469,7 @@ def test_an_operator_whose_counter_was_taken_over_is_told_who_took_it_and_when(c
     taken = QueueHistory.objects.filter(action="counter_held", counter=counters[0]).latest("at")
     page = response.content.decode()
     at = timezone.localtime(taken.at).strftime("%H:%M")
-    assert f"{staff[2].display_name} took over Counter 1 at {at}." in page
+    assert f"<bdi>{staff[2].display_name}</bdi> took over <bdi>Counter 1</bdi> at {at}." in page
     assert "Pick a counter below to go on calling patients." in page
     assert "You are not working at a counter" not in page
     assert f'name="counter" value="{counters[0].pk}"' in page  # the picker offers the counters

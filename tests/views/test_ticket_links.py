@@ -57,7 +57,7 @@ def test_the_link_opens_the_live_page_of_that_ticket_only(walk_in, desk, opd):
     html = page(response)
     assert response.status_code == 200
     assert walk_in.queue_id in html and "You are next" in html and "Counter 1" in html
-    assert "For Asha R." in html and "Asha Rao" not in html  # the name as the slip prints it
+    assert "For <bdi>Asha R.</bdi>" in html and "Asha Rao" not in html  # the name as the slip prints it
     assert other.queue_id not in html and "Someone Else" not in html
     assert "leave-form" not in html and "ask at reception" in html  # no patient session: no leaving
     data = json.loads(re.search(r'id="dashboard-data" type="application/json">(.*?)</script>', html, re.S).group(1))
