@@ -5,10 +5,11 @@ forgotten. services/sending.py sends them after the commit."""
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, OuterRef
-from django.utils import timezone, translation
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from ..errors import InvalidInput, NotAllowed, TicketNotActive
+from ..languages import patient_language
 from ..lines import Lines
 from ..models import Counter, Notification, Patient, Service, Ticket
 
@@ -72,8 +73,7 @@ def _row(ticket: Ticket, kind: str, now, *, ahead: int = 0, news: str = "") -> N
 
 def text(ticket: Ticket, kind: str, *, ahead: int = 0, news: str = "") -> str:
     """The message, in the patient's language: the ticket's own code, service and counter only."""
-    language = getattr(ticket.patient, "language", "") or settings.LANGUAGE_CODE
-    with translation.override(language):
+    with patient_language(ticket.patient):
         values = {"ticket": ticket.queue_id, "service": ticket.service, "counter": ticket.counter, "ahead": ahead}
         if kind == Kind.CALLED:
             message = _("It is your turn: ticket %(ticket)s, please go to %(counter)s now.")
