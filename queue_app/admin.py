@@ -223,7 +223,8 @@ class TicketAdmin(SafeDateFilters, ReceptionTicketAccess, admin.ModelAdmin):
     # Fits a 1366 px screen beside the admin's menu and filters: the service is the ticket code's
     # prefix (and a filter), the service day is the day of the joined time (and a filter), and a
     # long counter name wraps (the admin keeps foreign keys and dates on one line).
-    list_display = ["queue_id", "patient_name", "priority_code", "counter_name", "status", "joined", "called"]
+    # The priority is a filter and on the ticket's page: one more column would not fit 1366 px.
+    list_display = ["queue_id", "patient_name", "counter_name", "status", "joined", "called"]
     list_filter = ["status", "service", "service_date", "counter", "priority"]
     search_fields = ["queue_id", "patient_name", "patient__phone"]
     date_hierarchy = "service_date"  # a date column: see above
@@ -232,12 +233,6 @@ class TicketAdmin(SafeDateFilters, ReceptionTicketAccess, admin.ModelAdmin):
     actions = ["cancel_tickets", "recall_tickets"]  # plus one "move to <service>" per active service
     # Tickets are created by joining and change state by the services only.
     readonly_fields = [f.name for f in Ticket._meta.fields if f.name != "id"]
-
-    @admin.display(description=_("priority"), ordering="priority__rank")
-    def priority_code(self, obj):
-        if obj.priority_id is None:
-            return ""
-        return obj.priority.code + (" " + str(_("(to confirm)")) if obj.priority_to_confirm else "")
 
     @admin.display(description=_("counter"), ordering="counter__counter_name")
     def counter_name(self, obj):

@@ -36,14 +36,14 @@ COUNTERS = [
     {"counter_name": "Counter 3", "service": "Test", "held_by": "operator3", "assigned_staff": "operator3"},
     {"counter_name": "Counter 4", "service": "Test"},  # nobody at it: closed
 ]
-PATIENTS = {  # in join order; OPD alternates Counter 1 / Counter 2
-    "served": ("+919876580001", "Ananya Sharma", "OPD"),  # Counter 1: served
-    "skipped": ("+919876580002", "محمد علي", "OPD"),  # Counter 2: skipped
-    "called": ("+919876580003", "Rahul Verma", "OPD"),  # Counter 1: called
-    "called-2": ("+919876580004", "Priya Nair", "OPD"),  # Counter 2: called by the skip
-    "next": ("+919876580005", "José García", "OPD"),  # Counter 1: next
-    "next-2": ("+919876580006", "李伟", "OPD"),  # Counter 2: next
-    "waiting": ("+919876580007", "Fatima Khan", "OPD"),  # Counter 1: one ahead
+PATIENTS = {  # in join order; OPD is one line (expected counters alternate Counter 1 / Counter 2)
+    "served": ("+919876580001", "Ananya Sharma", "OPD"),  # called at Counter 1, then served
+    "skipped": ("+919876580002", "محمد علي", "OPD"),  # called at Counter 2, then skipped
+    "called": ("+919876580003", "Rahul Verma", "OPD"),  # called at Counter 1
+    "called-2": ("+919876580004", "Priya Nair", "OPD"),  # called at Counter 2 by the skip
+    "next": ("+919876580005", "José García", "OPD"),  # first in the OPD line
+    "next-2": ("+919876580006", "李伟", "OPD"),  # second
+    "waiting": ("+919876580007", "Fatima Khan", "OPD"),  # third
     "pool": ("+919876580008", "Arjun Reddy", "Test"),  # Counter 3 goes on break: waits for a counter
 }
 NEWCOMER = ("+919876580020", "Kavya Iyer")  # signed in, no ticket yet
@@ -65,26 +65,27 @@ def clinic(site, browser):
         counters=COUNTERS,
         joins=[{"phone": phone, "name": name, "service": service} for phone, name, service in PATIENTS.values()],
     )
-    day = [  # who, then what they press, in order
-        ("operator1", [("/staff/serve_next/", {}), ("/staff/serve_next/", {})]),  # one served, one called
-        (
-            "operator2",
-            [("/staff/serve_next/", {}), ("/staff/skip_patient/", {}), ("/staff/update_status/", {"status": "busy"})],
-        ),
-        ("operator3", [("/staff/update_status/", {"status": "break"})]),
-        ("desk1", [("/staff/reception/tickets/", {"name": "Omar Farouk", "service_id": made["services"]["OPD"]})]),
+    day = [  # who presses what, in order: OPD's two counters call from its one line
+        ("operator1", "/staff/serve_next/", {}),  # calls Ananya
+        ("operator2", "/staff/serve_next/", {}),  # calls محمد علي
+        ("operator1", "/staff/serve_next/", {}),  # Ananya served; calls Rahul
+        ("operator2", "/staff/skip_patient/", {}),  # محمد علي skipped; calls Priya
+        ("operator2", "/staff/update_status/", {"status": "busy"}),
+        ("operator3", "/staff/update_status/", {"status": "break"}),
+        ("desk1", "/staff/reception/tickets/", {"name": "Omar Farouk", "service_id": made["services"]["OPD"]}),
     ]
-    sessions, answers = {}, {}
-    for who, presses in day:
-        context = browser.new_context(base_url=site.url)
-        try:
-            log_in(context.new_page(), who)
-            for path, data in presses:
-                answer = api_post(context, path, data)
-                assert answer.status in (200, 201), f"{who} {path}: {answer.text()}"
-                answers[path] = answer.json()
-            sessions[who] = context.storage_state()
-        finally:
+    contexts, answers = {}, {}
+    try:
+        for who, path, data in day:
+            if who not in contexts:
+                contexts[who] = browser.new_context(base_url=site.url)
+                log_in(contexts[who].new_page(), who)
+            answer = api_post(contexts[who], path, data)
+            assert answer.status in (200, 201), f"{who} {path}: {answer.text()}"
+            answers[path] = answer.json()
+        sessions = {who: context.storage_state() for who, context in contexts.items()}
+    finally:
+        for context in contexts.values():
             context.close()
     return {"made": made, "sessions": sessions, "walk_in": answers["/staff/reception/tickets/"]}
 
@@ -282,6 +283,12 @@ def test_staff_dashboard(clinic, visit, size):
     expect(page.locator("#waiting-list li")).not_to_have_count(0)
     check(page, "the staff dashboard", size)
 
+    page.locator("#send-on summary").click()
+    expect(page.locator("#send-on")).to_have_attribute("open", "")
+    expect(page.get_by_label("Send to service")).to_be_visible()
+    expect(page.get_by_label("Priority", exact=True)).to_be_visible()
+    check(page, "the staff dashboard with its send-on panel open", size)
+
 
 def test_staff_logout_page(clinic, visit, size):
     page = visit("/staff/logout/", as_="operator3")
@@ -298,6 +305,13 @@ def test_reception_desk(clinic, visit, size):
     page.locator("#ticket-rows tr", has_text="Omar Farouk").get_by_role("button", name=re.compile("^Move")).click()
     expect(page.get_by_role("dialog")).to_be_visible()
     check(page, "the reception desk's move dialog", size)
+
+    page.keyboard.press("Escape")
+    expect(page.get_by_role("dialog")).to_have_count(0)
+    page.locator("#ticket-rows tr", has_text="Omar Farouk").get_by_role("button", name="Priority…").click()
+    expect(page.get_by_role("dialog")).to_be_visible()
+    expect(page.get_by_role("dialog").get_by_role("button", name="No priority")).to_be_visible()
+    check(page, "the reception desk's priority dialog", size)
 
 
 def test_reception_forbidden_to_an_operator(clinic, visit, size):

@@ -135,7 +135,7 @@ def test_a_skipped_patient_recalled_by_reception_sees_their_place_again_without_
     assert recalled.status == 200, recalled.text()
 
     expect(phone.locator('[data-field="headline"]')).to_have_text("You are next")
-    expect(phone.locator('[data-field="counter"]')).to_have_text(f"Counter {clinic.tag}")
+    expect(phone.locator('[data-field="counter"]')).to_have_text(f"Counter {clinic.tag} (expected)")
     expect(phone.get_by_role("link", name="Get a new ticket")).to_be_hidden()
     expect(phone.locator("summary", has_text="Leave the queue")).to_be_visible()
     expect(phone.locator(".keep-open")).to_be_visible()
@@ -164,7 +164,7 @@ def test_a_patient_seen_and_sent_on_to_the_lab_follows_the_new_ticket_without_re
     expect(phone.locator('[data-field="queue_id"]')).to_have_text(re.compile(rf"^TEST{clinic.tag}_\d{{3}}_\d{{4}}$"))
     expect(phone.locator('[data-field="note"]')).to_contain_text(f"You have been sent to Test {clinic.tag}")
     expect(phone.locator('[data-field="headline"]')).to_have_text("You are next")
-    expect(phone.locator('[data-field="counter"]')).to_have_text(f"Lab {clinic.tag}")
+    expect(phone.locator('[data-field="counter"]')).to_have_text(f"Lab {clinic.tag} (expected)")
     expect(phone.locator(".keep-open")).to_be_visible()
     assert still_same_page(phone)
 

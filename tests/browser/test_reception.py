@@ -150,7 +150,7 @@ def test_the_slips_link_follows_the_ticket_when_reception_moves_it(site, made, o
     phone = open_context(PHONE).new_page()
     phone.goto(created.json()["link"])
     expect(phone.locator('[data-field="queue_id"]')).to_have_text(ticket["queue_id"])
-    expect(phone.locator('[data-field="counter"]')).to_have_text("Counter 1")
+    expect(phone.locator('[data-field="counter"]')).to_have_text("Counter 1 (expected)")
     wait_live(phone)
     mark_page(phone)
 
@@ -168,7 +168,7 @@ def test_the_slips_link_follows_the_ticket_when_reception_moves_it(site, made, o
     expect(phone.locator('[data-field="note"]')).to_contain_text("You have been sent to Test")
     expect(phone.locator('[data-field="queue_id"]')).to_have_text(new_id)
     expect(phone.locator('[data-field="service"]')).to_have_text("Test")
-    expect(phone.locator('[data-field="counter"]')).to_have_text("Lab 1")
+    expect(phone.locator('[data-field="counter"]')).to_have_text("Lab 1 (expected)")
     assert still_same_page(phone)
 
     # It now hears the lab's queue: when the lab calls Rahul (ahead of it), it moves up.

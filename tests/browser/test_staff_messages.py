@@ -28,7 +28,7 @@ def test_each_key_says_what_it_did_and_what_to_do_next_even_on_break(site, open_
         ],
         joins=[{"phone": phone, "name": name, "service": "OPD"} for phone, name in PATIENTS],
     )
-    ids = [t["queue_id"] for t in made["tickets"]]  # counter 1: 1st, 3rd, 5th; counter 2: 2nd, 4th
+    ids = [t["queue_id"] for t in made["tickets"]]  # one OPD line, in join order
     desk = open_context(DESKTOP).new_page()
     log_in_staff(desk, username="nurse1", counter_id=made["counters"]["Counter 1"])
     notice = desk.locator("#notice")
@@ -48,15 +48,15 @@ def test_each_key_says_what_it_did_and_what_to_do_next_even_on_break(site, open_
     # Skip calls the next patient too, and its button says so before it is pressed.
     expect(desk.locator("#btn-skip")).to_contain_text("and call the next patient")
     desk.keyboard.press("s")
-    expect(notice).to_have_text(f"{ids[0]} marked as a no-show. Called {ids[2]}.")
-    expect(desk.locator("#serving-ticket")).to_have_text(ids[2])
+    expect(notice).to_have_text(f"{ids[0]} marked as a no-show. Called {ids[1]}.")  # the next in line
+    expect(desk.locator("#serving-ticket")).to_have_text(ids[1])
 
     desk.get_by_role("button", name="Break", exact=True).click()
-    desk.locator("#confirm-yes").click()  # the 5th moves to counter 2
+    desk.locator("#confirm-yes").click()  # those expected here are now expected at counter 2
     expect(notice).to_contain_text("Status: On break.")  # the answer is in: no request in flight
     desk.keyboard.press("n")  # finishes the patient at the counter, calls nobody: the others wait
     expect(notice).to_have_text(
-        f"Finished {ids[2]}. You are on break, so nobody new was called. "
+        f"Finished {ids[1]}. You are on break, so nobody new was called. "
         "3 patients are waiting for the other counters. Choose Available to call patients again."
     )
     expect(desk.locator("#serving-ticket")).to_have_text("No patient at the counter")
