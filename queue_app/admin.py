@@ -11,8 +11,8 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from . import access, services
-from .forms import AdminLoginForm
-from .models import OTP, Counter, Patient, QueueHistory, Service, Staff, Ticket
+from .forms import AdminLoginForm, ServiceAdminForm
+from .models import OTP, Counter, Patient, QueueHistory, Service, ServiceClosedDate, Staff, Ticket
 from .phones import mask_phone
 
 admin.site.login_form = AdminLoginForm  # refuses over-long usernames before django-axes records them
@@ -50,15 +50,30 @@ def _short_time(moment):
     return dateformat.format(local, "H:i" if local.date() == timezone.localdate() else "j M, H:i")
 
 
+class ClosedDateInline(admin.TabularInline):
+    model = ServiceClosedDate
+    extra = 1
+    verbose_name_plural = _("closed dates (holidays)")
+
+
 @admin.register(Service)
 class ServiceAdmin(admin.ModelAdmin):
-    list_display = ["service_name", "description", "days", "is_active"]
+    form = ServiceAdminForm
+    list_display = ["service_name", "description", "days", "opens_at", "closes_at", "is_active"]
     list_filter = ["is_active"]
     search_fields = ["service_name", "description"]
+    inlines = [ClosedDateInline]
 
     @admin.display(description=_("days offered"))
     def days(self, obj):
         return obj.days_display()
+
+
+@admin.register(ServiceClosedDate)
+class ServiceClosedDateAdmin(admin.ModelAdmin):
+    list_display = ["date", "service", "reason"]
+    list_filter = ["service"]
+    list_select_related = ["service"]
 
 
 def _run_status(modeladmin, request, queryset, status):

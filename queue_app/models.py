@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from .names import name_key
+from .opening_hours import ServiceClosedDate, ServiceSchedule, within  # noqa: F401 (re-exported)
 from .phones import mask_phone
 
 WEEKDAY_NAMES = (_("Mon"), _("Tue"), _("Wed"), _("Thu"), _("Fri"), _("Sat"), _("Sun"))
@@ -42,14 +43,14 @@ def end_of_service_day(moment: datetime | None = None) -> datetime:
     return datetime.combine(local.date() + timedelta(days=1), time.min, tzinfo=local.tzinfo)
 
 
-class Service(models.Model):
+class Service(ServiceSchedule):
     service_name = models.CharField(_("name"), max_length=50, unique=True)
     description = models.TextField(_("description"), blank=True)
     week_days = models.PositiveSmallIntegerField(
         _("days offered"),
         default=EVERY_DAY,
         validators=[MaxValueValidator(EVERY_DAY)],
-        help_text=_("Bitmask: Mon=1, Tue=2, Wed=4, Thu=8, Fri=16, Sat=32, Sun=64; 127 = every day."),
+        help_text=_("The days of the week the service takes patients."),
     )
     is_active = models.BooleanField(_("active"), default=True)
     # +1 with every change of the service's queue, in the change's transaction (the rules lock this
@@ -71,9 +72,6 @@ class Service(models.Model):
     def code(self) -> str:
         """The ticket prefix: the name upper-cased with non-alphanumerics dropped (OPD, TEST)."""
         return re.sub(r"[^A-Z0-9]", "", self.service_name.upper()) or "Q"
-
-    def is_offered_on(self, day: date) -> bool:
-        return bool(self.week_days & (1 << day.weekday()))
 
     def days_display(self) -> str:
         if self.week_days == EVERY_DAY:
@@ -105,6 +103,7 @@ class Staff(AbstractUser):
     class Role(models.TextChoices):
         OPERATOR = "operator", _("Counter operator")
         RECEPTION = "reception", _("Reception")
+        MANAGER = "manager", _("Manager (reports only)")
         ADMIN = "admin", _("Administrator")
 
     role = models.CharField(_("role"), max_length=16, choices=Role.choices, default=Role.OPERATOR)
@@ -115,14 +114,18 @@ class Staff(AbstractUser):
         verbose_name = _("staff member")
         verbose_name_plural = _("staff")
         constraints = [
-            models.CheckConstraint(condition=Q(role__in=["operator", "reception", "admin"]), name="staff_role_valid"),
+            models.CheckConstraint(
+                condition=Q(role__in=["operator", "reception", "manager", "admin"]), name="staff_role_valid"
+            ),
         ]
 
     def save(self, *args, **kwargs):
         # Administrators manage the clinic in Django admin, reception uses its ticket actions
-        # there (TicketAdmin checks the role); operators work at counters only.
+        # there (TicketAdmin checks the role); operators work at counters, managers read reports.
         if self.role in (self.Role.ADMIN, self.Role.RECEPTION) or self.is_superuser:
             self.is_staff = True
+        elif self.role == self.Role.MANAGER:
+            self.is_staff = False  # a manager's account never opens Django admin
         super().save(*args, **kwargs)
 
     @property
@@ -145,9 +148,15 @@ class Counter(models.Model):
 
     counter_name = models.CharField(_("name"), max_length=50)
     service = models.ForeignKey(Service, on_delete=models.PROTECT, related_name="counters", verbose_name=_("service"))
-    start_time = models.TimeField(_("opens at"), default=time(9, 0))
-    end_time = models.TimeField(_("closes at"), default=time(17, 0))
-    current_status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.CLOSED)
+    start_time = models.TimeField(_("opens at"), default=time(9, 0), help_text=_("Within the service's hours."))
+    end_time = models.TimeField(_("closes at"), default=time(17, 0), help_text=_("Within the service's hours."))
+    current_status = models.CharField(
+        _("status"),
+        max_length=16,
+        choices=Status.choices,
+        default=Status.CLOSED,
+        help_text=_("Set by the staff member at the counter."),
+    )
     assigned_staff = models.ForeignKey(
         Staff,
         on_delete=models.SET_NULL,
@@ -192,10 +201,9 @@ class Counter(models.Model):
         return self.counter_name
 
     def within_hours(self, moment: datetime | None = None) -> bool:
-        now = timezone.localtime(moment).time()
-        if self.start_time <= self.end_time:
-            return self.start_time <= now < self.end_time
-        return now >= self.start_time or now < self.end_time  # hours across midnight
+        """Within both the counter's hours and its service's (a counter may only narrow them)."""
+        now = timezone.localtime(moment)
+        return within(now.time(), self.start_time, self.end_time) and self.service.within_hours(now)
 
     def is_open(self, moment: datetime | None = None) -> bool:
         """Staffed, available or busy, and within its hours (start inclusive, end exclusive)."""

@@ -132,9 +132,12 @@ def ticket_update(
     }
 
 
-def patient_ticket(ticket: Ticket, *, people_ahead: int | None = None, minutes: float | None = None) -> dict:
-    """The patient's view of a ticket; with `people_ahead` and `minutes` (the service's time per
-    patient), where they stand and how long they may wait."""
+def patient_ticket(
+    ticket: Ticket, *, people_ahead: int | None = None, minutes: float | None = None, wait: int | None = None
+) -> dict:
+    """The patient's view of a ticket; with `people_ahead`, `minutes` (the service's time per
+    patient) and `wait` (estimates.wait_minutes: None while no counter serves it), where they
+    stand and how long they may wait."""
     data = {
         "id": ticket.pk,
         "queue_id": ticket.queue_id,
@@ -153,7 +156,7 @@ def patient_ticket(ticket: Ticket, *, people_ahead: int | None = None, minutes: 
         waiting = ticket.status == Ticket.Status.WAITING
         data["people_ahead"] = people_ahead
         data["position"] = people_ahead + 1 if waiting else (0 if people_ahead == 0 else None)
-        data["estimated_wait_minutes"] = round(people_ahead * minutes) if waiting else 0
+        data["estimated_wait_minutes"] = wait if waiting else 0
         data["minutes_per_patient"] = round(minutes, 2)
         data["may_come_back"] = ticket.may_come_back
     return data

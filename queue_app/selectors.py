@@ -16,7 +16,7 @@ from django.conf import settings
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from . import payloads
+from . import estimates, payloads
 from .models import Counter, QueueHistory, Service, Staff, Ticket, service_day
 
 # What the screens show of a row, and nothing more: rows are read under the service lock when a
@@ -166,7 +166,8 @@ _minutes_memo: dict[tuple[int, object], tuple[float, float]] = {}
 
 
 def minutes_per_patient(service_id: int) -> float:
-    """Average service time today for the service (last 30 served), else the configured default."""
+    """The service's typical time a patient today (estimates.minutes_per_patient over its latest
+    service times), else the configured default."""
     key = (service_id, service_day())
     remembered = _minutes_memo.get(key)
     if remembered is not None and remembered[0] > time.monotonic():
@@ -180,12 +181,19 @@ def minutes_per_patient(service_id: int) -> float:
             finished_at__isnull=False,
         )
         .order_by("-finished_at")
-        .values_list("called_at", "finished_at")[:30]
+        .values_list("called_at", "finished_at")[: estimates.RECENT_SAMPLES]
     )
     durations = [(done - called).total_seconds() / 60 for called, done in pairs]
-    minutes = max(0.5, sum(durations) / len(durations)) if durations else float(settings.DEFAULT_SERVICE_MINUTES)
+    minutes = estimates.minutes_per_patient(durations, default=float(settings.DEFAULT_SERVICE_MINUTES))
     _minutes_memo[key] = (time.monotonic() + MINUTES_MEMO_SECONDS, minutes)
     return minutes
+
+
+def service_stats(service_id: int, *, open_counters: int) -> estimates.ServiceStats:
+    """What the wait estimate needs of a service, with the number of its counters open now."""
+    return estimates.ServiceStats(
+        minutes_per_patient=minutes_per_patient(service_id), samples=0, open_counters=open_counters
+    )
 
 
 def forget_minutes(service_id: int | None = None) -> None:
@@ -271,8 +279,15 @@ def forget_versions() -> None:
 
 def ticket_dict(ticket: Ticket) -> dict:
     """The patient's view of a ticket: where to go, how many are ahead, how long to wait."""
+    ahead = people_ahead(ticket)
+    # people_ahead counts the ticket's own counter's line, served by that one counter (none while
+    # it waits in the pool). Counting the service's single line, pass its open counters instead.
+    stats = service_stats(ticket.service_id, open_counters=1 if ticket.counter_id else 0)
     return payloads.patient_ticket(
-        ticket, people_ahead=people_ahead(ticket), minutes=minutes_per_patient(ticket.service_id)
+        ticket,
+        people_ahead=ahead,
+        minutes=stats.minutes_per_patient,
+        wait=estimates.wait_minutes(stats=stats, people_ahead=ahead),
     )
 
 
@@ -317,8 +332,7 @@ def services_overview() -> list[dict]:
         open_counters = [c for c in counters if c.service_id == service.pk and c.is_open(now)]
         offered = service.is_offered_on(today)
         people = waiting.get(service.pk, 0)
-        minutes = settings.DEFAULT_SERVICE_MINUTES
-        per_counter = people / len(open_counters) if open_counters else people
+        stats = service_stats(service.pk, open_counters=len(open_counters))
         result.append(
             {
                 "id": service.pk,
@@ -327,7 +341,7 @@ def services_overview() -> list[dict]:
                 "offered_today": offered,
                 "open_counters": len(open_counters),
                 "people_waiting": people,
-                "estimated_wait_minutes": round(per_counter * minutes),
+                "estimated_wait_minutes": estimates.wait_minutes(stats=stats, people_ahead=people),
                 "days": service.days_display(),
             }
         )

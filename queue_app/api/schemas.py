@@ -108,7 +108,9 @@ class TicketSerializer(serializers.Serializer):
 class PatientTicketSerializer(TicketSerializer):
     people_ahead = serializers.IntegerField()
     position = serializers.IntegerField(allow_null=True, help_text="1 = next; 0 = being served.")
-    estimated_wait_minutes = serializers.IntegerField()
+    estimated_wait_minutes = serializers.IntegerField(
+        allow_null=True, help_text="null while the ticket waits for a counter of its service to open."
+    )
     minutes_per_patient = serializers.FloatField()
     may_come_back = serializers.BooleanField(
         help_text="Finished today, but reception may still bring it back (a skipped ticket recalled, a "

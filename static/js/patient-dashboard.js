@@ -53,7 +53,8 @@
       counter: ticket.counter || t.no_counter,
       position: waiting ? String(ticket.position || (ticket.people_ahead || 0) + 1) : "–",
       ahead: waiting ? String(ticket.people_ahead || 0) : "–",
-      wait: waiting ? (minutes ? format(t.minutes, { n: minutes }) : t.no_wait) : (ticket.status === "called" ? t.now : "–"),
+      // Waiting for a counter to open: no estimate, so no time and never "no wait".
+      wait: waiting ? (ticket.estimated_wait_minutes == null || !ticket.counter_id ? "–" : minutes ? format(t.minutes, { n: minutes }) : t.no_wait) : (ticket.status === "called" ? t.now : "–"),
     };
   }
 
@@ -180,7 +181,8 @@
       const ahead = found.ahead;
       ticket.people_ahead = ahead;
       ticket.position = ahead + 1;
-      ticket.estimated_wait_minutes = Math.round(ahead * (msg.minutes_per_patient || ticket.minutes_per_patient || 0));
+      // queue_app/estimates.py wait_minutes for one counter's line; none while in the pool.
+      ticket.estimated_wait_minutes = ticket.counter_id ? Math.round(ahead * (msg.minutes_per_patient || ticket.minutes_per_patient || 0)) : null;
       render();
     }
 

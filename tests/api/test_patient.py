@@ -228,8 +228,9 @@ def test_schema_documents_the_patient_endpoints(db):
 
 # The session, the patient, the change and its events under the lock (with its state version:
 # services.changes.publish_change), the phone's ticket cap (its row locked, its tickets counted),
-# who is ahead, and (when not remembered from the last few seconds) the service's average time.
-JOIN_QUERIES = 21
+# who is ahead, whether today is a closed date of the service, and (when not remembered from the
+# last few seconds) the service's average time.
+JOIN_QUERIES = 22
 
 
 def test_join_costs_the_same_queries_with_5_and_with_200_waiting(signed_in_phone, opd, counters):

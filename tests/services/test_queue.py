@@ -504,9 +504,10 @@ def test_query_counts_do_not_grow_with_the_queue(opd, counters, count, django_as
     patients = PatientFactory.create_batch(count)
     join_all(opd, patients[:-1])
     # The change, its state version (3: services.changes.publish_change), the phone's ticket cap
-    # (2) and the events built under the lock (what runs after the commit, such as the position
-    # list, does not run inside the test's transaction).
-    with django_assert_max_num_queries(17):
+    # (2), whether today is one of the service's closed dates, and the events built under the lock
+    # (what runs after the commit, such as the position list, does not run inside the test's
+    # transaction).
+    with django_assert_max_num_queries(18):
         services.join(patient=patients[-1], service=opd)
     with django_assert_max_num_queries(14):
         services.serve_next(counter=counters[0], by=None)
