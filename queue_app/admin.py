@@ -50,7 +50,7 @@ def _short_time(moment):
     return dateformat.format(local, "H:i" if local.date() == timezone.localdate() else "j M, H:i")
 
 
-class ClosedDateInline(admin.TabularInline):
+class ClosedDateInline(admin.StackedInline):  # stacked: every field gets a <label>
     model = ServiceClosedDate
     extra = 1
     verbose_name_plural = _("closed dates (holidays)")
