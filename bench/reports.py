@@ -37,6 +37,8 @@ def main(argv=None) -> int:
     parser.add_argument("--per-day", type=int, default=600)
     parser.add_argument("--requests", type=int, default=40)
     parser.add_argument("--exports", type=int, default=3)
+    parser.add_argument("--keep", action="store_true", help="keep the MariaDB database for --reuse")
+    parser.add_argument("--reuse", action="store_true", help="measure a database kept by --keep, no seeding")
     args = parser.parse_args(argv)
     workdir = Path(tempfile.mkdtemp(prefix="queue-reports-"))
     cfg = SimpleNamespace(
@@ -51,17 +53,23 @@ def main(argv=None) -> int:
     created = False
     try:
         env = server_env(cfg, workdir)
-        if args.db == "mysql":
+        if args.db == "mysql" and not args.reuse:
             create_mysql_database(args.mysql_url)
-            created = True
-        migrate(env, lambda message: None)
+            created = not args.keep
+        if not args.reuse:
+            migrate(env, lambda message: None)
         os.environ.update(env)
         os.environ.pop("REDIS_URL", None)
         import django
 
         django.setup()
         started = time.perf_counter()
-        seeded = seed_history(days=args.days, per_day=args.per_day)
+        if args.reuse:
+            from queue_app.models import QueueHistory, Ticket
+
+            seeded = {"tickets": Ticket.objects.count(), "history_rows": QueueHistory.objects.count(), "reused": True}
+        else:
+            seeded = seed_history(days=args.days, per_day=args.per_day)
         seeded["seconds"] = round(time.perf_counter() - started, 1)
         result = {"db": args.db, "seeded": seeded, **measure(requests=args.requests, exports=args.exports)}
         print(json.dumps(result, indent=2))
@@ -202,7 +210,7 @@ def measure(*, requests: int, exports: int) -> dict:
 
     from queue_app.models import Staff
 
-    manager = Staff.objects.create(username="bench-manager", role=Staff.Role.MANAGER)
+    manager, _created = Staff.objects.get_or_create(username="bench-manager", role=Staff.Role.MANAGER)
     client = Client(SERVER_NAME="localhost")
     client.force_login(manager)
     today = timezone.localdate()

@@ -1,8 +1,40 @@
-"""Pure arithmetic of the reports: medians, percentiles, and the figures of a set of tickets."""
+"""Pure arithmetic of the reports: one ticket's wait and service time, medians, percentiles, and
+the figures of a group of tickets."""
 
 import math
-from dataclasses import dataclass, field
+from collections import Counter
+from datetime import date, datetime
+from operator import attrgetter
 from statistics import median as _median
+from typing import NamedTuple
+
+OUTCOMES = ("served", "skipped", "cancelled", "expired")
+
+
+class Row(NamedTuple):
+    """One ticket as the reports count it."""
+
+    service_date: date
+    service_id: int
+    counter_id: int | None
+    called_by_id: int | None
+    status: str
+    joined_at: datetime
+    wait: float | None  # seconds, joined → called
+    service_time: float | None  # seconds, called → finished (served only)
+
+
+def row(service_date, service_id, counter_id, called_by_id, status, joined_at, called_at, finished_at) -> Row:
+    """A ticket's row. The wait runs to its last call (a skipped ticket recalled and called again
+    waited until that call); a ticket waiting again after a recall has no wait yet. Only a served
+    ticket has a service time."""
+    wait = None
+    if called_at is not None and status != "waiting":
+        wait = max(0.0, (called_at - joined_at).total_seconds())
+    service_time = None
+    if status == "served" and called_at is not None and finished_at is not None:
+        service_time = max(0.0, (finished_at - called_at).total_seconds())
+    return Row(service_date, service_id, counter_id, called_by_id, status, joined_at, wait, service_time)
 
 
 def median(values: list[float]) -> float | None:
@@ -20,37 +52,24 @@ def percentile(values: list[float], p: float) -> float | None:
     return float(ordered[rank - 1])
 
 
-OUTCOMES = ("served", "skipped", "cancelled", "expired")
+_status, _wait, _service = attrgetter("status"), attrgetter("wait"), attrgetter("service_time")
 
 
-@dataclass
-class Tally:
-    """Counts and durations of some tickets (a day, a service, a staff member, an hour)."""
+def waits(rows: list[Row]) -> list[float]:
+    return [w for w in map(_wait, rows) if w is not None]
 
-    arrivals: int = 0
-    served: int = 0
-    skipped: int = 0
-    cancelled: int = 0
-    expired: int = 0
-    waits: list = field(default_factory=list)  # seconds, joined → called
-    service_times: list = field(default_factory=list)  # seconds, called → finished (served only)
 
-    def add(self, row) -> None:
-        self.arrivals += 1
-        if row.status in OUTCOMES:
-            setattr(self, row.status, getattr(self, row.status) + 1)
-        if row.wait is not None:
-            self.waits.append(row.wait)
-        if row.service_time is not None:
-            self.service_times.append(row.service_time)
-
-    def figures(self) -> dict:
-        return {
-            "arrivals": self.arrivals,
-            **{outcome: getattr(self, outcome) for outcome in OUTCOMES},
-            "wait_median": median(self.waits),
-            "wait_p90": percentile(self.waits, 90),
-            "wait_max": max(self.waits) if self.waits else None,
-            "service_median": median(self.service_times),
-            "service_p90": percentile(self.service_times, 90),
-        }
+def figures(rows: list[Row]) -> dict:
+    """Counts and durations of a group of tickets (a day, a service, a staff member …)."""
+    counts = Counter(map(_status, rows))
+    waited = waits(rows)
+    served = [s for s in map(_service, rows) if s is not None]
+    return {
+        "arrivals": len(rows),
+        **{outcome: counts[outcome] for outcome in OUTCOMES},
+        "wait_median": median(waited),
+        "wait_p90": percentile(waited, 90),
+        "wait_max": max(waited) if waited else None,
+        "service_median": median(served),
+        "service_p90": percentile(served, 90),
+    }

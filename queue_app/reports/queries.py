@@ -1,13 +1,14 @@
 """The reads of the reports: one query of ticket times per report, figures computed in Python."""
 
 from collections import defaultdict
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import NamedTuple
 
+from django.db import connections
 from django.utils import timezone
 
 from ..models import Counter, Service, Staff, Ticket, service_day
-from .figures import Tally, median
+from .figures import Row, figures, median, row, waits
 from .ranges import ReportFilter
 
 TIME_FIELDS = (
@@ -22,32 +23,6 @@ TIME_FIELDS = (
 )
 
 
-class TicketTimes(NamedTuple):
-    service_date: object
-    service_id: int
-    counter_id: int | None
-    called_by_id: int | None
-    status: str
-    joined_at: datetime
-    called_at: datetime | None
-    finished_at: datetime | None
-
-    @property
-    def wait(self) -> float | None:
-        """Seconds from joining to the (last) call; none for a ticket never called, or waiting
-        again after a recall (its wait is not over)."""
-        if self.called_at is None or self.status == Ticket.Status.WAITING:
-            return None
-        return max(0.0, (self.called_at - self.joined_at).total_seconds())
-
-    @property
-    def service_time(self) -> float | None:
-        """Seconds at the counter, call to finish, of a served ticket."""
-        if self.status != Ticket.Status.SERVED or self.called_at is None or self.finished_at is None:
-            return None
-        return max(0.0, (self.finished_at - self.called_at).total_seconds())
-
-
 def filtered_tickets(report: ReportFilter):
     tickets = Ticket.objects.filter(service_date__gte=report.date_from, service_date__lte=report.date_to)
     if report.service is not None:
@@ -59,9 +34,32 @@ def filtered_tickets(report: ReportFilter):
     return tickets.order_by()
 
 
-def ticket_times(report: ReportFilter) -> list[TicketTimes]:
-    """The times of every ticket in the report, in one query."""
-    return [TicketTimes(*row) for row in filtered_tickets(report).values_list(*TIME_FIELDS).iterator(chunk_size=5000)]
+def raw_values(values_list, *, chunk_size: int = 5000):
+    """A values_list queryset's rows straight from the database cursor, datetimes naive in UTC.
+
+    The ORM converts every date-time value to an aware one through a few Python calls each:
+    on a month of tickets that was as long as reading them. The database holds UTC either way
+    (USE_TZ), so the reports attach UTC themselves, with one C call per value.
+    """
+    sql, params = values_list.query.sql_with_params()
+    with connections[values_list.db].cursor() as cursor:
+        cursor.execute(sql, params)
+        while chunk := cursor.fetchmany(chunk_size):
+            yield from chunk
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    return moment.replace(tzinfo=UTC) if moment is not None else None
+
+
+def ticket_times(report: ReportFilter) -> list[Row]:
+    """Every ticket of the report as the figures count it, from one query."""
+    return [
+        row(day, service, counter, by, status, _utc(joined), _utc(called), _utc(finished))
+        for day, service, counter, by, status, joined, called, finished in raw_values(
+            filtered_tickets(report).values_list(*TIME_FIELDS)
+        )
+    ]
 
 
 def history(report: ReportFilter) -> dict:
@@ -69,52 +67,51 @@ def history(report: ReportFilter) -> dict:
     and median wait by local weekday and hour of joining), per counter and per staff member."""
     rows = ticket_times(report)
     zone = timezone.get_current_timezone()
-    total, by_day, by_service = Tally(), defaultdict(Tally), defaultdict(Tally)
-    by_counter, by_staff, by_hour = defaultdict(Tally), defaultdict(Tally), defaultdict(Tally)
-    for row in rows:
-        total.add(row)
-        by_day[row.service_date].add(row)
-        by_service[row.service_id].add(row)
-        local = row.joined_at.astimezone(zone)
-        by_hour[(local.weekday(), local.hour)].add(row)
-        if row.counter_id is not None:
-            by_counter[row.counter_id].add(row)
-        if row.called_by_id is not None:
-            by_staff[row.called_by_id].add(row)
+    by_day, by_service, by_counter = defaultdict(list), defaultdict(list), defaultdict(list)
+    by_staff, by_hour = defaultdict(list), defaultdict(list)
+    for ticket in rows:
+        by_day[ticket.service_date].append(ticket)
+        by_service[ticket.service_id].append(ticket)
+        local = ticket.joined_at.astimezone(zone)
+        by_hour[(local.weekday(), local.hour)].append(ticket)
+        if ticket.counter_id is not None:
+            by_counter[ticket.counter_id].append(ticket)
+        if ticket.called_by_id is not None:
+            by_staff[ticket.called_by_id].append(ticket)
     services = dict(Service.objects.filter(pk__in=list(by_service)).values_list("pk", "service_name"))
     counters = dict(Counter.objects.filter(pk__in=list(by_counter)).values_list("pk", "counter_name"))
     staff = {s.pk: s.display_name for s in Staff.objects.filter(pk__in=list(by_staff))}
     return {
-        "total": total.figures(),
-        "days": [{"date": day, **by_day[day].figures()} for day in report.dates()],
+        "total": figures(rows),
+        "days": [{"date": day, **figures(by_day.get(day, []))} for day in report.dates()],
         "services": sorted(
-            ({"id": pk, "name": services.get(pk, "?"), **t.figures()} for pk, t in by_service.items()),
+            ({"id": pk, "name": services.get(pk, "?"), **figures(t)} for pk, t in by_service.items()),
             key=lambda r: r["name"],
         ),
         "counters": sorted(
-            ({"id": pk, "name": counters.get(pk, "?"), **t.figures()} for pk, t in by_counter.items()),
+            ({"id": pk, "name": counters.get(pk, "?"), **figures(t)} for pk, t in by_counter.items()),
             key=lambda r: r["name"],
         ),
         "staff": sorted(
-            ({"id": pk, "name": staff.get(pk, "?"), **t.figures()} for pk, t in by_staff.items()),
+            ({"id": pk, "name": staff.get(pk, "?"), **figures(t)} for pk, t in by_staff.items()),
             key=lambda r: r["name"].lower(),
         ),
-        "hours": {key: {"arrivals": t.arrivals, "wait_median": median(t.waits)} for key, t in by_hour.items()},
+        "hours": {key: {"arrivals": len(t), "wait_median": median(waits(t))} for key, t in by_hour.items()},
     }
 
 
 def daily_summary(report: ReportFilter) -> list[dict]:
     """One row per day and service (summary.csv), days without tickets included with zeros, in
     date then service-name order."""
-    tallies = defaultdict(Tally)
-    for row in ticket_times(report):
-        tallies[(row.service_date, row.service_id)].add(row)
+    groups = defaultdict(list)
+    for ticket in ticket_times(report):
+        groups[(ticket.service_date, ticket.service_id)].append(ticket)
     services = Service.objects.order_by("service_name")
     if report.service is not None:
         services = services.filter(pk=report.service.pk)
     names = list(services.values_list("pk", "service_name"))
     return [
-        {"date": day, "service": name, **tallies[(day, service_id)].figures()}
+        {"date": day, "service": name, **figures(groups.get((day, service_id), []))}
         for day in report.dates()
         for service_id, name in names
     ]
@@ -134,42 +131,41 @@ def overview(now: datetime | None = None) -> Overview:
     today = service_day(now)
     services = list(Service.objects.filter(is_active=True).order_by("service_name"))
     counters = list(Counter.objects.select_related("service", "held_by").order_by("service__service_name", "id"))
-    per_service, per_counter = defaultdict(Tally), defaultdict(Tally)
+    per_service, per_counter = defaultdict(list), defaultdict(list)
     waiting_since: dict[int, datetime] = {}
     waiting_count: dict[int, int] = defaultdict(int)
     current: dict[int, tuple[str, datetime]] = {}
-    fields = (*TIME_FIELDS, "queue_id")
-    for values in Ticket.objects.of_day(today).order_by().values_list(*fields):
-        row, queue_id = TicketTimes(*values[:-1]), values[-1]
-        per_service[row.service_id].add(row)
-        if row.counter_id is not None:
-            per_counter[row.counter_id].add(row)
-        if row.status == Ticket.Status.WAITING:
-            waiting_count[row.service_id] += 1
-            first = waiting_since.get(row.service_id)
-            waiting_since[row.service_id] = row.joined_at if first is None else min(first, row.joined_at)
-        elif row.status == Ticket.Status.CALLED and row.counter_id is not None and row.called_at:
-            if row.counter_id not in current or current[row.counter_id][1] < row.called_at:
-                current[row.counter_id] = (queue_id, row.called_at)
+    for values in Ticket.objects.of_day(today).order_by().values_list(*TIME_FIELDS, "queue_id"):
+        ticket, called_at, queue_id = row(*values[:-1]), values[-3], values[-1]
+        per_service[ticket.service_id].append(ticket)
+        if ticket.counter_id is not None:
+            per_counter[ticket.counter_id].append(ticket)
+        if ticket.status == Ticket.Status.WAITING:
+            waiting_count[ticket.service_id] += 1
+            first = waiting_since.get(ticket.service_id)
+            waiting_since[ticket.service_id] = ticket.joined_at if first is None else min(first, ticket.joined_at)
+        elif ticket.status == Ticket.Status.CALLED and ticket.counter_id is not None and called_at:
+            if ticket.counter_id not in current or current[ticket.counter_id][1] < called_at:
+                current[ticket.counter_id] = (queue_id, called_at)
     service_rows, alerts = [], []
     for service in services:
         longest = (now - waiting_since[service.pk]).total_seconds() if service.pk in waiting_since else None
         threshold = service.wait_alert_minutes
         alert = longest is not None and threshold is not None and longest >= threshold * 60
-        row = {
+        line = {
             "id": service.pk,
             "name": service.service_name,
             "waiting": waiting_count.get(service.pk, 0),
             "longest_wait_seconds": longest,
-            "served": per_service[service.pk].served,
-            "wait_median_seconds": median(per_service[service.pk].waits),
+            "served": _served(per_service[service.pk]),
+            "wait_median_seconds": median(waits(per_service[service.pk])),
             "open_counters": sum(1 for c in counters if c.service_id == service.pk and c.is_open(now)),
             "alert_minutes": threshold,
             "alert": alert,
         }
-        service_rows.append(row)
+        service_rows.append(line)
         if alert:
-            alerts.append(row)
+            alerts.append(line)
     counter_rows = []
     for counter in counters:
         ticket = current.get(counter.pk)
@@ -185,7 +181,11 @@ def overview(now: datetime | None = None) -> Overview:
                 "ticket": ticket[0] if ticket else None,
                 "ticket_since": ticket[1] if ticket else None,
                 "ticket_seconds": (now - ticket[1]).total_seconds() if ticket else None,
-                "served": per_counter[counter.pk].served,
+                "served": _served(per_counter[counter.pk]),
             }
         )
     return Overview(services=service_rows, counters=counter_rows, alerts=alerts, at=now)
+
+
+def _served(rows: list[Row]) -> int:
+    return sum(1 for ticket in rows if ticket.status == Ticket.Status.SERVED)

@@ -56,7 +56,7 @@ def test_days_include_the_empty_day_and_keep_a_ticket_crossing_midnight_on_its_d
 
 
 def test_a_skipped_then_recalled_ticket_waits_until_its_last_call(past):
-    t5 = queries.TicketTimes(*[getattr(past.tickets["t5"], f) for f in queries.TIME_FIELDS])
+    t5 = figures.row(*[getattr(past.tickets["t5"], f) for f in queries.TIME_FIELDS])
     assert t5.wait == 2400 and t5.service_time == 600
 
 
