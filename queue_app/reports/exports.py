@@ -7,6 +7,7 @@ from datetime import UTC
 
 from django.utils import timezone
 
+from ..models import Counter, Service
 from .figures import OUTCOMES
 from .queries import daily_summary, filtered_tickets, raw_values
 from .ranges import ReportFilter
@@ -62,8 +63,8 @@ def _seconds(start, end) -> str:
 EXPORT_FIELDS = (
     "id",
     "queue_id",
-    "service__service_name",
-    "counter__counter_name",
+    "service_id",
+    "counter_id",
     "status",
     "joined_at",
     "called_at",
@@ -72,8 +73,9 @@ EXPORT_FIELDS = (
 
 
 def export_pages(report: ReportFilter) -> Iterator[list[tuple]]:
-    """Every ticket of the report (EXPORT_FIELDS), in id order, PAGE rows a query (the service's
-    and counter's names joined in): never one query per row, and memory flat for a year."""
+    """Every ticket of the report (EXPORT_FIELDS), in id order, PAGE rows a query walking the
+    primary key: never one query per row, and memory flat for a year. No join: with one,
+    MariaDB read the services first and sorted the whole range again for every page."""
     last = 0
     tickets = filtered_tickets(report)
     while True:
@@ -88,6 +90,8 @@ def export_pages(report: ReportFilter) -> Iterator[list[tuple]]:
 def ticket_lines(report: ReportFilter) -> Iterator[str]:
     """tickets.csv, a page of rows at a time: times ISO 8601 in TIME_ZONE, no names or phones."""
     zone = timezone.get_current_timezone()
+    services = dict(Service.objects.values_list("pk", "service_name"))
+    counters = dict(Counter.objects.values_list("pk", "counter_name"))
     yield csv.writer(_Line()).writerow(TICKET_COLUMNS)
     for page in export_pages(report):
         out = io.StringIO()
@@ -96,8 +100,8 @@ def ticket_lines(report: ReportFilter) -> Iterator[str]:
             writer.writerow(
                 (
                     queue_id,
-                    service,
-                    counter or "",
+                    services.get(service, ""),
+                    counters.get(counter, ""),
                     status,
                     priority_code(),
                     _local(joined, zone),

@@ -25,15 +25,19 @@ class Row(NamedTuple):
 
 
 def row(service_date, service_id, counter_id, called_by_id, status, joined_at, called_at, finished_at) -> Row:
-    """A ticket's row. The wait runs to its last call (a skipped ticket recalled and called again
-    waited until that call); a ticket waiting again after a recall has no wait yet. Only a served
-    ticket has a service time."""
-    wait = None
-    if called_at is not None and status != "waiting":
-        wait = max(0.0, (called_at - joined_at).total_seconds())
-    service_time = None
-    if status == "served" and called_at is not None and finished_at is not None:
-        service_time = max(0.0, (finished_at - called_at).total_seconds())
+    """A ticket's row from its times."""
+    waited = (called_at - joined_at).total_seconds() if called_at is not None else None
+    served = (finished_at - called_at).total_seconds() if called_at is not None and finished_at is not None else None
+    return row_of(service_date, service_id, counter_id, called_by_id, status, joined_at, waited, served)
+
+
+def row_of(service_date, service_id, counter_id, called_by_id, status, joined_at, called_after, finished_after) -> Row:
+    """A ticket's row from the seconds from joining to its call and from the call to its end
+    (None: not called, not finished). The wait runs to the last call (a skipped ticket recalled
+    and called again waited until that call); a ticket waiting again after a recall has no wait
+    yet. Only a served ticket has a service time."""
+    wait = max(0.0, called_after) if called_after is not None and status != "waiting" else None
+    service_time = max(0.0, finished_after) if finished_after is not None and status == "served" else None
     return Row(service_date, service_id, counter_id, called_by_id, status, joined_at, wait, service_time)
 
 

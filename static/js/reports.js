@@ -28,12 +28,13 @@
     timer = setTimeout(reload, DEBOUNCE);
   }
 
+  // The page's own (translated) formats, as the server writes durations (templatetags/reports.py).
   function format(seconds) {
-    if (seconds < 60) return Math.round(seconds) + " s";
+    if (seconds < 60) return box.dataset.seconds.replace("%(n)d", String(Math.round(seconds)));
     const minutes = Math.round(seconds / 60);
-    if (minutes < 60) return minutes + " min";
+    if (minutes < 60) return box.dataset.minutes.replace("%(n)d", String(minutes));
     const m = minutes % 60;
-    return Math.floor(minutes / 60) + " h " + (m < 10 ? "0" : "") + m + " min";
+    return box.dataset.hours.replace("%(h)d", String(Math.floor(minutes / 60))).replace("%(m)02d", (m < 10 ? "0" : "") + m);
   }
 
   // Waits keep growing between changes: count them up locally every 15 s.
