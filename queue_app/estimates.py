@@ -21,7 +21,6 @@ class ServiceStats:
     """What the estimate knows about a service now."""
 
     minutes_per_patient: float  # the typical time a patient takes at a counter, smoothed
-    samples: int  # service times it rests on (0: the default alone)
     open_counters: int  # counters of the service open now
 
 

@@ -191,9 +191,7 @@ def minutes_per_patient(service_id: int) -> float:
 
 def service_stats(service_id: int, *, open_counters: int) -> estimates.ServiceStats:
     """What the wait estimate needs of a service, with the number of its counters open now."""
-    return estimates.ServiceStats(
-        minutes_per_patient=minutes_per_patient(service_id), samples=0, open_counters=open_counters
-    )
+    return estimates.ServiceStats(minutes_per_patient=minutes_per_patient(service_id), open_counters=open_counters)
 
 
 def forget_minutes(service_id: int | None = None) -> None:

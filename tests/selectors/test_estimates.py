@@ -7,7 +7,7 @@ from queue_app.estimates import ServiceStats, minutes_per_patient, wait_minutes
 
 
 def stats(minutes=4.0, counters=1) -> ServiceStats:
-    return ServiceStats(minutes_per_patient=minutes, samples=10, open_counters=counters)
+    return ServiceStats(minutes_per_patient=minutes, open_counters=counters)
 
 
 def test_a_quiet_morning_uses_the_default():
