@@ -131,3 +131,28 @@ def test_bad_ranges_and_unknown_filters_are_refused(db, params, code):
 def test_no_dates_means_the_last_30_days(db):
     report = parse_filter({})
     assert report.days == 30 and report.date_to - report.date_from == timedelta(days=29)
+
+
+def test_a_ticket_sent_to_another_service_counts_once_there_waiting_from_its_first_arrival(
+    opd, lab, counters, patients, admin_user
+):
+    from django.utils import timezone
+
+    from queue_app import services
+    from queue_app.models import Counter, Ticket, service_day
+
+    lab_counter = Counter.objects.create(counter_name="Lab 1", service=lab, start_time=counters[0].start_time)
+    lab_counter.end_time = counters[0].end_time
+    lab_counter.save()
+    services.hold_counter(counter=lab_counter, staff=admin_user)
+    ticket, _ = services.join(patient=patients[0], service=opd)
+    services.serve_next(counter=counters[0], by=None)
+    services.serve_next(counter=counters[0], by=None)  # served at OPD
+    services.move_to_service(ticket=Ticket.objects.get(pk=ticket.pk), service=lab, by=admin_user)
+    services.serve_next(counter=lab_counter, by=admin_user)
+    moved = Ticket.objects.get(pk=ticket.pk)
+    today = service_day(timezone.now())
+    report = queries.history(ReportFilter(date_from=today, date_to=today))
+    assert {row["name"]: row["arrivals"] for row in report["services"]} == {"Test": 1}
+    expected_wait = (moved.called_at - moved.joined_at).total_seconds()
+    assert report["total"]["wait_max"] == pytest.approx(expected_wait)
