@@ -190,6 +190,10 @@ def overview(now: datetime | None = None) -> Overview:
                 "status": counter.current_status,
                 "status_label": counter.get_current_status_display(),
                 "is_open": counter.is_open(now),
+                # Staffed and available or busy, but its (or its service's) hours are over.
+                "outside_hours": bool(counter.held_by_id)
+                and counter.current_status in Counter.OPEN_STATUSES
+                and not counter.within_hours(now),
                 "ticket": ticket[0] if ticket else None,
                 "ticket_since": ticket[1] if ticket else None,
                 "ticket_seconds": (now - ticket[1]).total_seconds() if ticket else None,

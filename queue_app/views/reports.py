@@ -85,9 +85,8 @@ def overview_fragment(request):
     """The live overview alone: HTML for the page to swap in, JSON for scripts."""
     if wants_json(request):
         overview = queries.overview()
-        return JsonResponse(
-            {"services": overview.services, "counters": overview.counters, "at": overview.at.isoformat()}
-        )
+        at = timezone.localtime(overview.at)
+        return JsonResponse({"services": overview.services, "counters": overview.counters, "at": at.isoformat()})
     return render(request, "reports/_overview.html", _overview_context())
 
 
