@@ -47,7 +47,9 @@ class _Line:
 
 def priority_code(code: str | None = None) -> str:
     # Ticket.priority (a PriorityCategory with a `code`) is being added on another branch: at the
-    # merge, add "priority__code" to EXPORT_FIELDS and pass it here. "" for an ordinary ticket.
+    # merge, add "priority_id" to EXPORT_FIELDS and pass the code from a dict of the categories
+    # read once, as the services' names are (a join in the page query slows MariaDB's plan).
+    # "" for an ordinary ticket.
     return code or ""
 
 
