@@ -30,6 +30,11 @@ def is_reception_user(user) -> bool:
     return is_staff_user(user) and (user.role == Staff.Role.RECEPTION or user.is_queue_admin)
 
 
+def can_see_reports(user) -> bool:
+    """Administrators, managers and superusers see the reports; operators and reception do not."""
+    return is_staff_user(user) and (user.role in (Staff.Role.ADMIN, Staff.Role.MANAGER) or user.is_superuser)
+
+
 def can_watch_counter(user, counter_id) -> bool:
     """Staff holding the counter, and admins, may follow its staff group."""
     if not is_staff_user(user):

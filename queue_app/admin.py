@@ -11,8 +11,19 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from . import access, services
-from .forms import AdminLoginForm
-from .models import OTP, Counter, Notification, Patient, PriorityCategory, QueueHistory, Service, Staff, Ticket
+from .forms import AdminLoginForm, ServiceAdminForm
+from .models import (
+    OTP,
+    Counter,
+    Notification,
+    Patient,
+    PriorityCategory,
+    QueueHistory,
+    Service,
+    ServiceClosedDate,
+    Staff,
+    Ticket,
+)
 from .phones import mask_phone
 
 admin.site.login_form = AdminLoginForm  # refuses over-long usernames before django-axes records them
@@ -50,12 +61,21 @@ def _short_time(moment):
     return dateformat.format(local, "H:i" if local.date() == timezone.localdate() else "j M, H:i")
 
 
+class ClosedDateInline(admin.StackedInline):  # stacked: every field gets a <label>
+    model = ServiceClosedDate
+    extra = 1
+    verbose_name_plural = _("closed dates (holidays)")
+
+
 @admin.register(Service)
 class ServiceAdmin(admin.ModelAdmin):
+    form = ServiceAdminForm
     list_display = [
         "service_name",
         "description",
         "days",
+        "opens_at",
+        "closes_at",
         "per_counter_lines",
         "priority_calls_in_a_row",
         "notify_near_at",
@@ -63,6 +83,7 @@ class ServiceAdmin(admin.ModelAdmin):
     ]
     list_filter = ["is_active", "per_counter_lines"]
     search_fields = ["service_name", "description"]
+    inlines = [ClosedDateInline]
 
     @admin.display(description=_("days offered"))
     def days(self, obj):
@@ -76,6 +97,13 @@ class PriorityCategoryAdmin(admin.ModelAdmin):
     list_display = ["name", "code", "rank", "is_emergency", "self_declare", "is_active"]
     list_filter = ["is_active", "is_emergency", "self_declare"]
     search_fields = ["name", "code"]
+
+
+@admin.register(ServiceClosedDate)
+class ServiceClosedDateAdmin(admin.ModelAdmin):
+    list_display = ["date", "service", "reason"]
+    list_filter = ["service"]
+    list_select_related = ["service"]
 
 
 def _run_status(modeladmin, request, queryset, status):

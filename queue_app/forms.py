@@ -1,12 +1,13 @@
-"""Staff forms: log in at a counter, and move to another counter."""
+"""Staff forms: log in at a counter, and move to another counter; the service form in admin."""
 
 from django import forms
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.forms import AuthenticationForm
+from django.utils.dates import WEEKDAYS
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from .models import Counter, Staff
+from .models import EVERY_DAY, Counter, Service, Staff
 
 
 def counter_choices():
@@ -81,8 +82,9 @@ class StaffLoginForm(BoundedUsernameMixin, AuthenticationForm):
         user = self.get_user()
         if user is None:
             return cleaned
-        if user.role == Staff.Role.RECEPTION:
-            # Reception works at the reception desk, never at a counter: nothing to hold.
+        if user.role in (Staff.Role.RECEPTION, Staff.Role.MANAGER):
+            # Reception works at the reception desk and managers read reports, never at a
+            # counter: nothing to hold.
             cleaned["counter"] = None
             return cleaned
         counter = cleaned.get("counter") or self.assigned_counter(user)
@@ -111,3 +113,43 @@ class SwitchCounterForm(forms.Form):
         error_messages={"invalid_choice": _("That counter does not exist."), "required": _("Choose a counter.")},
     )
     force = forms.BooleanField(required=False, widget=forms.HiddenInput)
+
+
+class ServiceAdminForm(forms.ModelForm):
+    """The service in admin: its days as checkboxes over the week_days bitmask."""
+
+    days = forms.TypedMultipleChoiceField(
+        label=_("Days offered"),
+        choices=[(i, name) for i, name in WEEKDAYS.items()],
+        coerce=int,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("Tick the days of the week the service takes patients. Holidays go under closed dates below."),
+    )
+
+    class Meta:
+        model = Service
+        fields = [
+            "service_name",
+            "description",
+            "days",
+            "is_active",
+            "opens_at",
+            "closes_at",
+            "wait_alert_minutes",
+            "per_counter_lines",
+            "priority_calls_in_a_row",
+            "notify_near_at",
+        ]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        week_days = self.instance.week_days if self.instance.pk else EVERY_DAY
+        self.fields["days"].initial = [i for i in WEEKDAYS if week_days & (1 << i)]
+
+    def clean(self):
+        cleaned = super().clean()
+        opens, closes = cleaned.get("opens_at"), cleaned.get("closes_at")
+        if (opens is None) != (closes is None):
+            raise forms.ValidationError(_("Give both opening and closing times, or neither."), code="half_hours")
+        self.instance.week_days = sum(1 << day for day in set(cleaned.get("days") or []))
+        return cleaned

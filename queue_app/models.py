@@ -4,17 +4,19 @@ import hashlib
 import re
 from datetime import date, datetime, time, timedelta
 
-from django.contrib.auth.models import AbstractUser, UserManager
 from django.core.validators import MaxValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from .accounts import Staff, StaffManager, StaffQuerySet  # noqa: F401 (re-exported)
 from .names import name_key
+from .opening_hours import ServiceClosedDate, ServiceSchedule, within  # noqa: F401 (re-exported)
 
 WEEKDAY_NAMES = (_("Mon"), _("Tue"), _("Wed"), _("Thu"), _("Fri"), _("Sat"), _("Sun"))
 EVERY_DAY = 127
+REPORT_FIELDS = ("service_date", "service", "status", "counter", "called_by", "joined_at", "called_at", "finished_at")
 
 
 # Ids a request may name: larger numbers would overflow the database's 64-bit keys.
@@ -73,14 +75,14 @@ class PriorityCategory(models.Model):
         return self.name
 
 
-class Service(models.Model):
+class Service(ServiceSchedule):
     service_name = models.CharField(_("name"), max_length=50, unique=True)
     description = models.TextField(_("description"), blank=True)
     week_days = models.PositiveSmallIntegerField(
         _("days offered"),
         default=EVERY_DAY,
         validators=[MaxValueValidator(EVERY_DAY)],
-        help_text=_("Bitmask: Mon=1, Tue=2, Wed=4, Thu=8, Fri=16, Sat=32, Sun=64; 127 = every day."),
+        help_text=_("The days of the week the service takes patients."),
     )
     is_active = models.BooleanField(_("active"), default=True)
     per_counter_lines = models.BooleanField(
@@ -126,66 +128,10 @@ class Service(models.Model):
         """The ticket prefix: the name upper-cased with non-alphanumerics dropped (OPD, TEST)."""
         return re.sub(r"[^A-Z0-9]", "", self.service_name.upper()) or "Q"
 
-    def is_offered_on(self, day: date) -> bool:
-        return bool(self.week_days & (1 << day.weekday()))
-
     def days_display(self) -> str:
         if self.week_days == EVERY_DAY:
             return str(_("Every day"))
         return ", ".join(str(name) for i, name in enumerate(WEEKDAY_NAMES) if self.week_days & (1 << i))
-
-
-class StaffQuerySet(models.QuerySet):
-    def create(self, **fields):
-        """`Staff.objects.create(username=…, password='…')` (the seed's snippet) stores a hash.
-
-        On the queryset, so get_or_create and update_or_create (which call it) hash too.
-        """
-        password = fields.pop("password", None)
-        user = self.model(**fields)
-        if password:
-            user.set_password(password)
-        else:
-            user.set_unusable_password()
-        user.save(force_insert=True, using=self.db)
-        return user
-
-
-class StaffManager(UserManager.from_queryset(StaffQuerySet)):
-    pass
-
-
-class Staff(AbstractUser):
-    class Role(models.TextChoices):
-        OPERATOR = "operator", _("Counter operator")
-        RECEPTION = "reception", _("Reception")
-        ADMIN = "admin", _("Administrator")
-
-    role = models.CharField(_("role"), max_length=16, choices=Role.choices, default=Role.OPERATOR)
-
-    objects = StaffManager()
-
-    class Meta:
-        verbose_name = _("staff member")
-        verbose_name_plural = _("staff")
-        constraints = [
-            models.CheckConstraint(condition=Q(role__in=["operator", "reception", "admin"]), name="staff_role_valid"),
-        ]
-
-    def save(self, *args, **kwargs):
-        # Administrators manage the clinic in Django admin, reception uses its ticket actions
-        # there (TicketAdmin checks the role); operators work at counters only.
-        if self.role in (self.Role.ADMIN, self.Role.RECEPTION) or self.is_superuser:
-            self.is_staff = True
-        super().save(*args, **kwargs)
-
-    @property
-    def is_queue_admin(self) -> bool:
-        return self.is_active and (self.role == self.Role.ADMIN or self.is_superuser)
-
-    @property
-    def display_name(self) -> str:
-        return self.get_full_name() or self.username
 
 
 class Counter(models.Model):
@@ -199,9 +145,15 @@ class Counter(models.Model):
 
     counter_name = models.CharField(_("name"), max_length=50)
     service = models.ForeignKey(Service, on_delete=models.PROTECT, related_name="counters", verbose_name=_("service"))
-    start_time = models.TimeField(_("opens at"), default=time(9, 0))
-    end_time = models.TimeField(_("closes at"), default=time(17, 0))
-    current_status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.CLOSED)
+    start_time = models.TimeField(_("opens at"), default=time(9, 0), help_text=_("Within the service's hours."))
+    end_time = models.TimeField(_("closes at"), default=time(17, 0), help_text=_("Within the service's hours."))
+    current_status = models.CharField(
+        _("status"),
+        max_length=16,
+        choices=Status.choices,
+        default=Status.CLOSED,
+        help_text=_("Set by the staff member at the counter."),
+    )
     assigned_staff = models.ForeignKey(
         Staff,
         on_delete=models.SET_NULL,
@@ -248,10 +200,9 @@ class Counter(models.Model):
         return self.counter_name
 
     def within_hours(self, moment: datetime | None = None) -> bool:
-        now = timezone.localtime(moment).time()
-        if self.start_time <= self.end_time:
-            return self.start_time <= now < self.end_time
-        return now >= self.start_time or now < self.end_time  # hours across midnight
+        """Within both the counter's hours and its service's (a counter may only narrow them)."""
+        now = timezone.localtime(moment)
+        return within(now.time(), self.start_time, self.end_time) and self.service.within_hours(now)
 
     def is_open(self, moment: datetime | None = None) -> bool:
         """Staffed, available or busy, and within its hours (start inclusive, end exclusive)."""
@@ -378,6 +329,8 @@ class Ticket(models.Model):
             models.Index(fields=["service", "service_date", "status", "counter"], name="ticket_service_counts"),
             models.Index(fields=["status", "service_date"], name="ticket_status_day"),
             models.Index(fields=["service_date", "called_at"], name="ticket_recent_calls"),
+            # The reports read a date range's times from the index alone (bench/README.md, Reports).
+            models.Index(fields=[*REPORT_FIELDS], name="ticket_report_times"),
         ]
 
     def __str__(self):

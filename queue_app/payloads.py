@@ -172,10 +172,13 @@ def ticket_update(
     }
 
 
-def patient_ticket(ticket: Ticket, *, people_ahead: int | None = None, minutes: float | None = None) -> dict:
-    """The patient's view of a ticket; with `people_ahead` (in their line) and `minutes` (what one
-    place in that line takes), where they stand and how long they may wait. `counter` is, while
-    waiting, the counter they are expected at; who calls them says where to go."""
+def patient_ticket(
+    ticket: Ticket, *, people_ahead: int | None = None, minutes: float | None = None, wait: int | None = None
+) -> dict:
+    """The patient's view of a ticket; with `people_ahead` (in their line), `minutes` (what one
+    place in that line takes) and `wait` (estimates.wait_minutes: None while no counter serves
+    it), where they stand and how long they may wait. `counter` is, while waiting, the counter
+    they are expected at; who calls them says where to go."""
     data = {
         "id": ticket.pk,
         "queue_id": ticket.queue_id,
@@ -197,7 +200,7 @@ def patient_ticket(ticket: Ticket, *, people_ahead: int | None = None, minutes: 
         waiting = ticket.status == Ticket.Status.WAITING
         data["people_ahead"] = people_ahead
         data["position"] = people_ahead + 1 if waiting else (0 if people_ahead == 0 else None)
-        data["estimated_wait_minutes"] = round(people_ahead * minutes) if waiting else 0
+        data["estimated_wait_minutes"] = wait if waiting else 0
         data["minutes_per_place"] = round(minutes, 2)
         data["may_come_back"] = ticket.may_come_back
     return data

@@ -152,7 +152,12 @@ def ticket_facts(ticket: dict, strings: dict) -> dict:
         "counter": counter,
         "position": ticket.get("position") if waiting else "–",
         "ahead": ticket.get("people_ahead", 0) if waiting else "–",
-        "wait": (strings["minutes"] % {"n": minutes} if minutes else strings["no_wait"])
+        # A ticket waiting for a counter to open has no estimate: no time, and never "no wait".
+        "wait": (
+            "–"
+            if ticket.get("estimated_wait_minutes") is None
+            else (strings["minutes"] % {"n": minutes} if minutes else strings["no_wait"])
+        )
         if waiting
         else (strings["now"] if called else "–"),
     }

@@ -17,7 +17,7 @@ from django.conf import settings
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from . import payloads
+from . import estimates, payloads
 from .lines import Lines, service_lines, staff_rows
 from .models import Counter, QueueHistory, Service, Staff, Ticket, parse_id, service_day
 from .versions import StateVersions, forget_versions, remembered_versions, service_version, state_versions  # noqa: F401
@@ -217,7 +217,8 @@ _minutes_memo: dict[tuple[int, object], tuple[float, float]] = {}
 
 
 def minutes_per_patient(service_id: int) -> float:
-    """Average service time today for the service (last 30 served), else the configured default."""
+    """The service's typical time a patient today (estimates.minutes_per_patient over its latest
+    service times), else the configured default."""
     key = (service_id, service_day())
     remembered = _minutes_memo.get(key)
     if remembered is not None and remembered[0] > time.monotonic():
@@ -231,12 +232,17 @@ def minutes_per_patient(service_id: int) -> float:
             finished_at__isnull=False,
         )
         .order_by("-finished_at")
-        .values_list("called_at", "finished_at")[:30]
+        .values_list("called_at", "finished_at")[: estimates.RECENT_SAMPLES]
     )
     durations = [(done - called).total_seconds() / 60 for called, done in pairs]
-    minutes = max(0.5, sum(durations) / len(durations)) if durations else float(settings.DEFAULT_SERVICE_MINUTES)
+    minutes = estimates.minutes_per_patient(durations, default=float(settings.DEFAULT_SERVICE_MINUTES))
     _minutes_memo[key] = (time.monotonic() + MINUTES_MEMO_SECONDS, minutes)
     return minutes
+
+
+def service_stats(service_id: int, *, open_counters: int) -> estimates.ServiceStats:
+    """What the wait estimate needs of a service, with the number of its counters open now."""
+    return estimates.ServiceStats(minutes_per_patient=minutes_per_patient(service_id), open_counters=open_counters)
 
 
 def forget_minutes(service_id: int | None = None) -> None:
@@ -288,15 +294,24 @@ def positions_now(service_id: int) -> dict:
     if service is None:
         return payloads.positions(service_id, {"serving": {}, "waiting": {}, "line": None}, 0, as_of=as_of, version=0)
     lines = Lines(service)
+    serving = 1 if service.per_counter_lines else counters_serving(service, 0)
+    minutes = minutes_per_patient(service_id) / max(1, serving)
     return payloads.positions(
-        service_id, queue_numbers(service_id, lines), minutes_per_place(service), as_of=as_of, version=service.version
+        service_id, queue_numbers(service_id, lines), minutes, as_of=as_of, version=service.version
     )
 
 
 def ticket_dict(ticket: Ticket) -> dict:
     """The patient's view of a ticket: where to go, how many are ahead, how long to wait."""
     ahead = people_ahead(ticket)
-    return payloads.patient_ticket(ticket, people_ahead=ahead, minutes=minutes_per_place(ticket.service))
+    serving = counters_serving(ticket.service, ticket.counter_id)
+    stats = service_stats(ticket.service_id, open_counters=serving)
+    return payloads.patient_ticket(
+        ticket,
+        people_ahead=ahead,
+        minutes=stats.minutes_per_patient / max(1, serving),
+        wait=estimates.wait_minutes(stats=stats, people_ahead=ahead),
+    )
 
 
 def people_ahead(ticket: Ticket) -> int:
@@ -307,15 +322,16 @@ def people_ahead(ticket: Ticket) -> int:
     return Lines(ticket.service, day=ticket.service_date).ahead_of(ticket.pk) or 0
 
 
-def minutes_per_place(service: Service) -> float:
-    """How long one place in the line takes: a patient's time, shared by the service's open
-    counters when they call from one line."""
-    minutes = minutes_per_patient(service.pk)
+def counters_serving(service: Service, counter_id) -> int:
+    """How many counters call from the line a ticket waits in: the service's open counters (one
+    line), its own counter (a line per counter), none while it waits for a counter to open."""
+    if counter_id is None:
+        return 0
     if service.per_counter_lines:
-        return minutes
+        return 1
     now = timezone.now()
-    open_now = sum(c.is_open(now) for c in Counter.objects.filter(service_id=service.pk, held_by__isnull=False))
-    return minutes / max(1, open_now)
+    staffed = Counter.objects.filter(service_id=service.pk, held_by__isnull=False).select_related("service")
+    return sum(c.is_open(now) for c in staffed)
 
 
 def patient_tickets(patient) -> list[Ticket]:
@@ -345,8 +361,7 @@ def services_overview() -> list[dict]:
         open_counters = [c for c in counters if c.service_id == service.pk and c.is_open(now)]
         offered = service.is_offered_on(today)
         people = waiting.get(service.pk, 0)
-        minutes = settings.DEFAULT_SERVICE_MINUTES
-        per_counter = people / len(open_counters) if open_counters else people
+        stats = service_stats(service.pk, open_counters=len(open_counters))
         result.append(
             {
                 "id": service.pk,
@@ -355,7 +370,7 @@ def services_overview() -> list[dict]:
                 "offered_today": offered,
                 "open_counters": len(open_counters),
                 "people_waiting": people,
-                "estimated_wait_minutes": round(per_counter * minutes),
+                "estimated_wait_minutes": estimates.wait_minutes(stats=stats, people_ahead=people),
                 "days": service.days_display(),
             }
         )

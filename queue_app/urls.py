@@ -6,7 +6,7 @@ from .api import patient as patient_api
 from .api import reception as reception_api
 from .api import staff as staff_api
 from .models import parse_id
-from .views import debug, display, health, patient, qr, reception, sms_status, staff
+from .views import debug, display, health, patient, qr, reception, reports, sms_status, staff
 
 
 class AnyIdConverter:
@@ -72,6 +72,11 @@ urlpatterns = [
     # Display
     path("display/", display.display_screen, name="display_screen"),
     path("display/screen/data/", display_api.DisplayDataApi.as_view(), name="display_screen_data"),
+    # Reports (docs/reports.md)
+    path("reports/", reports.reports_page, name="reports"),
+    path("reports/overview/", reports.overview_fragment, name="reports_overview"),
+    path("reports/tickets.csv", reports.tickets_csv, name="reports_tickets_csv"),
+    path("reports/summary.csv", reports.summary_csv, name="reports_summary_csv"),
     path("healthz/", health.healthz, name="healthz"),
     path("sms/status/", sms_status.sms_status, name="sms_status"),
 ]

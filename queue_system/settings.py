@@ -363,6 +363,9 @@ TRUSTED_PROXIES = envlist("TRUSTED_PROXIES")
 DEFAULT_PHONE_REGION = envstr("DEFAULT_PHONE_REGION", "IN").upper()
 ALLOWED_PHONE_REGIONS = [r.upper() for r in envlist("ALLOWED_PHONE_REGIONS", DEFAULT_PHONE_REGION)]
 DEFAULT_SERVICE_MINUTES = envint("DEFAULT_SERVICE_MINUTES", "5", minimum=1)
+# Reports: the longest range the page shows, and the longest one the CSV exports stream.
+REPORTS_MAX_DAYS = envint("REPORTS_MAX_DAYS", "92", minimum=1)
+REPORTS_EXPORT_MAX_DAYS = envint("REPORTS_EXPORT_MAX_DAYS", "400", minimum=1)
 # A counter whose dashboard has shown no sign of life (socket pings every 25 s, any action) for
 # this long is released as at logout, so patients are not sent to a counter nobody staffs.
 COUNTER_IDLE_MINUTES = envint("COUNTER_IDLE_MINUTES", "10", minimum=1)

@@ -139,7 +139,9 @@ class TicketSerializer(serializers.Serializer):
 class PatientTicketSerializer(TicketSerializer):
     people_ahead = serializers.IntegerField()
     position = serializers.IntegerField(allow_null=True, help_text="1 = next; 0 = being served.")
-    estimated_wait_minutes = serializers.IntegerField()
+    estimated_wait_minutes = serializers.IntegerField(
+        allow_null=True, help_text="null while the ticket waits for a counter of its service to open."
+    )
     minutes_per_place = serializers.FloatField(
         help_text="Minutes one place in the line takes: a patient's time shared by the counters calling from it."
     )

@@ -4,15 +4,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('queue_app', '0001_initial'),
+        ("queue_app", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='counter',
-            name='last_seen_at',
-            field=models.DateTimeField(blank=True, help_text="Last sign of life from the staff member's dashboard; idle counters are released.", null=True, verbose_name='last seen'),
+            model_name="counter",
+            name="last_seen_at",
+            field=models.DateTimeField(
+                blank=True,
+                help_text="Last sign of life from the staff member's dashboard; idle counters are released.",
+                null=True,
+                verbose_name="last seen",
+            ),
         ),
     ]

@@ -4,14 +4,13 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('queue_app', '0002_counter_last_seen_at'),
+        ("queue_app", "0002_counter_last_seen_at"),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='ticket',
-            index=models.Index(fields=['service', 'service_date', 'status', 'counter'], name='ticket_service_counts'),
+            model_name="ticket",
+            index=models.Index(fields=["service", "service_date", "status", "counter"], name="ticket_service_counts"),
         ),
     ]

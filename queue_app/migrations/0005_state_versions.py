@@ -4,20 +4,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('queue_app', '0004_cache_table'),
+        ("queue_app", "0004_cache_table"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='counter',
-            name='version',
-            field=models.PositiveBigIntegerField(default=0, editable=False, verbose_name='state version'),
+            model_name="counter",
+            name="version",
+            field=models.PositiveBigIntegerField(default=0, editable=False, verbose_name="state version"),
         ),
         migrations.AddField(
-            model_name='service',
-            name='version',
-            field=models.PositiveBigIntegerField(default=0, editable=False, verbose_name='state version'),
+            model_name="service",
+            name="version",
+            field=models.PositiveBigIntegerField(default=0, editable=False, verbose_name="state version"),
         ),
     ]

@@ -20,9 +20,11 @@ def service_counters(service_id: int) -> list[Counter]:
 
 
 def open_counters(service_id: int, now: datetime) -> list[Counter]:
-    candidates = Counter.objects.filter(
-        service_id=service_id, held_by__isnull=False, current_status__in=Counter.OPEN_STATUSES
-    ).order_by("id")
+    candidates = (
+        Counter.objects.filter(service_id=service_id, held_by__isnull=False, current_status__in=Counter.OPEN_STATUSES)
+        .select_related("service")  # within_hours reads the service's hours too
+        .order_by("id")
+    )
     return [c for c in candidates if c.within_hours(now)]
 
 

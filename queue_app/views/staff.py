@@ -34,8 +34,13 @@ def staff_required(view):
 
 
 def _home(user) -> str:
-    """Where a staff member starts: reception at the reception desk, everyone else at a counter."""
-    return reverse("reception_desk") if user.role == Staff.Role.RECEPTION else reverse("staff_dashboard")
+    """Where a staff member starts: reception at the reception desk, managers at the reports,
+    everyone else at a counter."""
+    if user.role == Staff.Role.RECEPTION:
+        return reverse("reception_desk")
+    if user.role == Staff.Role.MANAGER:
+        return reverse("reports")
+    return reverse("staff_dashboard")
 
 
 def _safe_next(request, user) -> str:
@@ -132,8 +137,8 @@ def _render_picker(request, *, takeover: Counter | None = None, status: int = 20
 def staff_dashboard(request):
     if not access.is_staff_user(request.user):
         return redirect(STAFF_LOGIN_URL)
-    if request.user.role == Staff.Role.RECEPTION:
-        return redirect("reception_desk")
+    if request.user.role in (Staff.Role.RECEPTION, Staff.Role.MANAGER):
+        return redirect(_home(request.user))
     counter = _counter_on_screen(request)
     if counter is None:
         return _render_picker(request)
@@ -241,8 +246,8 @@ def switch_counter(request):
     """GET: the counter picker (or the take-over question). POST: take the chosen counter."""
     if not access.is_staff_user(request.user):
         return redirect(STAFF_LOGIN_URL)
-    if request.user.role == Staff.Role.RECEPTION:
-        return redirect("reception_desk")  # reception never holds a counter
+    if request.user.role in (Staff.Role.RECEPTION, Staff.Role.MANAGER):
+        return redirect(_home(request.user))  # reception and managers never hold a counter
     if request.method == "GET":
         requested = parse_id(request.GET.get("counter"))
         takeover = None

@@ -55,7 +55,8 @@
       counter: !ticket.counter ? t.no_counter : (waiting && ticket.one_line ? format(t.expected, { counter: ticket.counter }) : ticket.counter),
       position: waiting ? String(ticket.position || (ticket.people_ahead || 0) + 1) : "–",
       ahead: waiting ? String(ticket.people_ahead || 0) : "–",
-      wait: waiting ? (minutes ? format(t.minutes, { n: minutes }) : t.no_wait) : (ticket.status === "called" ? t.now : "–"),
+      // Waiting for a counter to open: no estimate, so no time and never "no wait".
+      wait: waiting ? (ticket.estimated_wait_minutes == null || !ticket.counter_id ? "–" : minutes ? format(t.minutes, { n: minutes }) : t.no_wait) : (ticket.status === "called" ? t.now : "–"),
     };
   }
 
@@ -188,7 +189,8 @@
       const ahead = inLine !== -1 ? inLine : found.ahead;
       ticket.people_ahead = ahead;
       ticket.position = ahead + 1;
-      ticket.estimated_wait_minutes = Math.round(ahead * (msg.minutes_per_place || ticket.minutes_per_place || 0));
+      // queue_app/estimates.py wait_minutes over the line's counters; none while in the pool.
+      ticket.estimated_wait_minutes = ticket.counter_id ? Math.round(ahead * (msg.minutes_per_place || ticket.minutes_per_place || 0)) : null;
       render();
     }
 

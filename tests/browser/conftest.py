@@ -31,6 +31,7 @@ LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking
 
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1366, "height": 768}
+TABLET = {"width": 820, "height": 1180}
 TV = {"width": 1920, "height": 1080}
 
 # Waiting for a page to react to something a server did: generous, a loaded 2-core CI is slow.

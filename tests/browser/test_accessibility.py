@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import expect
 
 from .axe import assert_no_serious_violations
-from .conftest import DESKTOP, PHONE, TV
+from .conftest import DESKTOP, PHONE, TABLET, TV
 from .helpers import PASSWORD, SPEECH_STUB, api_post, local_number, sign_in_patient, wait_live
 
 SIZES = {"phone": PHONE, "desktop": DESKTOP}
@@ -29,6 +29,7 @@ STAFF = [
     {"username": "operator4", "first_name": "David", "last_name": "Thomas"},
     {"username": "desk1", "first_name": "Rita", "last_name": "Fernandes", "role": "reception"},
     {"username": "admin", "first_name": "Clinic", "last_name": "Admin", "role": "admin", "is_superuser": True},
+    {"username": "boss", "first_name": "Leela", "last_name": "Das", "role": "manager"},
 ]
 COUNTERS = [
     {"counter_name": "Counter 1", "service": "OPD", "held_by": "operator1", "assigned_staff": "operator1"},
@@ -120,7 +121,7 @@ def log_in(page, who: str) -> None:
     page.get_by_label("Username").fill(who)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(re.compile(r"/(admin|staff/dashboard|staff/reception)/$"))
+    page.wait_for_url(re.compile(r"/(admin|staff/dashboard|staff/reception|reports)/$"))
 
 
 @pytest.fixture(params=list(SIZES))
@@ -330,6 +331,26 @@ def test_reception_slip(clinic, visit, size):
         check(page, f"the slip on {paper} paper", size)
 
 
+# --- reports ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("screen", ["phone", "tablet", "desktop"])
+def test_reports_page(clinic, open_context, states, screen):
+    viewport = {"phone": PHONE, "tablet": TABLET, "desktop": DESKTOP}[screen]
+    page = open_context(viewport, storage_state=states("boss"), **CONTEXT).new_page()
+    page.goto("/reports/")
+    wait_live(page)
+    expect(page.locator("#overview tbody tr")).not_to_have_count(0)
+    expect(page.get_by_role("heading", name="History")).to_be_visible()
+    check(page, "the reports page", screen)
+
+
+def test_reports_refused_to_an_operator(clinic, visit, size):
+    page = visit("/reports/", as_="operator1")
+    expect(page.get_by_role("heading")).not_to_have_count(0)
+    check(page, "the reports page refusing an operator", size)
+
+
 # --- the wall display ------------------------------------------------------------------------
 
 
@@ -368,10 +389,15 @@ def test_admin_login(clinic, visit, size):
         ("a counter", "/admin/queue_app/counter/{counter}/change/"),
         ("a new counter", "/admin/queue_app/counter/add/"),
         ("the patient texts", "/admin/queue_app/notification/"),
+        ("a service, its days and closed dates", "/admin/queue_app/service/{service}/change/"),
+        ("a new service", "/admin/queue_app/service/add/"),
     ],
 )
 def test_admin_pages(clinic, visit, size, what, path):
-    path = path.format(ticket=clinic["walk_in"]["ticket"]["id"], counter=clinic["made"]["counters"]["Counter 1"])
+    made = clinic["made"]
+    path = path.format(
+        ticket=clinic["walk_in"]["ticket"]["id"], counter=made["counters"]["Counter 1"], service=made["services"]["OPD"]
+    )
     page = visit(path, as_="admin")
     expect(page.locator("#content")).to_be_visible()
     check(page, what, size)

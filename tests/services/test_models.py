@@ -85,3 +85,30 @@ def test_week_days_above_127_are_refused_by_the_database():
 def test_staff_created_with_a_plain_password_stores_a_hash():
     user = Staff.objects.create(username="operator1", password="password123", role="operator", is_active=True)
     assert user.password != "password123" and user.check_password("password123")
+
+
+def test_a_closed_date_makes_a_week_day_not_offered(opd):
+    from datetime import date
+
+    from queue_app.models import ServiceClosedDate
+
+    monday = date(2026, 12, 7)
+    assert opd.is_offered_on(monday)
+    ServiceClosedDate.objects.create(service=opd, date=monday, reason="Holiday")
+    assert not opd.is_offered_on(monday) and opd.is_offered_on(date(2026, 12, 8))
+
+
+def test_a_counter_is_open_only_within_its_own_and_its_services_hours(opd, settings):
+    from datetime import UTC, datetime, time
+
+    from ..factories import CounterFactory
+
+    settings.TIME_ZONE = "UTC"
+    opd.opens_at, opd.closes_at = time(8), time(13)
+    counter = CounterFactory.build(service=opd, start_time=time(9), end_time=time(17))
+    at = lambda h, m=0: datetime(2026, 12, 7, h, m, tzinfo=UTC)  # noqa: E731
+    assert counter.within_hours(at(9)) and counter.within_hours(at(12, 59))
+    assert not counter.within_hours(at(8, 30))  # the service is open, the counter not yet
+    assert not counter.within_hours(at(13))  # the counter is, the service has closed
+    opd.opens_at = opd.closes_at = None
+    assert counter.within_hours(at(16, 59))  # no service hours: the counter's own

@@ -519,11 +519,12 @@ def test_query_counts_do_not_grow_with_the_queue(opd, counters, count, django_as
     patients = PatientFactory.create_batch(count)
     join_all(opd, patients[:-1])
     # The change, its state version (3: services.changes.publish_change), the phone's ticket cap
-    # (2) and the events built under the lock (what runs after the commit, such as the position
-    # list, does not run inside the test's transaction); the service's line for the staff lists
-    # is read as small rows, then the listed rows (2); the texts the change owes (3: the line, its
-    # tickets, one insert: services.notifications.write_owed).
-    with django_assert_max_num_queries(21):
+    # (2), whether today is one of the service's closed dates, and the events built under the lock
+    # (what runs after the commit, such as the position list, does not run inside the test's
+    # transaction); the service's line for the staff lists is read as small rows, then the listed
+    # rows (2); the texts the change owes (3: the line, its tickets, one insert:
+    # services.notifications.write_owed).
+    with django_assert_max_num_queries(22):
         services.join(patient=patients[-1], service=opd)
     with django_assert_max_num_queries(18):  # the service's line read once, as small rows
         services.serve_next(counter=counters[0], by=None)

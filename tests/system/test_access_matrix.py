@@ -102,6 +102,10 @@ POST /staff/reception/tickets/{tb}/move/      service_id={lab}             403  
 POST /staff/reception/tickets/{ta}/priority/  priority=                    403  403  403  403  403  200  200
 POST /staff/reception/tickets/{ta}/cancel/    -                            403  403  403  403  403  200  409
 GET  /staff/reception/tickets/{ta}/slip/      -                            S    S    S    403  403  200  200
+GET  /reports/                                -                            S    S    S    403  403  200  403
+GET  /reports/overview/                       -                            S    S    S    403  403  200  403
+GET  /reports/tickets.csv                     -                            403  403  403  403  403  200  403
+GET  /reports/summary.csv                     -                            403  403  403  403  403  200  403
 """
 
 # query (on /ws/queue/updates/)     anon patA patB op1  op2  admin recep      (ok: accepted, no: refused)

@@ -126,3 +126,39 @@ def test_admin_login_refuses_a_username_longer_than_any_account_before_the_locko
     assert response.status_code == 200
     assert "Please enter the correct username and password" in response.content.decode()
     assert not AccessAttempt.objects.exists()
+
+
+def test_service_days_are_checkboxes_stored_as_the_bitmask(admin_client, opd):
+    page = admin_client.get(reverse("admin:queue_app_service_change", args=[opd.pk])).content.decode()
+    assert 'type="checkbox" name="days" value="0"' in page and "Monday" in page
+    data = {
+        "service_name": "OPD",
+        "description": "",
+        "days": ["0", "1", "2", "3", "4"],  # Monday to Friday
+        "is_active": "on",
+        "opens_at": "08:00",
+        "closes_at": "13:00",
+        "wait_alert_minutes": "30",
+        "closed_dates-TOTAL_FORMS": "1",
+        "closed_dates-INITIAL_FORMS": "0",
+        "closed_dates-0-date": "2026-12-25",
+        "closed_dates-0-reason": "Christmas",
+    }
+    response = admin_client.post(reverse("admin:queue_app_service_change", args=[opd.pk]), data)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    opd.refresh_from_db()
+    assert opd.week_days == 31 and opd.wait_alert_minutes == 30
+    assert opd.closed_dates.get().reason == "Christmas"
+
+
+def test_half_given_opening_hours_are_refused_readably(admin_client, opd):
+    data = {"service_name": "OPD", "days": ["0"], "opens_at": "08:00", "closes_at": ""}
+    data.update({"closed_dates-TOTAL_FORMS": "0", "closed_dates-INITIAL_FORMS": "0"})
+    response = admin_client.post(reverse("admin:queue_app_service_change", args=[opd.pk]), data)
+    assert response.status_code == 200
+    assert "Give both opening and closing times, or neither." in response.content.decode()
+
+
+def test_a_counters_last_seen_time_is_read_only(admin_client, counters):
+    page = admin_client.get(reverse("admin:queue_app_counter_change", args=[counters[0].pk])).content.decode()
+    assert 'name="last_seen_at"' not in page and 'name="held_by"' not in page
