@@ -62,8 +62,8 @@ def test_service_selection_and_the_ticket_page_agree(opd, counters, patients):
     minutes = selectors.minutes_per_patient(opd.pk)
     assert row["estimated_wait_minutes"] == round(5 * minutes / 2)  # five waiting, two counters
     last = selectors.ticket_dict(tickets[-1])
-    # That ticket's own counter's line: the people before it there, served by that counter.
-    assert last["estimated_wait_minutes"] == round(last["people_ahead"] * minutes)
+    # One line for the service: the four before it, served by its two counters; as the page said.
+    assert last["people_ahead"] == 4 and last["estimated_wait_minutes"] == round(4 * minutes / 2)
     assert estimates.wait_minutes(stats=selectors.service_stats(opd.pk, open_counters=1), people_ahead=2) == round(
         2 * minutes
     )

@@ -139,6 +139,8 @@ def test_service_days_are_checkboxes_stored_as_the_bitmask(admin_client, opd):
         "opens_at": "08:00",
         "closes_at": "13:00",
         "wait_alert_minutes": "30",
+        "priority_calls_in_a_row": "3",
+        "notify_near_at": "2",
         "closed_dates-TOTAL_FORMS": "1",
         "closed_dates-INITIAL_FORMS": "0",
         "closed_dates-0-date": "2026-12-25",

@@ -111,9 +111,9 @@ def test_tickets_csv_reads_in_pages_not_per_row(past, django_assert_max_num_quer
 
     monkeypatch.setattr(exports, "PAGE", 3)  # 8 tickets: pages of 3, 3, 2
     client = client_for("admin")
-    # The session (read, saved: sliding expiry) and the user, the services' and counters' names,
-    # 3 pages, and the transaction's own.
-    with django_assert_max_num_queries(2 + 3 + 5):
+    # The session (read, saved: sliding expiry) and the user, the services' and counters' names and
+    # the priorities' codes, 3 pages, and the transaction's own.
+    with django_assert_max_num_queries(2 + 4 + 5):
         assert len(_csv(client.get(f"/reports/tickets.csv?{RANGE}"))) == 8
 
 
