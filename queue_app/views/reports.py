@@ -17,6 +17,7 @@ from ..http import wants_json
 from ..models import Counter, Service, Staff
 from ..reports import charts, exports, queries
 from ..reports.ranges import BadRange, parse_filter
+from ..reports.texts import texts_per_day
 from .staff import STAFF_LOGIN_URL
 
 
@@ -63,6 +64,7 @@ def reports_page(request):
         context.update(
             report=report,
             history=history,
+            texts=texts_per_day(report),
             day_chart=charts.day_bars(history["days"]),
             arrivals_map=charts.week_heatmap(history["hours"], "arrivals"),
             waits_map=charts.week_heatmap(history["hours"], "wait_median", scale=60),

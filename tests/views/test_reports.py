@@ -181,3 +181,28 @@ def test_the_overview_warns_past_the_service_alert(counters, patients, admin_use
     with django_assert_max_num_queries(8):
         body = client.get("/reports/overview/").content.decode()
     assert "over the 10 min alert" in body
+
+
+def test_the_page_counts_texts_per_day_by_kind_and_outcome(past):
+    from queue_app.models import Notification
+
+    tickets = {t.queue_id: t for t in Ticket.objects.all()}
+    t1, other = tickets["OPD_001_1234"], next(t for q, t in tickets.items() if q != "OPD_001_1234")
+    Status = Notification.Status
+    for ticket, kind, status in [
+        (t1, "near", Status.DELIVERED),
+        (t1, "called", Status.UNDELIVERED),
+        (other, "near", Status.DROPPED),
+        (other, "called", Status.PENDING),
+    ]:
+        Notification.objects.create(ticket=ticket, kind=kind, to="+919800000001", body="x", status=status)
+    from queue_app.reports.ranges import parse_filter
+    from queue_app.reports.texts import texts_per_day
+
+    rows = texts_per_day(parse_filter({"date_from": "2026-11-02", "date_to": "2026-11-04"}))
+    assert sum(r["total"] for r in rows) == 4
+    assert sum(r["near"] for r in rows) == 2 and sum(r["called"] for r in rows) == 2
+    totals = {k: sum(r[k] for r in rows) for k in ("sent", "failed", "dropped", "waiting")}
+    assert totals == {"sent": 1, "failed": 1, "dropped": 1, "waiting": 1}
+    page = client_for("manager").get(f"/reports/?{RANGE}").content.decode()
+    assert "Texts to patients per day" in page and "+9198" not in page
