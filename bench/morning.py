@@ -68,6 +68,7 @@ class Visit:
     transfer: bool = False
     state: str = "waiting"
     first_passed: float | None = None  # minute someone of its class who joined after it was called
+    estimates: list = field(default_factory=list)  # (minute, minutes estimated, people ahead) while waiting
 
 
 class Clock:
@@ -132,6 +133,7 @@ class Morning:
         self.ups = Tally()
         self.up_patients = set()
         self.lost_minutes = {}
+        self.rises = Tally()  # an estimate up by 2 minutes or more with nobody put ahead, by cause
         self.queue = []
         self.seq = 0
         self.plan(patients, minutes)
@@ -287,15 +289,29 @@ class Morning:
                 self.sent_called.add((payload["ticket"]["id"], self.clock.minutes))
 
     def watch_positions(self, reason):
-        """Every waiting patient's place in their line now; a place further back is counted."""
+        """Every waiting patient's place in their line now, and the wait the ticket page shows
+        (estimates.py): a place further back is counted, and an estimate that rose by 2 minutes
+        or more while nobody was put ahead."""
+        from queue_app import selectors
         from queue_app.lines import Lines
 
         now = {}
+        selectors.forget_minutes()  # remembered for seconds of real time: minutes of this morning
         for service in self.services.values():
             service.refresh_from_db(fields=["priority_streak"])
             lines = Lines(service)
-            for place, _number, _counter in lines.rows:
-                now[place.id] = (service.pk, lines.ahead_of(place.id))
+            for place, _number, counter_id in lines.rows:
+                ahead = lines.ahead_of(place.id)
+                now[place.id] = (service.pk, ahead)
+                serving = selectors.counters_serving(service, counter_id)[0]
+                shown = selectors.wait_for(service, counter_id, ahead)[1]
+                visit = self.visits.get(place.id)
+                if visit is None or shown is None:
+                    continue
+                if visit.estimates and visit.estimates[-1][2] >= ahead and shown >= visit.estimates[-1][1] + 2:
+                    fewer = serving < visit.estimates[-1][3]
+                    self.rises["a counter stopped calling" if fewer else "the time a visit takes grew"] += 1
+                visit.estimates.append((self.clock.minutes, shown, ahead, serving))
         for pk, (service_id, ahead) in now.items():
             before = self.positions.get(pk)
             if before is not None and before[0] == service_id and ahead > before[1]:
@@ -319,6 +335,12 @@ class Morning:
             for service, waited in first_in.items():
                 waits[service].append(waited)
         lost = sorted(self.lost_minutes.values())
+        # The estimate a patient saw when they joined their service's line, against their wait.
+        errors = [
+            visit.estimates[0][1] - visit.called[0][1]
+            for visit in self.visits.values()
+            if visit.estimates and visit.called and visit.estimates[0][0] >= visit.arrived - 1e-9
+        ]
         return {
             "calls": self.tally["calls"],
             "calls_overtaking": self.tally["calls overtaking"],
@@ -345,6 +367,13 @@ class Morning:
                 "never_announced": len(called_ids - announced),
             },
             "end_minute": round(self.clock.minutes, 1),
+            "estimate": {
+                "patients": len(errors),
+                "median_abs_error": round(statistics.median(abs(e) for e in errors), 1) if errors else None,
+                "bias": round(statistics.fmean(errors), 1) if errors else None,
+                "within_2_min": round(100 * sum(abs(e) <= 2 for e in errors) / len(errors)) if errors else None,
+                "rises_nobody_ahead": dict(self.rises),
+            },
         }
 
 
@@ -392,12 +421,22 @@ def table(results: dict) -> str:
             lambda r: "{called_twice} / {lost} / {never_announced}".format(**r["correctness"]),
         ),
         ("last patient called at minute", lambda r: r["end_minute"]),
+        (
+            "estimate at joining: median |error| / bias, min",
+            lambda r: "{median_abs_error} / {bias}".format(**r["estimate"]),
+        ),
+        ("estimates within 2 min (%)", lambda r: r["estimate"]["within_2_min"]),
+        ("estimate rises of 2+ min, nobody put ahead", lambda r: sum(r["estimate"]["rises_nobody_ahead"].values())),
     ]
     width = max(len(label) for label, _ in rows)
     lines = [f"{'':{width}}  " + "  ".join(f"{m:>16}" for m in modes)]
     for label, value in rows:
         lines.append(f"{label:{width}}  " + "  ".join(f"{value(results[m])!s:>16}" for m in modes))
     for mode in modes:
+        rises = results[mode]["estimate"]["rises_nobody_ahead"]
+        if rises:
+            lines.append(f"\n{mode}: estimate rises of 2+ minutes with nobody put ahead, by cause")
+            lines += [f"  {n:4d}  {cause}" for cause, n in rises.items()]
         causes = results[mode]["positions_up_by_cause"]
         if causes:
             lines.append(f"\n{mode}: positions up by cause")

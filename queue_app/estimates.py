@@ -5,7 +5,6 @@ the one read they need is selectors.service_stats.
 """
 
 from dataclasses import dataclass
-from statistics import median
 
 # How many of the latest service times describe "how long a patient takes now": enough that one
 # long consultation barely moves it, few enough to follow a slow afternoon.
@@ -14,6 +13,9 @@ RECENT_SAMPLES = 15
 # first quick (or slow) patient of the morning does not swing everyone's estimate.
 PRIOR_WEIGHT = 3
 MIN_MINUTES = 0.5
+# How much of a visit, on average, is left at a busy counter when someone starts to wait: more
+# than half, as long visits are more often the ones under way (bench/README.md, the morning).
+RESIDUAL = 0.65
 
 
 @dataclass(frozen=True)
@@ -36,8 +38,17 @@ def minutes_per_patient(durations_minutes: list[float], *, default: float) -> fl
         return float(default)
     n = len(recent)
     weight = min(n, RECENT_SAMPLES)
-    blended = (weight * median(recent) + PRIOR_WEIGHT * default) / (weight + PRIOR_WEIGHT)
+    blended = (weight * _typical(recent) + PRIOR_WEIGHT * default) / (weight + PRIOR_WEIGHT)
     return max(MIN_MINUTES, blended)
+
+
+def _typical(recent: list[float]) -> float:
+    """The mean without the longest and the shortest (with five or more): a wait is a sum of
+    service times, which the mean predicts and the median (below it for skewed times) does not;
+    trimming keeps one very long consultation from moving everyone's estimate."""
+    if len(recent) >= 5:
+        recent = sorted(recent)[1:-1]
+    return sum(recent) / len(recent)
 
 
 def wait_minutes(*, stats: ServiceStats, people_ahead: int, lines: int | None = None) -> int | None:
@@ -47,6 +58,6 @@ def wait_minutes(*, stats: ServiceStats, people_ahead: int, lines: int | None = 
     lines = stats.open_counters if lines is None else lines
     if lines <= 0:
         return None
-    if people_ahead <= 0:
-        return 0
-    return round(people_ahead * stats.minutes_per_patient / lines)
+    # Every counter busy with someone (selectors.wait_for says 0 while one is free): the first
+    # place frees up part-way through a visit (RESIDUAL), then one place per visit.
+    return round((max(0, people_ahead) + RESIDUAL) * stats.minutes_per_patient / lines)

@@ -7,6 +7,7 @@ queries. Public shapes (the display's) carry names per DISPLAY_NAME_MODE and nev
 
 from datetime import datetime
 
+from .estimates import RESIDUAL
 from .models import Counter, Ticket
 from .names import public_name
 
@@ -260,5 +261,8 @@ def positions(service_id: int, numbers: dict, minutes: float, *, as_of: float, v
         "unassigned": waiting.get(None, []),
         "line": numbers["line"],
         "minutes_per_place": round(minutes, 2),
+        # What is left of the visits under way, in places (estimates.RESIDUAL): the phone's estimate
+        # is (people ahead + this) x minutes_per_place, as the server's.
+        "places_under_way": RESIDUAL,
         "as_of": as_of,
     }

@@ -7,17 +7,17 @@ The shapes returned to clients are built by queue_app/payloads.py.
 """
 
 import logging
-import re
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.conf import settings
-from django.db.models import Count, Q
+from django.db.models import Count, Exists, OuterRef, Q
 from django.utils import timezone
 
 from . import estimates, payloads
+from .desk_search import DESK_LIST_LIMIT, MAX_QUERY, today_tickets  # noqa: F401
 from .lines import Lines, service_lines, staff_rows
 from .models import Counter, QueueHistory, Service, Staff, Ticket, parse_id, service_day
 from .versions import StateVersions, forget_versions, remembered_versions, service_version, state_versions  # noqa: F401
@@ -294,7 +294,7 @@ def positions_now(service_id: int) -> dict:
     if service is None:
         return payloads.positions(service_id, {"serving": {}, "waiting": {}, "line": None}, 0, as_of=as_of, version=0)
     lines = Lines(service)
-    serving = 1 if service.per_counter_lines else counters_serving(service, 0)
+    serving = 1 if service.per_counter_lines else counters_serving(service, 0)[0]
     minutes = minutes_per_patient(service_id) / max(1, serving)
     return payloads.positions(
         service_id, queue_numbers(service_id, lines), minutes, as_of=as_of, version=service.version
@@ -304,14 +304,8 @@ def positions_now(service_id: int) -> dict:
 def ticket_dict(ticket: Ticket) -> dict:
     """The patient's view of a ticket: where to go, how many are ahead, how long to wait."""
     ahead = people_ahead(ticket)
-    serving = counters_serving(ticket.service, ticket.counter_id)
-    stats = service_stats(ticket.service_id, open_counters=serving)
-    return payloads.patient_ticket(
-        ticket,
-        people_ahead=ahead,
-        minutes=stats.minutes_per_patient / max(1, serving),
-        wait=estimates.wait_minutes(stats=stats, people_ahead=ahead),
-    )
+    minutes, wait = wait_for(ticket.service, ticket.counter_id, ahead)
+    return payloads.patient_ticket(ticket, people_ahead=ahead, minutes=minutes, wait=wait)
 
 
 def people_ahead(ticket: Ticket) -> int:
@@ -322,16 +316,28 @@ def people_ahead(ticket: Ticket) -> int:
     return Lines(ticket.service, day=ticket.service_date).ahead_of(ticket.pk) or 0
 
 
-def counters_serving(service: Service, counter_id) -> int:
-    """How many counters call from the line a ticket waits in: the service's open counters (one
-    line), its own counter (a line per counter), none while it waits for a counter to open."""
+def counters_serving(service: Service, counter_id) -> tuple[int, int]:
+    """How many counters call from the line a ticket waits in, and how many of them have nobody
+    at them now: the service's open counters (one line), its own counter (a line per counter),
+    none while it waits for a counter to open. One query."""
     if counter_id is None:
-        return 0
+        return 0, 0
+    counters = Counter.objects.filter(service_id=service.pk, held_by__isnull=False)
     if service.per_counter_lines:
-        return 1
+        counters = counters.filter(pk=counter_id)
+    busy = Ticket.objects.of_day().called().filter(counter_id=OuterRef("pk"))
     now = timezone.now()
-    staffed = Counter.objects.filter(service_id=service.pk, held_by__isnull=False).select_related("service")
-    return sum(c.is_open(now) for c in staffed)
+    serving = [c for c in counters.select_related("service").annotate(busy=Exists(busy)) if c.is_open(now)]
+    return len(serving), sum(not c.busy for c in serving)
+
+
+def wait_for(service: Service, counter_id, people_ahead: int) -> tuple[float, int | None]:
+    """What one place in a ticket's line takes, and the wait the ticket page shows (estimates.py):
+    none while no counter calls from its line; nothing while a counter is free for it."""
+    serving, free = counters_serving(service, counter_id)
+    stats = service_stats(service.pk, open_counters=serving)
+    wait = 0 if serving and people_ahead < free else estimates.wait_minutes(stats=stats, people_ahead=people_ahead)
+    return stats.minutes_per_patient / max(1, serving), wait
 
 
 def patient_tickets(patient) -> list[Ticket]:
@@ -340,6 +346,12 @@ def patient_tickets(patient) -> list[Ticket]:
         Ticket.objects.of_day().filter(patient=patient).select_related("service", "counter").in_queue_order()
     )
     return sorted(tickets, key=lambda t: (not t.is_active, t.joined_at))
+
+
+def _selection_wait(stats: estimates.ServiceStats, people: int) -> int | None:
+    """The wait a newcomer would have: nobody waiting, a free counter may call them at once."""
+    wait = estimates.wait_minutes(stats=stats, people_ahead=people)
+    return 0 if wait is not None and people == 0 else wait
 
 
 def services_overview() -> list[dict]:
@@ -370,31 +382,8 @@ def services_overview() -> list[dict]:
                 "offered_today": offered,
                 "open_counters": len(open_counters),
                 "people_waiting": people,
-                "estimated_wait_minutes": estimates.wait_minutes(stats=stats, people_ahead=people),
+                "estimated_wait_minutes": _selection_wait(stats, people),
                 "days": service.days_display(),
             }
         )
     return result
-
-
-DESK_LIST_LIMIT = 50  # the desk shows the latest tickets; a search finds any of today's
-MAX_QUERY = 100
-CODE_AND_NUMBER = re.compile(r"^([A-Za-z0-9]*[A-Za-z])[\s_-]*0*(\d{1,9})$")  # "OPD 12", "opd_012"
-
-
-def today_tickets(query: str = "", *, limit: int = DESK_LIST_LIMIT) -> tuple[list[Ticket], bool]:
-    """Today's tickets, newest first, matching a number ("12"), a code and number ("OPD 12"),
-    or part of a ticket id or name. One query; returns the tickets and whether more matched."""
-    tickets = Ticket.objects.of_day().select_related("service", "counter", "priority")
-    query = " ".join(query.split())[:MAX_QUERY]
-    if query:
-        match = Q(queue_id__icontains=query) | Q(patient_name__icontains=query)
-        coded = CODE_AND_NUMBER.match(query)
-        if query.isdecimal() and len(query) <= 9:
-            match = Q(number=int(query))  # digits are a ticket number, not part of the random suffix
-        elif coded:
-            code = re.sub(r"[^A-Z0-9]", "", coded.group(1).upper())
-            match |= Q(queue_id__istartswith=f"{code}_", number=int(coded.group(2)))
-        tickets = tickets.filter(match)
-    found = list(tickets.order_by("-id")[: limit + 1])
-    return found[:limit], len(found) > limit

@@ -20,7 +20,7 @@ import time
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
-from queue_app.models import Ticket
+from queue_app.models import Counter, Ticket
 
 PING_EVERY = 1.0  # the pages ping every 5 s; the tests have no time to wait that long
 GRACE = 0.5
@@ -174,6 +174,15 @@ class Screen(threading.Thread):
 # --- the same, read from the database --------------------------------------------------------------
 
 
+def line_length(counter_id: int) -> int:
+    """How many wait in the line the counter calls from: its service's one line, or its own."""
+    counter = Counter.objects.select_related("service").get(pk=counter_id)
+    waiting = Ticket.objects.of_day().filter(status=Ticket.Status.WAITING)
+    if counter.service.per_counter_lines:
+        return waiting.filter(counter_id=counter_id).count()
+    return waiting.filter(service_id=counter.service_id).count()
+
+
 def expected_counters(counter_ids) -> dict:
     return {
         counter_id: (
@@ -181,7 +190,7 @@ def expected_counters(counter_ids) -> dict:
             .filter(counter_id=counter_id, status=Ticket.Status.CALLED)
             .values_list("queue_id", flat=True)
             .first(),
-            Ticket.objects.of_day().filter(counter_id=counter_id, status=Ticket.Status.WAITING).count(),
+            line_length(counter_id),
         )
         for counter_id in counter_ids
     }

@@ -190,7 +190,8 @@
       ticket.people_ahead = ahead;
       ticket.position = ahead + 1;
       // queue_app/estimates.py wait_minutes over the line's counters; none while in the pool.
-      ticket.estimated_wait_minutes = ticket.counter_id ? Math.round(ahead * (msg.minutes_per_place || ticket.minutes_per_place || 0)) : null;
+      const perPlace = msg.minutes_per_place || ticket.minutes_per_place || 0;
+      ticket.estimated_wait_minutes = ticket.counter_id ? Math.round((ahead + (msg.places_under_way || 0)) * perPlace) : null;
       render();
     }
 

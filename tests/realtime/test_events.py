@@ -71,6 +71,7 @@ def test_position_messages_carry_ticket_numbers_only(opd, counters, patients):
         "unassigned",
         "line",
         "minutes_per_place",
+        "places_under_way",
         "as_of",
         "sent_at",
     }

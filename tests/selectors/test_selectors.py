@@ -28,14 +28,15 @@ def test_position_is_the_place_in_the_services_line_and_the_wait_is_shared_by_it
     data = selectors.ticket_dict(refresh(tickets[4]))
     assert data["people_ahead"] == 4 and data["position"] == 5
     # The default service time before any data (5 minutes), two counters calling from the line.
-    assert data["minutes_per_place"] == 2.5 and data["estimated_wait_minutes"] == 10
+    # Four ahead and both counters busy with someone by then: 4.65 visits of 5 minutes over two.
+    assert data["minutes_per_place"] == 2.5 and data["estimated_wait_minutes"] == round(4.65 * 5 / 2)
 
 
 def test_with_a_line_per_counter_the_position_is_at_the_counter(per_counter_lines, counters, patients):
     tickets = join_all(per_counter_lines, patients[:5])  # c1: 1,3,5
     data = selectors.ticket_dict(refresh(tickets[4]))
     assert data["people_ahead"] == 2 and data["position"] == 3
-    assert data["estimated_wait_minutes"] == 2 * 5  # the default service time before any data
+    assert data["estimated_wait_minutes"] == round(2.65 * 5)  # the default service time before any data
 
 
 def one_served_in(minutes: float) -> float:
@@ -52,7 +53,7 @@ def test_estimated_wait_uses_todays_service_times(opd, counters, patients):
     data = selectors.ticket_dict(refresh(tickets[4]))  # #2 at the counter; #3, #4 ahead
     per_patient = one_served_in(12)
     assert data["people_ahead"] == 2 and data["minutes_per_place"] == pytest.approx(per_patient / 2, abs=0.01)
-    assert data["estimated_wait_minutes"] == round(2 * per_patient / 2)  # two counters share the line
+    assert data["estimated_wait_minutes"] == round(2.65 * per_patient / 2)  # two counters share the line
 
 
 def test_the_average_is_remembered_briefly_and_forgotten_when_someone_is_served(

@@ -146,7 +146,7 @@ def test_selection_shows_waiting_wait_and_why_a_service_is_closed(signed_in, opd
     ServiceFactory(service_name="Dental", week_days=EVERY_DAY & ~(1 << service_day().weekday()))
     html = page(signed_in.get("/service/selection/"))
     opd_card = html[html.index(f'id="service-{opd.pk}-name"') :]
-    assert "4 people" in opd_card[:2000] and "about 10 min" in opd_card[:2000]
+    assert "4 people" in opd_card[:2000] and "about 12 min" in opd_card[:2000]  # (4 + 0.65) x 5 / 2
     assert "No counter open" in html and "You can still join" in html  # Test: no counter open
     assert "Not offered today. Open on:" in html  # Dental
     assert html.count('name="service_id"') == 2  # Dental cannot be joined
