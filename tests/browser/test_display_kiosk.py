@@ -103,6 +103,10 @@ class DisplayServer:
             DATABASE_URL=f"sqlite:///{workdir / 'display.sqlite3'}",
             DISPLAY_NAME_MODE="masked",
             LOG_LEVEL="warning",
+            # The shell's joins owe texts: no sender thread printing them (console SMS) into the
+            # stdout this class reads its RESULT line from.
+            NOTIFY_SENDER_THREAD="0",
+            SMS_BACKEND="locmem",
         )
         for name in ("REDIS_URL", "DJANGO_SETTINGS_MODULE", "PYTEST_CURRENT_TEST"):
             self.env.pop(name, None)
