@@ -53,6 +53,20 @@ class SafeDateFilters:
             raise IncorrectLookupParameters(exc) from exc
 
 
+class RecordsOnly:
+    """Records of what happened (history, texts sent) are read, never added, edited or deleted
+    by hand: the services write them."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 def _short_time(moment):
     """A time of today as 10:56; of another day with its date (6 Dec, 10:56). None: empty."""
     if moment is None:
@@ -320,20 +334,11 @@ class TicketAdmin(SafeDateFilters, ReceptionTicketAccess, admin.ModelAdmin):
 
 
 @admin.register(QueueHistory)
-class QueueHistoryAdmin(SafeDateFilters, admin.ModelAdmin):
+class QueueHistoryAdmin(RecordsOnly, SafeDateFilters, admin.ModelAdmin):
     list_display = ["at", "action", "ticket", "from_status", "to_status", "from_counter", "counter", "by"]
     list_filter = ["at", "action", "counter"]  # not a date hierarchy: see above
     search_fields = ["ticket__queue_id", "note", "by__username"]
     list_select_related = ["ticket", "counter", "from_counter", "by"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(OTP)
@@ -352,7 +357,7 @@ class OTPAdmin(admin.ModelAdmin):
 
 
 @admin.register(Notification)
-class NotificationAdmin(SafeDateFilters, admin.ModelAdmin):
+class NotificationAdmin(RecordsOnly, SafeDateFilters, admin.ModelAdmin):
     """The patient-text outbox, read-only: what was owed, sent, delivered or dropped, and why.
     Phones are masked and message texts left out of the list (they name the ticket)."""
 
@@ -367,15 +372,6 @@ class NotificationAdmin(SafeDateFilters, admin.ModelAdmin):
     @admin.display(description=_("to"))
     def masked_to(self, obj):
         return mask_phone(obj.to)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 # django-axes' lockout logs have date hierarchies on date-and-time columns: the same lists

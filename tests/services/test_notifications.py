@@ -1,10 +1,12 @@
 """Patient texts: what a queue change owes (written in its transaction), and sending the outbox
 (claims, retries, give-up, caps). Twilio is reached through its own HTTP client interface."""
 
+import io
 import logging
 from datetime import timedelta
 
 import pytest
+from django.core.management import CommandError, call_command
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 from twilio.http import HttpClient
@@ -309,3 +311,18 @@ def test_twilio_is_asked_for_delivery_receipts_when_the_public_address_is_known(
     twilio.answers = [ACCEPTED]
     sending.send_due()
     assert twilio.requests[-1]["StatusCallback"] == "https://clinic.example/sms/status/"
+
+
+def test_the_command_sends_what_is_due_once_and_says_so(opd, counters):
+    join_all(opd, PatientFactory.create_batch(2))
+    out = io.StringIO()
+    call_command("send_notifications", stdout=out)
+    call_command("send_notifications", stdout=out)
+    assert out.getvalue().splitlines() == ["2 sent, 0 failed, 0 dropped.", "0 sent, 0 failed, 0 dropped."]
+    assert len(locmem.outbox) == 2
+
+
+@pytest.mark.parametrize("command", ["send_notifications", "housekeeping"])
+def test_the_commands_refuse_a_round_every_zero_seconds(command):
+    with pytest.raises(CommandError, match="above 0"):
+        call_command(command, "--every", "0")
