@@ -164,3 +164,16 @@ def test_half_given_opening_hours_are_refused_readably(admin_client, opd):
 def test_a_counters_last_seen_time_is_read_only(admin_client, counters):
     page = admin_client.get(reverse("admin:queue_app_counter_change", args=[counters[0].pk])).content.decode()
     assert 'name="last_seen_at"' not in page and 'name="held_by"' not in page
+
+
+@pytest.mark.parametrize("model", ["queuehistory", "notification"])
+def test_records_are_read_only_even_for_a_superuser(admin_client, opd, counters, patients, model):
+    services.join(patient=patients[0], service=opd)
+    services.serve_next(counter=counters[0], by=None)
+    record = apps.get_model("queue_app", model).objects.first()
+    assert admin_client.get(reverse(f"admin:queue_app_{model}_add")).status_code == 403
+    delete = reverse(f"admin:queue_app_{model}_delete", args=[record.pk])
+    assert admin_client.post(delete, {"post": "yes"}).status_code == 403
+    change = admin_client.get(reverse(f"admin:queue_app_{model}_change", args=[record.pk]))
+    assert change.status_code == 200 and b'name="_save"' not in change.content
+    assert apps.get_model("queue_app", model).objects.filter(pk=record.pk).exists()
