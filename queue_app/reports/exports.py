@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from ..models import Counter, PriorityCategory, Service
 from .figures import OUTCOMES
-from .queries import EPOCH, US, daily_summary, filtered_tickets, raw_values, since
+from .queries import EPOCH, US, bulk_rows, daily_summary, filtered_tickets, raw_values, since
 from .ranges import ReportFilter
 
 TICKET_COLUMNS = (
@@ -106,7 +106,8 @@ def export_pages(report: ReportFilter) -> Iterator[list[tuple]]:
         first_called=since("first_called_at", EPOCH, DateTimeField()),
     )
     while True:
-        page = list(raw_values(tickets.filter(id__gt=last).order_by("id").values_list(*EXPORT_FIELDS)[:PAGE]))
+        with bulk_rows():
+            page = list(raw_values(tickets.filter(id__gt=last).order_by("id").values_list(*EXPORT_FIELDS)[:PAGE]))
         if page:
             yield page
         if len(page) < PAGE:
@@ -125,23 +126,24 @@ def ticket_lines(report: ReportFilter) -> Iterator[str]:
     for page in export_pages(report):
         out = io.StringIO()
         # One generator, no call per field but the times': it runs for every ticket of a year.
-        csv.writer(out).writerows(
-            (
-                queue_id,
-                services.get(service, ""),
-                counters.get(counter, ""),
-                status,
-                priorities.get(priority, ""),
-                iso(joined),
-                iso(called),
-                iso(finished),
-                round(max(0, called - joined) / US) if called is not None and status != "waiting" else "",
-                round(max(0, finished - called) / US) if finished is not None and status == "served" else "",
-                iso(first),
-                "" if estimate is None else estimate,
+        with bulk_rows():
+            csv.writer(out).writerows(
+                (
+                    queue_id,
+                    services.get(service, ""),
+                    counters.get(counter, ""),
+                    status,
+                    priorities.get(priority, ""),
+                    iso(joined),
+                    iso(called),
+                    iso(finished),
+                    round(max(0, called - joined) / US) if called is not None and status != "waiting" else "",
+                    round(max(0, finished - called) / US) if finished is not None and status == "served" else "",
+                    iso(first),
+                    "" if estimate is None else estimate,
+                )
+                for _id, queue_id, service, counter, status, priority, joined, called, finished, first, estimate in page
             )
-            for _id, queue_id, service, counter, status, priority, joined, called, finished, first, estimate in page
-        )
         yield out.getvalue()
 
 
