@@ -152,12 +152,13 @@ def _days(report: ReportFilter, columns: Columns) -> list:
 
 
 def _local_hours(columns: Columns) -> list:
-    """Each ticket's local (weekday, hour) of joining, one time-zone conversion per quarter-hour."""
+    """Each ticket's local hour of the week of joining (weekday × 24 + hour: integers group
+    faster than pairs), one time-zone conversion per quarter-hour."""
     zone = timezone.get_current_timezone()
     local = {}
     for quarter in set(columns.quarter):
         moment = (EPOCH + timedelta(microseconds=int(quarter) * QUARTER_US)).astimezone(zone)
-        local[quarter] = (moment.weekday(), moment.hour)
+        local[quarter] = moment.weekday() * 24 + moment.hour
     return [local[quarter] for quarter in columns.quarter]
 
 
@@ -175,7 +176,11 @@ def history(report: ReportFilter) -> dict:
 
 def _history(report: ReportFilter) -> dict:
     columns = read_columns(report)
-    per_day = grouped_figures(_days(report, columns), columns)
+    # Grouped by the day's integer key, turned into dates once per day.
+    per_day = {
+        report.date_from + timedelta(microseconds=int(key)): f
+        for key, f in grouped_figures(columns.day, columns).items()
+    }
     hours = _local_hours(columns)
     counts = Tally(hours)
     waits = sorted_groups(hours, columns.wait, columns.wait_order)
@@ -191,7 +196,9 @@ def _history(report: ReportFilter) -> dict:
         "services": _named(by_service, services),
         "counters": _named(by_counter, counters),
         "staff": _named(by_staff, staff, key=lambda row: row["name"].lower()),
-        "hours": {key: {"arrivals": n, "wait_median": middle(waits.get(key, []))} for key, n in counts.items()},
+        "hours": {
+            divmod(key, 24): {"arrivals": n, "wait_median": middle(waits.get(key, []))} for key, n in counts.items()
+        },
         "estimates": accuracy([e for e in columns.error if e is not None]),
     }
 
