@@ -201,3 +201,15 @@ def test_a_ticket_sent_to_another_service_counts_once_there_waiting_from_its_fir
     assert {row["name"]: row["arrivals"] for row in report["services"]} == {"Test": 1}
     expected_wait = (moved.called_at - moved.joined_at).total_seconds()
     assert report["total"]["wait_max"] == pytest.approx(expected_wait)
+
+
+def test_no_garbage_collection_pass_while_a_report_is_built_and_back_after():
+    import gc
+
+    assert gc.isenabled()
+    with queries.bulk_rows():
+        assert not gc.isenabled()
+        with queries.bulk_rows():  # a report inside another leaves it off until the outer ends
+            pass
+        assert not gc.isenabled()
+    assert gc.isenabled()
