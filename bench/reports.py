@@ -140,6 +140,8 @@ def seed_history(*, days: int, per_day: int, seed: int = 22, batch: int = 5000) 
                 called = joined + wait if status in ("served", "skipped") else None
                 finished = {"served": called and called + serve, "skipped": called and called + timedelta(seconds=90)}
                 finished = finished.get(status) or (joined + wait if status in ("cancelled", "expired") else None)
+                # The estimate shown at joining: the wait give or take a couple of minutes.
+                estimate = max(0, round(wait.total_seconds() / 60 + rng.gauss(0, 2)))
                 ticket = Ticket(
                     queue_id=f"{service.code}_{number:03d}_{rng.randrange(10000):04d}",
                     number=number,
@@ -151,8 +153,10 @@ def seed_history(*, days: int, per_day: int, seed: int = 22, batch: int = 5000) 
                     status=status,
                     joined_at=joined,
                     called_at=called,
+                    first_called_at=called,
                     finished_at=finished,
                     called_by=staff if called else None,
+                    estimated_wait_at_join=estimate,
                 )
                 made.append(ticket)
         Ticket.objects.bulk_create(made, batch_size=batch)

@@ -3,9 +3,11 @@ waiting ticket stands, and what the staff lists show. One query reads a service'
 tickets as small rows; the order is worked out in Python, so the count of queries never grows
 with the line."""
 
+from collections import Counter as Tally
 from collections import defaultdict
+from datetime import datetime
 
-from .models import Counter, Service, Ticket, service_day
+from .models import MAX_ID, Counter, Service, Ticket, service_day
 from .ordering import Place, line
 
 # What a staff list shows of a waiting ticket, besides its place.
@@ -92,6 +94,17 @@ class Lines:
             return None
         ids = [p.id for p in self.line_of(self.counter_of[ticket_id])]
         return ids.index(ticket_id)
+
+    def lengths(self) -> dict:
+        """How many wait expected at each counter (None: unassigned), as selectors.waiting_lengths."""
+        return dict(Tally(self.counter_of.values()))
+
+    def ahead_of_newcomer(self, *, counter_id, joined_at: datetime, rank: int = 0, emergency: bool = False) -> int:
+        """How many would stand before a ticket joining now at `counter_id`, before it exists
+        (it sorts after every ticket of its class, its id being larger than theirs)."""
+        newcomer = Place(id=MAX_ID, joined_at=joined_at, rank=rank, emergency=emergency)
+        lines = Lines(self.service, rows=[*self.rows, (newcomer, 0, counter_id)], streaks=self.streaks or None)
+        return lines.ahead_of(MAX_ID)
 
     def near_the_front(self, within: int) -> dict[int, int]:
         """{ticket id: people ahead} of the tickets with at most `within` ahead in their line (the

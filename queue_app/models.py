@@ -16,7 +16,18 @@ from .opening_hours import ServiceClosedDate, ServiceSchedule, within  # noqa: F
 
 WEEKDAY_NAMES = (_("Mon"), _("Tue"), _("Wed"), _("Thu"), _("Fri"), _("Sat"), _("Sun"))
 EVERY_DAY = 127
-REPORT_FIELDS = ("service_date", "service", "status", "counter", "called_by", "joined_at", "called_at", "finished_at")
+REPORT_FIELDS = (
+    "service_date",
+    "service",
+    "status",
+    "counter",
+    "called_by",
+    "joined_at",
+    "called_at",
+    "finished_at",
+    "first_called_at",
+    "estimated_wait_at_join",
+)
 
 
 # Ids a request may name: larger numbers would overflow the database's 64-bit keys.
@@ -279,6 +290,18 @@ class Ticket(models.Model):
     joined_at = models.DateTimeField(_("joined"), default=timezone.now)
     called_at = models.DateTimeField(_("called"), null=True, blank=True)
     finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+    # The reports compare the wait a ticket showed when it was made with the wait until its first
+    # call (a recall or a transfer later moves called_at, not what the estimate was about).
+    first_called_at = models.DateTimeField(_("first called"), null=True, blank=True)
+    estimated_wait_at_join = models.PositiveIntegerField(
+        _("estimated wait when joining (minutes)"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "What the ticket showed when it was made. Empty: no counter was open, or the ticket was sent "
+            "to another service before its first call."
+        ),
+    )
     called_by = models.ForeignKey(
         Staff, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("called by")
     )

@@ -340,6 +340,31 @@ def wait_for(service: Service, counter_id, people_ahead: int) -> tuple[float, in
     return stats.minutes_per_patient / max(1, serving), wait
 
 
+def line_at_join(service: Service, counters: list[Counter], day) -> Lines:
+    """The service's line as a join reads it under the lock: one query, its counters' counts of
+    priority calls in a row taken from `counters` (the service's, already read)."""
+    return Lines(service, day=day, streaks={c.pk: c.priority_streak for c in counters})
+
+
+def wait_at_join(line: Lines, *, counter: Counter | None, counters: list[Counter], now, priority=None) -> int | None:
+    """The wait the ticket page will show a ticket joining `counter` now (wait_for), worked out
+    before the ticket exists from what the join read under the lock: the service's `line` and
+    its `counters` (with `busy`: placement.service_counters). No query but the service's
+    remembered average, which the join's answer then finds remembered."""
+    if counter is None:
+        return None
+    serving = [c for c in counters if c.is_open(now) and (line.one_line or c.pk == counter.pk)]
+    ahead = line.ahead_of_newcomer(
+        counter_id=counter.pk,
+        joined_at=now,
+        rank=priority.rank if priority is not None else 0,
+        emergency=priority is not None and priority.is_emergency,
+    )
+    free = sum(not c.busy for c in serving)
+    stats = service_stats(line.service.pk, open_counters=len(serving))
+    return 0 if serving and ahead < free else estimates.wait_minutes(stats=stats, people_ahead=ahead)
+
+
 def patient_tickets(patient) -> list[Ticket]:
     """The patient's tickets of today, active ones first."""
     tickets = list(

@@ -40,7 +40,20 @@ def build_history() -> History:
     made = {}
     number = {opd.pk: 0, lab.pk: 0}
 
-    def ticket(name, service, day, joined, *, status, counter=None, called=None, finished=None, by=None):
+    def ticket(
+        name,
+        service,
+        day,
+        joined,
+        *,
+        status,
+        counter=None,
+        called=None,
+        finished=None,
+        by=None,
+        first=None,
+        estimate=None,
+    ):
         number[service.pk] += 1
         made[name] = Ticket.objects.create(
             queue_id=f"{service.code}_{number[service.pk]:03d}_1234",
@@ -55,6 +68,8 @@ def build_history() -> History:
             called_at=called,
             finished_at=finished,
             called_by=by,
+            first_called_at=first or called,
+            estimated_wait_at_join=estimate,
         )
         return made[name]
 
@@ -70,6 +85,7 @@ def build_history() -> History:
         called=at(m, 9, 10),
         finished=at(m, 9, 15),
         by=op1,
+        estimate=9,  # waited 10 min: 1 min short
     )
     ticket(
         "t2",
@@ -81,6 +97,7 @@ def build_history() -> History:
         called=at(m, 9, 25),
         finished=at(m, 9, 35),
         by=op1,
+        estimate=15,  # waited 20 min: 5 min short
     )
     ticket(
         "t3",
@@ -92,8 +109,9 @@ def build_history() -> History:
         called=at(m, 9, 30),
         finished=at(m, 9, 32),
         by=op2,
+        estimate=12,  # waited 10 min: 2 min long
     )
-    ticket("t4", opd, m, at(m, 9, 40), status=S.CANCELLED, counter=counter_a, finished=at(m, 9, 50))
+    ticket("t4", opd, m, at(m, 9, 40), status=S.CANCELLED, counter=counter_a, finished=at(m, 9, 50), estimate=5)
     # Skipped at 10:05, recalled, called again at 10:40 and served: its last call counts.
     t5 = ticket(
         "t5",
@@ -105,6 +123,8 @@ def build_history() -> History:
         called=at(m, 10, 40),
         finished=at(m, 10, 50),
         by=op2,
+        first=at(m, 10, 5),
+        estimate=6,  # first called after 5 min: 1 min long (its last call came after 40)
     )
     QueueHistory.objects.create(ticket=t5, counter=counter_b, action="called", at=at(m, 10, 5), by=op2)
     QueueHistory.objects.create(ticket=t5, counter=counter_b, action="skipped", at=at(m, 10, 7), by=op2)
@@ -121,7 +141,9 @@ def build_history() -> History:
         finished=at(nxt, 0, 20),
         by=op1,
     )
-    ticket("t7", opd, m, at(m, 16, 0), status=S.EXPIRED, finished=at(nxt, 6, 0))
+    ticket("t7", opd, m, at(m, 16, 0), status=S.EXPIRED, finished=at(nxt, 6, 0), estimate=30)
     w = WEDNESDAY
-    ticket("t8", lab, w, at(w, 11, 0), status=S.SERVED, called=at(w, 11, 30), finished=at(w, 11, 45))
+    # Waited 30 min: 3 min short. t6 (no estimate: no counter was open) and t4, t7 (never called)
+    # do not count in the estimates' figures.
+    ticket("t8", lab, w, at(w, 11, 0), status=S.SERVED, called=at(w, 11, 30), finished=at(w, 11, 45), estimate=27)
     return History(opd, lab, counter_a, counter_b, op1, op2, made)

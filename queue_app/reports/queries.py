@@ -1,27 +1,30 @@
-"""The reads of the reports: one query of ticket times per report, figures computed in Python."""
+"""The reads of the history: one query of a report's tickets as integers, the figures worked out
+in Python (exact medians and percentiles on every database), and the names of what they group."""
 
+import gc
+from collections import Counter as Tally
 from collections import defaultdict
-from datetime import UTC, datetime
-from typing import NamedTuple
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from django.db import connections
-from django.db.models import DurationField, ExpressionWrapper, F
+from django.db.models import DateField, DateTimeField, DurationField, ExpressionWrapper, F, Value
 from django.utils import timezone
 
-from ..models import Counter, Service, Staff, Ticket, service_day
-from .figures import Row, figures, median, row, row_of, waits
+from ..models import Counter, Service, Staff, Ticket
+from .accuracy import accuracy
+from .figures import ascending, figures, grouped_figures, middle, sorted_groups, total_figures
 from .ranges import ReportFilter
 
-TIME_FIELDS = (
-    "service_date",
-    "service_id",
-    "counter_id",
-    "called_by_id",
-    "status",
-    "joined_at",
-    "called_at",
-    "finished_at",
-)
+# Times are read as microseconds from a fixed instant: the database subtracts, and the cursor
+# hands back integers, much cheaper to read than date-times (bench/README.md, Reports).
+EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+US = 1_000_000
+MINUTE_US = 60 * US
+# Hours of the week are in local time, and some offsets are whole quarter-hours (India, Nepal):
+# joining times are grouped by UTC quarter-hour, each turned into its local weekday and hour once.
+QUARTER_US = 900 * US
 
 
 def filtered_tickets(report: ReportFilter):
@@ -36,12 +39,8 @@ def filtered_tickets(report: ReportFilter):
 
 
 def raw_values(values_list, *, chunk_size: int = 5000):
-    """A values_list queryset's rows straight from the database cursor, datetimes naive in UTC.
-
-    The ORM converts every date-time value to an aware one through a few Python calls each:
-    on a month of tickets that was as long as reading them. The database holds UTC either way
-    (USE_TZ), so the reports attach UTC themselves, with one C call per value.
-    """
+    """A values_list queryset's rows straight from the database cursor (no ORM conversion: the
+    reports read integers and strings, or naive UTC date-times they convert themselves)."""
     sql, params = values_list.query.sql_with_params()
     with connections[values_list.db].cursor() as cursor:
         cursor.execute(sql, params)
@@ -49,159 +48,191 @@ def raw_values(values_list, *, chunk_size: int = 5000):
             yield from chunk
 
 
-def _utc(moment: datetime | None) -> datetime | None:
-    return moment.replace(tzinfo=UTC) if moment is not None else None
+@contextmanager
+def bulk_rows():
+    """No cyclic garbage collection while the reports build tens of thousands of row tuples and
+    lists (they hold no cycles): each collection it would start walks the whole process, and
+    those made a month's report take twice as long one time in three (bench/README.md)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
-def ticket_times(report: ReportFilter) -> list[Row]:
-    """Every ticket of the report as the figures count it, from one query. The database works
-    out the durations (in microseconds: half the values to carry and convert)."""
-    durations = filtered_tickets(report).annotate(
-        called_after=ExpressionWrapper(F("called_at") - F("joined_at"), output_field=DurationField()),
-        finished_after=ExpressionWrapper(F("finished_at") - F("called_at"), output_field=DurationField()),
-    )
-    fields = (*TIME_FIELDS[:6], "called_after", "finished_after")
-    return [
-        row_of(day, service, counter, by, status, _utc(joined), _seconds(called_after), _seconds(finished_after))
-        for day, service, counter, by, status, joined, called_after, finished_after in raw_values(
-            durations.values_list(*fields)
+def since(field: str, start, output) -> ExpressionWrapper:
+    """The database's microseconds from the constant `start` to the field's value."""
+    return ExpressionWrapper(F(field) - Value(start, output_field=output), output_field=DurationField())
+
+
+def between(start: str, end: str) -> ExpressionWrapper:
+    """The database's microseconds from one date-time field to another (NULL if either is)."""
+    return ExpressionWrapper(F(end) - F(start), output_field=DurationField())
+
+
+@dataclass
+class Columns:
+    """A report's tickets column by column (entry i of each is ticket i), as the figures group
+    them. Durations in seconds; the orders list the tickets with a duration, shortest first."""
+
+    day: tuple  # the service date, as microseconds from the range's first day
+    service: tuple
+    counter: tuple
+    staff: tuple  # who called the ticket
+    status: tuple
+    quarter: list  # the UTC quarter-hour of joining since EPOCH
+    wait: list  # joined → (last) call; a ticket waiting again after a recall has none yet
+    service_time: list  # called → finished, served tickets only
+    error: list  # the estimate's error in minutes (accuracy.error_minutes), or None
+    wait_order: list
+    service_order: list
+
+
+def read_columns(report: ReportFilter) -> Columns:
+    """Every ticket of the report in one query (the covering index ticket_report_times)."""
+    rows = raw_values(
+        filtered_tickets(report)
+        .annotate(
+            day=since("service_date", report.date_from, DateField()),
+            joined=since("joined_at", EPOCH, DateTimeField()),
+            called_after=between("joined_at", "called_at"),
+            finished_after=between("called_at", "finished_at"),
+            first_after=between("joined_at", "first_called_at"),
         )
+        .values_list(
+            "day",
+            "service_id",
+            "counter_id",
+            "called_by_id",
+            "status",
+            "joined",
+            "called_after",
+            "finished_after",
+            "first_after",
+            "estimated_wait_at_join",
+        )
+    )
+    day, service, counter, staff, status, joined, called, finished, first, estimate = (
+        tuple(zip(*rows, strict=True)) or ((),) * 10
+    )
+    # Inline arithmetic, no call per value: this runs for every ticket of the range.
+    wait = [
+        None if after is None or state == "waiting" else (after / US if after > 0 else 0.0)
+        for after, state in zip(called, status, strict=True)
     ]
+    service_time = [
+        (after / US if after > 0 else 0.0) if after is not None and state == "served" else None
+        for after, state in zip(finished, status, strict=True)
+    ]
+    error = [  # accuracy.error_minutes
+        None if minutes is None or after is None else minutes - (after / MINUTE_US if after > 0 else 0.0)
+        for after, minutes in zip(first, estimate, strict=True)
+    ]
+    return Columns(
+        day=day,
+        service=service,
+        counter=counter,
+        staff=staff,
+        status=status,
+        quarter=[j // QUARTER_US for j in joined],
+        wait=wait,
+        service_time=service_time,
+        error=error,
+        wait_order=ascending(wait),
+        service_order=ascending(service_time),
+    )
 
 
-def _seconds(microseconds) -> float | None:
-    # A duration from raw_values: microseconds (an integer, or a Decimal on some backends).
-    return float(microseconds) / 1e6 if microseconds is not None else None
+def _days(report: ReportFilter, columns: Columns) -> list:
+    """Each ticket's service date (the day keys are microseconds from the range's start)."""
+    dates = {key: report.date_from + timedelta(microseconds=int(key)) for key in set(columns.day)}
+    return [dates[key] for key in columns.day]
+
+
+def _local_hours(columns: Columns) -> list:
+    """Each ticket's local hour of the week of joining (weekday × 24 + hour: integers group
+    faster than pairs), one time-zone conversion per quarter-hour."""
+    zone = timezone.get_current_timezone()
+    local = {}
+    for quarter in set(columns.quarter):
+        moment = (EPOCH + timedelta(microseconds=int(quarter) * QUARTER_US)).astimezone(zone)
+        local[quarter] = moment.weekday() * 24 + moment.hour
+    return [local[quarter] for quarter in columns.quarter]
+
+
+def _named(groups: dict, names: dict, *, key=lambda row: row["name"]) -> list[dict]:
+    return sorted(({"id": pk, "name": names.get(pk, "?"), **f} for pk, f in groups.items()), key=key)
 
 
 def history(report: ReportFilter) -> dict:
     """The figures of a date range: totals, per day, per service, per hour of the week (arrivals
-    and median wait by local weekday and hour of joining), per counter and per staff member."""
-    rows = ticket_times(report)
-    zone = timezone.get_current_timezone()
-    by_day, by_service, by_counter = defaultdict(list), defaultdict(list), defaultdict(list)
-    by_staff, by_hour = defaultdict(list), defaultdict(list)
-    for ticket in rows:
-        by_day[ticket.service_date].append(ticket)
-        by_service[ticket.service_id].append(ticket)
-        local = ticket.joined_at.astimezone(zone)
-        by_hour[(local.weekday(), local.hour)].append(ticket)
-        if ticket.counter_id is not None:
-            by_counter[ticket.counter_id].append(ticket)
-        if ticket.called_by_id is not None:
-            by_staff[ticket.called_by_id].append(ticket)
+    and median wait by local weekday and hour of joining), per counter and per staff member, and
+    how close the wait estimates came. Four queries, however long the range."""
+    with bulk_rows():
+        return _history(report)
+
+
+def _history(report: ReportFilter) -> dict:
+    columns = read_columns(report)
+    # Grouped by the day's integer key, turned into dates once per day.
+    per_day = {
+        report.date_from + timedelta(microseconds=int(key)): f
+        for key, f in grouped_figures(columns.day, columns).items()
+    }
+    hours = _local_hours(columns)
+    counts = Tally(hours)
+    waits = sorted_groups(hours, columns.wait, columns.wait_order)
+    by_service = grouped_figures(columns.service, columns)
+    by_counter = grouped_figures(columns.counter, columns)
+    by_staff = grouped_figures(columns.staff, columns)
     services = dict(Service.objects.filter(pk__in=list(by_service)).values_list("pk", "service_name"))
     counters = dict(Counter.objects.filter(pk__in=list(by_counter)).values_list("pk", "counter_name"))
     staff = {s.pk: s.display_name for s in Staff.objects.filter(pk__in=list(by_staff))}
     return {
-        "total": figures(rows),
-        "days": [{"date": day, **figures(by_day.get(day, []))} for day in report.dates()],
-        "services": sorted(
-            ({"id": pk, "name": services.get(pk, "?"), **figures(t)} for pk, t in by_service.items()),
-            key=lambda r: r["name"],
-        ),
-        "counters": sorted(
-            ({"id": pk, "name": counters.get(pk, "?"), **figures(t)} for pk, t in by_counter.items()),
-            key=lambda r: r["name"],
-        ),
-        "staff": sorted(
-            ({"id": pk, "name": staff.get(pk, "?"), **figures(t)} for pk, t in by_staff.items()),
-            key=lambda r: r["name"].lower(),
-        ),
-        "hours": {key: {"arrivals": len(t), "wait_median": median(waits(t))} for key, t in by_hour.items()},
+        "total": total_figures(columns),
+        "days": [{"date": day, **per_day.get(day, _empty())} for day in report.dates()],
+        "services": _named(by_service, services),
+        "counters": _named(by_counter, counters),
+        "staff": _named(by_staff, staff, key=lambda row: row["name"].lower()),
+        "hours": {
+            divmod(key, 24): {"arrivals": n, "wait_median": middle(waits.get(key, []))} for key, n in counts.items()
+        },
+        "estimates": accuracy([e for e in columns.error if e is not None]),
     }
+
+
+def _empty() -> dict:
+    return figures({}, [], [])
 
 
 def daily_summary(report: ReportFilter) -> list[dict]:
     """One row per day and service (summary.csv), days without tickets included with zeros, in
-    date then service-name order."""
-    groups = defaultdict(list)
-    for ticket in ticket_times(report):
-        groups[(ticket.service_date, ticket.service_id)].append(ticket)
+    date then service-name order, with how close the estimates came."""
+    with bulk_rows():
+        return _daily_summary(report)
+
+
+def _daily_summary(report: ReportFilter) -> list[dict]:
+    columns = read_columns(report)
+    keys = list(zip(_days(report, columns), columns.service, strict=True))
+    per_group = grouped_figures(keys, columns)
+    errors = defaultdict(list)
+    for key, error in zip(keys, columns.error, strict=True):
+        if error is not None:
+            errors[key].append(error)
     services = Service.objects.order_by("service_name")
     if report.service is not None:
         services = services.filter(pk=report.service.pk)
     names = list(services.values_list("pk", "service_name"))
     return [
-        {"date": day, "service": name, **figures(groups.get((day, service_id), []))}
+        {
+            "date": day,
+            "service": name,
+            **per_group.get((day, service_id), _empty()),
+            "estimates": accuracy(errors.get((day, service_id), [])),
+        }
         for day in report.dates()
         for service_id, name in names
     ]
-
-
-class Overview(NamedTuple):
-    services: list
-    counters: list
-    alerts: list
-    at: datetime
-
-
-def overview(now: datetime | None = None) -> Overview:
-    """Today now: per service and per counter, from three queries (services, counters, today's
-    tickets' times)."""
-    now = now or timezone.now()
-    today = service_day(now)
-    services = list(Service.objects.filter(is_active=True).order_by("service_name"))
-    counters = list(Counter.objects.select_related("service", "held_by").order_by("service__service_name", "id"))
-    per_service, per_counter = defaultdict(list), defaultdict(list)
-    waiting_since: dict[int, datetime] = {}
-    waiting_count: dict[int, int] = defaultdict(int)
-    current: dict[int, tuple[str, datetime]] = {}
-    for values in Ticket.objects.of_day(today).order_by().values_list(*TIME_FIELDS, "queue_id"):
-        ticket, called_at, queue_id = row(*values[:-1]), values[-3], values[-1]
-        per_service[ticket.service_id].append(ticket)
-        if ticket.counter_id is not None:
-            per_counter[ticket.counter_id].append(ticket)
-        if ticket.status == Ticket.Status.WAITING:
-            waiting_count[ticket.service_id] += 1
-            first = waiting_since.get(ticket.service_id)
-            waiting_since[ticket.service_id] = ticket.joined_at if first is None else min(first, ticket.joined_at)
-        elif ticket.status == Ticket.Status.CALLED and ticket.counter_id is not None and called_at:
-            if ticket.counter_id not in current or current[ticket.counter_id][1] < called_at:
-                current[ticket.counter_id] = (queue_id, called_at)
-    service_rows, alerts = [], []
-    for service in services:
-        longest = (now - waiting_since[service.pk]).total_seconds() if service.pk in waiting_since else None
-        threshold = service.wait_alert_minutes
-        alert = longest is not None and threshold is not None and longest >= threshold * 60
-        line = {
-            "id": service.pk,
-            "name": service.service_name,
-            "waiting": waiting_count.get(service.pk, 0),
-            "longest_wait_seconds": longest,
-            "served": _served(per_service[service.pk]),
-            "wait_median_seconds": median(waits(per_service[service.pk])),
-            "open_counters": sum(1 for c in counters if c.service_id == service.pk and c.is_open(now)),
-            "alert_minutes": threshold,
-            "alert": alert,
-        }
-        service_rows.append(line)
-        if alert:
-            alerts.append(line)
-    counter_rows = []
-    for counter in counters:
-        ticket = current.get(counter.pk)
-        counter_rows.append(
-            {
-                "id": counter.pk,
-                "name": counter.counter_name,
-                "service": counter.service.service_name,
-                "holder": counter.held_by.display_name if counter.held_by_id else None,
-                "status": counter.current_status,
-                "status_label": counter.get_current_status_display(),
-                "is_open": counter.is_open(now),
-                # Staffed and available or busy, but its (or its service's) hours are over.
-                "outside_hours": bool(counter.held_by_id)
-                and counter.current_status in Counter.OPEN_STATUSES
-                and not counter.within_hours(now),
-                "ticket": ticket[0] if ticket else None,
-                "ticket_since": ticket[1] if ticket else None,
-                "ticket_seconds": (now - ticket[1]).total_seconds() if ticket else None,
-                "served": _served(per_counter[counter.pk]),
-            }
-        )
-    return Overview(services=service_rows, counters=counter_rows, alerts=alerts, at=now)
-
-
-def _served(rows: list[Row]) -> int:
-    return sum(1 for ticket in rows if ticket.status == Ticket.Status.SERVED)

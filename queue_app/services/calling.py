@@ -129,8 +129,9 @@ def _call_next(counter: Counter, *, lines: Lines, by, now) -> tuple[Ticket | Non
     nxt.counter = counter
     nxt.status = Ticket.Status.CALLED
     nxt.called_at = now
+    nxt.first_called_at = nxt.first_called_at or now
     nxt.called_by = by if isinstance(by, Staff) else None
-    nxt.save(update_fields=["counter", "status", "called_at", "called_by"])
+    nxt.save(update_fields=["counter", "status", "called_at", "first_called_at", "called_by"])
     history(
         History.CALLED,
         ticket=nxt,

@@ -55,16 +55,20 @@ def join(
                 code="priority_not_allowed",
             )
 
-    counters = service_counters(service.pk)
+    counters = service_counters(service.pk, busy=True)
     targets = [c for c in counters if c.is_open(now)]
-    lengths = selectors.waiting_lengths(service_ids=[service.pk], day=today)
+    line = selectors.line_at_join(service, counters, today)
+    lengths = line.lengths()
     pool_moves, pool_news = {}, []
     if targets and lengths.get(None):
         # Tickets left unassigned while no counter was open (e.g. before opening time) go first.
         pool_moves = hand_out_pool(service.pk, now, targets=targets)
         pool_news = apply_moves(pool_moves, from_counter=None, by=by)
-        lengths = selectors.waiting_lengths(service_ids=[service.pk], day=today)
+        line = selectors.line_at_join(service, counters, today)
+        lengths = line.lengths()
     counter = least_busy(targets, lengths) if targets else None
+    # The wait the ticket shows as it is made, for the reports (DESIGN.md, Reports).
+    estimate = selectors.wait_at_join(line, counter=counter, counters=counters, now=now, priority=priority)
 
     number, queue_id = next_number(service, today)
     ticket = Ticket.objects.create(
@@ -82,6 +86,7 @@ def join(
         priority=priority,
         priority_to_confirm=priority is not None and by is None,
         notify=bool(patient.phone) and (by is None if notify is None else notify),
+        estimated_wait_at_join=estimate,
     )
     note = f"{priority.code}{' (?)' if by is None else ''}" if priority is not None else ""
     history(

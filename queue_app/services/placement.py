@@ -4,6 +4,7 @@ of unassigned tickets while none is open. Called by the rules with the service l
 from collections import defaultdict
 from datetime import datetime
 
+from django.db.models import Exists, OuterRef
 from django.utils.translation import gettext as _
 
 from .. import selectors
@@ -14,9 +15,13 @@ History = QueueHistory.Action
 Moves = dict[Counter | None, list[Ticket]]  # target counter (None: the pool) -> tickets, in join order
 
 
-def service_counters(service_id: int) -> list[Counter]:
-    """Every counter of the service, as the rules decide with them and the events show them."""
-    return list(Counter.objects.filter(service_id=service_id).select_related("service", "held_by").order_by("id"))
+def service_counters(service_id: int, *, busy: bool = False) -> list[Counter]:
+    """Every counter of the service, as the rules decide with them and the events show them;
+    with `busy`, each knows whether it has someone called now (the wait a join records)."""
+    counters = Counter.objects.filter(service_id=service_id).select_related("service", "held_by").order_by("id")
+    if busy:
+        counters = counters.annotate(busy=Exists(Ticket.objects.of_day().called().filter(counter_id=OuterRef("pk"))))
+    return list(counters)
 
 
 def open_counters(service_id: int, now: datetime) -> list[Counter]:

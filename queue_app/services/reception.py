@@ -119,6 +119,10 @@ def move_to_service(*, ticket: Ticket, service: Service, by: Staff) -> Ticket:
     ticket.counter = place_in_queue(target.pk, now)
     ticket.status = Ticket.Status.WAITING
     ticket.called_at = ticket.finished_at = None
+    if ticket.first_called_at is None:
+        # Its estimate was of the line it leaves; its wait still runs from when it joined, so
+        # an estimate made now would be compared with a wait it does not describe.
+        ticket.estimated_wait_at_join = None
     ticket.active_key = key
     ticket.save()
     history(

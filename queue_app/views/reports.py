@@ -16,6 +16,8 @@ from .. import access
 from ..http import wants_json
 from ..models import Counter, Service, Staff
 from ..reports import charts, exports, queries
+from ..reports.accuracy import sentence
+from ..reports.overview import overview
 from ..reports.ranges import BadRange, parse_filter
 from ..reports.texts import texts_per_day
 from .staff import STAFF_LOGIN_URL
@@ -43,8 +45,8 @@ def reports_required(view):
 
 
 def _overview_context():
-    overview = queries.overview()
-    return {"overview": overview, "now": timezone.localtime(overview.at)}
+    today = overview()
+    return {"overview": today, "now": timezone.localtime(today.at)}
 
 
 @never_cache
@@ -58,12 +60,13 @@ def reports_page(request):
         report = parse_filter(request.GET)
     except BadRange as error:
         report, status = None, 400
-        context["range_error"] = error.message
+        context.update(range_error=error.message, error_field=error.field)
     if report is not None:
         history = queries.history(report)
         context.update(
             report=report,
             history=history,
+            estimates_text=sentence(history["estimates"], today=False),
             texts=texts_per_day(report),
             day_chart=charts.day_bars(history["days"]),
             arrivals_map=charts.week_heatmap(history["hours"], "arrivals"),
@@ -86,9 +89,16 @@ def reports_page(request):
 def overview_fragment(request):
     """The live overview alone: HTML for the page to swap in, JSON for scripts."""
     if wants_json(request):
-        overview = queries.overview()
-        at = timezone.localtime(overview.at)
-        return JsonResponse({"services": overview.services, "counters": overview.counters, "at": at.isoformat()})
+        today = overview()
+        return JsonResponse(
+            {
+                "services": today.services,
+                "counters": today.counters,
+                "estimates": today.estimates,
+                "estimates_text": today.estimates_text,
+                "at": timezone.localtime(today.at).isoformat(),
+            }
+        )
     return render(request, "reports/_overview.html", _overview_context())
 
 

@@ -73,6 +73,7 @@
     });
     alerts.replaceChildren.apply(alerts, lines);
     alerts.hidden = lines.length === 0;
+    text(document.getElementById("overview-estimates"), data.estimates_text);
     text(document.getElementById("overview-at"), (data.at || "").slice(11, 19));
     loadedAt = Date.now();
   }

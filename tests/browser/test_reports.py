@@ -53,6 +53,9 @@ def test_the_overview_shows_a_call_without_reloading(clinic, open_context, viewp
 
     expect(counter_row.locator('[data-field="ticket"]')).to_have_text(queue_id)
     expect(service_row.locator('[data-field="waiting"]')).to_have_text(str(waiting_before - 1))
+    # Both joined with the counter open, so each ticket keeps an estimate; once one is called, the
+    # day's sentence on the estimates follows (on the first page, it said none was called yet).
+    expect(reports.locator("#overview-estimates")).to_contain_text("Estimates were within 2 minutes for")
     assert still_same_page(reports)
     # Nothing is wider than the screen: wide tables scroll inside their own box.
     assert reports.evaluate("document.documentElement.scrollWidth <= window.innerWidth")

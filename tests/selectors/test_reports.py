@@ -56,8 +56,8 @@ def test_days_include_the_empty_day_and_keep_a_ticket_crossing_midnight_on_its_d
 
 
 def test_a_skipped_then_recalled_ticket_waits_until_its_last_call(past):
-    t5 = figures.row(*[getattr(past.tickets["t5"], f) for f in queries.TIME_FIELDS])
-    assert t5.wait == 2400 and t5.service_time == 600
+    room_b = queries.history(whole(past, counter=past.counter_b))["total"]  # t3 skipped, t5 recalled
+    assert (room_b["wait_median"], room_b["wait_max"], room_b["service_median"]) == (1500.0, 2400.0, 600.0)
 
 
 def test_per_staff_member_is_who_called_the_ticket(past):
@@ -105,7 +105,51 @@ def test_daily_summary_has_a_row_per_day_and_service(past):
 
 def test_the_report_reads_its_tickets_in_one_query(past, django_assert_num_queries):
     with django_assert_num_queries(1):
-        queries.ticket_times(whole(past))
+        queries.read_columns(whole(past))
+
+
+@pytest.mark.parametrize("days", [3, 300])
+def test_the_history_costs_four_queries_however_long_the_range(past, days, django_assert_num_queries):
+    # The tickets, then the names of the services, counters and staff members they mention.
+    with django_assert_num_queries(4):
+        queries.history(ReportFilter(date_from=WEDNESDAY - timedelta(days=days - 1), date_to=WEDNESDAY))
+
+
+def test_estimates_are_compared_with_the_wait_until_the_first_call(past):
+    estimates = queries.history(whole(past))["estimates"]
+    # Errors (estimate − wait to the first call, minutes): t1 −1, t2 −5, t3 +2, t5 +1 (first call
+    # after 5 min, not its last after 40), t8 −3; t4 and t7 were never called, t6 has none.
+    assert estimates == {
+        "patients": 5,
+        "within_share": 3 / 5,
+        "tolerance_minutes": 2,
+        "median_error_minutes": 2.0,
+        "bias_minutes": pytest.approx(-6 / 5),
+    }
+
+
+def test_a_transferred_ticket_is_compared_with_its_first_call_at_the_first_service(past):
+    from queue_app.models import Ticket
+
+    from ..report_helpers import at
+
+    t9 = Ticket.objects.create(
+        queue_id="TEST_002_1234", number=2, service_date=WEDNESDAY, service=past.lab,
+        patient=past.tickets["t8"].patient,
+        patient_name="Patient t9", status="served", joined_at=at(WEDNESDAY, 13, 0),
+        first_called_at=at(WEDNESDAY, 13, 4),  # at OPD, before it was sent to the lab
+        called_at=at(WEDNESDAY, 13, 30), finished_at=at(WEDNESDAY, 13, 40), estimated_wait_at_join=3,
+    )  # fmt: skip
+    estimates = queries.history(whole(past))["estimates"]
+    # Errors −1, −5, +2, +1, −3 and t9's 3 − 4 = −1: |errors| 1, 1, 1, 2, 3, 5.
+    assert (estimates["patients"], estimates["within_share"]) == (6, 4 / 6)
+    assert estimates["median_error_minutes"] == 1.5 and estimates["bias_minutes"] == pytest.approx(-7 / 6)
+    assert t9.pk and queries.history(whole(past, service=past.lab))["estimates"]["patients"] == 2
+
+
+def test_no_estimate_called_means_no_estimate_figures(past):
+    assert queries.history(ReportFilter(date_from=EMPTY_DAY, date_to=EMPTY_DAY))["estimates"] is None
+    assert queries.history(whole(past, staff=past.op1))["estimates"]["patients"] == 2  # t1, t2; t6 has none
 
 
 @pytest.mark.parametrize(
@@ -115,6 +159,7 @@ def test_the_report_reads_its_tickets_in_one_query(past, django_assert_num_queri
         ({"date_from": "yesterday"}, "bad_date"),
         ({"date_from": "2026-13-01"}, "bad_date"),
         ({"date_from": "1900-01-01", "date_to": "1900-01-02"}, "absurd_range"),
+        ({"date_from": "1999-12-31", "date_to": "2000-01-02"}, "absurd_range"),
         ({"date_from": "9999-01-01", "date_to": "9999-01-02"}, "absurd_range"),
         ({"date_from": "2025-01-01", "date_to": "2026-11-30"}, "range_too_long"),
         ({"service": "999999"}, "unknown_service"),
@@ -156,3 +201,15 @@ def test_a_ticket_sent_to_another_service_counts_once_there_waiting_from_its_fir
     assert {row["name"]: row["arrivals"] for row in report["services"]} == {"Test": 1}
     expected_wait = (moved.called_at - moved.joined_at).total_seconds()
     assert report["total"]["wait_max"] == pytest.approx(expected_wait)
+
+
+def test_no_garbage_collection_pass_while_a_report_is_built_and_back_after():
+    import gc
+
+    assert gc.isenabled()
+    with queries.bulk_rows():
+        assert not gc.isenabled()
+        with queries.bulk_rows():  # a report inside another leaves it off until the outer ends
+            pass
+        assert not gc.isenabled()
+    assert gc.isenabled()

@@ -71,7 +71,59 @@ def test_the_page_shows_the_history_figures(past):
 def test_a_bad_range_on_the_page_is_a_readable_400(db):
     response = client_for("manager").get("/reports/?date_from=2026-11-05&date_to=2026-11-01")
     assert response.status_code == 400
-    assert "The start date is after the end date." in response.content.decode()
+    page = response.content.decode()
+    assert "The start date is after the end date: choose a start date on or before the end date." in page
+    assert 'name="date_from" aria-invalid="true" aria-describedby="range-error" value="2026-11-05"' in page
+
+
+@pytest.mark.parametrize(
+    ("query", "field", "message"),
+    [
+        ("date_from=2026-13-01", "date_from", "The start date is not a date: write it as year-month-day"),
+        ("date_to=tomorrow", "date_to", "The end date is not a date: write it as year-month-day"),
+        ("date_from=1999-01-01&date_to=1999-01-02", "date_to", "The end date is too early"),
+        ("date_from=2026-01-01&date_to=2026-11-01", "date_from", "The range is longer than 92 days"),
+        ("service=424242", "service", "There is no such service: choose one from the list."),
+    ],
+)
+def test_a_bad_field_is_named_in_words_and_marked_on_the_form(db, query, field, message):
+    response = client_for("manager").get(f"/reports/?{query}")
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert message in page and f"{field} must" not in page
+    assert page.count('aria-invalid="true"') == 1
+    marked = page.split('aria-invalid="true"')[0].rsplit("<", 1)[1]
+    assert f'name="{field}"' in marked
+
+
+def test_the_page_says_how_close_the_estimates_came(past):
+    page = client_for("manager").get(f"/reports/?{RANGE}").content.decode()
+    # tests/selectors/test_reports.py works the figures out: 3 of 5 within 2 min, |errors| 1, 1,
+    # 2, 3, 5, errors summing to −6.
+    assert (
+        "Estimates were within 2 minutes for 60% of the 5 patients called in this period (median error 2.0 min). "
+        "On average they were 1.2 min too short."
+    ) in page
+
+
+def test_the_page_says_so_when_no_estimate_can_be_compared(past):
+    page = client_for("manager").get("/reports/?date_from=2026-11-03&date_to=2026-11-03").content.decode()
+    assert "No patient with a recorded estimate was called in this period." in page
+
+
+def test_the_page_costs_the_same_queries_for_3_and_92_days(past):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = client_for("manager")
+    client.get(f"/reports/?{RANGE}")  # the session's first save (its expiry slides) out of the way
+    counts = []
+    for query in (RANGE, "date_from=2026-08-05&date_to=2026-11-04"):
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(f"/reports/?{query}").status_code == 200
+        counts.append(len(queries))
+    # Session and user; the overview's 3; the history's 4; the texts; the filter's 3 lists.
+    assert counts[0] == counts[1] == 13
 
 
 def _csv(response) -> list[dict]:
@@ -97,6 +149,12 @@ def test_tickets_csv_has_one_row_a_ticket_with_local_iso_times_and_no_phone(past
     assert again[0]["priority"] == "60+"  # the category's short code
     cancelled = next(r for r in rows if r["status"] == "cancelled")
     assert cancelled["called_at"] == "" and cancelled["wait_seconds"] == ""
+    assert cancelled["first_called_at"] == "" and cancelled["estimated_wait_minutes"] == "5"
+    t5 = next(r for r in rows if r["queue_id"] == "OPD_005_1234")  # skipped, recalled, called again
+    assert (t5["first_called_at"], t5["called_at"]) == ("2026-11-02T15:35:00+05:30", "2026-11-02T16:10:00+05:30")
+    assert t5["estimated_wait_minutes"] == "6" and t5["wait_seconds"] == "2400"
+    t6 = next(r for r in rows if r["queue_id"] == "OPD_006_1234")  # called after midnight, no estimate
+    assert t6["called_at"] == "2026-11-03T05:40:00+05:30" and t6["estimated_wait_minutes"] == ""
     body = b"".join(client_for("admin").get(f"/reports/tickets.csv?{RANGE}").streaming_content)
     assert b"+9198" not in body and b"Patient t1" not in body
 
@@ -127,8 +185,19 @@ def test_summary_csv_rows_per_day_and_service(past):
     assert (monday["wait_median_seconds"], monday["wait_p90_seconds"], monday["service_median_seconds"]) == (
         "1200", "2400", "600",
     )  # fmt: skip
+    # Monday's OPD estimates: errors −1, −5, +2, +1 min (t1, t2, t3, t5 at its first call).
+    assert [monday[k] for k in SUMMARY_ESTIMATES] == ["4", "75", "90", "-45"]
     empty = rows[2]
     assert empty["date"] == "2026-11-03" and empty["arrivals"] == "0" and empty["wait_median_seconds"] == ""
+    assert [empty[k] for k in SUMMARY_ESTIMATES] == ["0", "", "", ""]
+
+
+SUMMARY_ESTIMATES = (
+    "estimated_patients",
+    "estimates_within_2_min_percent",
+    "estimate_median_error_seconds",
+    "estimate_bias_seconds",
+)
 
 
 @pytest.mark.parametrize(
@@ -149,6 +218,13 @@ def test_bad_export_requests_are_400_with_the_error_shape(db, query, code, expor
     assert response.json()["code"] == code and response.json()["error"]
 
 
+def test_an_export_over_its_limit_says_the_limit(db, settings):
+    settings.REPORTS_EXPORT_MAX_DAYS = 400
+    response = client_for("admin").get("/reports/tickets.csv?date_from=2025-01-01&date_to=2026-11-01")
+    assert response.status_code == 400
+    assert response.json()["error"] == "The range is longer than 400 days: please choose a shorter one."
+
+
 def test_the_overview_fragment_shows_counters_and_their_current_ticket(counters, patients, admin_user):
     from queue_app import services
 
@@ -160,6 +236,22 @@ def test_the_overview_fragment_shows_counters_and_their_current_ticket(counters,
     assert "Counter 1" in body and "OPD_001" in body
     data = client.get("/reports/overview/", HTTP_ACCEPT="application/json").json()
     assert data["counters"][0]["ticket"].startswith("OPD_001") and data["services"][0]["open_counters"] == 2
+
+
+def test_the_overview_says_how_close_todays_estimates_came(counters, patients, admin_user):
+    from queue_app import services
+
+    client = Client()
+    client.force_login(admin_user)
+    before = client.get("/reports/overview/", HTTP_ACCEPT="application/json").json()
+    assert before["estimates"] is None
+    assert before["estimates_text"] == "No patient with a recorded estimate has been called yet today."
+    services.join(patient=patients[0], service=counters[0].service)  # a counter is free: no wait
+    services.serve_next(counter=counters[0], by=counters[0].held_by)  # called at once
+    data = client.get("/reports/overview/", HTTP_ACCEPT="application/json").json()
+    assert data["estimates"]["patients"] == 1 and data["estimates"]["within_share"] == 1.0
+    assert data["estimates_text"].startswith("Estimates were within 2 minutes for 100% of the 1 patient called today")
+    assert data["estimates_text"] in client.get("/reports/overview/").content.decode()
 
 
 def test_the_overview_warns_past_the_service_alert(counters, patients, admin_user, django_assert_max_num_queries):
