@@ -97,7 +97,8 @@ GATE_SPILLS = """() => {
   const gate = document.getElementById("sound-gate").getBoundingClientRect();
   return [...document.querySelectorAll("#sound-gate *")].filter((el) => {
     const r = el.getBoundingClientRect();
-    return r.width && (r.top < gate.top - 1 || r.bottom > gate.bottom + 1 || r.left < gate.left - 1 || r.right > gate.right + 1);
+    const out = r.top < gate.top - 1 || r.bottom > gate.bottom + 1;
+    return r.width && (out || r.left < gate.left - 1 || r.right > gate.right + 1);
   }).map((el) => el.className + " " + el.textContent.trim().slice(0, 30));
 }"""
 
