@@ -570,7 +570,8 @@
     ids.forEach(function (id) {
       const c = model.counters.get(id);
       const code = c.serving_patient ? ticketParts(c.serving_patient.queue_id).code : "";
-      const counterLine = textEm(c.counter_name, 800) + 0.6 + textEm(String(c.queue_length), 800);
+      // The name, the gap, the waiting icon (.95) and the count.
+      const counterLine = textEm(c.counter_name, 800) + 0.6 + 0.95 + textEm(String(c.queue_length), 800);
       widest = Math.max(widest, ticketEm(code), counterScale * counterLine);
     });
     els.call.classList.remove("is-compact");
