@@ -65,7 +65,7 @@ MEASURE = """() => {
     const row = el.closest(".d-row, .d-call"), a = el.getBoundingClientRect(), b = row.getBoundingClientRect();
     return a.bottom > b.bottom + 1 || a.top < b.top - 1;
   };
-  const out = { screen: S, rows: 0, tickets: [], names: [], clipped: [], outside: [] };
+  const out = { screen: S, rows: 0, tickets: [], names: [], clipped: [], outside: [], misaligned: [] };
   out.overflowX = document.documentElement.scrollWidth > innerWidth;
   const board = document.querySelector(".d-board").getBoundingClientRect();
   document.querySelectorAll("#board-rows .d-row").forEach((tr) => {
@@ -81,6 +81,16 @@ MEASURE = """() => {
       if (sel === ".d-ticket") out.tickets.push(size);
       if (sel === ".d-name") out.names.push(size);
       if (clipped(el)) out.clipped.push(sel + " " + el.textContent);
+    }
+    // A name starts where its ticket starts, whichever direction its own script runs.
+    const ticket = tr.querySelector(".d-ticket"), name = tr.querySelector(".d-name");
+    if (name && name.textContent && name.offsetParent !== null) {
+      const textLeft = (el) => {
+        const range = document.createRange();
+        range.selectNodeContents(el);
+        return range.getBoundingClientRect().left;
+      };
+      if (Math.abs(textLeft(name) - textLeft(ticket)) > 8) out.misaligned.push(name.textContent);
     }
   });
   const call = document.getElementById("call-ticket"), callName = document.getElementById("call-name");
@@ -138,4 +148,5 @@ def test_the_display_is_readable_at_every_size(open_context, folder, screen, cou
     assert m["callName"] >= 0.025 * m["screen"] - 0.5, m
     assert m["clipped"] == [], m["clipped"]
     assert m["outside"] == [], m["outside"]
+    assert m["misaligned"] == [], m["misaligned"]
     assert not m["overflowX"]
