@@ -11,7 +11,7 @@ from queue_app.models import Notification
 from queue_app.services.notifications import text
 from queue_app.sms.gsm import is_gsm7
 
-from ..factories import CounterFactory, PatientFactory, StaffFactory
+from ..factories import CounterFactory, PatientFactory, ServiceFactory, StaffFactory
 from ..patient_helpers import page
 
 pytestmark = pytest.mark.django_db
@@ -56,6 +56,22 @@ def test_a_refusal_names_the_counter_isolated(opd, mixed_counter):
     with pytest.raises(services.CounterNotOpen) as refused:
         services.serve_next(counter=mixed_counter, by=None)
     assert refused.value.message.startswith(f"{isolated(COUNTER)} is not open")
+
+
+def test_a_closed_service_is_named_isolated(patient):
+    closed = ServiceFactory(service_name=NAME, is_active=False)
+    with pytest.raises(services.ServiceUnavailable) as refused:
+        services.join(patient=patient, service=closed)
+    assert refused.value.message.startswith(f"{isolated(NAME)} is not available")
+
+
+def test_taking_a_counter_names_who_holds_it_isolated(mixed_counter):
+    holder = mixed_counter.held_by
+    holder.first_name, holder.last_name = "عبدالله", "R."
+    holder.save()
+    with pytest.raises(services.CounterTaken) as refused:
+        services.hold_counter(counter=mixed_counter, staff=StaffFactory(username="other1"))
+    assert refused.value.message.startswith(f"{isolated(holder.display_name)} is working at {isolated(COUNTER)}.")
 
 
 def test_the_flash_after_logging_out_names_the_counter_in_a_bdi(client, mixed_counter):
