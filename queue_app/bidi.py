@@ -8,11 +8,14 @@ Names people type cannot carry isolates of their own (names.clean_name refuses f
 characters), so the pairs added here always match.
 """
 
+import re
+
 from django.utils.html import conditional_escape, format_html
-from django.utils.safestring import SafeString, mark_safe
+from django.utils.safestring import SafeString
 
 FSI = "\u2068"  # FIRST STRONG ISOLATE: what follows takes the direction of its first letter ...
 PDI = "\u2069"  # POP DIRECTIONAL ISOLATE: ... and the sentence takes its own back after it.
+PLACEHOLDER = re.compile(r"%\((\w+)\)[sd]|%%")
 
 
 def isolate(value) -> str:
@@ -29,8 +32,12 @@ def isolated(**values) -> dict:
 def html_isolated(message: str, **values) -> SafeString:
     """A translated %-format sentence for a page: the sentence escaped, each value escaped in
     its own <bdi> (the element browsers isolate, and that copy-paste keeps clean)."""
+    # format_html escapes what it inserts: the sentence is escaped first and its %(key)s
+    # placeholders become {key} (its own braces doubled, so they stay text).
+    template = conditional_escape(message).replace("{", "{{").replace("}", "}}")
+    template = PLACEHOLDER.sub(lambda m: "{" + m.group(1) + "}" if m.group(1) else "%", template)
     bdi = {
         key: value if isinstance(value, int | float) else format_html("<bdi>{}</bdi>", value)
         for key, value in values.items()
     }
-    return mark_safe(conditional_escape(message) % bdi)  # noqa: S308 -- everything in it was escaped above
+    return format_html(template, **bdi)

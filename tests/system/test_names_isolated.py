@@ -34,6 +34,11 @@ def test_a_page_sentence_escapes_each_name_inside_its_own_bdi():
     assert html == f"You are now working at <bdi>&lt;b&gt;{NAME}&lt;/b&gt;</bdi>."
 
 
+def test_a_page_sentence_keeps_its_own_braces_percent_signs_and_numbers_as_text():
+    html = html_isolated("<{x}> 100%% of %(n)d at %(counter)s", counter="{y}", n=3)
+    assert html == "&lt;{x}&gt; 100% of 3 at <bdi>{y}</bdi>"
+
+
 def test_the_desk_is_told_the_ticket_and_the_name_each_isolated(client, opd, counters):
     client.force_login(StaffFactory(username="desk1", role="reception"))
     walk_in = {"name": NAME, "phone": "98123 45678", "service_id": opd.pk}
@@ -49,6 +54,14 @@ def test_the_ticket_page_names_the_counter_isolated(signed_in_phone, patient, op
     services.join(patient=patient, service=opd)
     services.serve_next(counter=mixed_counter, by=None)
     assert f"Please go to {isolated(COUNTER)} now" in page(signed_in_phone.get("/dashboard/"))
+
+
+def test_the_flash_after_leaving_names_the_service_in_a_bdi(signed_in_phone, patient, counters):
+    clinic = ServiceFactory(service_name=NAME)
+    CounterFactory(counter_name=COUNTER, service=clinic)
+    ticket, _ = services.join(patient=patient, service=clinic)
+    left = signed_in_phone.form("/dashboard/", {"action": "cancel", "ticket": ticket.pk}, follow=True)
+    assert f"You left the queue for <bdi>{NAME}</bdi>." in page(left)
 
 
 def test_a_refusal_names_the_counter_isolated(opd, mixed_counter):
