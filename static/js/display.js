@@ -576,7 +576,7 @@
     });
     els.call.classList.remove("is-compact");
     let best = bestCards(n, widest, box);
-    const portrait = window.innerHeight > window.innerWidth;
+    const portrait = window.matchMedia("(orientation: portrait)").matches;  // as display.css decides
     if (portrait && best.unit < NAME_FLOOR * window.innerHeight) {
       els.call.classList.add("is-compact");
       best = bestCards(n, widest, box);
