@@ -11,6 +11,7 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from . import access, services
+from .bidi import isolate, isolated
 from .forms import AdminLoginForm, ServiceAdminForm
 from .models import (
     OTP,
@@ -252,7 +253,7 @@ def _move_action(service: Service):
                     "%(n)d tickets moved to %(service)s, keeping their arrival time.",
                     n,
                 )
-                % {"n": n, "service": service}
+                % {"n": n, "service": isolate(service)}
             ),
         )
 
@@ -307,7 +308,7 @@ class TicketAdmin(SafeDateFilters, ReceptionTicketAccess, admin.ModelAdmin):
             return actions
         for service in Service.objects.filter(is_active=True).order_by("service_name"):
             name = f"move_to_service_{service.pk}"
-            description = gettext("Move to %(service)s (keeps the arrival time)") % {"service": service}
+            description = gettext("Move to %(service)s (keeps the arrival time)") % isolated(service=service)
             actions[name] = (_move_action(service), name, description)
         return actions
 

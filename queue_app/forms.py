@@ -7,6 +7,7 @@ from django.utils.dates import WEEKDAYS
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from .bidi import isolated
 from .models import EVERY_DAY, Counter, Service, Staff
 
 
@@ -21,8 +22,7 @@ class CounterChoiceField(forms.ModelChoiceField):
     def label_from_instance(self, counter):
         state = gettext("in use") if counter.held_by_id else gettext("free")
         return gettext("%(counter)s · %(service)s (%(state)s)") % {
-            "counter": counter.counter_name,
-            "service": counter.service.service_name,
+            **isolated(counter=counter.counter_name, service=counter.service.service_name),
             "state": state,
         }
 

@@ -6,6 +6,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from . import payloads, selectors
+from .bidi import isolated
 from .models import Counter, Patient, Ticket
 from .names import same_person
 
@@ -21,11 +22,9 @@ def after_login_url(patient: Patient | None) -> str:
 
 def already_held_message(ticket: Ticket) -> str:
     """What a second join for the same phone, service and name answers (with the ticket, 200)."""
-    return _("%(name)s already holds ticket %(ticket)s for %(service)s; no new ticket was made.") % {
-        "name": ticket.patient_name,
-        "ticket": ticket.queue_id,
-        "service": ticket.service,
-    }
+    return _("%(name)s already holds ticket %(ticket)s for %(service)s; no new ticket was made.") % isolated(
+        name=ticket.patient_name, ticket=ticket.queue_id, service=ticket.service
+    )
 
 
 def reception_row(ticket: Ticket) -> dict:
@@ -123,7 +122,7 @@ def ticket_status(ticket: dict, strings: dict) -> dict:
     if status == Ticket.Status.CALLED:
         return {
             "key": "called",
-            "headline": strings["called"] % {"counter": counter},
+            "headline": strings["called"] % isolated(counter=counter),
             "detail": strings["called_detail"],
         }
     if status == Ticket.Status.WAITING:
@@ -131,9 +130,10 @@ def ticket_status(ticket: dict, strings: dict) -> dict:
             return {"key": "pool", "headline": strings["pool"], "detail": strings["pool_detail"]}
         ahead = ticket.get("people_ahead") or 0
         if ahead == 0:
-            detail = (
-                strings["next_detail_line"] if ticket.get("one_line") else strings["next_detail"] % {"counter": counter}
-            )
+            if ticket.get("one_line"):
+                detail = strings["next_detail_line"]
+            else:
+                detail = strings["next_detail"] % isolated(counter=counter)
             return {"key": "next", "headline": strings["next"], "detail": detail}
         detail = strings["ahead_one"] if ahead == 1 else strings["ahead_many"] % {"n": ahead}
         return {"key": "waiting", "headline": strings["waiting"], "detail": detail}
@@ -147,7 +147,7 @@ def ticket_facts(ticket: dict, strings: dict) -> dict:
     minutes = ticket.get("estimated_wait_minutes") or 0
     counter = ticket.get("counter") or strings["no_counter"]
     if waiting and ticket.get("one_line") and ticket.get("counter"):
-        counter = strings["expected"] % {"counter": counter}
+        counter = strings["expected"] % isolated(counter=counter)
     return {
         "counter": counter,
         "position": ticket.get("position") if waiting else "–",
@@ -211,13 +211,13 @@ def call_message(call, *, action: str) -> str:
     """What the clerk is told after Serve next, Skip or Announce again (a services.Call): what
     became of the patient at the counter, who was called and, when nobody was, why and what to do."""
     if action == "announce":
-        return _("%(ticket)s announced again on the display.") % {"ticket": call.ticket.queue_id}
+        return _("%(ticket)s announced again on the display.") % isolated(ticket=call.ticket.queue_id)
     sentences = []
     if call.finished is not None:
         done = _("%(ticket)s marked as a no-show.") if action == "skip" else _("Finished %(ticket)s.")
-        sentences.append(done % {"ticket": call.finished.queue_id})
+        sentences.append(done % isolated(ticket=call.finished.queue_id))
     if call.ticket is not None:
-        sentences.append(_("Called %(ticket)s.") % {"ticket": call.ticket.queue_id})
+        sentences.append(_("Called %(ticket)s.") % isolated(ticket=call.ticket.queue_id))
     elif call.counter.is_open():
         sentences.append(_("Nobody else is waiting. New patients appear in your list as they join."))
     else:

@@ -11,6 +11,7 @@ from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 
 from .. import access, selectors, services
+from ..bidi import isolate, isolated
 from ..links import ticket_link_url
 from ..models import MAX_ID, Ticket
 from ..names import MAX_NAME_LENGTH
@@ -111,7 +112,7 @@ class TicketsApi(ReceptionApi):
             "ticket": selectors.ticket_dict(ticket),
             "row": row,
             "created": created,
-            "message": _("Ticket %(ticket)s for %(name)s.") % {"ticket": ticket.queue_id, "name": ticket.patient_name}
+            "message": _("Ticket %(ticket)s for %(name)s.") % isolated(ticket=ticket.queue_id, name=ticket.patient_name)
             if created
             else already_held_message(ticket),
             "slip_url": row["slip_url"],
@@ -128,7 +129,7 @@ class TicketsApi(ReceptionApi):
 class RecallApi(ReceptionApi):
     def post(self, request, ticket_id: int):
         ticket = services.recall(ticket=self.ticket(ticket_id), by=request.user)
-        message = _("%(ticket)s is back in the queue, in its original place.") % {"ticket": ticket.queue_id}
+        message = _("%(ticket)s is back in the queue, in its original place.") % isolated(ticket=ticket.queue_id)
         return Response({"ticket": reception_row(ticket), "message": message})
 
 
@@ -153,11 +154,9 @@ class MoveApi(ReceptionApi):
         ticket = services.move_to_service(
             ticket=ticket, service=service_or_404(data.validated_data["service_id"]), by=request.user
         )
-        message = _("%(old)s moved to %(service)s as %(ticket)s, keeping its arrival time.") % {
-            "old": old,
-            "service": ticket.service,
-            "ticket": ticket.queue_id,
-        }
+        message = _("%(old)s moved to %(service)s as %(ticket)s, keeping its arrival time.") % isolated(
+            old=old, service=ticket.service, ticket=ticket.queue_id
+        )
         return Response({"ticket": reception_row(ticket), "message": message})
 
 
@@ -179,8 +178,8 @@ class PriorityApi(ReceptionApi):
         category = services.category(data.validated_data["priority"])
         ticket = services.set_priority(ticket=self.ticket(ticket_id), priority=category, by=request.user)
         message = _("%(ticket)s: priority %(priority)s.") % {
-            "ticket": ticket.queue_id,
-            "priority": category.name if category else _("none"),
+            **isolated(ticket=ticket.queue_id),
+            "priority": isolate(category.name) if category else _("none"),
         }
         return Response({"ticket": reception_row(ticket), "message": message})
 
@@ -194,5 +193,5 @@ class CancelApi(ReceptionApi):
     def post(self, request, ticket_id: int):
         ticket = services.cancel(ticket=self.ticket(ticket_id), by=request.user)
         return Response(
-            {"ticket": reception_row(ticket), "message": _("%(ticket)s cancelled.") % {"ticket": ticket.queue_id}}
+            {"ticket": reception_row(ticket), "message": _("%(ticket)s cancelled.") % isolated(ticket=ticket.queue_id)}
         )

@@ -7,6 +7,7 @@ from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 
 from .. import payloads, selectors, services
+from ..bidi import isolated
 from ..models import Counter, Ticket
 from ..presenters import call_message
 from .base import StaffApi, service_or_404
@@ -150,10 +151,9 @@ class TransferPatientApi(StaffApi):
             note=fields.get("note", ""),
             expected=fields.get("expected_queue_id"),
         )
-        message = _("%(ticket)s was sent to %(service)s and keeps their place by arrival time.") % {
-            "ticket": ticket.queue_id,
-            "service": ticket.service,
-        }
+        message = _("%(ticket)s was sent to %(service)s and keeps their place by arrival time.") % isolated(
+            ticket=ticket.queue_id, service=ticket.service
+        )
         return _answer(self.counter, message)
 
 
@@ -176,7 +176,7 @@ class BackToLineApi(StaffApi):
             note=data.validated_data.get("note", ""),
             expected=data.validated_data.get("expected_queue_id"),
         )
-        message = _("%(ticket)s is back in the line in their place.") % {"ticket": ticket.queue_id}
+        message = _("%(ticket)s is back in the line in their place.") % isolated(ticket=ticket.queue_id)
         return _answer(self.counter, message)
 
 
@@ -201,6 +201,6 @@ class SetPriorityApi(StaffApi):
         category = services.category(fields.get("priority"))
         ticket = Ticket.objects.of_day().filter(queue_id=fields["queue_id"]).first()
         if ticket is None:
-            raise exceptions.NotFound(_("No ticket %(ticket)s today.") % {"ticket": fields["queue_id"]})
+            raise exceptions.NotFound(_("No ticket %(ticket)s today.") % isolated(ticket=fields["queue_id"]))
         ticket = services.set_priority(ticket=ticket, priority=category, by=request.user, counter=self.counter)
         return Response({"ticket": payloads.priority_result(ticket)})

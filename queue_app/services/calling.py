@@ -6,6 +6,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from .. import selectors
+from ..bidi import isolated
 from ..errors import CounterNotOpen, NobodyWaiting, NoCurrentTicket, StaleAction
 from ..lines import Lines
 from ..models import Counter, QueueHistory, Staff, Ticket, service_day
@@ -107,11 +108,11 @@ def _not_open_message(counter: Counter) -> str:
     """Why a counter with nobody at it cannot call anyone, and what to do about it."""
     if counter.current_status not in Counter.OPEN_STATUSES:
         message = _("%(counter)s is not open (%(status)s), so nobody can be called. Choose Available to call patients.")
-        return message % {"counter": counter, "status": counter.get_current_status_display()}
+        return message % {**isolated(counter=counter), "status": counter.get_current_status_display()}
     if counter.held_by_id is None:
-        return _("Nobody works at %(counter)s, so nobody can be called there.") % {"counter": counter}
+        return _("Nobody works at %(counter)s, so nobody can be called there.") % isolated(counter=counter)
     return _("%(counter)s is outside its opening hours (%(start)s–%(end)s), so nobody can be called.") % {
-        "counter": counter,
+        **isolated(counter=counter),
         "start": counter.start_time.strftime("%H:%M"),
         "end": counter.end_time.strftime("%H:%M"),
     }

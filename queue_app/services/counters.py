@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from .. import events
+from ..bidi import isolated
 from ..errors import CounterTaken, InvalidStatus, NotAllowed
 from ..models import Counter, QueueHistory, Staff
 from .changes import history, lock_service, lock_services, log_transition, queue_change
@@ -69,7 +70,7 @@ def hold_counter(*, counter: Counter, staff: Staff, force: bool = False) -> Coun
     if counter.held_by_id and counter.held_by_id != staff.pk and not force:
         raise CounterTaken(
             _("%(staff)s is working at %(counter)s. Take it over?")
-            % {"staff": counter.held_by.display_name, "counter": counter}
+            % isolated(staff=counter.held_by.display_name, counter=counter)
         )
     now = timezone.now()
     was_open = counter.is_open(now)

@@ -6,6 +6,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from .. import selectors
+from ..bidi import isolated
 from ..errors import InvalidInput, ServiceUnavailable, TicketLimitReached
 from ..models import Patient, PriorityCategory, QueueHistory, Service, Staff, Ticket, service_day
 from ..names import clean_name
@@ -42,10 +43,11 @@ def join(
     if existing is not None:
         return existing, False
     if not service.is_active:
-        raise ServiceUnavailable(_("%(service)s is not available at the moment.") % {"service": service})
+        raise ServiceUnavailable(_("%(service)s is not available at the moment.") % isolated(service=service))
     if not service.is_offered_on(today):
         raise ServiceUnavailable(
-            _("%(service)s is not offered today (%(days)s).") % {"service": service, "days": service.days_display()}
+            _("%(service)s is not offered today (%(days)s).")
+            % {**isolated(service=service), "days": service.days_display()}
         )
     if by is None:
         _check_ticket_limit(patient, today)

@@ -8,10 +8,12 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from ..bidi import isolate, isolated
 from ..errors import InvalidInput, NotAllowed, TicketNotActive
 from ..languages import patient_language
 from ..lines import Lines
 from ..models import Counter, Notification, Patient, Service, Ticket
+from ..sms.gsm import is_gsm7
 
 Kind = Notification.Kind
 # What a ticket's news in a change's events means for its patient: a new place to go.
@@ -87,7 +89,14 @@ def text(ticket: Ticket, kind: str, *, ahead: int = 0, news: str = "") -> str:
             message = _("Ticket %(ticket)s (%(service)s) now waits for %(counter)s. You kept your place.")
         else:
             message = _("Ticket %(ticket)s (%(service)s): your counter closed. You keep your place; we will text you.")
-        return f"{settings.FACILITY_NAME}: {message % values}"[:320]
+        plain = f"{settings.FACILITY_NAME}: {message % values}"
+        if is_gsm7(plain):
+            # Isolates are outside the GSM alphabet: they would turn a 160-character text into
+            # UCS-2 (70 a part), and a text all in Latin letters has no direction to sort out.
+            return plain[:320]
+        # Already UCS-2 (Arabic, Devanagari, accents): two characters a value buy the right order,
+        # and the facility's name, isolated, no longer makes an Arabic text's paragraph LTR.
+        return f"{isolate(settings.FACILITY_NAME)}: {message % isolated(**values)}"[:320]
 
 
 def wake_sender() -> None:

@@ -8,6 +8,7 @@ from django.db.models import Exists, OuterRef
 from django.utils.translation import gettext as _
 
 from .. import selectors
+from ..bidi import isolated
 from ..models import Counter, QueueHistory, Ticket, service_day
 from .changes import history, publish_change
 
@@ -128,12 +129,11 @@ def move_and_publish(counter: Counter, moves: Moves, *, by, away: bool) -> int:
             if target is None:
                 note = _(
                     "%(counter)s has closed. You keep your place and will be given a counter as soon as one opens."
-                ) % {"counter": counter}
+                ) % isolated(counter=counter)
             else:
-                note = _("%(old)s is not available; you are now at %(new)s and kept your place.") % {
-                    "old": counter,
-                    "new": target,
-                }
+                note = _("%(old)s is not available; you are now at %(new)s and kept your place.") % isolated(
+                    old=counter, new=target
+                )
             notes.update((ticket.pk, note) for ticket in tickets)
     counter_events = [("counter_status_update", counter)]
     counter_events += [("patient_redistributed", target) for target in moves if target is not None]

@@ -4,6 +4,7 @@ another service or back to the line. Each change writes history (who, when, what
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from ..bidi import isolated
 from ..errors import InvalidInput, NoCurrentTicket, NotAllowed, StaleAction, TicketNotActive
 from ..models import Counter, PriorityCategory, QueueHistory, Service, Staff, Ticket, service_day
 from .calling import current_ticket
@@ -55,7 +56,8 @@ def set_priority(
     service = lock_service(ticket.service_id)
     ticket = Ticket.objects.select_related("service", "counter", "priority").get(pk=ticket.pk)
     if counter is not None and counter.service_id != ticket.service_id:
-        raise NotAllowed(_("%(ticket)s is not in %(service)s's line.") % {"ticket": ticket, "service": counter.service})
+        message = _("%(ticket)s is not in %(service)s's line.")
+        raise NotAllowed(message % isolated(ticket=ticket, service=counter.service))
     if not ticket.is_active or ticket.service_date != service_day():
         raise TicketNotActive(
             _("A %(status)s ticket cannot be given a priority.") % {"status": ticket.get_status_display().lower()}

@@ -4,6 +4,7 @@ sends a ticket on to another service."""
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from ..bidi import isolated
 from ..errors import InvalidInput, NotAllowed, ServiceUnavailable, TicketNotActive
 from ..models import Patient, QueueHistory, Service, Staff, Ticket, service_day
 from .changes import (
@@ -30,7 +31,7 @@ def _refuse_second_active(*, service: Service, ticket: Ticket, message: str) -> 
     """The active key the ticket takes in `service`, unless its patient already holds one there."""
     key = Ticket.make_active_key(service_id=service.pk, patient_id=ticket.patient_id, name=ticket.patient_name)
     if Ticket.objects.filter(active_key=key).exists():
-        raise TicketNotActive(message % {"name": ticket.patient_name, "service": service})
+        raise TicketNotActive(message % isolated(name=ticket.patient_name, service=service))
     return key
 
 
@@ -103,13 +104,13 @@ def move_to_service(*, ticket: Ticket, service: Service, by: Staff) -> Ticket:
     now = timezone.now()
     today = service_day(now)
     if ticket.service_id == target.pk:
-        raise InvalidInput(_("The ticket is already for %(service)s.") % {"service": target}, code="same_service")
+        raise InvalidInput(_("The ticket is already for %(service)s.") % isolated(service=target), code="same_service")
     if ticket.status not in Ticket.MOVABLE_STATUSES or ticket.service_date != today:
         raise TicketNotActive(
             _("A %(status)s ticket cannot be moved.") % {"status": ticket.get_status_display().lower()}
         )
     if not target.is_active or not target.is_offered_on(today):
-        raise ServiceUnavailable(_("%(service)s is not available today.") % {"service": target})
+        raise ServiceUnavailable(_("%(service)s is not available today.") % isolated(service=target))
     key = _refuse_second_active(
         service=target, ticket=ticket, message=_("%(name)s already holds a ticket for %(service)s.")
     )
@@ -140,7 +141,7 @@ def move_to_service(*, ticket: Ticket, service: Service, by: Staff) -> Ticket:
         service_times_changed(source.pk)
     note = _(
         "You have been sent to %(service)s. Your new number is %(ticket)s; you kept your place by arrival time."
-    ) % {"service": target, "ticket": ticket.queue_id}
+    ) % isolated(service=target, ticket=ticket.queue_id)
     publish_change(service_id=source.pk, counter_events=[("counter_status_update", old_counter)])
     publish_change(
         service_id=target.pk,

@@ -21,6 +21,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from .. import access, known_phones, selectors, services
+from ..bidi import html_isolated
 from ..errors import QueueError, UnknownService
 from ..http import wants_json
 from ..models import PriorityCategory, Service, Ticket, parse_id
@@ -374,7 +375,7 @@ def _leave_queue(request):
     except QueueError as exc:
         messages.error(request, exc.message)
     else:
-        messages.success(request, _("You left the queue for %(service)s.") % {"service": ticket.service})
+        messages.success(request, html_isolated(_("You left the queue for %(service)s."), service=ticket.service))
     return redirect("service_selection")
 
 

@@ -19,6 +19,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods
 
 from .. import access, events, selectors, services
+from ..bidi import html_isolated
 from ..forms import StaffLoginForm, SwitchCounterForm, counter_choices
 from ..http import wants_json
 from ..models import Counter, PriorityCategory, Service, Staff, parse_id
@@ -273,7 +274,7 @@ def switch_counter(request):
     except services.QueueError as exc:
         messages.error(request, exc.message)
         return _render_picker(request, status=exc.status_code)
-    messages.success(request, _("You are now working at %(counter)s.") % {"counter": counter})
+    messages.success(request, html_isolated(_("You are now working at %(counter)s."), counter=counter))
     return redirect("staff_dashboard")
 
 
@@ -291,7 +292,7 @@ def staff_logout(request):
     services.release_counter(staff=request.user)
     logout(request)
     if counter is not None:
-        messages.info(request, _("You have logged out. %(counter)s is closed.") % {"counter": counter})
+        messages.info(request, html_isolated(_("You have logged out. %(counter)s is closed."), counter=counter))
     else:
         messages.info(request, _("You have logged out."))
     return redirect(STAFF_LOGIN_URL)

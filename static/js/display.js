@@ -504,14 +504,14 @@
     els.board.style.setProperty("--rows", String(Math.max(4, model.order.length)));
   }
 
-  /* Type sizes from the screen and the number of rows. Up to four counters the board is a table
-     (its rows share the height, CSS alone); past that it becomes a grid of cards whose columns are
-     chosen so the card unit (names; tickets are 1.6 of it) is as large as the cards allow. The
-     floor the sizes are checked against is a share of the screen's short side, so a portrait
-     screen (the same TV turned) gets the same physical sizes as landscape. */
-  const TABLE_MAX_ROWS = 4;
-  const CARD_LINES_EM = 4.9;     // counter line 1.2 + ticket 1.6 × 1.1 + name 1.25 + padding
-  const boardLayout = { mode: "table", columns: 1, rows: -1, unit: 0 };
+  /* Type sizes from the screen and the number of rows. A few counters in landscape make a table
+     (its rows share the height, CSS alone); otherwise the board is a grid of cards whose columns
+     are chosen so the card unit (names; tickets are 1.6 of it) is as large as the cards allow.
+     The card's shape comes from display.css (--card-lines, --card-pad, --card-cap, --table-rows),
+     so portrait and landscape each keep their own. In portrait, when the board would leave names
+     under NAME_FLOOR of the screen height, the "now calling" panel becomes a short banner. */
+  const NAME_FLOOR = 0.025;
+  const boardLayout = { mode: "table", columns: 1, rows: -1, unit: 0, compactCall: false };
   let measureCtx = null;
   function textEm(text, weight) {
     try {
@@ -521,40 +521,71 @@
     } catch (e) { return String(text).length * 0.62; }
   }
 
+  function cssNumber(style, name, fallback) {
+    const value = parseFloat(style.getPropertyValue(name));
+    return isFinite(value) ? value : fallback;
+  }
+
+  /* The best grid of cards for n cards in the board's box as it is now. */
+  function bestCards(n, widest, box) {
+    const style = getComputedStyle(box);
+    const rootPx = parseFloat(getComputedStyle(document.documentElement).fontSize) || 16;
+    const lines = cssNumber(style, "--card-lines", 4.9);
+    const pad = cssNumber(style, "--card-pad", 1.2);
+    const cap = cssNumber(style, "--card-cap", 2.2) * rootPx;
+    const gap = cssNumber(style, "--card-gap", 0.6) * rootPx;
+    const W = box.clientWidth, H = box.clientHeight;
+    let best = { columns: 1, unit: 0, rowsPerColumn: n };
+    for (let columns = 1; columns <= 6; columns += 1) {
+      const rows = Math.ceil(n / columns);
+      const cardW = (W - gap * (columns - 1)) / columns;
+      const cardH = (H - gap * (rows - 1)) / rows;
+      const unit = Math.min(cardH / lines, cardW / (widest + pad), cap);
+      if (unit > best.unit + 0.5) best = { columns: columns, unit: unit, rowsPerColumn: rows };
+    }
+    return best;
+  }
+
   function layoutBoard() {
     const ids = model.order.filter(function (id) { const el = rowEls.get(id); return el && !el.tr.hidden; });
     const n = ids.length;
     boardLayout.rows = n;
-    els.board.style.setProperty("--rows", String(Math.max(TABLE_MAX_ROWS, n)));
+    els.board.style.setProperty("--rows", String(Math.max(4, n)));
     const box = els.boardBox;
-    if (n <= TABLE_MAX_ROWS || !box) {
-      box && box.classList.remove("is-cards");
-      Object.assign(boardLayout, { mode: "table", columns: 1, unit: 0 });
+    if (!box) return;
+    const tableRows = cssNumber(getComputedStyle(box), "--table-rows", 4);
+    if (n <= tableRows) {
+      box.classList.remove("is-cards");
+      els.call.classList.remove("is-compact");
+      Object.assign(boardLayout, { mode: "table", columns: 1, unit: 0, compactCall: false });
       return;
     }
     box.classList.add("is-cards");  // first: the card grid narrows the call panel, widening the board
     // The widest line a card must hold, in units: its ticket (1.6) or its counter and count.
-    let widest = 1.6 * textEm("OPD 000", 800);
+    const shape = getComputedStyle(box);
+    const counterScale = cssNumber(shape, "--card-counter", 1);
+    const spacing = cssNumber(shape, "--ticket-ls", 0);
+    const ticketEm = function (code) { return 1.6 * (textEm(code, 800) + spacing * code.length); };
+    let widest = ticketEm("OPD 000");
     ids.forEach(function (id) {
       const c = model.counters.get(id);
       const code = c.serving_patient ? ticketParts(c.serving_patient.queue_id).code : "";
-      widest = Math.max(widest, 1.6 * textEm(code, 800), textEm(c.counter_name, 800) + 0.6 + textEm(String(c.queue_length), 800));
+      // The name, the gap, the waiting icon (.95) and the count.
+      const counterLine = textEm(c.counter_name, 800) + 0.6 + 0.95 + textEm(String(c.queue_length), 800);
+      widest = Math.max(widest, ticketEm(code), counterScale * counterLine);
     });
-    const rootPx = parseFloat(getComputedStyle(document.documentElement).fontSize) || 16;
-    const gap = 0.6 * rootPx;
-    const W = box.clientWidth, H = box.clientHeight;
-    let best = { columns: 1, unit: 0, rowsPerColumn: n };
-    for (let columns = 2; columns <= 6; columns += 1) {
-      const rows = Math.ceil(n / columns);
-      const cardW = (W - gap * (columns + 1)) / columns;
-      const cardH = (H - gap * (rows + 1)) / rows;
-      const unit = Math.min(cardH / CARD_LINES_EM, (cardW - 0.2 * rootPx) / (widest + 1.2), 2.2 * rootPx);
-      if (unit > best.unit + 0.5) best = { columns: columns, unit: unit, rowsPerColumn: rows };
+    els.call.classList.remove("is-compact");
+    let best = bestCards(n, widest, box);
+    const portrait = window.matchMedia("(orientation: portrait)").matches;  // as display.css decides
+    if (portrait && best.unit < NAME_FLOOR * window.innerHeight) {
+      els.call.classList.add("is-compact");
+      best = bestCards(n, widest, box);
     }
     box.style.setProperty("--cols", String(best.columns));
     box.style.setProperty("--card-rows", String(best.rowsPerColumn));
-    box.style.setProperty("--u", best.unit.toFixed(1) + "px");
-    Object.assign(boardLayout, { mode: "cards", columns: best.columns, unit: best.unit });
+    // Rounded down: a tenth of a pixel too much would cut the widest ticket off.
+    box.style.setProperty("--u", (Math.floor(best.unit * 10) / 10) + "px");
+    Object.assign(boardLayout, { mode: "cards", columns: best.columns, unit: best.unit, compactCall: els.call.classList.contains("is-compact") });
   }
   // The board's box changes with the window and, in portrait, with the call panel above it.
   let boardSize = "";

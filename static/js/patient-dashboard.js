@@ -29,8 +29,13 @@
   /* Worth a live connection: active, or finished today in a way reception can still undo. */
   function isLive(ticket) { return isActive(ticket) || ticket.may_come_back === true; }
 
+  // A counter's name is isolated (FSI…PDI), as presenters.py does: "Counter 1" must not reorder
+  // an Arabic sentence, nor an Arabic counter name an English one.
   function format(text, values) {
-    return text.replace(/%\((\w+)\)s/g, function (_, key) { return values[key] !== undefined ? values[key] : ""; });
+    return text.replace(/%\((\w+)\)s/g, function (_, key) {
+      if (values[key] === undefined) return "";
+      return key === "counter" ? "\u2068" + values[key] + "\u2069" : values[key];
+    });
   }
 
   /* The same wording as presenters.ticket_status() and ticket_facts(). */

@@ -14,11 +14,13 @@
   const SIZE_KEY = "queue.reception.slipSize";
   const SIZES = ["80", "58", "a6"];
 
+  // Names, codes and counter or service names are isolated (FSI…PDI), as queue_app/bidi.py does:
+  // an Arabic name must not reorder the sentence around it, nor "OPD_001" an Arabic sentence.
+  const ISOLATED = ["name", "ticket", "old", "service", "counter"];
   function format(text, values) {
-    // A typed name is isolated (FSI…PDI): an Arabic name must not reorder the sentence around it.
     return String(text).replace(/%\((\w+)\)s/g, function (_, key) {
       if (values[key] === undefined) return "";
-      return key === "name" ? "\u2068" + values[key] + "\u2069" : values[key];
+      return ISOLATED.indexOf(key) !== -1 ? "\u2068" + values[key] + "\u2069" : values[key];
     });
   }
 

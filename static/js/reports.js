@@ -67,7 +67,7 @@
     const alerts = document.getElementById("overview-alerts");
     const lines = data.services.filter(function (s) { return s.alert; }).map(function (s) {
       const p = document.createElement("p");
-      p.textContent = box.dataset.alert.replace("%(name)s", s.name)
+      p.textContent = box.dataset.alert.replace("%(name)s", "\u2068" + s.name + "\u2069")
         .replace("%(wait)s", format(s.longest_wait_seconds)).replace("%(limit)s", String(s.alert_minutes));
       return p;
     });

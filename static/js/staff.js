@@ -30,9 +30,13 @@
   let noticeTimer = null;
   let leaving = false;
 
+  // Codes and counter names are isolated (FSI…PDI), as queue_app/bidi.py does, so neither
+  // reorders the sentence around it in the other direction.
+  const ISOLATED = ["ticket", "counter", "priority"];
   function fmt(template, values) {
     return String(template).replace(/%\((\w+)\)s/g, function (match, key) {
-      return Object.prototype.hasOwnProperty.call(values, key) ? String(values[key]) : match;
+      if (!Object.prototype.hasOwnProperty.call(values, key)) return match;
+      return ISOLATED.indexOf(key) !== -1 ? "\u2068" + values[key] + "\u2069" : String(values[key]);
     });
   }
 

@@ -9,6 +9,7 @@ from django.test import Client
 from django.urls import reverse
 
 from queue_app import services
+from queue_app.bidi import FSI, PDI
 from queue_app.models import Patient, QueueHistory, Ticket, service_day
 from queue_app.sms import locmem as sms_locmem
 
@@ -424,7 +425,7 @@ def test_the_same_family_member_twice_returns_the_ticket_held_and_says_so(signed
     first = signed_in_phone.api("/queue/join/", {"service_id": opd.pk, "name": "Meera Doe"})
     again = signed_in_phone.api("/queue/join/", {"service_id": opd.pk, "name": "MEERA   doe"})
     assert again.status_code == 200 and again.json()["ticket"]["id"] == first.json()["ticket"]["id"]
-    assert "Meera Doe already holds ticket" in again.json()["message"]
+    assert f"{FSI}Meera Doe{PDI} already holds ticket" in again.json()["message"]
     assert Ticket.objects.count() == 1
 
 

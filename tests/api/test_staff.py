@@ -7,6 +7,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from queue_app import services
+from queue_app.bidi import FSI, PDI
 from queue_app.models import Counter, QueueHistory, Ticket
 
 from ..factories import CounterFactory, PatientFactory
@@ -268,7 +269,7 @@ def test_serve_next_at_a_closed_counter_answers_409_and_calls_nobody(operator, c
     response = call(operator, "serve_next", expected_queue_id="")
     assert response.status_code == 409
     assert response.json()["code"] == "counter_not_open"
-    assert "Counter 1 is not open" in response.json()["error"]
+    assert f"{FSI}Counter 1{PDI} is not open" in response.json()["error"]
     assert queue_snapshot() == before
 
 
@@ -302,9 +303,9 @@ def test_serve_next_of_the_last_patient_broadcasts_patient_served_only(
 
 def test_serve_next_says_who_was_finished_and_who_was_called(operator, opd, patients):
     first, second, _ = join_all(opd, patients[:3])
-    assert call(operator, "serve_next").json()["message"] == f"Called {first.queue_id}."
+    assert call(operator, "serve_next").json()["message"] == f"Called {FSI}{first.queue_id}{PDI}."
     response = call(operator, "serve_next", expected_queue_id=first.queue_id)
-    assert response.json()["message"] == f"Finished {first.queue_id}. Called {second.queue_id}."
+    assert response.json()["message"] == f"Finished {FSI}{first.queue_id}{PDI}. Called {FSI}{second.queue_id}{PDI}."
 
 
 def test_serve_next_of_the_last_patient_says_nobody_else_is_waiting(operator, opd, patient):
@@ -312,7 +313,7 @@ def test_serve_next_of_the_last_patient_says_nobody_else_is_waiting(operator, op
     call(operator, "serve_next")
     response = call(operator, "serve_next", expected_queue_id=ticket.queue_id)
     assert response.json()["message"] == (
-        f"Finished {ticket.queue_id}. Nobody else is waiting. New patients appear in your list as they join."
+        f"Finished {FSI}{ticket.queue_id}{PDI}. Nobody else is waiting. New patients appear in your list as they join."
     )
 
 
@@ -327,7 +328,7 @@ def test_serve_next_on_break_says_nobody_new_was_called_and_how_many_wait_for_th
     data = response.json()
     assert data["serving_patient"] is None and data["counter"]["current_status"] == "break"
     assert data["message"] == (
-        f"Finished {first.queue_id}. You are on break, so nobody new was called. "
+        f"Finished {FSI}{first.queue_id}{PDI}. You are on break, so nobody new was called. "
         "4 patients are waiting for the other counters. Choose Available to call patients again."
     )
     assert refresh(first).status == Ticket.Status.SERVED
@@ -342,7 +343,7 @@ def test_serve_next_on_break_with_no_other_counter_open_says_they_wait_for_a_cou
     call(operator, "update_counter_status", status="break")
     response = call(operator, "serve_next", expected_queue_id=first.queue_id)
     assert response.json()["message"] == (
-        f"Finished {first.queue_id}. You are on break, so nobody new was called. "
+        f"Finished {FSI}{first.queue_id}{PDI}. You are on break, so nobody new was called. "
         "1 patient is waiting for a counter to open. Choose Available to call patients again."
     )
 
@@ -354,7 +355,9 @@ def test_skip_says_the_patient_was_marked_a_no_show_and_who_was_called_next(oper
     first, second, _ = join_all(opd, patients[:3])
     call(operator, "serve_next")
     response = call(operator, "skip_patient", expected_queue_id=first.queue_id)
-    assert response.json()["message"] == f"{first.queue_id} marked as a no-show. Called {second.queue_id}."
+    assert response.json()["message"] == (
+        f"{FSI}{first.queue_id}{PDI} marked as a no-show. Called {FSI}{second.queue_id}{PDI}."
+    )
 
 
 def test_skip_with_nobody_at_the_counter_says_to_press_serve_next(operator, opd, patients):
@@ -447,7 +450,7 @@ def test_announce_says_the_patient_was_announced_again(operator, opd, patients):
     first, *_ = join_all(opd, patients[:2])
     call(operator, "serve_next")
     response = call(operator, "announce_patient", expected_queue_id=first.queue_id)
-    assert response.json()["message"] == f"{first.queue_id} announced again on the display."
+    assert response.json()["message"] == f"{FSI}{first.queue_id}{PDI} announced again on the display."
 
 
 # --- status ----------------------------------------------------------------------------------

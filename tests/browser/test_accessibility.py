@@ -12,6 +12,8 @@ from datetime import UTC, datetime
 import pytest
 from playwright.sync_api import expect
 
+from queue_app.bidi import FSI, PDI
+
 from .axe import assert_no_serious_violations
 from .conftest import DESKTOP, PHONE, TABLET, TV
 from .helpers import PASSWORD, SPEECH_STUB, api_post, local_number, sign_in_patient, wait_live
@@ -190,7 +192,7 @@ def test_service_selection(clinic, visit, size):
     [
         ("waiting", "You are in the queue"),
         ("next", "You are next"),
-        ("called", "Please go to Counter 1 now"),
+        ("called", f"Please go to {FSI}Counter 1{PDI} now"),
         ("pool", "Waiting for a counter to open"),
         ("served", "You have been seen"),
         ("skipped", "You missed your turn"),

@@ -3,6 +3,8 @@ place in the service's one line."""
 
 from playwright.sync_api import expect
 
+from queue_app.bidi import FSI, PDI
+
 from .conftest import DESKTOP, PHONE
 from .helpers import mark_page, still_same_page, two_desks_and_four_phones
 
@@ -22,7 +24,7 @@ def test_break_moves_waiting_patients_to_the_other_counter_in_join_order(site, o
     queue_ids = [ticket["queue_id"] for ticket in tickets]
 
     for page, counter in zip(pages, ["Counter 1", "Counter 2", "Counter 1", "Counter 2"], strict=True):
-        expect(page.locator('[data-field="counter"]')).to_have_text(f"{counter} (expected)")
+        expect(page.locator('[data-field="counter"]')).to_have_text(f"{FSI}{counter}{PDI} (expected)")
         mark_page(page)
     # One line for the service: both desks list everyone, in the order they came.
     expect(desk1.locator("#waiting-list .w-ticket")).to_have_text(queue_ids)
@@ -35,7 +37,7 @@ def test_break_moves_waiting_patients_to_the_other_counter_in_join_order(site, o
 
     # Everyone is now expected at Counter 2, and keeps their place: 1st, 2nd, 3rd, 4th.
     for place, page in enumerate(pages, start=1):
-        expect(page.locator('[data-field="counter"]')).to_have_text("Counter 2 (expected)")
+        expect(page.locator('[data-field="counter"]')).to_have_text(f"{FSI}Counter 2{PDI} (expected)")
         expect(page.locator('[data-field="position"]')).to_have_text(str(place))
         expect(page.locator('[data-field="ahead"]')).to_have_text(str(place - 1))
     expect(pages[0].locator('[data-field="headline"]')).to_have_text("You are next")

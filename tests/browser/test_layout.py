@@ -6,6 +6,8 @@ is cut or scrolls; a word whose letters sit on two lines was broken apart."""
 
 from playwright.sync_api import expect
 
+from queue_app.bidi import FSI, PDI
+
 from .conftest import DESKTOP, PHONE
 from .helpers import PASSWORD, join_queue, log_in_staff, open_ticket, sign_in_patient
 
@@ -127,7 +129,7 @@ def test_a_long_counter_name_wraps_between_words_in_the_phones_facts(site, open_
     page = open_ticket(context, join_queue(context, service_id=made["services"]["ENT"]))
     counter = page.locator('[data-field="counter"]')
     # One line for the service: while waiting, the counter is the one expected.
-    expect(counter).to_have_text("Otorhinolaryngology (ENT) Room 2 (expected)")
+    expect(counter).to_have_text(f"{FSI}Otorhinolaryngology (ENT) Room 2{PDI} (expected)")
     assert counter.evaluate(BROKEN_WORDS) == [], "a word of the counter's name is split over two lines"
     assert counter.evaluate(OVERFLOW) <= 0
     for fact in page.locator(".ticket-facts dd").all():

@@ -3,6 +3,8 @@ is told at the moment of the call which counter to go to."""
 
 from playwright.sync_api import expect
 
+from queue_app.bidi import FSI, PDI
+
 from .conftest import DESKTOP, PHONE, TIMEOUT_MS
 from .helpers import mark_page, still_same_page, two_desks_and_four_phones
 
@@ -32,13 +34,13 @@ def test_the_faster_counter_calls_in_arrival_order_and_each_phone_shows_where_to
     # three, one after the other, in the order they came, whichever counter they were expected at.
     slow.locator("#btn-serve_next").click()
     expect(slow.locator("#serving-ticket")).to_have_text(queue_ids[0])
-    expect(pages[0].locator('[data-field="headline"]')).to_have_text("Please go to Counter 1 now")
+    expect(pages[0].locator('[data-field="headline"]')).to_have_text(f"Please go to {FSI}Counter 1{PDI} now")
     for i in (1, 2, 3):
         fast.locator("#btn-serve_next").click()
         expect(fast.locator("#serving-ticket")).to_have_text(queue_ids[i], timeout=TIMEOUT_MS)
-        expect(pages[i].locator('[data-field="headline"]')).to_have_text("Please go to Counter 2 now")
+        expect(pages[i].locator('[data-field="headline"]')).to_have_text(f"Please go to {FSI}Counter 2{PDI} now")
         for later in range(i + 1, 4):
             expect(pages[later].locator('[data-field="position"]')).to_have_text(str(later - i))
     expect(slow.locator("#waiting-list li")).to_have_count(0)
-    expect(pages[0].locator('[data-field="headline"]')).to_have_text("Please go to Counter 1 now")
+    expect(pages[0].locator('[data-field="headline"]')).to_have_text(f"Please go to {FSI}Counter 1{PDI} now")
     assert all(still_same_page(page) for page in pages), "a patient's page reloaded instead of updating live"

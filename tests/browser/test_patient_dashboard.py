@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import pytest
 from playwright.sync_api import expect
 
+from queue_app.bidi import FSI, PDI
+
 from .conftest import DESKTOP, PHONE
 from .helpers import (
     PASSWORD,
@@ -135,7 +137,7 @@ def test_a_skipped_patient_recalled_by_reception_sees_their_place_again_without_
     assert recalled.status == 200, recalled.text()
 
     expect(phone.locator('[data-field="headline"]')).to_have_text("You are next")
-    expect(phone.locator('[data-field="counter"]')).to_have_text(f"Counter {clinic.tag} (expected)")
+    expect(phone.locator('[data-field="counter"]')).to_have_text(f"{FSI}Counter {clinic.tag}{PDI} (expected)")
     expect(phone.get_by_role("link", name="Get a new ticket")).to_be_hidden()
     expect(phone.locator("summary", has_text="Leave the queue")).to_be_visible()
     expect(phone.locator(".keep-open")).to_be_visible()
@@ -162,9 +164,9 @@ def test_a_patient_seen_and_sent_on_to_the_lab_follows_the_new_ticket_without_re
     assert moved.status == 200, moved.text()
 
     expect(phone.locator('[data-field="queue_id"]')).to_have_text(re.compile(rf"^TEST{clinic.tag}_\d{{3}}_\d{{4}}$"))
-    expect(phone.locator('[data-field="note"]')).to_contain_text(f"You have been sent to Test {clinic.tag}")
+    expect(phone.locator('[data-field="note"]')).to_contain_text(f"You have been sent to {FSI}Test {clinic.tag}{PDI}")
     expect(phone.locator('[data-field="headline"]')).to_have_text("You are next")
-    expect(phone.locator('[data-field="counter"]')).to_have_text(f"Lab {clinic.tag} (expected)")
+    expect(phone.locator('[data-field="counter"]')).to_have_text(f"{FSI}Lab {clinic.tag}{PDI} (expected)")
     expect(phone.locator(".keep-open")).to_be_visible()
     assert still_same_page(phone)
 
@@ -188,7 +190,9 @@ def test_joining_a_second_service_shows_both_tickets_each_live(site, clinic, ope
 
     lab_staff = clinic.staff(open_context, "lab")
     staff_action(lab_staff, "serve_next")
-    expect(card(phone, lab).locator('[data-field="headline"]')).to_have_text(f"Please go to Lab {clinic.tag} now")
+    expect(card(phone, lab).locator('[data-field="headline"]')).to_have_text(
+        f"Please go to {FSI}Lab {clinic.tag}{PDI} now"
+    )
     expect(card(phone, opd).locator('[data-field="headline"]')).to_have_text("You are next")
     staff_action(lab_staff, "serve_next")  # ...and seen; the OPD ticket still waits
     expect(card(phone, lab).locator('[data-field="headline"]')).to_have_text("You have been seen")

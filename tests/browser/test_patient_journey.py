@@ -4,6 +4,8 @@ import re
 
 from playwright.sync_api import expect
 
+from queue_app.bidi import FSI, PDI
+
 from .conftest import DESKTOP, PHONE
 from .helpers import local_number, log_in_staff, mark_page, still_same_page, wait_live
 
@@ -53,7 +55,7 @@ def test_patient_gets_a_ticket_and_is_called_to_the_counter_without_reloading(si
     staff = open_context(DESKTOP).new_page()
     log_in_staff(staff, username="nurse1", counter_id=made["counters"]["Counter 1"])
     expect(phone.locator('[data-field="headline"]')).to_have_text("You are next")
-    expect(phone.locator('[data-field="counter"]')).to_have_text("Counter 1 (expected)")
+    expect(phone.locator('[data-field="counter"]')).to_have_text(f"{FSI}Counter 1{PDI} (expected)")
     expect(phone.locator('[data-field="detail"]')).to_have_text(
         "Please stay close: the first counter to be free will call you."
     )
@@ -62,7 +64,7 @@ def test_patient_gets_a_ticket_and_is_called_to_the_counter_without_reloading(si
     expect(staff.locator("#serving-ticket")).to_have_text(ticket.inner_text())
     expect(staff.locator("#serving-name")).to_have_text("Ananya Sharma")
 
-    expect(phone.locator('[data-field="headline"]')).to_have_text("Please go to Counter 1 now")
+    expect(phone.locator('[data-field="headline"]')).to_have_text(f"Please go to {FSI}Counter 1{PDI} now")
     expect(phone.locator('[data-field="counter"]')).to_have_text("Counter 1")  # where to go, no longer expected
     expect(phone.locator("article.ticket")).to_have_class(re.compile(r"\bis-called\b"))
     assert still_same_page(phone), "the patient's page reloaded instead of updating live"

@@ -12,6 +12,8 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from queue_app.bidi import FSI, PDI
+
 from .conftest import DESKTOP, PHONE
 from .helpers import (
     PASSWORD,
@@ -150,7 +152,7 @@ def test_the_slips_link_follows_the_ticket_when_reception_moves_it(site, made, o
     phone = open_context(PHONE).new_page()
     phone.goto(created.json()["link"])
     expect(phone.locator('[data-field="queue_id"]')).to_have_text(ticket["queue_id"])
-    expect(phone.locator('[data-field="counter"]')).to_have_text("Counter 1 (expected)")
+    expect(phone.locator('[data-field="counter"]')).to_have_text(f"{FSI}Counter 1{PDI} (expected)")
     wait_live(phone)
     mark_page(phone)
 
@@ -159,16 +161,18 @@ def test_the_slips_link_follows_the_ticket_when_reception_moves_it(site, made, o
     row = desk.locator("#ticket-rows tr", has_text="Omar Farouk")
     expect(row).to_have_count(1)
     row.get_by_role("button", name=re.compile("^Move")).click()
-    desk.get_by_role("button", name="Move to Test").click()
-    expect(desk.locator("#notice")).to_contain_text(f"{ticket['queue_id']} moved to Test as TEST_")
+    desk.get_by_role("button", name=f"Move to {FSI}Test{PDI}").click()
+    expect(desk.locator("#notice")).to_contain_text(
+        f"{FSI}{ticket['queue_id']}{PDI} moved to {FSI}Test{PDI} as {FSI}TEST_"
+    )
     expect(row.locator(".rc-ticket")).to_have_text(re.compile(r"^TEST_\d{3}_\d{4}$"))
     new_id = row.locator(".rc-ticket").inner_text()
 
     # The phone follows without a reload: the message, the new number, the lab's counter.
-    expect(phone.locator('[data-field="note"]')).to_contain_text("You have been sent to Test")
+    expect(phone.locator('[data-field="note"]')).to_contain_text(f"You have been sent to {FSI}Test{PDI}")
     expect(phone.locator('[data-field="queue_id"]')).to_have_text(new_id)
     expect(phone.locator('[data-field="service"]')).to_have_text("Test")
-    expect(phone.locator('[data-field="counter"]')).to_have_text("Lab 1 (expected)")
+    expect(phone.locator('[data-field="counter"]')).to_have_text(f"{FSI}Lab 1{PDI} (expected)")
     assert still_same_page(phone)
 
     # It now hears the lab's queue: when the lab calls Rahul (ahead of it), it moves up.
@@ -215,4 +219,4 @@ def test_a_parent_takes_a_ticket_for_a_child_on_their_phone(site, made, open_con
     phone.get_by_label("Someone else").check()
     phone.get_by_label("Their name").fill("aarav  NAIR")
     phone.get_by_role("button", name="Get a ticket for someone else").click()
-    expect(phone.locator(".join-error").first).to_contain_text("Aarav Nair already holds ticket")
+    expect(phone.locator(".join-error").first).to_contain_text(f"{FSI}Aarav Nair{PDI} already holds ticket")

@@ -17,6 +17,8 @@ import warnings
 import pytest
 from playwright.sync_api import expect
 
+from queue_app.bidi import FSI, PDI
+
 from .conftest import DESKTOP, PHONE, TV
 from .helpers import DOCS_DIR, PASSWORD, SPEECH_STUB, output_dir, sign_in_patient, wait_live
 
@@ -176,7 +178,7 @@ def test_patient_dashboard_waiting(scene, states, open_context, size):
     page.goto("/dashboard/")
     wait_live(page)
     expect(page.locator('[data-field="headline"]')).to_have_text("You are in the queue")
-    expect(page.locator('[data-field="counter"]')).to_have_text("Counter 2 (expected)")
+    expect(page.locator('[data-field="counter"]')).to_have_text(f"{FSI}Counter 2{PDI} (expected)")
     shoot(page, scene, "patient-dashboard-waiting", size)
 
 
@@ -184,7 +186,7 @@ def test_patient_dashboard_called(scene, states, open_context, size):
     page = open_context(SIZES[size], storage_state=states("called")).new_page()
     page.goto("/dashboard/")
     wait_live(page)
-    expect(page.locator('[data-field="headline"]')).to_have_text("Please go to Counter 1 now")
+    expect(page.locator('[data-field="headline"]')).to_have_text(f"Please go to {FSI}Counter 1{PDI} now")
     shoot(page, scene, "patient-dashboard-called", size)
 
 

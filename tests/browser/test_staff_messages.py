@@ -5,6 +5,8 @@ import re
 
 from playwright.sync_api import expect
 
+from queue_app.bidi import FSI, PDI
+
 from .conftest import DESKTOP
 from .helpers import PASSWORD, log_in_staff
 
@@ -44,11 +46,13 @@ def test_each_key_says_what_it_did_and_what_to_do_next_even_on_break(site, open_
     )
 
     desk.keyboard.press("n")
-    expect(notice).to_have_text(f"Called {ids[0]}.")
+    expect(notice).to_have_text(f"Called {FSI}{ids[0]}{PDI}.")
     # Skip calls the next patient too, and its button says so before it is pressed.
     expect(desk.locator("#btn-skip")).to_contain_text("and call the next patient")
     desk.keyboard.press("s")
-    expect(notice).to_have_text(f"{ids[0]} marked as a no-show. Called {ids[1]}.")  # the next in line
+    expect(notice).to_have_text(
+        f"{FSI}{ids[0]}{PDI} marked as a no-show. Called {FSI}{ids[1]}{PDI}."
+    )  # the next in line
     expect(desk.locator("#serving-ticket")).to_have_text(ids[1])
 
     desk.get_by_role("button", name="Break", exact=True).click()
@@ -56,7 +60,7 @@ def test_each_key_says_what_it_did_and_what_to_do_next_even_on_break(site, open_
     expect(notice).to_contain_text("Status: On break.")  # the answer is in: no request in flight
     desk.keyboard.press("n")  # finishes the patient at the counter, calls nobody: the others wait
     expect(notice).to_have_text(
-        f"Finished {ids[1]}. You are on break, so nobody new was called. "
+        f"Finished {FSI}{ids[1]}{PDI}. You are on break, so nobody new was called. "
         "3 patients are waiting for the other counters. Choose Available to call patients again."
     )
     expect(desk.locator("#serving-ticket")).to_have_text("No patient at the counter")

@@ -19,6 +19,7 @@ from django.contrib.sessions.backends.db import SessionStore
 from django.test import Client
 
 from queue_app import consumers, services
+from queue_app.bidi import FSI, PDI
 from queue_system.asgi import application
 
 from ..factories import CounterFactory, PatientFactory
@@ -708,8 +709,11 @@ async def test_ticket_socket_is_told_when_its_counter_goes_on_break(opd, counter
     await run(services.set_status, counter=counters[0], status="break", by=counters[0].held_by)
     moved = await next_message(socket, type_="ticket_update", event="moved")
     assert moved["ticket"]["counter"] == "Counter 2"
-    assert "Counter 1" in moved["message"] and "Counter 2" in moved["message"]
-    assert "kept your place" in moved["message"]
+    # Each counter's name isolated (FSI…PDI): a name in the other direction keeps the sentence's order.
+    assert (
+        moved["message"]
+        == f"{FSI}Counter 1{PDI} is not available; you are now at {FSI}Counter 2{PDI} and kept your place."
+    )
     await socket.disconnect()
 
 

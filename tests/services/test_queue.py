@@ -7,6 +7,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from queue_app import selectors, services
+from queue_app.bidi import FSI, PDI
 from queue_app.models import Counter, QueueHistory, Ticket
 
 from ..factories import CounterFactory, PatientFactory, ServiceFactory, StaffFactory
@@ -337,7 +338,7 @@ def test_serve_next_at_a_counter_on_break_with_nobody_there_says_to_choose_avail
     with pytest.raises(services.CounterNotOpen) as refused:
         services.serve_next(counter=counters[0], by=None)
     assert refused.value.message == (
-        "Counter 1 is not open (On break), so nobody can be called. Choose Available to call patients."
+        f"{FSI}Counter 1{PDI} is not open (On break), so nobody can be called. Choose Available to call patients."
     )
 
 

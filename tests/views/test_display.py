@@ -185,6 +185,16 @@ def test_the_display_announces_in_every_configured_language(client, db, settings
     assert "announce language dropped code='tlh'" in caplog.text
 
 
+def test_announce_languages_that_are_all_unknown_give_the_default_language(client, db, settings, caplog):
+    settings.ANNOUNCE_LANGUAGES = ["tlh", "xx-YY", ""]
+    with caplog.at_level("WARNING", logger="queue_app.languages"):
+        response = client.get(reverse("display_screen"))
+    assert response.status_code == 200
+    config = embedded_json(response.content.decode(), "display-config")
+    assert [v["code"] for v in config["voices"]] == [settings.LANGUAGE_CODE]
+    assert "code='tlh'" in caplog.text and "code='xx-YY'" in caplog.text
+
+
 def test_the_display_filters_to_one_service(client, counters, patient, opd, lab):
     other = CounterFactory(service=lab, counter_name="Lab 1")
     html = client.get(reverse("display_screen"), {"service": opd.pk}).content.decode()

@@ -72,6 +72,28 @@ def test_an_unknown_language_code_gives_the_default_language_and_is_logged(db, c
     assert "language refused code='klingon'" in caplog.text
 
 
+def test_an_unknown_code_from_a_signed_in_patient_keeps_the_default_for_their_texts(signed_in_phone, patient, caplog):
+    patient.language = "hi"
+    patient.save()
+    with caplog.at_level(logging.WARNING, logger="queue_app.languages"):
+        response = signed_in_phone.form("/i18n/setlang/", {"language": "x" * 500, "next": "/dashboard/"})
+    assert response.status_code == 302
+    patient.refresh_from_db()
+    assert patient.language == "en" and languages.for_patient(patient) == "en"
+    assert "language refused" in caplog.text and "where=picker" in caplog.text
+
+
+def test_the_picker_answers_a_get_with_405_not_an_error_page(client, db):
+    assert client.get("/i18n/setlang/", {"language": "hi"}).status_code == 405
+
+
+def test_a_garbled_accept_language_header_gives_the_default_language(db):
+    browser = PhoneBrowser(HTTP_ACCEPT_LANGUAGE="zz-ZZ;q=abc, ;q=, tlh")
+    response = browser.get("/patient/login/")
+    assert response.status_code == 200
+    assert '<html lang="en" dir="ltr">' in page(response)
+
+
 def test_a_language_post_without_a_code_or_a_safe_next_is_not_an_error(db):
     browser = PhoneBrowser()
     response = browser.form("/i18n/setlang/", {"next": "https://evil.example/"})

@@ -8,6 +8,7 @@ from django.conf import settings
 from django.test import Client
 
 from queue_app import services
+from queue_app.bidi import FSI, PDI
 from queue_app.models import EVERY_DAY, OTP, Patient, Ticket, service_day
 
 from ..factories import CounterFactory, PatientFactory, ServiceFactory
@@ -181,7 +182,7 @@ def test_held_ticket_is_shown_instead_of_a_join_button(signed_in, opd, patient):
         ("pool", "Waiting for a counter to open"),
         ("next", "You are next"),
         ("behind", "1 person is ahead of you."),
-        ("called", "Please go to Counter 1 now"),
+        ("called", f"Please go to {FSI}Counter 1{PDI} now"),
         ("served", "You have been seen"),
         ("skipped", "Please see reception"),
     ],

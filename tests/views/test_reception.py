@@ -9,6 +9,7 @@ from django.test import Client
 from django.urls import reverse
 
 from queue_app import services
+from queue_app.bidi import FSI, PDI
 from queue_app.links import qr_data_uri
 from queue_app.models import Counter, QueueHistory, Staff, Ticket
 
@@ -238,7 +239,7 @@ def test_admin_recall_moves_and_cancels_go_through_the_services(reception, desk,
     assert Ticket.objects.get(pk=skipped.pk).status == "waiting"
 
     response = admin_action(reception, f"move_to_service_{lab.pk}", [waiting])
-    assert "1 ticket moved to Test" in page(response)
+    assert f"1 ticket moved to {FSI}Test{PDI}" in page(response)
     moved = Ticket.objects.get(pk=waiting.pk)
     assert moved.service == lab and moved.joined_at == waiting.joined_at
 
@@ -292,7 +293,7 @@ def test_the_same_family_member_again_shows_the_ticket_held_and_says_so(signed_i
     first = signed_in_phone.form("/service/selection/", {"for": "other", "name": "Meera Doe", "service_id": opd.pk})
     again = signed_in_phone.form("/service/selection/", {"for": "other", "name": "meera doe", "service_id": opd.pk})
     assert again["Location"] == first["Location"]
-    assert "Meera Doe already holds ticket" in page(signed_in_phone.get(again["Location"]))
+    assert f"{FSI}Meera Doe{PDI} already holds ticket" in page(signed_in_phone.get(again["Location"]))
     assert Ticket.objects.count() == 1
 
 

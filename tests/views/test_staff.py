@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from queue_app import services, staff_devices
+from queue_app.bidi import FSI, PDI
 from queue_app.models import Counter, QueueHistory, Staff, Ticket
 
 from ..factories import CounterFactory, StaffFactory
@@ -56,8 +57,8 @@ def free_counter(opd):
 def test_login_page_lists_the_counters_and_which_are_free(client, counters, free_counter):
     page = client.get(LOGIN).content.decode()
     assert 'name="username"' in page and 'name="password"' in page and 'name="counter"' in page
-    assert "Counter 1 · OPD (in use)" in page
-    assert "Counter 5 · OPD (free)" in page
+    assert f"{FSI}Counter 1{PDI} · {FSI}OPD{PDI} (in use)" in page
+    assert f"{FSI}Counter 5{PDI} · {FSI}OPD{PDI} (free)" in page
     assert "operator1" not in page  # the login page is public: no staff names
 
 
@@ -372,7 +373,7 @@ def test_logout_releases_the_counter_moves_its_queue_and_ends_the_session(client
     assert counter.held_by is None and counter.current_status == Counter.Status.CLOSED
     assert all(refresh(t).counter_id == counters[1].pk for t in mine)
     assert client.get(DASHBOARD).status_code == 302
-    assert "Counter 1 is closed" in client.get(LOGIN).content.decode()
+    assert "<bdi>Counter 1</bdi> is closed" in client.get(LOGIN).content.decode()
 
 
 def test_logout_needs_the_csrf_token(counters):

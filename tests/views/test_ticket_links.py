@@ -16,6 +16,7 @@ from django.test import Client
 from django.urls import reverse
 
 from queue_app import access, services
+from queue_app.bidi import FSI, PDI
 from queue_app.models import service_day
 from queue_system.asgi import application
 
@@ -197,7 +198,7 @@ async def test_a_link_lets_the_socket_follow_the_ticket_through_a_move(opd, lab,
     moved = await sync_to_async(services.move_to_service)(ticket=ticket, service=lab, by=desk)
     update = await next_message(socket, type_="ticket_update", event="moved_service")
     assert update["ticket"]["queue_id"] == moved.queue_id and update["ticket"]["service_id"] == lab.pk
-    assert "You have been sent to Test" in update["message"]
+    assert f"You have been sent to {FSI}Test{PDI}" in update["message"]
     await socket.disconnect()
 
     # The page reconnects: the new socket follows the new service's positions.
