@@ -1,7 +1,9 @@
-"""Durations as the reports page writes them."""
+"""Durations as the reports page writes them, and names isolated inside its sentences."""
 
 from django import template
 from django.utils.translation import gettext as _
+
+from queue_app.bidi import isolate
 
 register = template.Library()
 
@@ -18,3 +20,9 @@ def duration(seconds) -> str:
     if minutes < 60:
         return _("%(n)d min") % {"n": minutes}
     return _("%(h)d h %(m)02d min") % {"h": minutes // 60, "m": minutes % 60}
+
+
+@register.filter
+def isolated(name) -> str:
+    """A name inside a sentence, isolated from its direction (bidi.py); escaped as usual."""
+    return isolate(name)

@@ -273,6 +273,7 @@ def test_the_overview_warns_past_the_service_alert(counters, patients, admin_use
     with django_assert_max_num_queries(8):
         body = client.get("/reports/overview/").content.decode()
     assert "over the 10 min alert" in body
+    assert f"\u2068{opd.service_name}\u2069: someone has waited" in body  # the name isolated (bidi.py)
 
 
 def test_the_page_counts_texts_per_day_by_kind_and_outcome(past):
