@@ -87,6 +87,7 @@ def _advance(*, counter: Counter, by, expected: str | None, finish_as: str) -> C
     state = selectors.queue_state(service_ids=[service.pk], rows_for={counter.pk, *waiting_changed}, lines=lines)
     publish_change(
         service_id=service.pk,
+        service=service,
         counter_events=counter_events,
         ticket_events=ticket_events,
         waiting_changed=waiting_changed,

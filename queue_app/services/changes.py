@@ -91,16 +91,26 @@ def lock_service(service_id: int) -> Service:
     return service
 
 
-def publish_change(*, service_id: int, counter_events=(), waiting_changed=(), **changes) -> int:
+def publish_change(
+    *, service_id: int, service: Service | None = None, counter_events=(), waiting_changed=(), **changes
+) -> int:
     """Give the change of the service's queue its state version and announce it after the
     commit (events.publish_changes). Call with the service locked (lock_service); returns the
     version.
 
     The service's version goes up by one; each counter whose staff socket is sent a message
     records it, so a screen that missed a message sees a newer version than its own in the
-    next event, or in the pong to its ping (consumers.py), and asks for a snapshot."""
-    Service.objects.filter(pk=service_id).update(version=F("version") + 1)
-    service = Service.objects.only(*notifications.SERVICE_FIELDS).get(pk=service_id)
+    next event, or in the pong to its ping (consumers.py), and asks for a snapshot.
+    `service`: the row lock_service returned, if the rule has it: its new version and the day's
+    last number (next_number) are written in one UPDATE, and nothing is read back."""
+    if service is not None:
+        service.version += 1
+        Service.objects.filter(pk=service.pk).update(
+            version=service.version, last_number=service.last_number, numbers_day=service.numbers_day
+        )
+    else:
+        Service.objects.filter(pk=service_id).update(version=F("version") + 1)
+        service = Service.objects.only(*notifications.SERVICE_FIELDS).get(pk=service_id)
     version = service.version
     # What the change owes patients by SMS is written here, in its transaction (outbox).
     notifications.write_owed(service=service, ticket_events=changes.get("ticket_events", ()))
@@ -126,9 +136,17 @@ def lock_services(*service_ids: int) -> None:
 
 def next_number(service: Service, day: date) -> tuple[int, str]:
     """The service's next ticket number of the day and its code (OPD_004_1234); the random
-    digits keep the next code from being guessed. Call with the service locked."""
-    last = Ticket.objects.filter(service=service, service_date=day).aggregate(n=Max("number"))["n"] or 0
+    digits keep the next code from being guessed. Call with the service locked, then
+    publish_change(service=service), which writes the number on the row.
+
+    The row remembers the day's last number; the day's first ticket counts the tickets instead
+    (a new day, or tickets numbered before the row kept count)."""
+    if service.numbers_day == day:
+        last = service.last_number
+    else:
+        last = Ticket.objects.filter(service=service, service_date=day).aggregate(n=Max("number"))["n"] or 0
     number = last + 1
+    service.last_number, service.numbers_day = number, day
     return number, f"{service.code}_{number:03d}_{secrets.randbelow(10000):04d}"
 
 

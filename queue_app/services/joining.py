@@ -93,6 +93,7 @@ def join(
     counter_events.append(("new_patient", counter))
     publish_change(
         service_id=service.pk,
+        service=service,
         counter_events=counter_events,
         ticket_events=[*pool_news, ("joined", ticket)],
         counters=counters,

@@ -227,13 +227,14 @@ def test_schema_documents_the_patient_endpoints(db):
 
 # --- cost per request ------------------------------------------------------------------------
 
-# The session, the patient, the change and its events under the lock (with its state version:
-# services.changes.publish_change), the phone's ticket cap (its row locked, its tickets counted),
+# The session, the patient, the change and its events under the lock (with its state version and
+# the day's last number, one UPDATE: services.changes.publish_change), the phone's ticket cap (its
+# row locked, its tickets counted),
 # who is ahead (the service's line read as small rows, under the lock for the events and after it
 # for the answer), how many counters are open (the line's counters), whether today is a closed date
 # of the service, and (when not remembered from the last few seconds) the service's average time;
 # the texts the change owes (3: services.notifications.write_owed).
-JOIN_QUERIES = 27
+JOIN_QUERIES = 24
 
 
 def test_join_costs_the_same_queries_with_5_and_with_200_waiting(signed_in_phone, opd, counters):
