@@ -38,7 +38,11 @@ def places(service_id: int, *, day=None) -> list[tuple[Place, int, int | None]]:
 
 class Lines:
     """A service's waiting tickets in order: the service's one line, or each counter's line (and
-    the pool's) when the service has a line per counter."""
+    the pool's) when the service has a line per counter.
+
+    A change reads them once under the service's lock and hands them on (joined, without): the
+    counts, the texts owed and the staff lists of its messages all come from that one read.
+    `streaks`: each counter's priority streak, if the caller has read its counters."""
 
     def __init__(self, service: Service, *, day=None, rows=None, streaks: dict | None = None):
         self.service = service
@@ -48,7 +52,7 @@ class Lines:
         order = {"streak": service.priority_streak, "in_a_row": service.priority_calls_in_a_row}
         self.service_line = line([p for p, _, _ in rows], **order)
         self.by_counter = defaultdict(list)
-        self.streaks = {}
+        self.streaks = streaks or {}
         if service.per_counter_lines:
             # Each counter's line keeps its own count of priority calls in a row (one more query).
             if streaks is None:
@@ -64,6 +68,26 @@ class Lines:
                     for c, ps in grouped.items()
                 },
             )
+
+    def joined(self, ticket: Ticket) -> "Lines":
+        """The lines once a ticket read after them has joined (its row is new in this change)."""
+        priority = ticket.priority
+        place = Place(
+            id=ticket.pk,
+            joined_at=ticket.joined_at,
+            rank=(priority.rank or 0) if priority else 0,
+            emergency=bool(priority and priority.is_emergency),
+        )
+        rows = [*self.rows, (place, ticket.number, ticket.counter_id)]
+        return Lines(self.service, rows=rows, streaks=self.streaks or None)
+
+    def lengths(self) -> dict:
+        """How many wait expected at each counter (None: unassigned), as
+        selectors.waiting_lengths counts them."""
+        counts = defaultdict(int)
+        for counter_id in self.counter_of.values():
+            counts[counter_id] += 1
+        return dict(counts)
 
     def without(self, ticket_id: int) -> "Lines":
         """The lines once the ticket has left them (called), with the service's order settings now."""
@@ -102,6 +126,11 @@ class Lines:
     def numbers_in_order(self) -> list[int]:
         """Ticket numbers of the service's line, in order."""
         return [self.numbers[p.id] for p in self.service_line]
+
+
+def counter_streaks(counters) -> dict:
+    """Lines' `streaks` from the service's counters as a rule has read them."""
+    return {c.pk: c.priority_streak for c in counters}
 
 
 def service_lines(service_id: int, *, day=None) -> Lines:

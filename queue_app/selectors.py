@@ -98,16 +98,22 @@ def waiting_lengths(*, service_ids=None, day=None) -> dict:
 def queue_state(
     *, service_ids=None, limit: int | None = None, rows_for=None, lines: Lines | None = None, service=None
 ) -> QueueState:
-    """How many wait (one query), and the rows shown of the counters `rows_for`, of one service:
+    """How many wait (one query; none if `lines` are given), and the rows shown of the counters
+    `rows_for`, of one service:
     their called tickets (one query) and the first `limit` of each one's line (WAITING_LIST_LIMIT
     unless given, 0 for none; two queries, one if `lines`, the service's lines, are given, three
     if neither they nor the `service` row are). `rows_for` None: every counter's called ticket
     and no lists (the display); an empty set: the counts only."""
     limit = settings.WAITING_LIST_LIMIT if limit is None else limit
     state = QueueState()
-    for service_id, counter_id, n in _waiting_counts(service_ids=service_ids):
-        state.lengths[counter_id] = state.lengths.get(counter_id, 0) + n
-        state.totals[service_id] = state.totals.get(service_id, 0) + n
+    if lines is not None:
+        # The change read the service's line under its lock: the counts are its rows'.
+        state.lengths = lines.lengths()
+        state.totals[lines.service.pk] = len(lines.counter_of)
+    else:
+        for service_id, counter_id, n in _waiting_counts(service_ids=service_ids):
+            state.lengths[counter_id] = state.lengths.get(counter_id, 0) + n
+            state.totals[service_id] = state.totals.get(service_id, 0) + n
     if rows_for is not None and not rows_for:
         return state
     called = _active_today(service_ids=service_ids).called()

@@ -7,7 +7,7 @@ from django.utils.translation import gettext as _
 
 from .. import selectors
 from ..errors import CounterNotOpen, NobodyWaiting, NoCurrentTicket, StaleAction
-from ..lines import Lines
+from ..lines import Lines, counter_streaks
 from ..models import Counter, QueueHistory, Staff, Ticket, service_day
 from ..ordering import streak_after_call
 from .changes import finish, history, lock_service, log_transition, publish_change, queue_change
@@ -69,7 +69,7 @@ def _advance(*, counter: Counter, by, expected: str | None, finish_as: str) -> C
         finish(current, finish_as, by=by, now=now, counter=counter)
         ticket_events.append((finish_as, current))
 
-    lines = Lines(service, day=service_day(now))
+    lines = Lines(service, day=service_day(now), streaks=counter_streaks(counters))
     nxt, waited_at = _call_next(counter, lines=lines, by=by, now=now) if is_open else (None, None)
     if current is None and nxt is None:
         raise NobodyWaiting()
@@ -88,6 +88,7 @@ def _advance(*, counter: Counter, by, expected: str | None, finish_as: str) -> C
     publish_change(
         service_id=service.pk,
         service=service,
+        lines=lines,
         counter_events=counter_events,
         ticket_events=ticket_events,
         waiting_changed=waiting_changed,

@@ -20,6 +20,7 @@ from django.db.models import F, Max, Q
 
 from .. import events, selectors
 from ..errors import Busy, UnknownService
+from ..lines import Lines
 from ..models import Counter, QueueHistory, Service, Staff, Ticket
 from . import housekeeping, notifications
 from .turns import Turns
@@ -92,7 +93,13 @@ def lock_service(service_id: int) -> Service:
 
 
 def publish_change(
-    *, service_id: int, service: Service | None = None, counter_events=(), waiting_changed=(), **changes
+    *,
+    service_id: int,
+    service: Service | None = None,
+    lines: Lines | None = None,
+    counter_events=(),
+    waiting_changed=(),
+    **changes,
 ) -> int:
     """Give the change of the service's queue its state version and announce it after the
     commit (events.publish_changes). Call with the service locked (lock_service); returns the
@@ -102,7 +109,8 @@ def publish_change(
     records it, so a screen that missed a message sees a newer version than its own in the
     next event, or in the pong to its ping (consumers.py), and asks for a snapshot.
     `service`: the row lock_service returned, if the rule has it: its new version and the day's
-    last number (next_number) are written in one UPDATE, and nothing is read back."""
+    last number (next_number) are written in one UPDATE, and nothing is read back. `lines`: the
+    service's lines as the change leaves them, if the rule has read them (queue_app/lines.py)."""
     if service is not None:
         service.version += 1
         Service.objects.filter(pk=service.pk).update(
@@ -113,7 +121,7 @@ def publish_change(
         service = Service.objects.only(*notifications.SERVICE_FIELDS).get(pk=service_id)
     version = service.version
     # What the change owes patients by SMS is written here, in its transaction (outbox).
-    notifications.write_owed(service=service, ticket_events=changes.get("ticket_events", ()))
+    notifications.write_owed(service=service, ticket_events=changes.get("ticket_events", ()), lines=lines)
     told = {counter.pk for _event, counter in counter_events if counter is not None} | set(waiting_changed)
     # With one line for the service every staffed counter's list shows it (events.queue_messages).
     one_line = Q(service_id=service_id, service__per_counter_lines=False, held_by__isnull=False)
@@ -123,6 +131,7 @@ def publish_change(
         version=version,
         counter_events=counter_events,
         waiting_changed=waiting_changed,
+        lines=lines,
         **changes,
     )
     return version

@@ -5,8 +5,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from .. import selectors
 from ..errors import InvalidInput, ServiceUnavailable, TicketLimitReached
+from ..lines import Lines, counter_streaks
 from ..models import Patient, PriorityCategory, QueueHistory, Service, Staff, Ticket, service_day
 from ..names import clean_name
 from .changes import history, lock_service, log_transition, next_number, publish_change, queue_change
@@ -57,14 +57,15 @@ def join(
 
     counters = service_counters(service.pk)
     targets = [c for c in counters if c.is_open(now)]
-    lengths = selectors.waiting_lengths(service_ids=[service.pk], day=today)
+    # The service's line, read once: the counts here, then the texts and messages of the change.
+    lines = Lines(service, day=today, streaks=counter_streaks(counters))
     pool_moves, pool_news = {}, []
-    if targets and lengths.get(None):
+    if targets and lines.lengths().get(None):
         # Tickets left unassigned while no counter was open (e.g. before opening time) go first.
         pool_moves = hand_out_pool(service.pk, now, targets=targets)
         pool_news = apply_moves(pool_moves, from_counter=None, by=by)
-        lengths = selectors.waiting_lengths(service_ids=[service.pk], day=today)
-    counter = least_busy(targets, lengths) if targets else None
+        lines = Lines(service, day=today, streaks=counter_streaks(counters))
+    counter = least_busy(targets, lines.lengths()) if targets else None
 
     number, queue_id = next_number(service, today)
     ticket = Ticket.objects.create(
@@ -94,6 +95,7 @@ def join(
     publish_change(
         service_id=service.pk,
         service=service,
+        lines=lines.joined(ticket),
         counter_events=counter_events,
         ticket_events=[*pool_news, ("joined", ticket)],
         counters=counters,

@@ -526,11 +526,11 @@ def test_query_counts_do_not_grow_with_the_queue(opd, counters, count, django_as
     # transaction); the service's line for the staff lists is read as small rows, then the listed
     # rows (2); the texts the change owes (3: the line, its tickets, one insert:
     # services.notifications.write_owed).
-    with django_assert_max_num_queries(19):
+    with django_assert_max_num_queries(16):
         services.join(patient=patients[-1], service=opd)
-    with django_assert_max_num_queries(17):  # the service's line read once, as small rows
+    with django_assert_max_num_queries(15):  # the service's line read once, as small rows
         services.serve_next(counter=counters[0], by=None)
-    with django_assert_max_num_queries(19):  # and one finished: its UPDATE and history row
+    with django_assert_max_num_queries(17):  # and one finished: its UPDATE and history row
         services.serve_next(counter=counters[0], by=None)
     with django_assert_max_num_queries(5):  # the services' versions, then what the display shows
         selectors.display_snapshot()
