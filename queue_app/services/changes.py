@@ -16,12 +16,12 @@ from datetime import date, datetime
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Max, Q
+from django.db.models import Exists, F, Max, OuterRef, Q
 
 from .. import events, selectors
 from ..errors import Busy, UnknownService
 from ..lines import Lines
-from ..models import Counter, QueueHistory, Service, Staff, Ticket
+from ..models import Counter, QueueHistory, Service, ServiceClosedDate, Staff, Ticket
 from . import housekeeping, notifications
 from .turns import Turns
 
@@ -81,14 +81,21 @@ def queue_change(func):
     return wrapper
 
 
-def lock_service(service_id: int) -> Service:
+def lock_service(service_id: int, *, closed_on: date | None = None) -> Service:
     """Lock the service row: the queue of this service changes one transaction at a time.
 
-    A new day's first change expires the earlier days' open tickets first."""
+    A new day's first change expires the earlier days' open tickets first. `closed_on`: a day
+    whose closed date (a holiday) the row is read with, as `service.closed_days[day]`."""
     housekeeping.rollover_if_new_day()
-    service = Service.objects.select_for_update().filter(pk=service_id).first()
+    rows = Service.objects.select_for_update().filter(pk=service_id)
+    if closed_on is not None:
+        rows = rows.annotate(
+            closed_that_day=Exists(ServiceClosedDate.objects.filter(service=OuterRef("pk"), date=closed_on))
+        )
+    service = rows.first()
     if service is None:
         raise UnknownService()
+    service.closed_days = {closed_on: service.closed_that_day} if closed_on is not None else {}
     return service
 
 

@@ -33,7 +33,9 @@ def join(
     category allows it (marked for staff to confirm).
     `notify` (SMS when the turn is near, called, moved): default on for a patient's own verified
     phone, off for staff-issued tickets; never without a phone."""
-    service = lock_service(service.pk if isinstance(service, Service) else service)
+    # With the row, whether today is one of its closed dates (should midnight pass while this
+    # waits for the lock, is_offered_on asks again for the new day).
+    service = lock_service(service.pk if isinstance(service, Service) else service, closed_on=service_day())
     now = timezone.now()
     today = service_day(now)
     name = clean_name(name if name is not None else patient.name)

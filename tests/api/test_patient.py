@@ -234,7 +234,7 @@ def test_schema_documents_the_patient_endpoints(db):
 # for the answer), how many counters are open (the line's counters), whether today is a closed date
 # of the service, and (when not remembered from the last few seconds) the service's average time;
 # the texts the change owes (3: services.notifications.write_owed).
-JOIN_QUERIES = 21
+JOIN_QUERIES = 20
 
 
 def test_join_costs_the_same_queries_with_5_and_with_200_waiting(signed_in_phone, opd, counters):

@@ -526,7 +526,7 @@ def test_query_counts_do_not_grow_with_the_queue(opd, counters, count, django_as
     # transaction); the service's line for the staff lists is read as small rows, then the listed
     # rows (2); the texts the change owes (3: the line, its tickets, one insert:
     # services.notifications.write_owed).
-    with django_assert_max_num_queries(16):
+    with django_assert_max_num_queries(15):
         services.join(patient=patients[-1], service=opd)
     with django_assert_max_num_queries(15):  # the service's line read once, as small rows
         services.serve_next(counter=counters[0], by=None)
@@ -592,3 +592,13 @@ def test_numbers_follow_on_from_the_row_and_a_stale_save_of_the_service_keeps_th
     third, _ = services.join(patient=patients[2], service=opd)
     assert (second.number, third.number) == (2, 3)
     assert Service.objects.get(pk=opd.pk).description == "Edited"
+
+
+def test_nobody_joins_on_a_closed_date_read_with_the_services_row(opd, counters, patients):
+    from queue_app.models import ServiceClosedDate
+
+    ServiceClosedDate.objects.create(service=opd, date=timezone.localdate() + timedelta(days=1), reason="Tomorrow")
+    assert services.join(patient=patients[0], service=opd)[1]
+    ServiceClosedDate.objects.create(service=opd, date=timezone.localdate(), reason="Holiday")
+    with pytest.raises(services.ServiceUnavailable):
+        services.join(patient=patients[1], service=opd.pk)
