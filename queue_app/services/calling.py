@@ -64,15 +64,16 @@ def _advance(*, counter: Counter, by, expected: str | None, finish_as: str) -> C
     if current is None and not is_open:
         raise CounterNotOpen(_not_open_message(counter))
 
-    ticket_events = []
+    ticket_events, rows = [], []  # rows: the change's history, one INSERT
     if current is not None:
-        finish(current, finish_as, by=by, now=now, counter=counter)
+        finish(current, finish_as, by=by, now=now, counter=counter, rows=rows)
         ticket_events.append((finish_as, current))
 
     lines = Lines(service, day=service_day(now), streaks=counter_streaks(counters))
-    nxt, waited_at = _call_next(counter, lines=lines, by=by, now=now) if is_open else (None, None)
+    nxt, waited_at = _call_next(counter, lines=lines, by=by, now=now, rows=rows) if is_open else (None, None)
     if current is None and nxt is None:
         raise NobodyWaiting()
+    QueueHistory.objects.bulk_create(rows)
 
     counter_events = [("patient_served", counter)]
     waiting_changed = []
@@ -119,9 +120,10 @@ def _not_open_message(counter: Counter) -> str:
     }
 
 
-def _call_next(counter: Counter, *, lines: Lines, by, now) -> tuple[Ticket | None, int | None]:
+def _call_next(counter: Counter, *, lines: Lines, by, now, rows: list) -> tuple[Ticket | None, int | None]:
     """Call whoever is next for the counter in the service's order (its own line first with a
-    line per counter). Returns the ticket and the counter it was expected at (None: the pool)."""
+    line per counter). Returns the ticket and the counter it was expected at (None: the pool);
+    its history row is added to `rows`, unsaved."""
     head = lines.next_for(counter.pk)
     if head is None:
         return None, None
@@ -133,15 +135,17 @@ def _call_next(counter: Counter, *, lines: Lines, by, now) -> tuple[Ticket | Non
     nxt.called_at = now
     nxt.called_by = by if isinstance(by, Staff) else None
     nxt.save(update_fields=["counter", "status", "called_at", "called_by"])
-    history(
-        History.CALLED,
-        ticket=nxt,
-        counter=counter,
-        from_counter=Counter(pk=waited_at) if waited_at not in (None, counter.pk) else None,
-        from_status=Ticket.Status.WAITING,
-        to_status=Ticket.Status.CALLED,
-        by=by,
-    ).save()
+    rows.append(
+        history(
+            History.CALLED,
+            ticket=nxt,
+            counter=counter,
+            from_counter=Counter(pk=waited_at) if waited_at not in (None, counter.pk) else None,
+            from_status=Ticket.Status.WAITING,
+            to_status=Ticket.Status.CALLED,
+            by=by,
+        )
+    )
     log_transition("called", nxt, counter)
     return nxt, waited_at
 

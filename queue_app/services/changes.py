@@ -194,16 +194,24 @@ def log_transition(action: str, ticket: Ticket | None = None, counter: Counter |
     transaction.on_commit(lambda: log.info("%s queue_id=%s counter=%s %s", *args))
 
 
-def finish(ticket: Ticket, status: str, *, by, now: datetime, counter: Counter | None = None) -> None:
-    """End a ticket (served, skipped, cancelled): it leaves the queue and frees its active key."""
+def finish(
+    ticket: Ticket, status: str, *, by, now: datetime, counter: Counter | None = None, rows: list | None = None
+) -> None:
+    """End a ticket (served, skipped, cancelled): it leaves the queue and frees its active key.
+    `rows`: the change's history rows, to which its row is added unsaved (the change inserts
+    them all at once); otherwise it is saved here."""
     previous = ticket.status
     ticket.status = status
     ticket.finished_at = now
     ticket.active_key = None
     ticket.save(update_fields=["status", "finished_at", "active_key"])
-    history(
+    row = history(
         status, ticket=ticket, counter=counter or ticket.counter, from_status=previous, to_status=status, by=by
-    ).save()
+    )
+    if rows is None:
+        row.save()
+    else:
+        rows.append(row)
     log_transition(status, ticket)
     if status == Ticket.Status.SERVED:
         service_times_changed(ticket.service_id)
