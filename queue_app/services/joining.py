@@ -1,6 +1,7 @@
 """Joining a service's queue: from a patient's phone, or at the reception desk for a walk-in."""
 
 from django.conf import settings
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
@@ -11,6 +12,8 @@ from ..models import Patient, PriorityCategory, QueueHistory, Service, Staff, Ti
 from ..names import clean_name
 from .changes import history, lock_service, log_transition, next_number, publish_change, queue_change
 from .placement import apply_moves, hand_out_pool, least_busy, service_counters
+
+ACTIVE = Ticket.ACTIVE_STATUSES
 
 
 @queue_change
@@ -40,7 +43,12 @@ def join(
     today = service_day(now)
     name = clean_name(name if name is not None else patient.name)
     key = Ticket.make_active_key(service_id=service.pk, patient_id=patient.pk, name=name)
-    existing = Ticket.objects.filter(active_key=key).select_related("service", "counter").first()
+    if by is None:
+        _lock_phone(patient)
+    # One read: the ticket this join may already hold, and the phone's active tickets of today.
+    held = Ticket.objects.filter(Q(active_key=key) | Q(patient=patient, service_date=today, status__in=ACTIVE))
+    held = list(held.select_related("service", "counter"))
+    existing = next((t for t in held if t.active_key == key), None)
     if existing is not None:
         return existing, False
     if not service.is_active:
@@ -50,7 +58,7 @@ def join(
             _("%(service)s is not offered today (%(days)s).") % {"service": service, "days": service.days_display()}
         )
     if by is None:
-        _check_ticket_limit(patient, today)
+        _check_ticket_limit(sum(t.patient_id == patient.pk and t.service_date == today and t.is_active for t in held))
         if priority is not None and not priority.self_declare:
             raise InvalidInput(
                 _("“%(priority)s” is given by staff: please ask at reception.") % {"priority": priority},
@@ -105,13 +113,16 @@ def join(
     return ticket, True
 
 
-def _check_ticket_limit(patient: Patient, today) -> None:
-    """One verified phone may hold a few tickets (family members), not a hundred.
-
-    The cap spans services, whose locks do not exclude each other: the patient's row is locked
-    so that two joins of one phone for two services cannot both count the same tickets."""
+def _lock_phone(patient: Patient) -> None:
+    """The phone's ticket cap spans services, whose locks do not exclude each other: the
+    patient's row is locked before its tickets are read, so that two joins of one phone for two
+    services cannot both count the same tickets."""
     Patient.objects.select_for_update().filter(pk=patient.pk).exists()
-    held = Ticket.objects.filter(patient=patient, service_date=today).active().count()
+
+
+def _check_ticket_limit(held: int) -> None:
+    """One verified phone may hold a few tickets (family members), not a hundred: `held`, its
+    active tickets of today (read after _lock_phone)."""
     limit = settings.MAX_ACTIVE_TICKETS_PER_PHONE
     if held >= limit:
         raise TicketLimitReached(

@@ -519,14 +519,12 @@ def test_housekeeping_command_is_idempotent(opd, counters, patients):
 def test_query_counts_do_not_grow_with_the_queue(opd, counters, count, django_assert_max_num_queries):
     patients = PatientFactory.create_batch(count)
     join_all(opd, patients[:-1])
-    # The change, its state version and the day's last number written on the service's row with
-    # the counters' versions (2: services.changes.publish_change), the phone's ticket cap
-    # (2), whether today is one of the service's closed dates, and the events built under the lock
-    # (what runs after the commit, such as the position list, does not run inside the test's
-    # transaction); the service's line for the staff lists is read as small rows, then the listed
-    # rows (2); the texts the change owes (3: the line, its tickets, one insert:
-    # services.notifications.write_owed).
-    with django_assert_max_num_queries(15):
+    # The service's row locked (with whether today is a closed date), the phone's row locked and
+    # its tickets read once, the counters, the line read once as small rows (what runs after the
+    # commit, such as the position list, does not run inside the test's transaction), the ticket
+    # and its history, the service's version and last number (one UPDATE), the texts owed (the
+    # tickets concerned), the counters' versions, the messages' rows (called, listed); savepoints.
+    with django_assert_max_num_queries(14):
         services.join(patient=patients[-1], service=opd)
     with django_assert_max_num_queries(15):  # the service's line read once, as small rows
         services.serve_next(counter=counters[0], by=None)
