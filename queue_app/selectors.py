@@ -35,6 +35,7 @@ SERVING_FIELDS = (
 )
 RECENT_CALLS = 8
 
+
 log = logging.getLogger("queue_app.selectors")
 
 
@@ -96,14 +97,21 @@ def waiting_lengths(*, service_ids=None, day=None) -> dict:
 
 
 def queue_state(
-    *, service_ids=None, limit: int | None = None, rows_for=None, lines: Lines | None = None, service=None
+    *,
+    service_ids=None,
+    limit: int | None = None,
+    rows_for=None,
+    lines: Lines | None = None,
+    service=None,
+    serving: dict | None = None,
 ) -> QueueState:
     """How many wait (one query; none if `lines` are given), and the rows shown of the counters
     `rows_for`, of one service:
     their called tickets (one query) and the first `limit` of each one's line (WAITING_LIST_LIMIT
     unless given, 0 for none; two queries, one if `lines`, the service's lines, are given, three
     if neither they nor the `service` row are). `rows_for` None: every counter's called ticket
-    and no lists (the display); an empty set: the counts only."""
+    and no lists (the display); an empty set: the counts only. `serving`: {counter id: the row
+    of its called ticket} as the rule has them after its change (no query for them)."""
     limit = settings.WAITING_LIST_LIMIT if limit is None else limit
     state = QueueState()
     if lines is not None:
@@ -116,11 +124,14 @@ def queue_state(
             state.totals[service_id] = state.totals.get(service_id, 0) + n
     if rows_for is not None and not rows_for:
         return state
-    called = _active_today(service_ids=service_ids).called()
-    if rows_for is not None:
-        called = called.filter(counter_id__in=list(rows_for))
-    for row in called.order_by("called_at", "id").values(*SERVING_FIELDS):
-        state.serving[row["counter_id"]] = row
+    if serving is not None:
+        state.serving = {c: row for c, row in serving.items() if rows_for is None or c in rows_for}
+    else:
+        called = _active_today(service_ids=service_ids).called()
+        if rows_for is not None:
+            called = called.filter(counter_id__in=list(rows_for))
+        for row in called.order_by("called_at", "id").values(*SERVING_FIELDS):
+            state.serving[row["counter_id"]] = row
     if limit and rows_for and any(state.totals.values()):
         if lines is None:
             (service_id,) = service_ids

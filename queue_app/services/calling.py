@@ -32,14 +32,13 @@ class Call:
 
 def current_ticket(counter: Counter) -> Ticket | None:
     """The ticket called at the counter today, if any."""
-    return (
-        Ticket.objects.of_day()
-        .called()
-        .filter(counter=counter)
-        .select_related("service", "priority")
-        .order_by("called_at", "id")
-        .first()
-    )
+    return next(iter(called_at([counter])), None)
+
+
+def called_at(counters: list[Counter]) -> list[Ticket]:
+    """The tickets called today at the counters, earliest first (one query, a row per counter)."""
+    called = Ticket.objects.of_day().called().filter(counter__in=[c.pk for c in counters])
+    return list(called.select_related("service", "priority").order_by("called_at", "id"))
 
 
 def _counter(counter: Counter) -> Counter:
@@ -51,7 +50,11 @@ def _advance(*, counter: Counter, by, expected: str | None, finish_as: str) -> C
     counters = service_counters(service.pk)
     counter = next(c for c in counters if c.pk == counter.pk)
     now = timezone.now()
-    current = current_ticket(counter)
+    # Every counter's called ticket at once: this counter's current one, and the others' rows
+    # for the change's messages.
+    called = called_at(counters)
+    current = next((t for t in called if t.counter_id == counter.pk), None)
+    serving = {t.counter_id: _serving_row(t) for t in called if t is not current}  # the latest, as queue_state reads
     # `expected` is the ticket on the clerk's screen; "" means the screen showed nobody, so a
     # double click on "Serve next" at an idle counter cannot call two patients either.
     if expected is not None and expected != (current.queue_id if current else ""):
@@ -85,7 +88,11 @@ def _advance(*, counter: Counter, by, expected: str | None, finish_as: str) -> C
     # Read once after the change: the screens' messages and the clerk's answer show the same.
     if nxt is not None:
         lines = lines.without(nxt.pk)
-    state = selectors.queue_state(service_ids=[service.pk], rows_for={counter.pk, *waiting_changed}, lines=lines)
+    if nxt is not None:
+        serving[counter.pk] = _serving_row(nxt)
+    state = selectors.queue_state(
+        service_ids=[service.pk], rows_for={counter.pk, *waiting_changed}, lines=lines, serving=serving
+    )
     publish_change(
         service_id=service.pk,
         service=service,
@@ -148,6 +155,20 @@ def _call_next(counter: Counter, *, lines: Lines, by, now, rows: list) -> tuple[
     )
     log_transition("called", nxt, counter)
     return nxt, waited_at
+
+
+def _serving_row(ticket: Ticket) -> dict:
+    """A called ticket in hand as the row selectors.SERVING_FIELDS reads."""
+    priority = ticket.priority
+    return {
+        "counter_id": ticket.counter_id,
+        "queue_id": ticket.queue_id,
+        "patient_name": ticket.patient_name,
+        "priority__code": priority.code if priority else None,
+        "priority__name": priority.name if priority else None,
+        "priority_to_confirm": ticket.priority_to_confirm,
+        "staff_note": ticket.staff_note,
+    }
 
 
 def _count_priority_calls(counter: Counter, head, lines: Lines) -> None:
