@@ -35,7 +35,6 @@ SERVING_FIELDS = (
 )
 RECENT_CALLS = 8
 
-
 log = logging.getLogger("queue_app.selectors")
 
 

@@ -54,7 +54,7 @@ def _advance(*, counter: Counter, by, expected: str | None, finish_as: str) -> C
     # for the change's messages.
     called = called_at(counters)
     current = next((t for t in called if t.counter_id == counter.pk), None)
-    serving = {t.counter_id: _serving_row(t) for t in called if t is not current}  # the latest, as queue_state reads
+    serving = {t.counter_id: _serving_row(t) for t in called if t is not current}  # the latest wins
     # `expected` is the ticket on the clerk's screen; "" means the screen showed nobody, so a
     # double click on "Serve next" at an idle counter cannot call two patients either.
     if expected is not None and expected != (current.queue_id if current else ""):
@@ -88,7 +88,6 @@ def _advance(*, counter: Counter, by, expected: str | None, finish_as: str) -> C
     # Read once after the change: the screens' messages and the clerk's answer show the same.
     if nxt is not None:
         lines = lines.without(nxt.pk)
-    if nxt is not None:
         serving[counter.pk] = _serving_row(nxt)
     state = selectors.queue_state(
         service_ids=[service.pk], rows_for={counter.pk, *waiting_changed}, lines=lines, serving=serving
