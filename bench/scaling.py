@@ -76,7 +76,9 @@ def _measure(sizes: list[int], ops: int, counter_count: int) -> list[dict]:
     from queue_app.models import Counter, Patient, Service, Staff
 
     sent = []
-    events.send = lambda messages: sent.append(sum(len(json.dumps(p, default=str)) for _g, p in messages))
+    events.send = lambda messages, positions_of=(): sent.append(
+        sum(len(json.dumps(p, default=str)) for _g, p in messages)
+    )
     service = Service.objects.create(service_name="Scaling", week_days=127)
     counters = []
     for i in range(counter_count):

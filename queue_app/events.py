@@ -66,6 +66,7 @@ def queue_messages(
     waiting_changed=(),
     counters: list[Counter] | None = None,
     state: selectors.QueueState | None = None,
+    lines=None,
 ) -> list[tuple[str, dict]]:
     """All messages for one change of a service's queue, in the order the WebSocket contract gives, but the
     position list (see `publish_on_commit`).
@@ -88,7 +89,7 @@ def queue_messages(
     if state is None:
         listed = {c.pk for _, c in counter_events if c is not None} | set(waiting_changed)
         service = next(iter(counters.values())).service if counters else None
-        state = selectors.queue_state(service_ids=[service_id], rows_for=listed, service=service)
+        state = selectors.queue_state(service_ids=[service_id], rows_for=listed, service=service, lines=lines)
     now = timezone.now()
     lengths = {str(cid): state.line_length(counter) for cid, counter in counters.items()}
     display_mode = settings.DISPLAY_NAME_MODE

@@ -40,7 +40,11 @@ def places(service_id: int, *, day=None) -> list[tuple[Place, int, int | None]]:
 
 class Lines:
     """A service's waiting tickets in order: the service's one line, or each counter's line (and
-    the pool's) when the service has a line per counter."""
+    the pool's) when the service has a line per counter.
+
+    A change reads them once under the service's lock and hands them on (joined, without): the
+    counts, the texts owed and the staff lists of its messages all come from that one read.
+    `streaks`: each counter's priority streak, if the caller has read its counters."""
 
     def __init__(self, service: Service, *, day=None, rows=None, streaks: dict | None = None):
         self.service = service
@@ -50,7 +54,7 @@ class Lines:
         order = {"streak": service.priority_streak, "in_a_row": service.priority_calls_in_a_row}
         self.service_line = line([p for p, _, _ in rows], **order)
         self.by_counter = defaultdict(list)
-        self.streaks = {}
+        self.streaks = streaks or {}
         if service.per_counter_lines:
             # Each counter's line keeps its own count of priority calls in a row (one more query).
             if streaks is None:
@@ -66,6 +70,18 @@ class Lines:
                     for c, ps in grouped.items()
                 },
             )
+
+    def joined(self, ticket: Ticket) -> "Lines":
+        """The lines once a ticket read after them has joined (its row is new in this change)."""
+        return self._with(_place(ticket.pk, ticket.joined_at, ticket.priority), ticket.number, ticket.counter_id)
+
+    def ahead_of_newcomer(self, *, counter_id, joined_at: datetime, priority=None) -> int:
+        """How many would stand before a ticket joining now at `counter_id`, before it exists
+        (it sorts after every ticket of its class, its id being larger than theirs)."""
+        return self._with(_place(MAX_ID, joined_at, priority), 0, counter_id).ahead_of(MAX_ID)
+
+    def _with(self, place: Place, number: int, counter_id) -> "Lines":
+        return Lines(self.service, rows=[*self.rows, (place, number, counter_id)], streaks=self.streaks or None)
 
     def without(self, ticket_id: int) -> "Lines":
         """The lines once the ticket has left them (called), with the service's order settings now."""
@@ -99,13 +115,6 @@ class Lines:
         """How many wait expected at each counter (None: unassigned), as selectors.waiting_lengths."""
         return dict(Tally(self.counter_of.values()))
 
-    def ahead_of_newcomer(self, *, counter_id, joined_at: datetime, rank: int = 0, emergency: bool = False) -> int:
-        """How many would stand before a ticket joining now at `counter_id`, before it exists
-        (it sorts after every ticket of its class, its id being larger than theirs)."""
-        newcomer = Place(id=MAX_ID, joined_at=joined_at, rank=rank, emergency=emergency)
-        lines = Lines(self.service, rows=[*self.rows, (newcomer, 0, counter_id)], streaks=self.streaks or None)
-        return lines.ahead_of(MAX_ID)
-
     def near_the_front(self, within: int) -> dict[int, int]:
         """{ticket id: people ahead} of the tickets with at most `within` ahead in their line (the
         turn-near text: services/notifications.py)."""
@@ -115,6 +124,20 @@ class Lines:
     def numbers_in_order(self) -> list[int]:
         """Ticket numbers of the service's line, in order."""
         return [self.numbers[p.id] for p in self.service_line]
+
+
+def _place(ticket_id: int, joined_at: datetime, priority) -> Place:
+    return Place(
+        id=ticket_id,
+        joined_at=joined_at,
+        rank=(priority.rank or 0) if priority else 0,
+        emergency=bool(priority and priority.is_emergency),
+    )
+
+
+def counter_streaks(counters) -> dict:
+    """Lines' `streaks` from the service's counters as a rule has read them."""
+    return {c.pk: c.priority_streak for c in counters}
 
 
 def service_lines(service_id: int, *, day=None) -> Lines:

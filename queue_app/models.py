@@ -119,6 +119,10 @@ class Service(ServiceSchedule):
     # +1 with every change of the service's queue, in the change's transaction (the rules lock this
     # row anyway). Every event and snapshot carries it, so a screen that missed an event notices.
     version = models.PositiveBigIntegerField(_("state version"), default=0, editable=False)
+    # The last ticket number handed out on `numbers_day` (services.changes.next_number): kept on
+    # the row every join locks, so the day's next number costs no query of its tickets.
+    last_number = models.PositiveIntegerField(default=0, editable=False)
+    numbers_day = models.DateField(null=True, blank=True, editable=False)
     notify_near_at = models.PositiveSmallIntegerField(
         _("text patients when this many are ahead"), default=2, help_text=_('0: no "turn near" text.')
     )
@@ -133,6 +137,17 @@ class Service(ServiceSchedule):
 
     def __str__(self):
         return self.service_name
+
+    # Kept by the rules under the row's lock (services/changes.py): a form saving the row (the
+    # admin) must not write back what it read before, e.g. a number handed out since.
+    RULE_FIELDS = frozenset({"version", "priority_streak", "last_number", "numbers_day"})
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding and kwargs.get("update_fields") is None:
+            kwargs["update_fields"] = [
+                f.name for f in self._meta.concrete_fields if not f.primary_key and f.name not in self.RULE_FIELDS
+            ]
+        super().save(*args, **kwargs)
 
     @property
     def code(self) -> str:

@@ -41,9 +41,13 @@ class ServiceSchedule(models.Model):
         abstract = True
 
     def is_offered_on(self, day: date) -> bool:
-        """On one of its week days and not a closed date (a holiday) of the service."""
+        """On one of its week days and not a closed date (a holiday) of the service (read with the
+        row by services.changes.lock_service, or asked here)."""
         if not self.week_days & (1 << day.weekday()):
             return False
+        known = getattr(self, "closed_days", {})
+        if day in known:
+            return not known[day]
         return self.pk is None or not self.closed_dates.filter(date=day).exists()
 
     def within_hours(self, moment: datetime | None = None) -> bool:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.conf import settings
-from django.db.models import Count, Exists, OuterRef, Q
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from . import estimates, payloads
@@ -21,6 +21,15 @@ from .desk_search import DESK_LIST_LIMIT, MAX_QUERY, today_tickets  # noqa: F401
 from .lines import Lines, service_lines, staff_rows
 from .models import Counter, QueueHistory, Service, Staff, Ticket, parse_id, service_day
 from .versions import StateVersions, forget_versions, remembered_versions, service_version, state_versions  # noqa: F401
+from .waits import (  # noqa: F401
+    MINUTES_MEMO_SECONDS,
+    counters_serving,
+    forget_minutes,
+    minutes_per_patient,
+    service_stats,
+    wait_at_join,
+    wait_for,
+)
 
 # What the screens show of a serving row, and nothing more: rows are read under the service lock
 # when a change builds its messages.
@@ -96,25 +105,41 @@ def waiting_lengths(*, service_ids=None, day=None) -> dict:
 
 
 def queue_state(
-    *, service_ids=None, limit: int | None = None, rows_for=None, lines: Lines | None = None, service=None
+    *,
+    service_ids=None,
+    limit: int | None = None,
+    rows_for=None,
+    lines: Lines | None = None,
+    service=None,
+    serving: dict | None = None,
 ) -> QueueState:
-    """How many wait (one query), and the rows shown of the counters `rows_for`, of one service:
+    """How many wait (one query; none if `lines` are given), and the rows shown of the counters
+    `rows_for`, of one service:
     their called tickets (one query) and the first `limit` of each one's line (WAITING_LIST_LIMIT
     unless given, 0 for none; two queries, one if `lines`, the service's lines, are given, three
     if neither they nor the `service` row are). `rows_for` None: every counter's called ticket
-    and no lists (the display); an empty set: the counts only."""
+    and no lists (the display); an empty set: the counts only. `serving`: {counter id: the row
+    of its called ticket} as the rule has them after its change (no query for them)."""
     limit = settings.WAITING_LIST_LIMIT if limit is None else limit
     state = QueueState()
-    for service_id, counter_id, n in _waiting_counts(service_ids=service_ids):
-        state.lengths[counter_id] = state.lengths.get(counter_id, 0) + n
-        state.totals[service_id] = state.totals.get(service_id, 0) + n
+    if lines is not None:
+        # The change read the service's line under its lock: the counts are its rows'.
+        state.lengths = lines.lengths()
+        state.totals[lines.service.pk] = len(lines.counter_of)
+    else:
+        for service_id, counter_id, n in _waiting_counts(service_ids=service_ids):
+            state.lengths[counter_id] = state.lengths.get(counter_id, 0) + n
+            state.totals[service_id] = state.totals.get(service_id, 0) + n
     if rows_for is not None and not rows_for:
         return state
-    called = _active_today(service_ids=service_ids).called()
-    if rows_for is not None:
-        called = called.filter(counter_id__in=list(rows_for))
-    for row in called.order_by("called_at", "id").values(*SERVING_FIELDS):
-        state.serving[row["counter_id"]] = row
+    if serving is not None:
+        state.serving = {c: row for c, row in serving.items() if rows_for is None or c in rows_for}
+    else:
+        called = _active_today(service_ids=service_ids).called()
+        if rows_for is not None:
+            called = called.filter(counter_id__in=list(rows_for))
+        for row in called.order_by("called_at", "id").values(*SERVING_FIELDS):
+            state.serving[row["counter_id"]] = row
     if limit and rows_for and any(state.totals.values()):
         if lines is None:
             (service_id,) = service_ids
@@ -210,48 +235,6 @@ def today_counts(counter: Counter) -> dict:
     return counts
 
 
-# Average service time per (service, day), kept a few seconds per process: every join answer,
-# position list and patient page reads it, and it is only an estimate. A serve here forgets it.
-MINUTES_MEMO_SECONDS = 10
-_minutes_memo: dict[tuple[int, object], tuple[float, float]] = {}
-
-
-def minutes_per_patient(service_id: int) -> float:
-    """The service's typical time a patient today (estimates.minutes_per_patient over its latest
-    service times), else the configured default."""
-    key = (service_id, service_day())
-    remembered = _minutes_memo.get(key)
-    if remembered is not None and remembered[0] > time.monotonic():
-        return remembered[1]
-    pairs = (
-        Ticket.objects.of_day(key[1])
-        .filter(
-            service_id=service_id,
-            status=Ticket.Status.SERVED,
-            called_at__isnull=False,
-            finished_at__isnull=False,
-        )
-        .order_by("-finished_at")
-        .values_list("called_at", "finished_at")[: estimates.RECENT_SAMPLES]
-    )
-    durations = [(done - called).total_seconds() / 60 for called, done in pairs]
-    minutes = estimates.minutes_per_patient(durations, default=float(settings.DEFAULT_SERVICE_MINUTES))
-    _minutes_memo[key] = (time.monotonic() + MINUTES_MEMO_SECONDS, minutes)
-    return minutes
-
-
-def service_stats(service_id: int, *, open_counters: int) -> estimates.ServiceStats:
-    """What the wait estimate needs of a service, with the number of its counters open now."""
-    return estimates.ServiceStats(minutes_per_patient=minutes_per_patient(service_id), open_counters=open_counters)
-
-
-def forget_minutes(service_id: int | None = None) -> None:
-    """Drop the remembered average of a service (every service: None), e.g. once one is served."""
-    for key in list(_minutes_memo):
-        if service_id is None or key[0] == service_id:
-            _minutes_memo.pop(key, None)
-
-
 def display_snapshot(*, service_id: int | None = None) -> dict:
     """What the wall display shows: every counter (or one service's) and the latest calls. Five
     queries; the services' versions first, so the rest is at least as new as they say."""
@@ -314,55 +297,6 @@ def people_ahead(ticket: Ticket) -> int:
     if ticket.status != Ticket.Status.WAITING:
         return 0
     return Lines(ticket.service, day=ticket.service_date).ahead_of(ticket.pk) or 0
-
-
-def counters_serving(service: Service, counter_id) -> tuple[int, int]:
-    """How many counters call from the line a ticket waits in, and how many of them have nobody
-    at them now: the service's open counters (one line), its own counter (a line per counter),
-    none while it waits for a counter to open. One query."""
-    if counter_id is None:
-        return 0, 0
-    counters = Counter.objects.filter(service_id=service.pk, held_by__isnull=False)
-    if service.per_counter_lines:
-        counters = counters.filter(pk=counter_id)
-    busy = Ticket.objects.of_day().called().filter(counter_id=OuterRef("pk"))
-    now = timezone.now()
-    serving = [c for c in counters.select_related("service").annotate(busy=Exists(busy)) if c.is_open(now)]
-    return len(serving), sum(not c.busy for c in serving)
-
-
-def wait_for(service: Service, counter_id, people_ahead: int) -> tuple[float, int | None]:
-    """What one place in a ticket's line takes, and the wait the ticket page shows (estimates.py):
-    none while no counter calls from its line; nothing while a counter is free for it."""
-    serving, free = counters_serving(service, counter_id)
-    stats = service_stats(service.pk, open_counters=serving)
-    wait = 0 if serving and people_ahead < free else estimates.wait_minutes(stats=stats, people_ahead=people_ahead)
-    return stats.minutes_per_patient / max(1, serving), wait
-
-
-def line_at_join(service: Service, counters: list[Counter], day) -> Lines:
-    """The service's line as a join reads it under the lock: one query, its counters' counts of
-    priority calls in a row taken from `counters` (the service's, already read)."""
-    return Lines(service, day=day, streaks={c.pk: c.priority_streak for c in counters})
-
-
-def wait_at_join(line: Lines, *, counter: Counter | None, counters: list[Counter], now, priority=None) -> int | None:
-    """The wait the ticket page will show a ticket joining `counter` now (wait_for), worked out
-    before the ticket exists from what the join read under the lock: the service's `line` and
-    its `counters` (with `busy`: placement.service_counters). No query but the service's
-    remembered average, which the join's answer then finds remembered."""
-    if counter is None:
-        return None
-    serving = [c for c in counters if c.is_open(now) and (line.one_line or c.pk == counter.pk)]
-    ahead = line.ahead_of_newcomer(
-        counter_id=counter.pk,
-        joined_at=now,
-        rank=priority.rank if priority is not None else 0,
-        emergency=priority is not None and priority.is_emergency,
-    )
-    free = sum(not c.busy for c in serving)
-    stats = service_stats(line.service.pk, open_counters=len(serving))
-    return 0 if serving and ahead < free else estimates.wait_minutes(stats=stats, people_ahead=ahead)
 
 
 def patient_tickets(patient) -> list[Ticket]:

@@ -22,7 +22,7 @@ from django.contrib.sessions.backends.db import SessionStore
 from django.test import Client
 
 from queue_app import access, services
-from queue_app.models import OTP, Counter, Patient, QueueHistory, Staff, Ticket
+from queue_app.models import OTP, Counter, Patient, QueueHistory, Service, Staff, Ticket
 from queue_app.services import otp
 
 from .factories import CounterFactory, PatientFactory, ServiceFactory, StaffFactory
@@ -182,6 +182,8 @@ def state_digest() -> dict:
             )
         ),
         "counters": _rows(Counter.objects.values_list("pk", "current_status", "held_by_id")),
+        # The day's last number each service's row keeps (services.changes.next_number).
+        "numbers": _rows(Service.objects.values_list("pk", "last_number", "numbers_day")),
         "patients": _rows(
             (patients[pk], phone, name) for pk, phone, name in Patient.objects.values_list("pk", "phone", "name")
         ),

@@ -8,7 +8,7 @@ from django.utils.translation import gettext as _
 from .. import selectors
 from ..bidi import isolated
 from ..errors import CounterNotOpen, NobodyWaiting, NoCurrentTicket, StaleAction
-from ..lines import Lines
+from ..lines import Lines, counter_streaks
 from ..models import Counter, QueueHistory, Staff, Ticket, service_day
 from ..ordering import streak_after_call
 from .changes import finish, history, lock_service, log_transition, publish_change, queue_change
@@ -33,14 +33,13 @@ class Call:
 
 def current_ticket(counter: Counter) -> Ticket | None:
     """The ticket called at the counter today, if any."""
-    return (
-        Ticket.objects.of_day()
-        .called()
-        .filter(counter=counter)
-        .select_related("service", "priority")
-        .order_by("called_at", "id")
-        .first()
-    )
+    return next(iter(called_at([counter])), None)
+
+
+def called_at(counters: list[Counter]) -> list[Ticket]:
+    """The tickets called today at the counters, earliest first (one query, a row per counter)."""
+    called = Ticket.objects.of_day().called().filter(counter__in=[c.pk for c in counters])
+    return list(called.select_related("service", "priority").order_by("called_at", "id"))
 
 
 def _counter(counter: Counter) -> Counter:
@@ -52,7 +51,11 @@ def _advance(*, counter: Counter, by, expected: str | None, finish_as: str) -> C
     counters = service_counters(service.pk)
     counter = next(c for c in counters if c.pk == counter.pk)
     now = timezone.now()
-    current = current_ticket(counter)
+    # Every counter's called ticket at once: this counter's current one, and the others' rows
+    # for the change's messages.
+    called = called_at(counters)
+    current = next((t for t in called if t.counter_id == counter.pk), None)
+    serving = {t.counter_id: _serving_row(t) for t in called if t is not current}  # the latest wins
     # `expected` is the ticket on the clerk's screen; "" means the screen showed nobody, so a
     # double click on "Serve next" at an idle counter cannot call two patients either.
     if expected is not None and expected != (current.queue_id if current else ""):
@@ -65,15 +68,16 @@ def _advance(*, counter: Counter, by, expected: str | None, finish_as: str) -> C
     if current is None and not is_open:
         raise CounterNotOpen(_not_open_message(counter))
 
-    ticket_events = []
+    ticket_events, rows = [], []  # rows: the change's history, one INSERT
     if current is not None:
-        finish(current, finish_as, by=by, now=now, counter=counter)
+        finish(current, finish_as, by=by, now=now, counter=counter, rows=rows)
         ticket_events.append((finish_as, current))
 
-    lines = Lines(service, day=service_day(now))
-    nxt, waited_at = _call_next(counter, lines=lines, by=by, now=now) if is_open else (None, None)
+    lines = Lines(service, day=service_day(now), streaks=counter_streaks(counters))
+    nxt, waited_at = _call_next(counter, lines=lines, by=by, now=now, rows=rows) if is_open else (None, None)
     if current is None and nxt is None:
         raise NobodyWaiting()
+    QueueHistory.objects.bulk_create(rows)
 
     counter_events = [("patient_served", counter)]
     waiting_changed = []
@@ -85,9 +89,14 @@ def _advance(*, counter: Counter, by, expected: str | None, finish_as: str) -> C
     # Read once after the change: the screens' messages and the clerk's answer show the same.
     if nxt is not None:
         lines = lines.without(nxt.pk)
-    state = selectors.queue_state(service_ids=[service.pk], rows_for={counter.pk, *waiting_changed}, lines=lines)
+        serving[counter.pk] = _serving_row(nxt)
+    state = selectors.queue_state(
+        service_ids=[service.pk], rows_for={counter.pk, *waiting_changed}, lines=lines, serving=serving
+    )
     publish_change(
         service_id=service.pk,
+        service=service,
+        lines=lines,
         counter_events=counter_events,
         ticket_events=ticket_events,
         waiting_changed=waiting_changed,
@@ -118,9 +127,10 @@ def _not_open_message(counter: Counter) -> str:
     }
 
 
-def _call_next(counter: Counter, *, lines: Lines, by, now) -> tuple[Ticket | None, int | None]:
+def _call_next(counter: Counter, *, lines: Lines, by, now, rows: list) -> tuple[Ticket | None, int | None]:
     """Call whoever is next for the counter in the service's order (its own line first with a
-    line per counter). Returns the ticket and the counter it was expected at (None: the pool)."""
+    line per counter). Returns the ticket and the counter it was expected at (None: the pool);
+    its history row is added to `rows`, unsaved."""
     head = lines.next_for(counter.pk)
     if head is None:
         return None, None
@@ -133,17 +143,33 @@ def _call_next(counter: Counter, *, lines: Lines, by, now) -> tuple[Ticket | Non
     nxt.first_called_at = nxt.first_called_at or now
     nxt.called_by = by if isinstance(by, Staff) else None
     nxt.save(update_fields=["counter", "status", "called_at", "first_called_at", "called_by"])
-    history(
-        History.CALLED,
-        ticket=nxt,
-        counter=counter,
-        from_counter=Counter(pk=waited_at) if waited_at not in (None, counter.pk) else None,
-        from_status=Ticket.Status.WAITING,
-        to_status=Ticket.Status.CALLED,
-        by=by,
-    ).save()
+    rows.append(
+        history(
+            History.CALLED,
+            ticket=nxt,
+            counter=counter,
+            from_counter=Counter(pk=waited_at) if waited_at not in (None, counter.pk) else None,
+            from_status=Ticket.Status.WAITING,
+            to_status=Ticket.Status.CALLED,
+            by=by,
+        )
+    )
     log_transition("called", nxt, counter)
     return nxt, waited_at
+
+
+def _serving_row(ticket: Ticket) -> dict:
+    """A called ticket in hand as the row selectors.SERVING_FIELDS reads."""
+    priority = ticket.priority
+    return {
+        "counter_id": ticket.counter_id,
+        "queue_id": ticket.queue_id,
+        "patient_name": ticket.patient_name,
+        "priority__code": priority.code if priority else None,
+        "priority__name": priority.name if priority else None,
+        "priority_to_confirm": ticket.priority_to_confirm,
+        "staff_note": ticket.staff_note,
+    }
 
 
 def _count_priority_calls(counter: Counter, head, lines: Lines) -> None:

@@ -16,11 +16,12 @@ from datetime import date, datetime
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Max, Q
+from django.db.models import Exists, F, Max, OuterRef, Q
 
 from .. import events, selectors
 from ..errors import Busy, UnknownService
-from ..models import Counter, QueueHistory, Service, Staff, Ticket
+from ..lines import Lines
+from ..models import Counter, QueueHistory, Service, ServiceClosedDate, Staff, Ticket
 from . import housekeeping, notifications
 from .turns import Turns
 
@@ -80,30 +81,54 @@ def queue_change(func):
     return wrapper
 
 
-def lock_service(service_id: int) -> Service:
+def lock_service(service_id: int, *, closed_on: date | None = None) -> Service:
     """Lock the service row: the queue of this service changes one transaction at a time.
 
-    A new day's first change expires the earlier days' open tickets first."""
+    A new day's first change expires the earlier days' open tickets first. `closed_on`: a day
+    whose closed date (a holiday) the row is read with, as `service.closed_days[day]`."""
     housekeeping.rollover_if_new_day()
-    service = Service.objects.select_for_update().filter(pk=service_id).first()
+    rows = Service.objects.select_for_update().filter(pk=service_id)
+    if closed_on is not None:
+        rows = rows.annotate(
+            closed_that_day=Exists(ServiceClosedDate.objects.filter(service=OuterRef("pk"), date=closed_on))
+        )
+    service = rows.first()
     if service is None:
         raise UnknownService()
+    service.closed_days = {closed_on: service.closed_that_day} if closed_on is not None else {}
     return service
 
 
-def publish_change(*, service_id: int, counter_events=(), waiting_changed=(), **changes) -> int:
+def publish_change(
+    *,
+    service_id: int,
+    service: Service | None = None,
+    lines: Lines | None = None,
+    counter_events=(),
+    waiting_changed=(),
+    **changes,
+) -> int:
     """Give the change of the service's queue its state version and announce it after the
     commit (events.publish_changes). Call with the service locked (lock_service); returns the
     version.
 
     The service's version goes up by one; each counter whose staff socket is sent a message
     records it, so a screen that missed a message sees a newer version than its own in the
-    next event, or in the pong to its ping (consumers.py), and asks for a snapshot."""
-    Service.objects.filter(pk=service_id).update(version=F("version") + 1)
-    service = Service.objects.only(*notifications.SERVICE_FIELDS).get(pk=service_id)
+    next event, or in the pong to its ping (consumers.py), and asks for a snapshot.
+    `service`: the row lock_service returned, if the rule has it: its new version and the day's
+    last number (next_number) are written in one UPDATE, and nothing is read back. `lines`: the
+    service's lines as the change leaves them, if the rule has read them (queue_app/lines.py)."""
+    if service is not None:
+        service.version += 1
+        Service.objects.filter(pk=service.pk).update(
+            version=service.version, last_number=service.last_number, numbers_day=service.numbers_day
+        )
+    else:
+        Service.objects.filter(pk=service_id).update(version=F("version") + 1)
+        service = Service.objects.only(*notifications.SERVICE_FIELDS).get(pk=service_id)
     version = service.version
     # What the change owes patients by SMS is written here, in its transaction (outbox).
-    notifications.write_owed(service=service, ticket_events=changes.get("ticket_events", ()))
+    notifications.write_owed(service=service, ticket_events=changes.get("ticket_events", ()), lines=lines)
     told = {counter.pk for _event, counter in counter_events if counter is not None} | set(waiting_changed)
     # With one line for the service every staffed counter's list shows it (events.queue_messages).
     one_line = Q(service_id=service_id, service__per_counter_lines=False, held_by__isnull=False)
@@ -113,6 +138,7 @@ def publish_change(*, service_id: int, counter_events=(), waiting_changed=(), **
         version=version,
         counter_events=counter_events,
         waiting_changed=waiting_changed,
+        lines=lines,
         **changes,
     )
     return version
@@ -126,9 +152,17 @@ def lock_services(*service_ids: int) -> None:
 
 def next_number(service: Service, day: date) -> tuple[int, str]:
     """The service's next ticket number of the day and its code (OPD_004_1234); the random
-    digits keep the next code from being guessed. Call with the service locked."""
-    last = Ticket.objects.filter(service=service, service_date=day).aggregate(n=Max("number"))["n"] or 0
+    digits keep the next code from being guessed. Call with the service locked, then
+    publish_change(service=service), which writes the number on the row.
+
+    The row remembers the day's last number; the day's first ticket counts the tickets instead
+    (a new day, or tickets numbered before the row kept count)."""
+    if service.numbers_day == day:
+        last = service.last_number
+    else:
+        last = Ticket.objects.filter(service=service, service_date=day).aggregate(n=Max("number"))["n"] or 0
     number = last + 1
+    service.last_number, service.numbers_day = number, day
     return number, f"{service.code}_{number:03d}_{secrets.randbelow(10000):04d}"
 
 
@@ -160,16 +194,24 @@ def log_transition(action: str, ticket: Ticket | None = None, counter: Counter |
     transaction.on_commit(lambda: log.info("%s queue_id=%s counter=%s %s", *args))
 
 
-def finish(ticket: Ticket, status: str, *, by, now: datetime, counter: Counter | None = None) -> None:
-    """End a ticket (served, skipped, cancelled): it leaves the queue and frees its active key."""
+def finish(
+    ticket: Ticket, status: str, *, by, now: datetime, counter: Counter | None = None, rows: list | None = None
+) -> None:
+    """End a ticket (served, skipped, cancelled): it leaves the queue and frees its active key.
+    `rows`: the change's history rows, to which its row is added unsaved (the change inserts
+    them all at once); otherwise it is saved here."""
     previous = ticket.status
     ticket.status = status
     ticket.finished_at = now
     ticket.active_key = None
     ticket.save(update_fields=["status", "finished_at", "active_key"])
-    history(
+    row = history(
         status, ticket=ticket, counter=counter or ticket.counter, from_status=previous, to_status=status, by=by
-    ).save()
+    )
+    if rows is None:
+        row.save()
+    else:
+        rows.append(row)
     log_transition(status, ticket)
     if status == Ticket.Status.SERVED:
         service_times_changed(ticket.service_id)

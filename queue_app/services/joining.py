@@ -1,6 +1,7 @@
 """Joining a service's queue: from a patient's phone, or at the reception desk for a walk-in."""
 
 from django.conf import settings
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
@@ -8,10 +9,13 @@ from django.utils.translation import ngettext
 from .. import selectors
 from ..bidi import isolated
 from ..errors import InvalidInput, ServiceUnavailable, TicketLimitReached
+from ..lines import Lines, counter_streaks
 from ..models import Patient, PriorityCategory, QueueHistory, Service, Staff, Ticket, service_day
 from ..names import clean_name
 from .changes import history, lock_service, log_transition, next_number, publish_change, queue_change
 from .placement import apply_moves, hand_out_pool, least_busy, service_counters
+
+ACTIVE = Ticket.ACTIVE_STATUSES
 
 
 @queue_change
@@ -34,12 +38,19 @@ def join(
     category allows it (marked for staff to confirm).
     `notify` (SMS when the turn is near, called, moved): default on for a patient's own verified
     phone, off for staff-issued tickets; never without a phone."""
-    service = lock_service(service.pk if isinstance(service, Service) else service)
+    # With the row, whether today is one of its closed dates (should midnight pass while this
+    # waits for the lock, is_offered_on asks again for the new day).
+    service = lock_service(service.pk if isinstance(service, Service) else service, closed_on=service_day())
     now = timezone.now()
     today = service_day(now)
     name = clean_name(name if name is not None else patient.name)
     key = Ticket.make_active_key(service_id=service.pk, patient_id=patient.pk, name=name)
-    existing = Ticket.objects.filter(active_key=key).select_related("service", "counter").first()
+    if by is None:
+        _lock_phone(patient)
+    # One read: the ticket this join may already hold, and the phone's active tickets of today.
+    held = Ticket.objects.filter(Q(active_key=key) | Q(patient=patient, service_date=today, status__in=ACTIVE))
+    held = list(held.select_related("service", "counter"))
+    existing = next((t for t in held if t.active_key == key), None)
     if existing is not None:
         return existing, False
     if not service.is_active:
@@ -50,7 +61,7 @@ def join(
             % {**isolated(service=service), "days": service.days_display()}
         )
     if by is None:
-        _check_ticket_limit(patient, today)
+        _check_ticket_limit(sum(t.patient_id == patient.pk and t.service_date == today and t.is_active for t in held))
         if priority is not None and not priority.self_declare:
             raise InvalidInput(
                 _("“%(priority)s” is given by staff: please ask at reception.") % {"priority": priority},
@@ -59,18 +70,17 @@ def join(
 
     counters = service_counters(service.pk, busy=True)
     targets = [c for c in counters if c.is_open(now)]
-    line = selectors.line_at_join(service, counters, today)
-    lengths = line.lengths()
+    # The service's line, read once: the counts here, then the texts and messages of the change.
+    lines = Lines(service, day=today, streaks=counter_streaks(counters))
     pool_moves, pool_news = {}, []
-    if targets and lengths.get(None):
+    if targets and lines.lengths().get(None):
         # Tickets left unassigned while no counter was open (e.g. before opening time) go first.
         pool_moves = hand_out_pool(service.pk, now, targets=targets)
         pool_news = apply_moves(pool_moves, from_counter=None, by=by)
-        line = selectors.line_at_join(service, counters, today)
-        lengths = line.lengths()
-    counter = least_busy(targets, lengths) if targets else None
+        lines = Lines(service, day=today, streaks=counter_streaks(counters))
+    counter = least_busy(targets, lines.lengths()) if targets else None
     # The wait the ticket shows as it is made, for the reports (DESIGN.md, Reports).
-    estimate = selectors.wait_at_join(line, counter=counter, counters=counters, now=now, priority=priority)
+    estimate = selectors.wait_at_join(lines, counter=counter, counters=counters, now=now, priority=priority)
 
     number, queue_id = next_number(service, today)
     ticket = Ticket.objects.create(
@@ -100,6 +110,8 @@ def join(
     counter_events.append(("new_patient", counter))
     publish_change(
         service_id=service.pk,
+        service=service,
+        lines=lines.joined(ticket),
         counter_events=counter_events,
         ticket_events=[*pool_news, ("joined", ticket)],
         counters=counters,
@@ -107,13 +119,16 @@ def join(
     return ticket, True
 
 
-def _check_ticket_limit(patient: Patient, today) -> None:
-    """One verified phone may hold a few tickets (family members), not a hundred.
-
-    The cap spans services, whose locks do not exclude each other: the patient's row is locked
-    so that two joins of one phone for two services cannot both count the same tickets."""
+def _lock_phone(patient: Patient) -> None:
+    """The phone's ticket cap spans services, whose locks do not exclude each other: the
+    patient's row is locked before its tickets are read, so that two joins of one phone for two
+    services cannot both count the same tickets."""
     Patient.objects.select_for_update().filter(pk=patient.pk).exists()
-    held = Ticket.objects.filter(patient=patient, service_date=today).active().count()
+
+
+def _check_ticket_limit(held: int) -> None:
+    """One verified phone may hold a few tickets (family members), not a hundred: `held`, its
+    active tickets of today (read after _lock_phone)."""
     limit = settings.MAX_ACTIVE_TICKETS_PER_PHONE
     if held >= limit:
         raise TicketLimitReached(

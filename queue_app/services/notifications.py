@@ -24,15 +24,16 @@ MOVE_NEWS = frozenset({"moved", "pool", "recalled", "moved_service"})
 SERVICE_FIELDS = ("pk", "version", "notify_near_at", "per_counter_lines", "priority_streak", "priority_calls_in_a_row")
 
 
-def write_owed(*, service: Service, ticket_events=()) -> int:
+def write_owed(*, service: Service, ticket_events=(), lines: Lines | None = None) -> int:
     """Write the outbox rows the change of the service's queue owes (call inside the change, the
     service locked, as publish_change does); returns how many. A constant number of queries:
-    the line (as small rows), the tickets concerned, one insert."""
+    the line (as small rows, unless the change's `lines` are given), the tickets concerned, one
+    insert."""
     near_at = service.notify_near_at
     called = {t.pk for news, t in ticket_events if news == "called" and t.notify}
     moved = {t.pk: news for news, t in ticket_events if news in MOVE_NEWS and t.notify}
     # People ahead in their line (the service's one line, or their counter's), up to the threshold.
-    ahead = Lines(service).near_the_front(near_at) if near_at else {}
+    ahead = (lines or Lines(service)).near_the_front(near_at) if near_at else {}
     ids = ahead.keys() | called | moved.keys()
     if not ids:
         return 0

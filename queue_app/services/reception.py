@@ -145,6 +145,7 @@ def move_to_service(*, ticket: Ticket, service: Service, by: Staff) -> Ticket:
     publish_change(service_id=source.pk, counter_events=[("counter_status_update", old_counter)])
     publish_change(
         service_id=target.pk,
+        service=target,
         counter_events=[("new_patient", ticket.counter)],
         ticket_events=[("moved_service", ticket)],
         notes={ticket.pk: note},

@@ -7,6 +7,7 @@ from django.test.utils import CaptureQueriesContext
 from queue_app import selectors, services
 from queue_app.models import Ticket
 
+from ..conftest import ON_REDIS
 from ..factories import CounterFactory, PatientFactory, ServiceFactory
 from ..patient_helpers import PhoneBrowser, last_code
 
@@ -227,13 +228,15 @@ def test_schema_documents_the_patient_endpoints(db):
 
 # --- cost per request ------------------------------------------------------------------------
 
-# The session, the patient, the change and its events under the lock (with its state version:
-# services.changes.publish_change), the phone's ticket cap (its row locked, its tickets counted),
-# who is ahead (the service's line read as small rows, under the lock for the events and after it
-# for the answer), how many counters are open (the line's counters), whether today is a closed date
-# of the service, and (when not remembered from the last few seconds) the service's average time;
-# the texts the change owes (3: services.notifications.write_owed).
-JOIN_QUERIES = 27
+# The session (none with Redis: cached_db) and the patient; the change, in its transaction: the
+# service's row locked (with whether today is a closed date), the phone's row locked and its
+# tickets read once (the one it may hold already, its cap), the service's counters, its line read
+# once as small rows, the ticket and its history row, the service's new version and last number
+# (one UPDATE), the texts owed (the tickets concerned; an insert when one is owed), the counters'
+# versions, and the messages' rows (the called tickets, the listed ones); then the answer: who is
+# ahead, the line's counters, and (when not remembered from the last few seconds) the service's
+# average time. SQLite's savepoints count 2 (outside the test's transaction: BEGIN and COMMIT).
+JOIN_QUERIES = 19
 
 
 def test_join_costs_the_same_queries_with_5_and_with_200_waiting(signed_in_phone, opd, counters):
@@ -288,3 +291,12 @@ def test_a_second_browser_asking_too_soon_is_refused_but_taken_to_the_code_step(
     assert 1 <= int(refused["Retry-After"]) <= 30
     page = other.get("/patient/login/").content.decode()  # a reload keeps the code step
     assert 'data-step="code"' in page and 'value="+919876543210"' in page
+
+
+@pytest.mark.skipif(not ON_REDIS, reason="sessions are read from the cache when it is Redis (REDIS_URL)")
+def test_with_redis_a_signed_in_phone_reads_no_session_row(signed_in_phone, opd, counters):
+    signed_in_phone.api("/queue/join/", {"service_id": opd.pk})
+    with CaptureQueriesContext(connection) as queries:
+        response = signed_in_phone.get("/dashboard/", HTTP_ACCEPT="application/json")
+    assert response.status_code == 200
+    assert queries and not [q["sql"] for q in queries if "django_session" in q["sql"]]

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from queue_app import selectors, services
 from queue_app.bidi import FSI, PDI
-from queue_app.models import Counter, QueueHistory, Ticket
+from queue_app.models import Counter, QueueHistory, Service, Ticket
 
 from ..factories import CounterFactory, PatientFactory, ServiceFactory, StaffFactory
 
@@ -473,6 +473,7 @@ def test_every_transition_writes_history(opd, counters, patients):
 def _age_tickets(days=1):
     yesterday = timezone.localdate() - timedelta(days=days)
     Ticket.objects.update(service_date=yesterday)
+    Service.objects.filter(numbers_day__isnull=False).update(numbers_day=yesterday)  # its numbers too
 
 
 def test_yesterdays_open_tickets_expire_and_numbering_restarts(opd, counters, patients):
@@ -519,17 +520,16 @@ def test_housekeeping_command_is_idempotent(opd, counters, patients):
 def test_query_counts_do_not_grow_with_the_queue(opd, counters, count, django_assert_max_num_queries):
     patients = PatientFactory.create_batch(count)
     join_all(opd, patients[:-1])
-    # The change, its state version (3: services.changes.publish_change), the phone's ticket cap
-    # (2), whether today is one of the service's closed dates, and the events built under the lock
-    # (what runs after the commit, such as the position list, does not run inside the test's
-    # transaction); the service's line for the staff lists is read as small rows, then the listed
-    # rows (2); the texts the change owes (3: the line, its tickets, one insert:
-    # services.notifications.write_owed).
-    with django_assert_max_num_queries(22):
+    # The service's row locked (with whether today is a closed date), the phone's row locked and
+    # its tickets read once, the counters, the line read once as small rows (what runs after the
+    # commit, such as the position list, does not run inside the test's transaction), the ticket
+    # and its history, the service's version and last number (one UPDATE), the texts owed (the
+    # tickets concerned), the counters' versions, the messages' rows (called, listed); savepoints.
+    with django_assert_max_num_queries(14):
         services.join(patient=patients[-1], service=opd)
-    with django_assert_max_num_queries(18):  # the service's line read once, as small rows
+    with django_assert_max_num_queries(14):  # the service's line read once, as small rows
         services.serve_next(counter=counters[0], by=None)
-    with django_assert_max_num_queries(20):  # and one finished: its UPDATE and history row
+    with django_assert_max_num_queries(15):  # and one finished: its UPDATE (both history rows: one INSERT)
         services.serve_next(counter=counters[0], by=None)
     with django_assert_max_num_queries(5):  # the services' versions, then what the display shows
         selectors.display_snapshot()
@@ -577,3 +577,27 @@ def test_touch_writes_at_most_once_a_minute(opd, counters, django_assert_num_que
     counter.last_seen_at -= timedelta(minutes=2)
     with django_assert_num_queries(1):
         services.touch_counter(counter=counter, staff=counter.held_by)
+
+
+# --- the day's numbers, kept on the service's row -----------------------------------------------
+
+
+def test_numbers_follow_on_from_the_row_and_a_stale_save_of_the_service_keeps_them(opd, counters, patients):
+    services.join(patient=patients[0], service=opd)
+    stale = Service.objects.get(pk=opd.pk)  # an admin form opened now...
+    second, _ = services.join(patient=patients[1], service=opd)
+    stale.description = "Edited"
+    stale.save()  # ...and saved after another join: it must not hand number 2 out again
+    third, _ = services.join(patient=patients[2], service=opd)
+    assert (second.number, third.number) == (2, 3)
+    assert Service.objects.get(pk=opd.pk).description == "Edited"
+
+
+def test_nobody_joins_on_a_closed_date_read_with_the_services_row(opd, counters, patients):
+    from queue_app.models import ServiceClosedDate
+
+    ServiceClosedDate.objects.create(service=opd, date=timezone.localdate() + timedelta(days=1), reason="Tomorrow")
+    assert services.join(patient=patients[0], service=opd)[1]
+    ServiceClosedDate.objects.create(service=opd, date=timezone.localdate(), reason="Holiday")
+    with pytest.raises(services.ServiceUnavailable):
+        services.join(patient=patients[1], service=opd.pk)

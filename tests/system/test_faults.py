@@ -36,7 +36,7 @@ from django.db import OperationalError, connection, transaction
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
-from queue_app.models import OTP, Counter, Notification, Patient, QueueHistory, Ticket
+from queue_app.models import OTP, Counter, Notification, Patient, QueueHistory, Service, Ticket
 from queue_app.sms import locmem
 
 from .. import liveserver
@@ -157,6 +157,9 @@ class Clinic:
         self.data = fields(self.cast)
         self.cookies = self.actor.client.cookies.output(header="", sep=";")
         self.saved = {model: list(model.objects.values()) for model in self.RESTORED}
+        # The services' rows stay (their counters and tickets point at them); what the rules keep
+        # on them (the day's last number, the version) is put back.
+        self.services = list(Service.objects.values("pk", *Service.RULE_FIELDS))
         # The first request of a process does a little more (per-process memos); the reference
         # run must see what every later one sees.
         self.post(LostDatabase())
@@ -169,6 +172,8 @@ class Clinic:
                 model.objects.all().delete()
             for model, rows in self.saved.items():
                 model.objects.bulk_create(model(**row) for row in rows)
+            for row in self.services:
+                Service.objects.filter(pk=row["pk"]).update(**{k: v for k, v in row.items() if k != "pk"})
 
     def post(self, fault: LostDatabase):
         """The request, from the browser as it was before any try (a success rotates its cookies)."""

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('queue_app', '0009_reports'),
+        ('queue_app', '0010_service_keeps_its_last_number'),
     ]
 
     operations = [
