@@ -1,14 +1,17 @@
-"""Server plumbing around the Django application: how HTTP requests queue and which threads run
-them, and which WebSockets get a session. asgi.py composes these with the app's routing."""
+"""Server plumbing around the Django application: Daphne's graceful stop and its WebSockets
+(asgi.py composes these with the app's routing), and the event loop a WSGI worker publishes on
+(wsgi.py)."""
 
 import asyncio
 import collections
 import logging
+import os
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from asgiref.sync import ThreadSensitiveContext
+from asgiref.sync import SyncToAsync, ThreadSensitiveContext
 from channels.auth import AuthMiddlewareStack
 from django.db import connections
 from django.http import HttpRequest
@@ -223,6 +226,49 @@ async def _busy(scope, send) -> None:
     headers.append((b"content-length", str(len(response.content)).encode()))
     await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
     await send({"type": "http.response.body", "body": response.content})
+
+
+class EventLoopThread:
+    """WSGI: one event loop per worker process, on a thread of its own, that the requests'
+    events are published on.
+
+    Under Daphne a request's sync code is called from the server's loop, and queue_app.events
+    publishes there: the channel layer keeps its Redis connections and a service's position
+    list is sent at most once per QUEUE_POSITION_INTERVAL_MS. A WSGI worker has no loop: each
+    change would open a loop and a Redis connection of its own, and read and send its
+    position list at once, under every change. Requests passed through `serving` see this loop
+    as the one they were called from (asgiref's record of it, which events.py and
+    async_to_sync read), so they publish as under Daphne.
+    """
+
+    def __init__(self):
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="events-loop", daemon=True)
+        self.thread.start()
+
+    def serving(self, app):
+        """Wrap a WSGI app so that its requests publish on this loop."""
+        loop = self.loop
+
+        def app_on_loop(environ, start_response):
+            SyncToAsync.threadlocal.main_event_loop = loop
+            SyncToAsync.threadlocal.main_event_loop_pid = os.getpid()
+            return app(environ, start_response)
+
+        return app_on_loop
+
+    def finish(self, timeout: float) -> bool:
+        """At the worker's exit: wait for the events and position lists still on their way."""
+        if not self.loop.is_running():
+            return True
+        future = asyncio.run_coroutine_threadsafe(events.deliveries_finished(timeout=timeout), self.loop)
+        try:
+            finished = future.result(timeout + 1)
+        except TimeoutError:
+            finished = False
+        if not finished:
+            server_log.warning("worker exiting with some events still on their way")
+        return finished
 
 
 def mask_access_log() -> None:

@@ -399,8 +399,11 @@ QUEUE_CHANGE_CONCURRENCY = envint("QUEUE_CHANGE_CONCURRENCY", "4", minimum=1)
 # this many per process when idle; each keeps its MariaDB connection (up to 5 minutes, pinged
 # before reuse) instead of connecting per request. 0: a new thread and connection per request.
 REQUEST_THREADS = envint("REQUEST_THREADS", "8", minimum=0)
-if REQUEST_THREADS and DATABASES["default"]["ENGINE"] == "django.db.backends.mysql":
-    DATABASES["default"].update(CONN_MAX_AGE=300, CONN_HEALTH_CHECKS=True)
+# Seconds a MariaDB connection is kept between requests (pinged before reuse). gunicorn
+# (deploy/gunicorn.conf.py) sets 300: a worker's threads live as long as the worker.
+DB_CONN_MAX_AGE = envint("DB_CONN_MAX_AGE", "300" if REQUEST_THREADS else "0")
+if DB_CONN_MAX_AGE and DATABASES["default"]["ENGINE"] == "django.db.backends.mysql":
+    DATABASES["default"].update(CONN_MAX_AGE=DB_CONN_MAX_AGE, CONN_HEALTH_CHECKS=True)
 
 # OTP limits (OWASP ASVS 6.5/6.6, Twilio Verify defaults).
 OTP_TTL_SECONDS = envint("OTP_TTL_SECONDS", "300", minimum=30)
