@@ -46,7 +46,7 @@ HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 CMD ["pyt
 # The entry point migrates (one replica at a time, under a database lock) and refreshes the
 # shared static files, then runs the command.
 ENTRYPOINT ["/app/deploy/docker-entrypoint.sh"]
-# deploy/gunicorn.conf.py: WEB_CONCURRENCY workers (one per core by default), no access log (the
+# deploy/gunicorn.conf.py: WEB_CONCURRENCY workers (2 per core + 1 by default), no access log (the
 # app logs each request without query strings), X-Forwarded-For trusted by the app itself
 # (TRUSTED_PROXIES), not by gunicorn.
 ENV WEB_BIND=0.0.0.0:8000

@@ -74,7 +74,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         "alternative measured beside Daphne",
     )
     g.add_argument(
-        "--http-workers", type=int, default=0, help="--server gunicorn: its workers (default: as many as --processes)"
+        "--http-workers", type=int, default=0, help="--server gunicorn: its workers (default: gunicorn.conf.py's)"
     )
     g.add_argument(
         "--http-threads", type=int, default=1, help="threads per gunicorn worker (default 1: sync workers; >1 gthread)"

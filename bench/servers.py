@@ -219,9 +219,7 @@ class Servers:
             self._start_daphnes(self.cfg.processes)
             self.ws_ports = list(self.ports)
             port = free_port()
-            workers = self.cfg.http_workers or self.cfg.processes
-            env = {"WEB_BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": str(workers),
-                   "WEB_THREADS": str(self.cfg.http_threads)}  # fmt: skip
+            env = {"WEB_BIND": f"127.0.0.1:{port}", **gunicorn_workers(self.cfg)}
             self._spawn("wsgi", [PYTHON, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py", self._wsgi_app()], env)
             self.ports = [port]
         else:
@@ -241,7 +239,7 @@ class Servers:
             process = subprocess.Popen(
                 command,
                 cwd=self.root,
-                env={**self.env, "PYTHONPATH": str(self.root), **(env or {})},
+                env=_without_none({**self.env, "PYTHONPATH": str(self.root), **(env or {})}),
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -359,6 +357,16 @@ class Servers:
                 process.wait(5)
 
 
+def gunicorn_workers(cfg) -> dict:
+    """--http-workers (None: gunicorn.conf.py's own default, what production runs) and threads."""
+    workers = str(cfg.http_workers) if cfg.http_workers else None
+    return {"WEB_CONCURRENCY": workers, "WEB_THREADS": str(cfg.http_threads)}
+
+
+def _without_none(env: dict) -> dict:
+    return {k: v for k, v in env.items() if v is not None}
+
+
 def children(pid: int) -> list[int]:
     try:
         with open(f"/proc/{pid}/task/{pid}/children") as handle:
@@ -381,10 +389,9 @@ class HelloServer:
 
     def __init__(self, cfg, workdir: Path, root: Path = ROOT):
         self.port = free_port()
-        workers = cfg.http_workers or cfg.processes
         env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
-        env.update({"PYTHONPATH": str(root), "WEB_BIND": f"127.0.0.1:{self.port}", "WEB_CONCURRENCY": str(workers),
-                    "WEB_THREADS": str(cfg.http_threads), "LOG_LEVEL": "warning"})  # fmt: skip
+        env.update({"PYTHONPATH": str(root), "WEB_BIND": f"127.0.0.1:{self.port}", "LOG_LEVEL": "warning"})
+        env = _without_none({**env, **gunicorn_workers(cfg)})
         self.log_path = workdir / "hello_wsgi.log"
         with open(self.log_path, "wb") as log_file:
             self.process = subprocess.Popen(

@@ -4,10 +4,12 @@
 
 Read from the environment (the same file as the app's settings):
   WEB_BIND          where to listen (default 127.0.0.1:8000; the container: 0.0.0.0:8000)
-  WEB_CONCURRENCY   worker processes (default: one per CPU core)
+  WEB_CONCURRENCY   worker processes (default: 2 per CPU core + 1)
   WEB_THREADS       threads per worker (default 1: sync workers; more: gthread workers)
-Measured in bench/README.md: sync workers, one per core, behind nginx (which buffers slow
-clients, so a sync worker never waits on one).
+Measured in bench/README.md: sync workers behind nginx (which buffers slow clients, so a sync
+worker never waits on one), more of them than cores, so that the cores work while some workers
+wait for MariaDB and Redis; threads in a worker share its GIL with the one holding a service's
+lock, and stretched the hold.
 """
 
 import os
@@ -17,7 +19,7 @@ import sys
 os.environ.setdefault("DB_CONN_MAX_AGE", "300")
 
 bind = [os.environ.get("WEB_BIND", "127.0.0.1:8000")]
-workers = int(os.environ.get("WEB_CONCURRENCY") or os.cpu_count() or 2)
+workers = int(os.environ.get("WEB_CONCURRENCY") or 2 * (os.cpu_count() or 1) + 1)
 threads = int(os.environ.get("WEB_THREADS") or 1)
 worker_class = "gthread" if threads > 1 else "sync"
 # Each worker starts its own sender and housekeeping threads (queue_system/wsgi.py): a preloaded
