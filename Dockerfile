@@ -1,5 +1,6 @@
 # syntax=docker/dockerfile:1
-# The queue system as one image: Daphne serves HTTP and WebSocket on port 8000.
+# The queue system as one image: gunicorn serves HTTP on port 8000 (the default command); the
+# same image runs Daphne for the WebSockets (docker-compose.yml's `ws` service).
 # Build: docker build -t queue-system .   Run: see docker-compose.yml and docs/deployment.md.
 # The Python version is the one CI tests (pyproject.toml: requires-python >= 3.11).
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
@@ -45,6 +46,8 @@ HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 CMD ["pyt
 # The entry point migrates (one replica at a time, under a database lock) and refreshes the
 # shared static files, then runs the command.
 ENTRYPOINT ["/app/deploy/docker-entrypoint.sh"]
-# --verbosity 0: no Daphne access log (it prints full query strings); the app logs each request.
-# No --proxy-headers: the app itself trusts X-Forwarded-For only from TRUSTED_PROXIES.
-CMD ["daphne", "--verbosity", "0", "--bind", "0.0.0.0", "--port", "8000", "queue_system.asgi:application"]
+# deploy/gunicorn.conf.py: WEB_CONCURRENCY workers (2 per core + 1 by default), no access log (the
+# app logs each request without query strings), X-Forwarded-For trusted by the app itself
+# (TRUSTED_PROXIES), not by gunicorn.
+ENV WEB_BIND=0.0.0.0:8000
+CMD ["gunicorn", "-c", "deploy/gunicorn.conf.py", "queue_system.wsgi:application"]

@@ -38,12 +38,13 @@ class Driver(Worker):
         self.pool_used = 0
         self.counters: list[CounterState] = []
         self.port_cycle = itertools.cycle(self.ports)
+        self.only_port: int | None = None  # a closed loop aimed at another server (the WSGI floor)
 
     async def teardown(self) -> None:
         await self.http.close()
 
     def _port(self) -> int:
-        return next(self.port_cycle)
+        return self.only_port or next(self.port_cycle)
 
     # --- set-up steps ------------------------------------------------------------------------
 
@@ -136,7 +137,7 @@ class Driver(Worker):
     # --- requests ----------------------------------------------------------------------------
 
     async def _request(self, endpoint: str, index: int) -> Result:
-        if endpoint == "floor":
+        if endpoint in ("floor", "floor_wsgi"):
             return await self.http.request("GET", FLOOR, port=self._port())
         if endpoint == "floor_write":
             lane = index % self.config.get("lanes", 1)
@@ -210,14 +211,19 @@ class Driver(Worker):
         return summary
 
     async def cmd_closed_loop(
-        self, endpoints: list[str], levels: list[int], requests: int, max_seconds: float = 60
+        self, endpoints: list[str], levels: list[int], requests: int, max_seconds: float = 60, port: int | None = None
     ) -> dict:
-        """Each endpoint at each concurrency level, one after another: {endpoint: {"c1": …, "c8": …}}."""
+        """Each endpoint at each concurrency level, one after another: {endpoint: {"c1": …, "c8": …}}.
+        `port`: every request to that server (the bare WSGI floor), not the product's."""
         out = {}
-        for endpoint in endpoints:
-            out[endpoint] = {}
-            for level in levels:
-                out[endpoint][f"c{level}"] = await self._closed_loop(endpoint, level, requests, max_seconds)
+        self.only_port = port
+        try:
+            for endpoint in endpoints:
+                out[endpoint] = {}
+                for level in levels:
+                    out[endpoint][f"c{level}"] = await self._closed_loop(endpoint, level, requests, max_seconds)
+        finally:
+            self.only_port = None
         return out
 
     async def cmd_fanout(self, events: int, interval: float) -> dict:

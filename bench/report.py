@@ -36,6 +36,35 @@ def _endpoint_rows(phase: str, endpoints: dict) -> list[list]:
     return rows
 
 
+def _baseline(result: dict) -> list[str]:
+    """Ours beside the baseline's, step by step as they ran (each ours first, then its)."""
+    base = result.get("baseline")
+    if not base:
+        return []
+    out = ["", f"Against the baseline {base['rev']} ({base['commit']}, {base['server']}): ours / baseline = x"]
+    rows = []
+    sides = [("floor(idle)", {"floor": result["floors"].get("http", {}).get("endpoints", {})},
+              {"floor": base["floors"].get("http", {}).get("endpoints", {})})]  # fmt: skip
+    if "http" in base["phases"]:
+        sides.append(("http", result["phases"]["http"]["endpoints"], base["phases"]["http"]["endpoints"]))
+    for phase, ours, theirs in sides:
+        for endpoint, levels in ours.items():
+            for level, a in levels.items():
+                b = theirs.get(endpoint, {}).get(level)
+                if not b:
+                    continue
+                row = [phase, f"{endpoint} {level}"]
+                for field in ("rps", "p50", "p95", "server_cpu_ms_per_request"):
+                    x, y = a.get(field), b.get(field)
+                    row.append(f"{_fmt(x)} / {_fmt(y)} = {_fmt(round(x / y, 2) if x is not None and y else None)}")
+                rows.append(row)
+    out += _rows(["phase", "endpoint", "req/s", "p50", "p95", "srv cpu ms/req"], rows)
+    for name, figures in base.get("vs", {}).items():
+        if name.startswith("sustained"):
+            out.append(f"{name} (ours, baseline): {figures}")
+    return out
+
+
 def table(result: dict) -> str:
     meta = result["meta"]
     cfg = meta["config"]
@@ -130,6 +159,8 @@ def table(result: dict) -> str:
         f"{conn.get('server_rss_after_mb')} MB, "
         f"{conn.get('kb_per_connection')} kB per idle connection"
     )
+
+    out += _baseline(result)
 
     c = result["correctness"]
     out += [

@@ -1,8 +1,9 @@
 """The orchestrator: set up, start the server, run the phases, check, report, clean up.
 
 Phases (each optional, in this order):
-  floor      the trivial JSON view (closed loop) and the bare `websockets` broadcast server with as
-             many clients as the run connects: the framework's and the transport's floors
+  floor      the trivial JSON view (closed loop), a bare WSGI "hello" under gunicorn (the Python HTTP
+             floor) and the bare `websockets` broadcast server with as many clients as the run
+             connects: the framework's, Python HTTP's and the transport's floors
   prepare    counters' staff log in; P patients send_otp / verify_otp / join; every socket opens
   fanout     one serve_next every --fanout-interval s, nothing else: fan-out latency vs the floor
   http       each endpoint closed-loop at each --http-levels concurrency, with both floor views:
@@ -28,10 +29,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from . import analysis, procstat, report
+from .baseline import PREFIX as BASE
+from .baseline import Baseline, compare
 from .profile import Profiler
 from .servers import (
     ROOT,
     BareServer,
+    HelloServer,
     Servers,
     create_mysql_database,
     drop_mysql_database,
@@ -46,6 +50,7 @@ from .worker import WorkerHandle, raise_fd_limit
 PHASES = ("floor", "fanout", "http", "sustained_floor", "sustained")
 HTTP_ENDPOINTS = ("floor", "floor_write", "display_data", "get_queue_data", "join", "serve_next")
 SESSION_COOKIE = "queuesystem_staff_session"
+SERVER_PROCESSES = ("daphne", "wsgi")  # the product's processes (named by Servers.named_pids)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -62,9 +67,17 @@ def parse_args(argv=None) -> argparse.Namespace:
     g.add_argument("--processes", type=int, default=1, help="Daphne processes (default 1; >1 needs redis)")
     g.add_argument(
         "--server",
-        choices=("daphne", "uvicorn"),
+        choices=("daphne", "uvicorn", "gunicorn"),
         default="daphne",
-        help="ASGI server (default daphne, the product's; uvicorn: the alternative measured beside it)",
+        help="daphne: HTTP and WebSockets to Daphne (make run's single process); gunicorn: production's "
+        "layout, HTTP to gunicorn workers and WebSockets to the Daphne processes; uvicorn: the ASGI "
+        "alternative measured beside Daphne",
+    )
+    g.add_argument(
+        "--http-workers", type=int, default=0, help="--server gunicorn: its workers (default: gunicorn.conf.py's)"
+    )
+    g.add_argument(
+        "--http-threads", type=int, default=1, help="threads per gunicorn worker (default 1: sync workers; >1 gthread)"
     )
     g.add_argument(
         "--layout",
@@ -151,6 +164,11 @@ def parse_args(argv=None) -> argparse.Namespace:
         default=120,
         help="after each phase, wait until no message arrived for 1 s, at most this long (default 120)",
     )
+    g.add_argument(
+        "--baseline",
+        metavar="REV",
+        help="also run the same driver against a worktree of REV (e.g. main, HEAD~1), step by step after ours",
+    )
     g.add_argument("--keep", action="store_true", help="keep the temporary folder and the MariaDB database")
     g.add_argument("--quiet", action="store_true", help="no progress lines")
     g.add_argument(
@@ -189,7 +207,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     unknown = set(args.phases) - set(PHASES)
     if unknown:
         p.error(f"unknown phases: {', '.join(sorted(unknown))}")
-    if args.processes > 1 and args.layer != "redis":
+    if (args.processes > 1 or args.server == "gunicorn") and args.layer != "redis":
         p.error("several server processes need --layer redis (the in-memory layer cannot cross processes)")
     if args.counters < 1:
         p.error("--counters must be at least 1")
@@ -236,6 +254,8 @@ class Bench:
         self.env = server_env(self.cfg, self.workdir)
         self.servers: Servers | None = None
         self.bare: BareServer | None = None
+        self.hello: HelloServer | None = None
+        self.baseline: Baseline | None = None
         self.workers: list[WorkerHandle] = []
         self.driver: WorkerHandle | None = None
         self.sinks: list[WorkerHandle] = []
@@ -257,8 +277,12 @@ class Bench:
                 pass
         if self.bare is not None:
             self.bare.stop()
+        if self.hello is not None:
+            self.hello.stop()
         if self.servers is not None:
             self.servers.stop()
+        if self.baseline is not None:
+            self.baseline.cleanup()
         try:
             from django.db import connections
 
@@ -323,7 +347,7 @@ class Bench:
     # --- measuring ---------------------------------------------------------------------------
 
     def pids(self) -> dict:
-        pids = {f"daphne{i}": pid for i, pid in enumerate(self.servers.pids)}
+        pids = self.servers.named_pids()
         pids.update({w.name: w.pid for w in self.workers})
         pids["orchestrator"] = os.getpid()
         if self.cfg.db == "mysql":
@@ -332,6 +356,10 @@ class Bench:
             pids.update({f"redis{i or ''}": p for i, p in enumerate(procstat.find_pids("redis-server"))})
         if self.bare is not None:
             pids["bare_ws"] = self.bare.pid
+        if self.hello is not None:
+            pids.update(self.hello.named_pids())
+        if self.baseline is not None:
+            pids.update(self.baseline.pids())
         return pids
 
     def phase(self, name: str, run, *, sockets: bool = True) -> dict:
@@ -421,31 +449,60 @@ class Bench:
 
     # --- phases ------------------------------------------------------------------------------
 
-    def closed_loops(self, endpoints: list[str]) -> dict:
-        """Each endpoint at each level, with the server's and the load generator's CPU per request."""
+    def prepare_baseline(self, data: dict) -> dict:
+        """On the baseline, what prepare did on ours: staff log in, patients join, sockets open."""
+        cfg, driver, servers = self.cfg, self.baseline.driver, self.baseline.servers
+        counters = [{**c, "port": servers.ports[i % len(servers.ports)]} for i, c in enumerate(data["counters"])]
+        logged = driver.call("login_counters", counters=counters, timeout=600)
+        patients = driver.call("patients", count=cfg.patients, first=0, service_ids=data["service_ids"],
+                               concurrency=cfg.login_concurrency, timeout=max(600, cfg.patients))  # fmt: skip
+        if "fanout" in cfg.phases:  # ours served that many of its patients meanwhile
+            driver.call("closed_loop", endpoints=["serve_next"], levels=[1], requests=cfg.fanout_events, timeout=600)
+        specs = socket_specs(logged["counters"], patients["patients"], cfg.displays, servers.ws_port)
+        connected = self.baseline.sink.call("connect", specs=specs, timeout=600)
+        self.log(f"baseline: {connected['connected']}/{connected['requested']} sockets connected")
+        return {"endpoints": {**logged["endpoints"], **patients["endpoints"]}, "sockets": connected["connected"]}
+
+    def baseline_phase(self, command: str, load: dict) -> dict:
+        """An open-loop phase on the baseline, right after ours, with the processes' CPU."""
+        self.log(f"phase {command} (baseline)")
+        before = procstat.Snapshot(self.pids())
+        result = self.baseline.driver.call(command, **load, timeout=load["duration"] + 600)
+        self.baseline.sink.call("quiet", idle=1.0, limit=self.cfg.drain_seconds, timeout=self.cfg.drain_seconds + 30)
+        return {**result, "resources": procstat.Snapshot(self.pids()).since(before)}
+
+    def closed_loops(
+        self, endpoints: list[str], *, port: int | None = None, serving=SERVER_PROCESSES, baseline: dict | None = None
+    ) -> dict:
+        """Each endpoint at each level, with the server's and the load generator's CPU per request.
+        `port` and `serving`: another server than the product's (the bare WSGI floor), its processes.
+        `baseline`: each step run on the baseline right after ours, its figures put there."""
         out = {}
         for endpoint in endpoints:
             out[endpoint] = {}
             for level in self.cfg.http_levels:
-                before = procstat.Snapshot(self.pids())
-                answer = self.driver.call(
-                    "closed_loop", endpoints=[endpoint], levels=[level], requests=self.cfg.http_requests, timeout=1800
-                )
-                used = procstat.Snapshot(self.pids()).since(before)
-                stats = answer[endpoint][f"c{level}"]
-                requests = max(1, stats.get("requests") or 1)
-                server = sum(p["cpu_s"] or 0 for k, p in used["processes"].items() if k.startswith("daphne"))
-                database = sum(
-                    p["cpu_s"] or 0 for k, p in used["processes"].items() if k.startswith(("mariadbd", "redis"))
-                )
-                stats["server_cpu_ms_per_request"] = round(1000 * server / requests, 2)
-                stats["db_and_redis_cpu_ms_per_request"] = round(1000 * database / requests, 2)
-                stats["loadgen_cpu_ms_per_request"] = round(
-                    1000 * (used["processes"]["driver"]["cpu_s"] or 0) / requests, 3
-                )
-                stats["machine_busy_pct"] = used["machine_busy_pct"]
-                out[endpoint][f"c{level}"] = stats
+                out[endpoint][f"c{level}"] = self._closed_loop(self.driver, endpoint, level, port, serving)
+                if baseline is not None and self.baseline is not None:
+                    base_serving = tuple(BASE + name for name in SERVER_PROCESSES)
+                    stats = self._closed_loop(self.baseline.driver, endpoint, level, None, base_serving)
+                    baseline.setdefault(endpoint, {})[f"c{level}"] = stats
         return out
+
+    def _closed_loop(self, driver: WorkerHandle, endpoint: str, level: int, port, serving) -> dict:
+        before = procstat.Snapshot(self.pids())
+        loop = {"endpoints": [endpoint], "levels": [level], "requests": self.cfg.http_requests, "port": port}
+        answer = driver.call("closed_loop", **loop, timeout=1800)
+        used = procstat.Snapshot(self.pids()).since(before)
+        stats = answer[endpoint][f"c{level}"]
+        requests = max(1, stats.get("requests") or 1)
+        processes = used["processes"]
+        server = sum(p["cpu_s"] or 0 for k, p in processes.items() if k.startswith(serving))
+        database = sum(p["cpu_s"] or 0 for k, p in processes.items() if k.startswith(("mariadbd", "redis")))
+        stats["server_cpu_ms_per_request"] = round(1000 * server / requests, 2)
+        stats["db_and_redis_cpu_ms_per_request"] = round(1000 * database / requests, 2)
+        stats["loadgen_cpu_ms_per_request"] = round(1000 * (processes[driver.name]["cpu_s"] or 0) / requests, 3)
+        stats["machine_busy_pct"] = used["machine_busy_pct"]
+        return stats
 
     def texts_off_loops(self) -> dict:
         """join and serve_next closed-loop with no turn-near threshold and no ticket opted in to
@@ -463,6 +520,15 @@ class Bench:
                 Service.objects.filter(pk=pk).update(notify_near_at=near_at)
             Ticket.objects.filter(status__in=Ticket.ACTIVE_STATUSES).update(notify=True)
         return {"endpoints": endpoints}
+
+    def floor_wsgi(self) -> dict:
+        """A bare WSGI "hello" under gunicorn, the product's gunicorn configuration: Python HTTP's floor."""
+        self.hello = HelloServer(self.cfg, self.workdir)
+        try:
+            return self.closed_loops(["floor_wsgi"], port=self.hello.port, serving=("hello_wsgi",))["floor_wsgi"]
+        finally:
+            self.hello.stop()
+            self.hello = None
 
     def floor_ws(self, clients: int) -> dict:
         self.bare = BareServer(self.workdir)
@@ -500,21 +566,37 @@ class Bench:
             "fd_limit": raise_fd_limit(),
         }
         data = self.setup()
+        base_data = None
+        if cfg.baseline:
+            self.baseline = Baseline(cfg.baseline, cfg, Config, self.log)
+            base_data = self.baseline.setup()
         self.servers = Servers(cfg, self.env, self.workdir, self.log)
         self.servers.start()
-        self.log(f"daphne on ports {self.servers.ports} (pids {self.servers.pids})")
+        self.log(f"{cfg.server}: HTTP on ports {self.servers.ports}, WebSockets on {self.servers.ws_ports} "
+                 f"(pids {self.servers.named_pids()})")  # fmt: skip
         self.start_workers(data)
+        base = None
+        if self.baseline is not None:
+            self.baseline.start(base_data, SESSION_COOKIE)
+            base = out["baseline"] = {"rev": cfg.baseline, "commit": self.baseline.commit,
+                                      "server": self.baseline.server, "floors": {}, "phases": {}}  # fmt: skip
         sockets_planned = cfg.patients + cfg.displays + cfg.counters
         cfg.args.payload_bytes = 450  # about a display queue_update with a few counters
         idle = procstat.Snapshot(self.pids())
-        out["server"] = {"idle": {k: v for k, v in idle.procs.items() if k.startswith("daphne")}}
+        out["server"] = {"idle": {k: v for k, v in idle.procs.items() if k.startswith(SERVER_PROCESSES)}}
         out["phases"] = {}
         out["floors"] = {}
 
         if "floor" in cfg.phases:
+            base_floor = {}
             out["floors"]["http"] = self.phase(
-                "floor_http", lambda: {"endpoints": self.closed_loops(["floor"])["floor"]}, sockets=False
+                "floor_http",
+                lambda: {"endpoints": self.closed_loops(["floor"], baseline=base_floor)["floor"]},
+                sockets=False,
             )
+            if base is not None:
+                base["floors"]["http"] = {"endpoints": base_floor.get("floor", {})}
+            out["floors"]["wsgi"] = self.phase("floor_wsgi", lambda: {"endpoints": self.floor_wsgi()}, sockets=False)
             if sockets_planned:
                 self.log(f"floor: bare websockets server, {sockets_planned} clients")
                 out["floors"]["ws"] = self.floor_ws(sockets_planned)
@@ -533,33 +615,7 @@ class Bench:
             concurrency=cfg.login_concurrency,
             timeout=max(600, cfg.patients),
         )
-        ports = self.servers.ports
-        specs = (
-            [
-                {
-                    "kind": "counter",
-                    "port": c["port"],
-                    "path": f"/ws/queue/updates/?counter={c['id']}",
-                    "cookie": c["cookie"],
-                    "meta": {"counter_id": c["id"]},
-                }
-                for c in logged["counters"]
-            ]
-            + [
-                {"kind": "display", "port": ports[i % len(ports)], "path": "/ws/queue/updates/", "meta": {}}
-                for i in range(cfg.displays)
-            ]
-            + [
-                {
-                    "kind": "patient",
-                    "port": p["port"],
-                    "path": f"/ws/queue/updates/?ticket={p['ticket_id']}",
-                    "cookie": p["cookie"],
-                    "meta": {"ticket_id": p["ticket_id"], "service_id": p["service_id"]},
-                }
-                for p in patients["patients"]
-            ]
-        )
+        specs = socket_specs(logged["counters"], patients["patients"], cfg.displays, self.servers.ws_port)
         before_sockets = procstat.Snapshot(self.pids())
         connected = self.connect(specs)
         time.sleep(1.0)
@@ -572,6 +628,8 @@ class Bench:
         }
         out["server"]["connections"] = _memory_per_connection(before_sockets, after_sockets, connected["connected"])
         self.log(f"{connected['connected']}/{connected['requested']} sockets connected {connected['errors'] or ''}")
+        if base is not None:
+            base["phases"]["prepare"] = self.prepare_baseline(base_data)
 
         patient_end = None
         if "fanout" in cfg.phases and logged["counters"]:
@@ -589,48 +647,51 @@ class Bench:
                 ),
             )
         if "http" in cfg.phases and logged["counters"]:
-            out["phases"]["http"] = self.phase("http", lambda: {"endpoints": self.closed_loops(list(HTTP_ENDPOINTS))})
+            base_http = {} if base is not None else None
+            out["phases"]["http"] = self.phase(
+                "http", lambda: {"endpoints": self.closed_loops(list(HTTP_ENDPOINTS), baseline=base_http)}
+            )
+            if base is not None:
+                base["phases"]["http"] = {"endpoints": base_http}
             # The same join and serve_next with patient texts off: what the outbox costs a change.
             out["phases"]["http_texts_off"] = self.phase("http_texts_off", self.texts_off_loops)
         if "sustained_floor" in cfg.phases:
             # What the stack itself does at the sustained phase's rate of changes, with the least
             # a change can do: if this misses the target, no join or call can meet it.
+            floor_load = {"endpoint": "floor_write", "rate": cfg.join_rate + cfg.serve_rate, "duration": cfg.duration}
             out["phases"]["sustained_floor"] = self.phase(
-                "sustained_floor",
-                lambda: self.driver.call(
-                    "open_loop",
-                    endpoint="floor_write",
-                    rate=cfg.join_rate + cfg.serve_rate,
-                    duration=cfg.duration,
-                    timeout=cfg.duration + 600,
-                ),
+                "sustained_floor", lambda: self.driver.call("open_loop", **floor_load, timeout=cfg.duration + 600)
             )
+            if base is not None:
+                base["phases"]["sustained_floor"] = self.baseline_phase("open_loop", floor_load)
         if "sustained" in cfg.phases and logged["counters"]:
             if not cfg.keep_patient_sockets and cfg.patients:
                 self.on_sinks("close", [{"kinds": ["patient"]}] * len(self.sinks))
                 patient_end = time.time() * 1000
+            load = {
+                "duration": cfg.duration,
+                "join_rate": cfg.join_rate,
+                "serve_rate": cfg.serve_rate,
+                "skip_every": cfg.skip_every,
+                "break_every": cfg.break_every,
+                "break_seconds": cfg.break_seconds,
+                "queue_poll_rate": cfg.queue_poll_rate,
+                "display_poll_rate": cfg.display_poll_rate,
+            }
             out["phases"]["sustained"] = self.phase(
-                "sustained",
-                lambda: self.driver.call(
-                    "sustained",
-                    duration=cfg.duration,
-                    join_rate=cfg.join_rate,
-                    serve_rate=cfg.serve_rate,
-                    skip_every=cfg.skip_every,
-                    break_every=cfg.break_every,
-                    break_seconds=cfg.break_seconds,
-                    queue_poll_rate=cfg.queue_poll_rate,
-                    display_poll_rate=cfg.display_poll_rate,
-                    timeout=cfg.duration + 600,
-                ),
+                "sustained", lambda: self.driver.call("sustained", **load, timeout=cfg.duration + 600)
             )
+            if base is not None:
+                if not cfg.keep_patient_sockets and cfg.patients:
+                    self.baseline.sink.call("close", kinds=["patient"], timeout=300)
+                base["phases"]["sustained"] = self.baseline_phase("sustained", load)
         settle = self.settle(measure_start)
         end_ms = time.time() * 1000
         patient_end = patient_end or end_ms
 
         sockets = [s for part in self.on_sinks("collect", [{"clear": False}] * len(self.sinks)) for s in part]
         final = procstat.Snapshot(self.pids())
-        out["server"]["final"] = {k: v for k, v in final.procs.items() if k.startswith("daphne")}
+        out["server"]["final"] = {k: v for k, v in final.procs.items() if k.startswith(SERVER_PROCESSES)}
         out["loadgen"] = {
             "cpu_s": {w.name: round(w.call("stat")["cpu_s"], 2) for w in self.workers},
             "note": "each phase's resources list the driver's and sinks' CPU beside the servers'",
@@ -668,7 +729,45 @@ class Bench:
         out["errors"] = _count_errors(out)
         out["ratios"] = ratios(out)
         out["targets"] = targets(out, cfg)
+        if base is not None:
+            base["vs"] = {
+                phase: compare(out["phases"][phase]["endpoints"], base["phases"][phase]["endpoints"])
+                for phase in ("http",)
+                if phase in base["phases"] and phase in out["phases"]
+            }
+            if "http" in base["floors"]:
+                floors = out["floors"]["http"]["endpoints"], base["floors"]["http"]["endpoints"]
+                base["vs"]["floor_http"] = compare({"floor": floors[0]}, {"floor": floors[1]})
+            base["vs"].update(sustained_vs_baseline(out, base))
+            out["targets"].update(baseline_targets(out, base))
         return out
+
+
+def socket_specs(counters: list[dict], patients: list[dict], displays: int, ws_port) -> list[dict]:
+    """Every socket the run opens: one per counter, D displays, one per patient's ticket."""
+    return (
+        [
+            {
+                "kind": "counter",
+                "port": ws_port(i),
+                "path": f"/ws/queue/updates/?counter={c['id']}",
+                "cookie": c["cookie"],
+                "meta": {"counter_id": c["id"]},
+            }
+            for i, c in enumerate(counters)
+        ]
+        + [{"kind": "display", "port": ws_port(i), "path": "/ws/queue/updates/", "meta": {}} for i in range(displays)]
+        + [
+            {
+                "kind": "patient",
+                "port": ws_port(i),
+                "path": f"/ws/queue/updates/?ticket={p['ticket_id']}",
+                "cookie": p["cookie"],
+                "meta": {"ticket_id": p["ticket_id"], "service_id": p["service_id"]},
+            }
+            for i, p in enumerate(patients)
+        ]
+    )
 
 
 def _memory_per_connection(before: procstat.Snapshot, after: procstat.Snapshot, sockets: int) -> dict:
@@ -732,6 +831,21 @@ def ratios(out: dict) -> dict:
             stats = _http(out, endpoint, level)
             if stats and write_floor:
                 result[f"{endpoint}_{level}_p50_x_write_floor"] = ratio(stats.get("p50"), write_floor.get("p50"))
+    # Server CPU per request: the figure the issue's targets are in (latency also holds queueing).
+    for level, write_floor in http_phase.get("floor_write", {}).items():
+        for endpoint in ("join", "serve_next"):
+            stats = _http(out, endpoint, level)
+            if stats:
+                result[f"{endpoint}_{level}_cpu_x_write_floor"] = ratio(
+                    stats.get("server_cpu_ms_per_request"), write_floor.get("server_cpu_ms_per_request")
+                )
+    for level, hello in out.get("floors", {}).get("wsgi", {}).get("endpoints", {}).items():
+        trivial = _http(out, "floor", level) or idle_floor.get(level)
+        if trivial:
+            result[f"floor_{level}_p50_x_floor_wsgi"] = ratio(trivial.get("p50"), hello.get("p50"))
+            result[f"floor_{level}_cpu_x_floor_wsgi"] = ratio(
+                trivial.get("server_cpu_ms_per_request"), hello.get("server_cpu_ms_per_request")
+            )
     texts_off = out["phases"].get("http_texts_off", {}).get("endpoints", {})
     for endpoint in ("join", "serve_next"):
         for level, off in texts_off.get(endpoint, {}).items():
@@ -762,6 +876,14 @@ def targets(out: dict, cfg) -> dict:
             "full_size": value is not None,
             "met": value is not None and value <= 3,
         }
+    # Issue 26: CPU per change against the least a change can do, the trivial view against Python's floor.
+    for endpoint in ("join", "serve_next"):
+        value = r.get(f"{endpoint}_c1_cpu_x_write_floor")
+        t[f"{endpoint}_cpu_le_1_5x_write_floor"] = {"value": value, "full_size": value is not None,
+                                                     "met": value is not None and value <= 1.5}  # fmt: skip
+    value = r.get("floor_c1_cpu_x_floor_wsgi")
+    t["trivial_view_cpu_le_2x_floor_wsgi"] = {"value": value, "full_size": value is not None,
+                                              "met": value is not None and value <= 2}  # fmt: skip
     queries = {}
     for phase in ("http", "sustained"):
         for endpoint in ("join", "serve_next"):
@@ -838,6 +960,57 @@ def sustained_floor(out: dict) -> dict | None:
         "rps": stats.get("rps"),
         "p95": stats.get("p95"),
         "errors": stats.get("errors"),
+    }
+
+
+def _changes_per_second(phase: dict) -> float | None:
+    eps = phase.get("endpoints", {})
+    wall = phase.get("wall_s")
+    if not wall:
+        return None
+    done = sum(eps.get(name, {}).get("requests", 0) - eps.get(name, {}).get("errors", 0)
+               for name in ("join", "serve_next", "skip"))  # fmt: skip
+    return round(done / wall, 1)
+
+
+def sustained_vs_baseline(out: dict, base: dict) -> dict:
+    """The open-loop phases side by side: changes answered per second, p95 of joins and calls."""
+    result = {}
+    for name in ("sustained_floor", "sustained"):
+        ours, theirs = out["phases"].get(name), base["phases"].get(name)
+        if not ours or not theirs:
+            continue
+        figures = {}
+        for endpoint in ("join", "serve_next", "floor_write"):
+            a, b = ours["endpoints"].get(endpoint), theirs["endpoints"].get(endpoint)
+            if a and b:
+                figures[endpoint] = {"p95": [a.get("p95"), b.get("p95")], "rps": [a.get("rps"), b.get("rps")],
+                                     "errors": [a.get("errors"), b.get("errors")]}  # fmt: skip
+        if name == "sustained":
+            figures["changes_per_s"] = [_changes_per_second(ours), _changes_per_second(theirs)]
+        result[name] = figures
+    return result
+
+
+def baseline_targets(out: dict, base: dict) -> dict:
+    """Issue 26: capacity against the baseline commit's, in the same run. The closed loop at the
+    highest level is each side at saturation: joins + calls answered per second there, with the
+    p95 at which they were answered (the 150 ms bound of the target)."""
+    level = f"c{max(out['meta']['config']['http_levels'])}"
+
+    def capacity(endpoints):
+        stats = [endpoints.get(e, {}).get(level, {}) for e in ("join", "serve_next")]
+        return round(sum(s.get("rps") or 0 for s in stats), 1), max((s.get("p95") or 0) for s in stats)
+
+    ours = capacity(out["phases"].get("http", {}).get("endpoints", {}))
+    theirs = capacity(base["phases"].get("http", {}).get("endpoints", {}))
+    value = round(ours[0] / theirs[0], 2) if theirs[0] else None
+    return {
+        "joins_and_calls_per_s_ge_1_8x_baseline": {
+            "value": {"ratio": value, "ours_rps_p95": ours, "baseline_rps_p95": theirs, "level": level},
+            "full_size": value is not None,
+            "met": value is not None and value >= 1.8 and ours[1] <= 150,
+        }
     }
 
 

@@ -1,11 +1,13 @@
-"""The system under test: its own database, demo-free seed data, Daphne processes, cleanup.
+"""The system under test: its own database, demo-free seed data, server processes, cleanup.
 
 SQLite: a file in the run's temporary folder. MariaDB: the database `queue_bench`, dropped and
 created with MySQLdb, migrated with manage.py. Redis: one DB number (7 by default), flushed
 before and after. Daphne: N processes, on N ports (the client spreads over them) or sharing one
 port through SO_REUSEPORT sockets handed over as systemd-style inherited descriptors (the
-kernel balances connections, no proxy process in the way). Every process is started in its own
-process group and ended by the orchestrator.
+kernel balances connections, no proxy process in the way). `--server gunicorn`, production's
+layout: HTTP to gunicorn (deploy/gunicorn.conf.py, its workers sharing one port) and the
+WebSockets to the N Daphne processes. Every process is started in its own process group and
+ended by the orchestrator.
 """
 
 import json
@@ -71,7 +73,8 @@ def server_env(cfg, workdir: Path) -> dict:
         env["BENCH_WHAT_IF"] = cfg.what_if
     if cfg.redis:
         env["REDIS_URL"] = cfg.redis_url
-        env["REDIS_PREFIX"] = "queuebench"
+        # Runs side by side on one Redis (a baseline, another person's) never hear each other.
+        env["REDIS_PREFIX"] = f"queuebench.{workdir.name}"
     return env
 
 
@@ -198,16 +201,56 @@ def seed(cfg) -> dict:
 
 
 class Servers:
-    """N Daphne processes. `ports` lists where clients connect (one entry per process, or one shared)."""
+    """The server processes. `ports`: where HTTP goes (one entry per process, or one shared);
+    `ws_ports`: where the WebSockets go (the same ports but under `--server gunicorn`)."""
 
-    def __init__(self, cfg, env: dict, workdir: Path, log):
-        self.cfg, self.env, self.workdir, self.log = cfg, env, workdir, log
+    def __init__(self, cfg, env: dict, workdir: Path, log, root: Path = ROOT):
+        self.cfg, self.env, self.workdir, self.log, self.root = cfg, env, workdir, log, root
         self.processes: list[subprocess.Popen] = []
+        self.names: list[str] = []
         self.ports: list[int] = []
+        self.ws_ports: list[int] = []
         self.logs: list[Path] = []
 
     def start(self) -> None:
-        count, layout = self.cfg.processes, self.cfg.layout
+        if self.cfg.server == "gunicorn":
+            if self.cfg.layout == "reuseport":
+                raise RuntimeError("--server gunicorn runs with --layout ports (its workers share one port)")
+            self._start_daphnes(self.cfg.processes)
+            self.ws_ports = list(self.ports)
+            port = free_port()
+            env = {"WEB_BIND": f"127.0.0.1:{port}", **gunicorn_workers(self.cfg)}
+            self._spawn("wsgi", [PYTHON, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py", self._wsgi_app()], env)
+            self.ports = [port]
+        else:
+            self._start_daphnes(self.cfg.processes)
+            self.ws_ports = self.ports
+        self.wait_healthy(self.ports + [p for p in self.ws_ports if p not in self.ports])
+
+    def _wsgi_app(self) -> str:
+        if self.cfg.http_limit or self.cfg.what_if:
+            raise RuntimeError("--http-limit and --what-if patch the ASGI application: not with --server gunicorn")
+        return "queue_system.wsgi:application"
+
+    def _spawn(self, name: str, command: list[str], env: dict | None = None, pass_fds=()) -> None:
+        log_path = self.workdir / f"{name}-{len(self.processes)}.log"
+        self.logs.append(log_path)
+        with open(log_path, "wb") as log_file:
+            process = subprocess.Popen(
+                command,
+                cwd=self.root,
+                env=_without_none({**self.env, "PYTHONPATH": str(self.root), **(env or {})}),
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                pass_fds=pass_fds,
+            )
+        self.processes.append(process)
+        self.names.append(name)
+
+    def _start_daphnes(self, count: int) -> None:
+        layout = self.cfg.layout
         shared = []
         if layout == "reuseport":
             port = free_port()
@@ -220,12 +263,10 @@ class Servers:
                 shared.append(listener)
             self.ports = [port]
         for index in range(count):
-            log_path = self.workdir / f"daphne-{index}.log"
-            self.logs.append(log_path)
             experiment = self.cfg.http_limit or self.cfg.what_if
             app = "bench.asgi:application" if experiment else "queue_system.asgi:application"
             common = ["-v", str(self.cfg.daphne_verbosity), app]
-            env = dict(self.env)
+            env = {}
             pass_fds = ()
             if layout == "reuseport":
                 listener = shared[index]
@@ -259,29 +300,17 @@ class Servers:
                     "--loop", "uvloop", "--http", "httptools", "--ws", "websockets", "--lifespan", "off",
                     "--no-proxy-headers", "--no-access-log", "--log-level", "warning",
                 ]  # fmt: skip
-            with open(log_path, "wb") as log_file:
-                process = subprocess.Popen(
-                    command,
-                    cwd=ROOT,
-                    env=env,
-                    stdout=log_file,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
-                    start_new_session=True,
-                    pass_fds=pass_fds,
-                )
-            self.processes.append(process)
+            self._spawn("daphne", command, env, pass_fds)
         for listener in shared:
             listener.close()  # the children hold their copies
-        self.wait_healthy()
 
-    def wait_healthy(self, timeout: float = 60) -> None:
+    def wait_healthy(self, ports: list[int], timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
-        pending = set(self.ports)
+        pending = set(ports)
         while pending and time.monotonic() < deadline:
             for process, log_path in zip(self.processes, self.logs, strict=True):
                 if process.poll() is not None:
-                    raise RuntimeError(f"daphne exited with {process.returncode}:\n{tail(log_path)}")
+                    raise RuntimeError(f"server exited with {process.returncode}:\n{tail(log_path)}")
             for port in list(pending):
                 try:
                     with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz/", timeout=2) as answer:
@@ -292,12 +321,29 @@ class Servers:
             time.sleep(0.2)
         if pending:
             raise RuntimeError(f"server not healthy on ports {sorted(pending)}:\n{tail(self.logs[0])}")
-        if self.cfg.layout == "reuseport":
-            time.sleep(1.0)  # every process has started accepting, not just the one that answered
+        if self.cfg.layout == "reuseport" or self.cfg.server == "gunicorn":
+            time.sleep(1.0)  # every process (every worker) has started accepting, not just the one that answered
+
+    def ws_port(self, index: int) -> int:
+        return self.ws_ports[index % len(self.ws_ports)]
 
     @property
     def pids(self) -> list[int]:
         return [p.pid for p in self.processes]
+
+    def named_pids(self, prefix: str = "") -> dict[str, int]:
+        """Every server process by name: daphne0…, and under gunicorn wsgi (its master) and wsgi0…
+        (its workers, the master's children)."""
+        named, daphnes = {}, 0
+        for name, process in zip(self.names, self.processes, strict=True):
+            if name == "daphne":
+                named[f"{prefix}daphne{daphnes}"] = process.pid
+                daphnes += 1
+            else:
+                named[f"{prefix}{name}"] = process.pid
+                for i, child in enumerate(children(process.pid)):
+                    named[f"{prefix}{name}{i}"] = child
+        return named
 
     def stop(self) -> None:
         for process in self.processes:
@@ -311,6 +357,24 @@ class Servers:
                 process.wait(5)
 
 
+def gunicorn_workers(cfg) -> dict:
+    """--http-workers (None: gunicorn.conf.py's own default, what production runs) and threads."""
+    workers = str(cfg.http_workers) if cfg.http_workers else None
+    return {"WEB_CONCURRENCY": workers, "WEB_THREADS": str(cfg.http_threads)}
+
+
+def _without_none(env: dict) -> dict:
+    return {k: v for k, v in env.items() if v is not None}
+
+
+def children(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as handle:
+            return sorted(int(child) for child in handle.read().split())
+    except OSError:
+        return []
+
+
 def _signal_group(process: subprocess.Popen, sig: int) -> None:
     if process.poll() is not None:
         return
@@ -318,6 +382,51 @@ def _signal_group(process: subprocess.Popen, sig: int) -> None:
         os.killpg(process.pid, sig)  # start_new_session: the group id is the child's pid
     except ProcessLookupError:
         pass
+
+
+class HelloServer:
+    """bench/hello_wsgi.py under gunicorn, as many workers as the product's HTTP server."""
+
+    def __init__(self, cfg, workdir: Path, root: Path = ROOT):
+        self.port = free_port()
+        env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+        env.update({"PYTHONPATH": str(root), "WEB_BIND": f"127.0.0.1:{self.port}", "LOG_LEVEL": "warning"})
+        env = _without_none({**env, **gunicorn_workers(cfg)})
+        self.log_path = workdir / "hello_wsgi.log"
+        with open(self.log_path, "wb") as log_file:
+            self.process = subprocess.Popen(
+                [PYTHON, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py", "bench.hello_wsgi:application"],
+                cwd=root,
+                env=env,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + 30
+        while True:
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"hello_wsgi did not start:\n{tail(self.log_path)}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/", timeout=2):
+                    break
+            except OSError:
+                time.sleep(0.2)
+        time.sleep(1.0)  # every worker accepting
+
+    def named_pids(self) -> dict[str, int]:
+        named = {"hello_wsgi": self.process.pid}
+        named.update({f"hello_wsgi{i}": pid for i, pid in enumerate(children(self.process.pid))})
+        return named
+
+    def stop(self) -> None:
+        _signal_group(self.process, signal.SIGTERM)
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            _signal_group(self.process, signal.SIGKILL)
+            self.process.wait(5)
 
 
 class BareServer:

@@ -2,7 +2,7 @@
 """Run before the servers start: migrate (the cache table included), optionally collect static files.
 
 Several servers often start at once (`docker compose up --scale web=3`, or several systemd
-`queue-web@` instances): two of them running the same migration together would fail half-way.
+`queue-http`, `queue-ws@` instances): two of them running the same migration together would fail half-way.
 So the work runs under a lock every starter shares: GET_LOCK on the MariaDB/MySQL server, or an
 flock beside the SQLite file. The second starter waits, then finds nothing left to do.
 

@@ -89,16 +89,24 @@ _housekeeper: Housekeeper | None = None
 _starting = threading.Lock()
 
 
-def with_housekeeping(app, *, every: float):
-    """Start this process's housekeeper (once; `every` 0: none) and return `app` serving it."""
+def start_housekeeping(*, every: float, loop: asyncio.AbstractEventLoop | None = None) -> Housekeeper | None:
+    """Start this process's housekeeper (once; `every` 0: none). `loop`: the one this process's
+    requests publish on (a WSGI worker's, queue_system.server.EventLoopThread), for its rounds."""
     global _housekeeper
     if every <= 0:
-        return app
+        return None
     with _starting:
         if _housekeeper is None:
             _housekeeper = Housekeeper(every)
+            _housekeeper.server_loop = loop
             _housekeeper.start()
-    return _housekeeper.serving(app)
+    return _housekeeper
+
+
+def with_housekeeping(app, *, every: float):
+    """ASGI: start this process's housekeeper (once; `every` 0: none) and return `app` serving it."""
+    housekeeper = start_housekeeping(every=every)
+    return app if housekeeper is None else housekeeper.serving(app)
 
 
 class NotificationSender(threading.Thread):

@@ -1,4 +1,5 @@
-"""ASGI entry point: one Daphne process serves HTTP and the WebSocket on one port."""
+"""ASGI entry point: Daphne serves the WebSocket (in production nginx sends it /ws/ only; HTTP goes
+to gunicorn, wsgi.py), and under `make run` HTTP too, on one port."""
 
 import os
 import sys
@@ -22,8 +23,6 @@ from queue_app.background import notification_sender, with_housekeeping  # noqa:
 from queue_app.routing import websocket_urlpatterns  # noqa: E402
 from queue_system.server import (  # noqa: E402
     FinishRequestsOnShutdown,
-    LimitHttpConcurrency,
-    ReuseRequestThreads,
     SessionOnlyWhereNeeded,
     TryAgainLater,
     mask_access_log,
@@ -34,14 +33,7 @@ mask_access_log()
 
 application = ProtocolTypeRouter(
     {
-        "http": FinishRequestsOnShutdown(
-            LimitHttpConcurrency(
-                ReuseRequestThreads(django_asgi_app, settings.REQUEST_THREADS),
-                settings.HTTP_CONCURRENCY,
-                settings.HTTP_QUEUE_SECONDS,
-            ),
-            grace=settings.SHUTDOWN_GRACE_SECONDS,
-        ),
+        "http": FinishRequestsOnShutdown(django_asgi_app, grace=settings.SHUTDOWN_GRACE_SECONDS),
         "websocket": AllowedHostsOriginValidator(
             TryAgainLater(SessionOnlyWhereNeeded(URLRouter(websocket_urlpatterns)))
         ),

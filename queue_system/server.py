@@ -1,24 +1,21 @@
-"""Server plumbing around the Django application: how HTTP requests queue and which threads run
-them, and which WebSockets get a session. asgi.py composes these with the app's routing."""
+"""Server plumbing around the Django application: Daphne's graceful stop and its WebSockets
+(asgi.py composes these with the app's routing), and the event loop a WSGI worker publishes on
+(wsgi.py)."""
 
 import asyncio
-import collections
 import logging
+import os
 import sys
+import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 
-from asgiref.sync import ThreadSensitiveContext
+from asgiref.sync import SyncToAsync
 from channels.auth import AuthMiddlewareStack
-from django.db import connections
-from django.http import HttpRequest
 
 from queue_app import events, services
 from queue_app.consumers import is_private, socket_query
-from queue_app.http import busy_response, wants_json
 from queue_app.logs import loggable_path
 
-log = logging.getLogger("queue.requests")
 server_log = logging.getLogger("queue.server")  # start and stop of the process
 ws_log = logging.getLogger("queue.ws")
 
@@ -95,67 +92,6 @@ def _housekeeper_of_this_process():
     return background._housekeeper
 
 
-class LimitHttpConcurrency:
-    """At most `limit` requests per process and kind (reads, changes) run inside Django; the others
-    wait here at most `wait_seconds`, then get a quick 503. Unbounded, an overload would give each
-    request a thread and a database connection until the database refuses more."""
-
-    # Reads have their own allowance: a burst of changes, taking turns on a queue's lock, must not
-    # keep the wall displays, the phones' polls and the staff screens from reading.
-    READS = frozenset({"GET", "HEAD", "OPTIONS"})
-
-    def __init__(self, app, limit: int, wait_seconds: float | None = None):
-        self.app, self.limit, self.wait_seconds, self.semaphores = app, limit, wait_seconds, None
-
-    async def __call__(self, scope, receive, send):
-        if self.semaphores is None:  # created inside the server's running event loop
-            self.semaphores = {True: asyncio.Semaphore(self.limit), False: asyncio.Semaphore(self.limit)}
-        semaphore = self.semaphores[scope.get("method", "GET") in self.READS]
-        try:
-            await asyncio.wait_for(semaphore.acquire(), self.wait_seconds)
-        except TimeoutError:
-            log.warning("busy: %s %s waited %s s for a place, answered 503", scope.get("method"), scope.get("path"),
-                        self.wait_seconds)  # fmt: skip
-            # Answered without entering Django: an overload is spent on clients who still wait.
-            await _busy(scope, send)
-            return None
-        try:
-            return await self.app(scope, receive, send)
-        finally:
-            semaphore.release()
-
-
-class ReuseRequestThreads:
-    """Run each request's sync code on a thread kept from earlier requests, so its database
-    connection is reused as under a threaded WSGI server (Django's ASGI handler would give every
-    request a new thread, and so a new connection). A burst's extra threads close theirs and end."""
-
-    def __init__(self, app, keep: int):
-        self.app, self.keep = app, keep
-        self.idle: collections.deque[ThreadPoolExecutor] = collections.deque()
-
-    async def __call__(self, scope, receive, send):
-        if self.keep <= 0:
-            return await self.app(scope, receive, send)
-        try:
-            executor = self.idle.pop()
-        except IndexError:
-            executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="request")
-        try:
-            async with ThreadSensitiveContext(executor=executor):
-                return await self.app(scope, receive, send)
-        finally:
-            # asgiref waits for a cancelled request's sync code to return, so the thread is free.
-            self._give_back(executor)
-
-    def _give_back(self, executor: ThreadPoolExecutor) -> None:
-        if len(self.idle) < self.keep:
-            self.idle.append(executor)
-            return
-        executor.submit(connections.close_all)
-        executor.shutdown(wait=False)
-
-
 class SessionOnlyWhereNeeded:
     """WebSockets: only a connection naming a counter or a ticket gets a session and a user, to
     decide what it may follow; public ones (wall displays) skip wrappers that cost on every frame."""
@@ -212,17 +148,47 @@ class TryAgainLater:
         return None
 
 
-async def _busy(scope, send) -> None:
-    """The same 503 "busy, try again" the pages and the API give, before Django has a request."""
-    request = HttpRequest()
-    accept = dict(scope.get("headers") or ()).get(b"accept")
-    if accept is not None:
-        request.META["HTTP_ACCEPT"] = accept.decode("latin-1")
-    response = busy_response(json=wants_json(request))
-    headers = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in response.items()]
-    headers.append((b"content-length", str(len(response.content)).encode()))
-    await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
-    await send({"type": "http.response.body", "body": response.content})
+class EventLoopThread:
+    """WSGI: one event loop per worker process, on a thread of its own, that the requests'
+    events are published on.
+
+    Under Daphne a request's sync code is called from the server's loop, and queue_app.events
+    publishes there: the channel layer keeps its Redis connections and a service's position
+    list is sent at most once per QUEUE_POSITION_INTERVAL_MS. A WSGI worker has no loop: each
+    change would open a loop and a Redis connection of its own, and read and send its
+    position list at once, under every change. Requests passed through `serving` see this loop
+    as the one they were called from (asgiref's record of it, which events.py and
+    async_to_sync read), so they publish as under Daphne.
+    """
+
+    def __init__(self):
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="events-loop", daemon=True)
+        self.thread.start()
+
+    def serving(self, app):
+        """Wrap a WSGI app so that its requests publish on this loop."""
+        loop = self.loop
+
+        def app_on_loop(environ, start_response):
+            SyncToAsync.threadlocal.main_event_loop = loop
+            SyncToAsync.threadlocal.main_event_loop_pid = os.getpid()
+            return app(environ, start_response)
+
+        return app_on_loop
+
+    def finish(self, timeout: float) -> bool:
+        """At the worker's exit: wait for the events and position lists still on their way."""
+        if not self.loop.is_running():
+            return True
+        future = asyncio.run_coroutine_threadsafe(events.deliveries_finished(timeout=timeout), self.loop)
+        try:
+            finished = future.result(timeout + 1)
+        except TimeoutError:
+            finished = False
+        if not finished:
+            server_log.warning("worker exiting with some events still on their way")
+        return finished
 
 
 def mask_access_log() -> None:

@@ -100,8 +100,8 @@ def database_from_url(url: str) -> dict:
             "HOST": parsed.hostname or "127.0.0.1",
             "PORT": str(parsed.port or 3306),
             "OPTIONS": options,
-            # Persistent only with REQUEST_THREADS (below), which keeps the threads connections
-            # belong to: under plain ASGI each request has a new thread and would leave one behind.
+            # Persistent only under gunicorn (DB_CONN_MAX_AGE, below): under Daphne each request
+            # has a new thread and would leave its connection behind.
             "CONN_MAX_AGE": 0,
             "TEST": {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"},
         }
@@ -383,27 +383,17 @@ WAITING_LIST_LIMIT = envint("WAITING_LIST_LIMIT", "50", minimum=1)
 # is sent at most once per this many milliseconds per service and process (the latest state,
 # read after the commit, outside the queue lock); personal news (called, moved) is never delayed.
 QUEUE_POSITION_INTERVAL_MS = envint("QUEUE_POSITION_INTERVAL_MS", "500")
-# Reads, and changes, handled at once per server process (each kind its own allowance; each
-# request holds a thread and a database connection); more wait their turn. Keep
-# processes × 2 × this below the database's max_connections.
-HTTP_CONCURRENCY = envint("HTTP_CONCURRENCY", "16", minimum=1)
-# Longest wait for one of those places, and then for a queue change's turn (below); then 503
-# "busy, try again" (Retry-After: 2), so an overload answers quickly instead of working on
-# requests whose clients have given up.
-HTTP_QUEUE_SECONDS = envint("HTTP_QUEUE_SECONDS", "10", minimum=1)
-# At SIGTERM (systemd, Docker) a process finishes the requests in progress, and sends their
-# events, for at most this long; new queue changes are refused meanwhile (503, try again).
-# Keep it below the service manager's stop timeout (TimeoutStopSec=20, Docker's 10 s default).
+# At SIGTERM a Daphne process finishes the HTTP requests in progress (`make run`), and sends
+# their events, for at most this long; new queue changes are refused meanwhile (503, try again).
+# gunicorn's graceful_timeout (deploy/gunicorn.conf.py) is the same. Keep it below the service
+# manager's stop timeout (TimeoutStopSec=20, Docker's 10 s default).
 SHUTDOWN_GRACE_SECONDS = envint("SHUTDOWN_GRACE_SECONDS", "8", minimum=1)
-# Queue changes (join, call, break...) run at once per process; more wait for a turn in the
-# process instead of inside the database on a service's lock (queue_app.services.changes.queue_change).
-QUEUE_CHANGE_CONCURRENCY = envint("QUEUE_CHANGE_CONCURRENCY", "4", minimum=1)
-# Requests' sync code runs on threads kept between requests (queue_system.server.ReuseRequestThreads),
-# this many per process when idle; each keeps its MariaDB connection (up to 5 minutes, pinged
-# before reuse) instead of connecting per request. 0: a new thread and connection per request.
-REQUEST_THREADS = envint("REQUEST_THREADS", "8", minimum=0)
-if REQUEST_THREADS and DATABASES["default"]["ENGINE"] == "django.db.backends.mysql":
-    DATABASES["default"].update(CONN_MAX_AGE=300, CONN_HEALTH_CHECKS=True)
+# Seconds a MariaDB connection is kept between requests (pinged before reuse). gunicorn
+# (deploy/gunicorn.conf.py) sets 300: a worker's threads live as long as the worker. 0 for
+# Daphne, which runs each HTTP request on a new thread: a kept connection would be left behind.
+DB_CONN_MAX_AGE = envint("DB_CONN_MAX_AGE", "0")
+if DB_CONN_MAX_AGE and DATABASES["default"]["ENGINE"] == "django.db.backends.mysql":
+    DATABASES["default"].update(CONN_MAX_AGE=DB_CONN_MAX_AGE, CONN_HEALTH_CHECKS=True)
 
 # OTP limits (OWASP ASVS 6.5/6.6, Twilio Verify defaults).
 OTP_TTL_SECONDS = envint("OTP_TTL_SECONDS", "300", minimum=30)

@@ -1,4 +1,4 @@
-"""Real Daphne servers for tests: a subprocess on a free loopback port, ready when /healthz/ answers.
+"""Real servers for tests: a subprocess on a free loopback port, ready when /healthz/ answers.
 
     server = start_live_server(request, env=shared_test_env(), name="a")
     urllib.request.urlopen(server.request("/display/"))    # http://127.0.0.1:<port>, a Host it accepts
@@ -7,7 +7,9 @@
 `start_live_server` registers the stop (SIGTERM, then SIGKILL) with the requesting fixture's or
 test's finalizers; when a test failed, or the server died, the end of the server's log is printed
 to the terminal. The log file (the process's stdout and stderr) stays in the test's tmp_path.
-The server runs as in production: `daphne --verbosity 0 queue_system.asgi:application`.
+The server runs as in production: `daphne --verbosity 0 queue_system.asgi:application`, or with
+`server="gunicorn"` production's HTTP server, `gunicorn -c deploy/gunicorn.conf.py
+queue_system.wsgi:application` (two workers unless the environment names WEB_CONCURRENCY).
 
 Environments (all start from `clean_env`: nothing leaks in from the shell or a .env file):
 - `shared_test_env()`: a server working on the test process's own database (pytest-django's
@@ -126,7 +128,8 @@ def shared_test_env(**overrides: str) -> dict[str, str]:
 
 
 class LiveServer:
-    """One `daphne queue_system.asgi:application` process on a loopback port."""
+    """One `daphne queue_system.asgi:application` process on a loopback port (or gunicorn's master
+    with its workers: `server="gunicorn"`)."""
 
     # As in production (Dockerfile, systemd): --verbosity 0 turns Daphne's own access log off; the
     # app writes the request line. () starts Daphne as a person would by hand, access log on.
@@ -139,8 +142,10 @@ class LiveServer:
         log_path: Path,
         name: str = "daphne",
         daphne_options: tuple[str, ...] | None = None,
+        server: str = "daphne",
     ):
         self.env = env
+        self.server = server
         self.daphne_options = self.DAPHNE_OPTIONS if daphne_options is None else tuple(daphne_options)
         self.log_path = Path(log_path)
         self.name = name
@@ -165,13 +170,35 @@ class LiveServer:
         """Start the process without waiting (start several, then `wait_ready` on each)."""
         self.port = free_port()
         self._log_file = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
-        self._log_file.write(f"--- {self.name}: daphne on port {self.port}\n".encode())
+        self._log_file.write(f"--- {self.name}: {self.server} on port {self.port}\n".encode())
         self._log_file.flush()
+        env = self.env
+        if self.server == "gunicorn":
+            command = [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "-c",
+                "deploy/gunicorn.conf.py",
+                "queue_system.wsgi:application",
+            ]
+            env = {"WEB_CONCURRENCY": "2", **env, "WEB_BIND": f"{LOOPBACK}:{self.port}"}
+        else:
+            command = [
+                sys.executable,
+                "-m",
+                "daphne",
+                *self.daphne_options,
+                "--bind",
+                LOOPBACK,
+                "--port",
+                str(self.port),
+            ]
+            command.append("queue_system.asgi:application")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "daphne", *self.daphne_options, "--bind", LOOPBACK, "--port", str(self.port)]
-            + ["queue_system.asgi:application"],
+            command,
             cwd=BASE_DIR,
-            env=self.env,
+            env=env,
             stdin=subprocess.DEVNULL,
             stdout=self._log_file,
             stderr=subprocess.STDOUT,
@@ -183,7 +210,8 @@ class LiveServer:
         deadline = time.monotonic() + timeout
         while True:
             if self.process.poll() is not None:
-                if "Address already in use" in self.log_text() and time.monotonic() < deadline:
+                in_use = ("Address already in use", "Connection in use")  # Daphne's words, gunicorn's
+                if any(words in self.log_text() for words in in_use) and time.monotonic() < deadline:
                     self._close_log()
                     self.launch()
                     continue
@@ -248,6 +276,7 @@ def start_live_server(
     wait: bool = True,
     log_dir: Path | None = None,
     daphne_options: tuple[str, ...] | None = None,
+    server: str = "daphne",
 ) -> LiveServer:
     """A LiveServer stopped by the fixture's (or test's) finalizer; its log is printed on failure.
 
@@ -256,7 +285,9 @@ def start_live_server(
     `wait_ready()` on each.
     """
     log_dir = log_dir or request.getfixturevalue("tmp_path")
-    server = LiveServer(env=env, log_path=log_dir / f"{name}.log", name=name, daphne_options=daphne_options)
+    server = LiveServer(
+        env=env, log_path=log_dir / f"{name}.log", name=name, daphne_options=daphne_options, server=server
+    )
     failures_before = request.session.testsfailed
 
     def finish():

@@ -14,7 +14,6 @@ import secrets
 import threading
 from datetime import date, datetime
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, F, Max, OuterRef, Q
 
@@ -23,11 +22,9 @@ from ..errors import Busy, UnknownService
 from ..lines import Lines
 from ..models import Counter, QueueHistory, Service, ServiceClosedDate, Staff, Ticket
 from . import housekeeping, notifications
-from .turns import Turns
 
 log = logging.getLogger("queue.transitions")
 
-_turns: Turns | None = None
 _in_change = threading.local()
 _stopping = threading.Event()  # the process is shutting down: no new change starts
 
@@ -39,21 +36,9 @@ def stop_accepting_changes() -> None:
     _stopping.set()
 
 
-def _process_turns() -> Turns:
-    global _turns
-    if _turns is None:
-        _turns = Turns(settings.QUEUE_CHANGE_CONCURRENCY)
-    return _turns
-
-
 def queue_change(func):
-    """Run a rule as one transaction, with at most QUEUE_CHANGE_CONCURRENCY threads of this
-    process inside one at a time; the others wait for a turn, first come, first served.
-
-    Threads left to queue on a service's row lock inside the database compete with the one
-    holding it for the CPU (bench/README.md). A rule called from another runs in its caller's
-    turn. No turn within HTTP_QUEUE_SECONDS: Busy (503, try again).
-    """
+    """Run a rule as one transaction; once the process is shutting down, a new one is refused
+    with Busy (503, try again), while a rule called from a running one goes on."""
     atomic = transaction.atomic(func)
 
     @functools.wraps(func)
@@ -63,20 +48,11 @@ def queue_change(func):
         if _stopping.is_set():
             log.warning("busy: %s refused, the process is shutting down", func.__name__)
             raise Busy()
-        turns = _process_turns()
-        if not turns.acquire(timeout=settings.HTTP_QUEUE_SECONDS):
-            log.warning("busy: no turn for %s within %s s", func.__name__, settings.HTTP_QUEUE_SECONDS)
-            raise Busy()
-        if _stopping.is_set():  # it began while this one waited for its turn
-            turns.release()
-            log.warning("busy: %s refused, the process is shutting down", func.__name__)
-            raise Busy()
         _in_change.active = True
         try:
             return atomic(*args, **kwargs)
         finally:
             _in_change.active = False
-            turns.release()
 
     return wrapper
 

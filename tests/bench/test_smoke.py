@@ -1,7 +1,8 @@
 """The benchmark runs end to end with tiny numbers, so it cannot rot.
 
 It starts a real Daphne (and, the alternative it measures, uvicorn) on SQLite + the in-memory
-layer (its own temporary database), logs a counter in, lets 5 patients get an SMS code, verify
+layer (its own temporary database), and production's layout (gunicorn for HTTP, Daphne for the
+WebSockets) on SQLite + Redis when REDIS_URL is set; it logs a counter in, lets 5 patients get an SMS code, verify
 and join, opens their sockets and 2 displays, then runs every phase for a few seconds. Only
 correctness is asserted, never a timing.
 """
@@ -19,13 +20,18 @@ ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the bench reads /proc")
 
 
-@pytest.fixture(scope="module", params=["daphne", "uvicorn"])
+@pytest.fixture(scope="module", params=["daphne", "uvicorn", "gunicorn"])
 def result(request, tmp_path_factory):
     output = tmp_path_factory.mktemp("bench") / "smoke.json"
+    server = ["--server", request.param]
+    if request.param == "gunicorn":
+        # Its HTTP workers and Daphne are separate processes: their events cross through Redis.
+        if not os.environ.get("REDIS_URL"):
+            pytest.skip("--server gunicorn needs Redis: set REDIS_URL")
+        server += ["--layer", "redis", "--redis-url", os.environ["REDIS_URL"]]
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE")}
     completed = subprocess.run(
-        [sys.executable, "-m", "bench", "--tiny", "--quiet", "--max-seconds", "240", "--output", str(output)]
-        + ["--server", request.param],
+        [sys.executable, "-m", "bench", "--tiny", "--quiet", "--max-seconds", "240", "--output", str(output)] + server,
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -41,7 +47,10 @@ def test_the_report_has_every_section(result):
         result
     )
     assert {"prepare", "fanout", "http", "sustained_floor", "sustained"} <= set(result["phases"])
-    assert {"http", "ws"} <= set(result["floors"])
+    assert {"http", "wsgi", "ws"} <= set(result["floors"])
+    for stats in result["floors"]["wsgi"]["endpoints"].values():  # the bare WSGI "hello" under gunicorn
+        assert stats["requests"] > 0 and stats["errors"] == 0 and stats["server_cpu_ms_per_request"] >= 0
+    assert result["ratios"]["floor_c1_p50_x_floor_wsgi"] > 0
     for endpoint in ("floor", "floor_write", "join", "serve_next", "get_queue_data", "display_data"):
         for stats in result["phases"]["http"]["endpoints"][endpoint].values():
             assert {"requests", "rps", "p50", "p95", "p99", "errors", "server_cpu_ms_per_request"} <= set(stats)
@@ -56,6 +65,15 @@ def test_every_phase_says_how_fast_and_how_shared_the_machine_was(result):
     for name in ("floor_http", "fanout", "http", "sustained_floor", "sustained"):
         assert phases[name]["python_speed_ms"] > 0, name
         assert 0 <= phases[name]["resources"]["machine_steal_pct"] <= 100, name
+
+
+def test_the_servers_are_the_ones_asked_for(result):
+    processes = result["server"]["idle"]
+    if result["meta"]["config"]["server"] == "gunicorn":
+        assert {"daphne0", "wsgi", "wsgi0"} <= set(processes)  # WebSockets, gunicorn's master, its worker
+        assert result["phases"]["http"]["endpoints"]["join"]["c1"]["server_cpu_ms_per_request"] > 0
+    else:
+        assert set(processes) == {"daphne0"}
 
 
 def test_every_request_succeeded(result):
@@ -103,3 +121,43 @@ def test_join_and_serve_next_are_measured_with_texts_on_and_off_in_the_same_run(
         for stats in off[endpoint].values():
             assert stats["requests"] > 0 and stats["errors"] == 0, (endpoint, stats)
     assert any(name.startswith("serve_next_") and name.endswith("_texts_on_x_off") for name in result["ratios"])
+
+
+@pytest.fixture(scope="module")
+def against_head(tmp_path_factory):
+    output = tmp_path_factory.mktemp("bench") / "baseline.json"
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE")}
+    worktrees = _worktrees()
+    completed = subprocess.run(
+        [sys.executable, "-m", "bench", "--tiny", "--quiet", "--max-seconds", "240", "--output", str(output)]
+        + ["--phases", "floor,http", "--baseline", "HEAD"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    return json.loads(output.read_text()), worktrees
+
+
+def _worktrees() -> list[str]:
+    listed = subprocess.run(["git", "worktree", "list", "--porcelain"], cwd=ROOT, capture_output=True, text=True)
+    return [line for line in listed.stdout.splitlines() if line.startswith("worktree ")]
+
+
+def test_the_baseline_is_driven_step_by_step_beside_ours_and_its_worktree_removed(against_head):
+    result, worktrees_before = against_head
+    base = result["baseline"]
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+
+    assert base["rev"] == "HEAD" and base["commit"] == head.stdout.strip()
+    assert base["phases"]["prepare"]["sockets"] == 8
+    for endpoint in ("floor", "floor_write", "join", "serve_next", "get_queue_data", "display_data"):
+        for level, stats in base["phases"]["http"]["endpoints"][endpoint].items():
+            assert stats["requests"] > 0 and stats["errors"] == 0, (endpoint, level, stats)
+            assert base["vs"]["http"][endpoint][level]["rps"] > 0
+    assert base["floors"]["http"]["endpoints"]["c1"]["requests"] > 0
+    assert "joins_and_calls_per_s_ge_1_8x_baseline" in result["targets"]
+    assert result["errors"] == 0 and result["correctness"]["tickets_called_twice"] == 0
+    assert _worktrees() == worktrees_before

@@ -73,7 +73,7 @@ def test_the_compose_file_passes_a_real_compose_parser(compose_project):
     assert result.returncode == 0, result.stderr
 
     services = compose(compose_project, "config", "--services").stdout.split()
-    assert sorted(services) == ["db", "nginx", "notifier", "redis", "web"]
+    assert sorted(services) == ["db", "nginx", "notifier", "redis", "web", "ws"]
 
 
 @needs_compose
@@ -118,13 +118,28 @@ def test_web_reads_its_settings_from_the_env_file_and_waits_for_healthy_db_and_r
 
 
 @needs_compose
-def test_web_can_run_as_several_replicas_behind_nginx(compose_project):
-    web = compose_config(compose_project)["services"]["web"]
+@pytest.mark.parametrize("service", ["web", "ws"])
+def test_web_and_ws_can_run_as_several_replicas_behind_nginx(compose_project, service):
+    config = compose_config(compose_project)["services"][service]
 
     # A fixed container name or a published host port would stop `--scale web=3`.
-    assert "container_name" not in web
-    assert "ports" not in web
-    assert web["expose"] == ["8000"]
+    assert "container_name" not in config
+    assert "ports" not in config
+    assert config["expose"] == ["8000"]
+
+
+@needs_compose
+def test_compose_serves_http_with_gunicorn_and_websockets_with_daphne_from_one_image(compose_project):
+    services = compose_config(compose_project)["services"]
+    web, ws = services["web"], services["ws"]
+
+    assert "command" not in web  # the image's: gunicorn (test_the_dockerfile_runs_gunicorn_...)
+    assert ws["image"] == web["image"]
+    assert ws["command"][:3] == ["daphne", "--verbosity", "0"] and ws["command"][-1] == "queue_system.asgi:application"
+    assert ws["environment"]["MIGRATE_ON_START"] == "0"  # the web replicas migrate
+    assert ws["depends_on"]["web"]["condition"] == "service_healthy"
+    assert "deploy/healthcheck.py" in ws["healthcheck"]["test"]
+    assert services["nginx"]["depends_on"]["ws"] == {"condition": "service_healthy"}
 
 
 @needs_compose
@@ -133,7 +148,7 @@ def test_nginx_publishes_http_and_https_and_serves_the_static_volume(compose_pro
     nginx = config["services"]["nginx"]
 
     assert sorted(port["target"] for port in nginx["ports"]) == [80, 443]
-    assert nginx["depends_on"] == {"web": {"condition": "service_healthy"}}
+    assert nginx["depends_on"]["web"] == {"condition": "service_healthy"}
     mounts = {volume.split(":")[1]: volume.split(":")[0] for volume in nginx["volumes"]}
     assert mounts["/srv/www/static"] == "static"
     assert "static:/app/staticfiles:rw" in config["services"]["web"]["volumes"]
@@ -191,15 +206,15 @@ def test_the_dockerfile_builds_mysqlclient_in_a_build_stage_and_ships_without_co
     assert re.search(r"ARG PYTHON_IMAGE=python:3\.\d+-slim", read("Dockerfile"))
 
 
-def test_the_dockerfile_runs_daphne_as_a_non_root_user():
+def test_the_dockerfile_runs_gunicorn_as_a_non_root_user():
     runtime = dockerfile_stages()[-1]
     users = [line.split()[1] for line in runtime if line.startswith("USER ")]
 
     assert users and users[-1] not in ("root", "0")
     assert "useradd" in "\n".join(runtime)
     (cmd,) = [line for line in runtime if line.startswith("CMD ")]
-    assert '"daphne"' in cmd and '"queue_system.asgi:application"' in cmd
-    assert '"--verbosity", "0"' in cmd  # no Daphne access log with full query strings
+    assert cmd == 'CMD ["gunicorn", "-c", "deploy/gunicorn.conf.py", "queue_system.wsgi:application"]'
+    assert "ENV WEB_BIND=0.0.0.0:8000" in runtime  # reachable from nginx's container
     (entrypoint,) = [line for line in runtime if line.startswith("ENTRYPOINT ")]
     assert "/app/deploy/docker-entrypoint.sh" in entrypoint
     script = BASE_DIR / "deploy/docker-entrypoint.sh"
@@ -291,7 +306,8 @@ def test_nginx_upgrades_websockets_on_ws_and_serves_static_files_itself(path):
         text = text[text.index("listen 443") :]  # the HTTPS server, not the port 80 redirect
     websocket = nginx_block(text, "location /ws/")
 
-    assert "proxy_pass http://queue_web;" in websocket
+    assert "proxy_pass http://queue_ws;" in websocket  # Daphne; the rest goes to gunicorn
+    assert "proxy_pass http://queue_web;" in nginx_block(text, "location /")
     assert "proxy_http_version 1.1;" in websocket
     assert "proxy_set_header Upgrade $http_upgrade;" in websocket
     assert "proxy_set_header Connection $connection_upgrade;" in websocket
@@ -318,18 +334,20 @@ def test_nginx_compresses_static_text_and_leaves_the_apps_answers_to_the_app(pat
 
 
 @pytest.mark.parametrize("path", ["deploy/nginx/docker-https.conf", "deploy/nginx/docker-http.conf"])
-def test_nginx_in_compose_balances_every_web_replica(path):
-    upstream = nginx_block(read(path), "upstream queue_web")
-
-    assert "server web:8000 resolve" in upstream  # re-resolved: scaled replicas join
-    assert "zone queue_web" in upstream
+def test_nginx_in_compose_balances_every_web_and_ws_replica(path):
+    for upstream, service in (("queue_web", "web"), ("queue_ws", "ws")):
+        block = nginx_block(read(path), f"upstream {upstream}")
+        assert f"server {service}:8000 resolve" in block  # re-resolved: scaled replicas join
+        assert f"zone {upstream}" in block
     assert "resolver 127.0.0.11" in read(path)
 
 
-def test_nginx_on_a_host_balances_several_daphne_processes():
-    upstream = nginx_block(read("deploy/nginx/queue.conf"), "upstream queue_web")
+def test_nginx_on_a_host_sends_http_to_gunicorn_and_balances_several_daphne_processes():
+    web = nginx_block(read("deploy/nginx/queue.conf"), "upstream queue_web")
+    ws = nginx_block(read("deploy/nginx/queue.conf"), "upstream queue_ws")
 
-    assert len(re.findall(r"server 127\.0\.0\.1:\d+", upstream)) >= 2
+    assert re.findall(r"server (127\.0\.0\.1:\d+)", web) == ["127.0.0.1:8000"]  # queue-http.service
+    assert len(re.findall(r"server 127\.0\.0\.1:\d+", ws)) >= 2
 
 
 def test_nginx_https_configs_terminate_tls_and_redirect_plain_http():
@@ -387,9 +405,10 @@ def test_nginx_passes_the_host_with_its_port(path):
 def test_nginx_never_marks_a_restarting_process_down(path):
     """With max_fails, a process that refused connections while it restarted stays out of the
     pool (both out: 502 for everyone) for fail_timeout after it is back."""
-    upstream = nginx_block(read(path), "upstream queue_web")
-    servers = re.findall(r"^\s*server (.+);", upstream, re.M)
-    assert servers and all("max_fails=0" in server for server in servers), servers
+    for name in ("queue_web", "queue_ws"):
+        upstream = nginx_block(read(path), f"upstream {name}")
+        servers = re.findall(r"^\s*server (.+);", upstream, re.M)
+        assert servers and all("max_fails=0" in server for server in servers), servers
 
 
 def test_the_deploying_guide_gives_nginx_room_for_the_screens_it_promises():
@@ -425,7 +444,7 @@ def test_nginx_accepts_the_configs(site, tmp_path):
     text = text.replace(
         "/etc/nginx/snippets/queue-locations.conf", str(BASE_DIR / "deploy/nginx/docker-locations.conf")
     )
-    text = text.replace("server web:8000", "server 127.0.0.1:8000")
+    text = text.replace("server web:8000", "server 127.0.0.1:8000").replace("server ws:8000", "server 127.0.0.1:8001")
     if (major, minor, patch) < (1, 27, 3):  # older nginx (Debian 12: 1.22) lacks these two
         text = text.replace(" resolve ", " ").replace("http2 on;", "")
     (tmp_path / "site.conf").write_text(text)
@@ -446,8 +465,8 @@ def test_nginx_accepts_the_configs(site, tmp_path):
 # --- systemd ---------------------------------------------------------------------------------------
 
 
-def test_the_systemd_web_unit_runs_one_daphne_per_port_on_loopback_as_an_unprivileged_user():
-    unit = read("deploy/systemd/queue-web@.service")
+def test_the_systemd_ws_unit_runs_one_daphne_per_port_on_loopback_as_an_unprivileged_user():
+    unit = read("deploy/systemd/queue-ws@.service")
 
     assert re.search(r"^ExecStart=\S+/daphne --verbosity 0 --bind 127\.0\.0\.1 --port %i queue_system", unit, re.M)
     assert re.search(r"^User=queue$", unit, re.M)
@@ -455,6 +474,21 @@ def test_the_systemd_web_unit_runs_one_daphne_per_port_on_loopback_as_an_unprivi
     assert re.search(r"^Requires=queue-prestart\.service$", unit, re.M)
     assert re.search(r"^After=.*queue-prestart\.service", unit, re.M)
     assert "ProtectSystem=strict" in unit and "NoNewPrivileges=yes" in unit
+
+
+def test_the_systemd_http_unit_runs_gunicorn_with_the_shipped_config_as_an_unprivileged_user():
+    unit = read("deploy/systemd/queue-http.service")
+
+    assert re.search(
+        r"^ExecStart=\S+/gunicorn -c deploy/gunicorn\.conf\.py queue_system\.wsgi:application$", unit, re.M
+    )
+    assert re.search(r"^ExecReload=/bin/kill -s HUP \$MAINPID$", unit, re.M)
+    assert re.search(r"^User=queue$", unit, re.M)
+    assert re.search(r"^Requires=queue-prestart\.service$", unit, re.M)
+    assert "ProtectSystem=strict" in unit and "ProtectHome=yes" in unit
+    # The graceful stop fits in the unit's: gunicorn's graceful_timeout is SHUTDOWN_GRACE_SECONDS.
+    stop = int(re.search(r"^TimeoutStopSec=(\d+)$", unit, re.M).group(1))
+    assert stop > settings.SHUTDOWN_GRACE_SECONDS
 
 
 SYSTEMD_ANALYZE = shutil.which("systemd-analyze")
@@ -465,7 +499,7 @@ def test_the_systemd_units_pass_systemd_analyze_verify(tmp_path):
     # The units point at /srv/queue and /etc/queue-system: rebuild those paths under tmp_path.
     root = tmp_path / "srv"
     (root / ".venv/bin").mkdir(parents=True)
-    for tool in ("daphne", "python"):
+    for tool in ("daphne", "gunicorn", "python"):
         (root / ".venv/bin" / tool).symlink_to(BASE_DIR / ".venv/bin" / tool)
     (tmp_path / "env").write_text("DEBUG=0\n")
     units = tmp_path / "units"
@@ -473,8 +507,8 @@ def test_the_systemd_units_pass_systemd_analyze_verify(tmp_path):
     for unit in (BASE_DIR / "deploy/systemd").iterdir():
         text = unit.read_text().replace("/srv/queue", str(root)).replace("/etc/queue-system/env", str(tmp_path / "env"))
         (units / unit.name).write_text(text)
-    shutil.copy(units / "queue-web@.service", units / "queue-web@8001.service")
-    names = ["queue-web@8001.service", "queue-prestart.service", "queue-housekeeping.service"]
+    shutil.copy(units / "queue-ws@.service", units / "queue-ws@8001.service")
+    names = ["queue-ws@8001.service", "queue-http.service", "queue-prestart.service", "queue-housekeeping.service"]
     names += ["queue-notifications.service", "queue.target"]
 
     result = subprocess.run(
@@ -647,7 +681,8 @@ def test_the_deploying_guide_names_only_files_that_exist():
     named = set(re.findall(r"\b((?:deploy|docs|tests)/[\w./@-]+\w)", guide))
     named |= {name for name in ("Dockerfile", "docker-compose.yml", ".env.example", "SECURITY.md") if name in guide}
 
-    assert {"deploy/systemd/queue-web@.service", "deploy/nginx/queue.conf", "tests/liveserver.py"} <= named
+    assert {"deploy/systemd/queue-ws@.service", "deploy/systemd/queue-http.service", "deploy/gunicorn.conf.py"} <= named
+    assert {"deploy/nginx/queue.conf", "tests/liveserver.py"} <= named
     # deploy/certs/ and deploy/acme/ are the deployer's to fill: the folders must exist.
     made_by_deployer = ("deploy/certs/", "deploy/acme/")
     missing = sorted(

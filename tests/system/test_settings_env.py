@@ -183,16 +183,17 @@ def test_production_serves_static_files_through_whitenoise_with_hashed_names():
     assert values["STORAGES"]["staticfiles"]["BACKEND"] == "whitenoise.storage.CompressedManifestStaticFilesStorage"
 
 
-def test_mysql_connections_persist_only_on_the_kept_request_threads():
-    """PERF-NOTES: CONN_MAX_AGE > 0 under plain ASGI leaks one connection per request (a new
-    thread each); with REQUEST_THREADS the threads, and so their connections, are kept."""
+def test_mysql_connections_persist_only_where_gunicorn_asks_for_it():
+    """PERF-NOTES: CONN_MAX_AGE > 0 under Daphne's HTTP leaks one connection per request (a new
+    thread each); gunicorn's workers keep their threads, and deploy/gunicorn.conf.py asks for 300 s."""
     assert database_from_url("mysql://queue:pw@127.0.0.1:3306/queue")["CONN_MAX_AGE"] == 0
-    kept = settings_in(production_env(), "DATABASES", "REQUEST_THREADS")
-    assert kept["REQUEST_THREADS"] == 8
-    assert kept["DATABASES"]["default"]["CONN_MAX_AGE"] == 300
-    assert kept["DATABASES"]["default"]["CONN_HEALTH_CHECKS"] is True  # a restarted MariaDB is noticed
-    per_request = settings_in(production_env(REQUEST_THREADS="0"), "DATABASES")
-    assert per_request["DATABASES"]["default"]["CONN_MAX_AGE"] == 0
+    daphne = settings_in(production_env(), "DATABASES")
+    assert daphne["DATABASES"]["default"]["CONN_MAX_AGE"] == 0
+    gunicorn = settings_in(production_env(DB_CONN_MAX_AGE="300"), "DATABASES")
+    assert gunicorn["DATABASES"]["default"]["CONN_MAX_AGE"] == 300
+    assert gunicorn["DATABASES"]["default"]["CONN_HEALTH_CHECKS"] is True  # a restarted MariaDB is noticed
+    config = (BASE_DIR / "deploy/gunicorn.conf.py").read_text()
+    assert 'os.environ.setdefault("DB_CONN_MAX_AGE", "300")' in config
 
 
 # --- debug URLs -------------------------------------------------------------------------------
