@@ -106,9 +106,13 @@ def publish_change(
     # What the change owes patients by SMS is written here, in its transaction (outbox).
     notifications.write_owed(service=service, ticket_events=changes.get("ticket_events", ()), lines=lines)
     told = {counter.pk for _event, counter in counter_events if counter is not None} | set(waiting_changed)
-    # With one line for the service every staffed counter's list shows it (events.queue_messages).
-    one_line = Q(service_id=service_id, service__per_counter_lines=False, held_by__isnull=False)
-    Counter.objects.filter(Q(pk__in=told) | one_line).update(version=version)
+    refresh = Q(pk__in=told)
+    if not service.per_counter_lines:
+        # With one line every staffed counter's list shows it (events.queue_messages). Asked of
+        # the row in hand, not through a join to the service table: that join read every
+        # service's row, locked by their own changes, and two services' changes deadlocked.
+        refresh |= Q(service_id=service_id, held_by__isnull=False)
+    Counter.objects.filter(refresh).update(version=version)
     events.publish_changes(
         service_id=service_id,
         version=version,

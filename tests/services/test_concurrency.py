@@ -102,6 +102,32 @@ def test_fifty_concurrent_joins_get_numbers_one_to_fifty():
     assert len(set(Ticket.objects.values_list("queue_id", flat=True))) == 50
 
 
+def test_changes_of_two_services_at_once_never_deadlock():
+    # Each change locks its service's row; marking the counters that must refresh once read
+    # every service's row through a join, so two services' changes waited on each other and
+    # MariaDB rolled one back (a 503 to the patient).
+    opd, lab = ServiceFactory(service_name="OPD"), ServiceFactory(service_name="Lab")
+    counters = seated_counters(opd, 2) + [
+        services.hold_counter(counter=CounterFactory(service=lab), staff=StaffFactory(username=f"lab{i}"))
+        for i in range(2)
+    ]
+    patients = PatientFactory.create_batch(80)
+
+    def joins(batch, service):
+        def work():
+            close_old_connections()
+            for patient in batch:
+                services.join(patient=patient, service=service)
+
+        return work
+
+    run_threads([joins(patients[i::8], (opd, lab)[i % 2]) for i in range(8)])
+    run_threads([serve_until_empty(c, c.held_by) for c in counters])
+
+    assert Ticket.objects.filter(status="served").count() == 80
+    assert set(called_once_each(Ticket.objects.all()).values()) == {1}
+
+
 def test_the_same_patient_joining_from_two_tabs_gets_one_ticket():
     service = ServiceFactory(service_name="OPD")
     seated_counters(service, 1)
