@@ -260,10 +260,7 @@ SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 # write per request. queue_app.middleware.SlidingSessionMiddleware slides staff sessions the
 # same way, refreshing them at most once a minute.
 SESSION_SAVE_EVERY_REQUEST = False
-# With Redis as the cache, sessions are read from it (the database row stays the record, written
-# when the session changes): a request costs no session query. The database cache would only
-# trade one query for another.
-SESSION_ENGINE = "django.contrib.sessions.backends." + ("cached_db" if REDIS_URL else "db")
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 

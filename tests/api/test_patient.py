@@ -7,7 +7,6 @@ from django.test.utils import CaptureQueriesContext
 from queue_app import selectors, services
 from queue_app.models import Ticket
 
-from ..conftest import ON_REDIS
 from ..factories import CounterFactory, PatientFactory, ServiceFactory
 from ..patient_helpers import PhoneBrowser, last_code
 
@@ -291,12 +290,3 @@ def test_a_second_browser_asking_too_soon_is_refused_but_taken_to_the_code_step(
     assert 1 <= int(refused["Retry-After"]) <= 30
     page = other.get("/patient/login/").content.decode()  # a reload keeps the code step
     assert 'data-step="code"' in page and 'value="+919876543210"' in page
-
-
-@pytest.mark.skipif(not ON_REDIS, reason="sessions are read from the cache when it is Redis (REDIS_URL)")
-def test_with_redis_a_signed_in_phone_reads_no_session_row(signed_in_phone, opd, counters):
-    signed_in_phone.api("/queue/join/", {"service_id": opd.pk})
-    with CaptureQueriesContext(connection) as queries:
-        response = signed_in_phone.get("/dashboard/", HTTP_ACCEPT="application/json")
-    assert response.status_code == 200
-    assert queries and not [q["sql"] for q in queries if "django_session" in q["sql"]]
