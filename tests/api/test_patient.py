@@ -227,7 +227,7 @@ def test_schema_documents_the_patient_endpoints(db):
 
 # --- cost per request ------------------------------------------------------------------------
 
-# The session (none with Redis: cached_db) and the patient; the change, in its transaction: the
+# The session and the patient; the change, in its transaction: the
 # service's row locked (with whether today is a closed date), the phone's row locked and its
 # tickets read once (the one it may hold already, its cap), the service's counters, its line read
 # once as small rows, the ticket and its history row, the service's new version and last number

@@ -616,7 +616,7 @@ def test_get_queue_data_counts_todays_served_and_skipped(operator, opd, patients
 
 # --- cost per request ------------------------------------------------------------------------
 
-# serve_next: the session (none with Redis: cached_db), the staff member, their counter; in the
+# serve_next: the session, the staff member, their counter; in the
 # change: the service's row locked, its counters, their called tickets (the counter's is finished:
 # UPDATE), the line read once as small rows (queue_app/lines.py), the next ticket locked and
 # called (UPDATE), both history rows (one INSERT), the messages' listed rows, the service's new

@@ -142,8 +142,9 @@ def against_head(tmp_path_factory):
 
 
 def _worktrees() -> list[str]:
+    """The baselines' worktrees the repository lists (others may come and go meanwhile)."""
     listed = subprocess.run(["git", "worktree", "list", "--porcelain"], cwd=ROOT, capture_output=True, text=True)
-    return [line for line in listed.stdout.splitlines() if line.startswith("worktree ")]
+    return [line for line in listed.stdout.splitlines() if line.startswith("worktree ") and "queue-baseline-" in line]
 
 
 def test_the_baseline_is_driven_step_by_step_beside_ours_and_its_worktree_removed(against_head):
