@@ -9,8 +9,8 @@ from pathlib import Path
 
 from . import analysis, procstat
 from .baseline import PREFIX as BASE
+from .floor_servers import BareServer, HelloServer
 from .profile import Profiler
-from .servers import BareServer, HelloServer
 from .worker import WorkerHandle
 
 SERVER_PROCESSES = ("daphne", "wsgi")  # the product's processes (named by Servers.named_pids)

@@ -27,11 +27,10 @@ from .figures import (
     sustained_vs_baseline,
     targets,
 )
+from .floor_servers import BareServer, HelloServer
 from .phases import SERVER_PROCESSES, Phases, socket_specs
 from .servers import (
     ROOT,
-    BareServer,
-    HelloServer,
     Servers,
     create_mysql_database,
     drop_mysql_database,
