@@ -93,7 +93,7 @@ def _closed(p50: float, rps: float) -> dict:
 def test_the_write_floor_sits_between_the_trivial_view_and_the_changes_in_the_report():
     """Ratios to both floors, the write floor's own ratio on the 3x target's line and its
     sustained figures on the sustained target's, from one run's numbers."""
-    from bench.run import ratios, sustained_floor, targets
+    from bench.figures import ratios, sustained_floor, targets
 
     out = {
         "floors": {},
