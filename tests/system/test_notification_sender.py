@@ -15,12 +15,28 @@ from ..factories import PatientFactory
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+class CountedSender(background.NotificationSender):
+    """The real sender, counting its rounds so a test can wait for the first one to end."""
+
+    rounds = 0
+
+    def run_once(self):
+        try:
+            return super().run_once()
+        finally:
+            self.rounds += 1
+
+
 @pytest.fixture
-def sender(settings, monkeypatch):
+def sender(settings, monkeypatch, opd, counters):
+    # Started once the data exists, and past its first round (a round at start): on SQLite's
+    # shared in-memory database a write of the test meeting the round's is refused at once
+    # ("database table is locked"), not waited for.
     settings.NOTIFY_SENDER_THREAD = True
-    thread = background.NotificationSender(every=3600)  # only a wake makes it send
+    thread = CountedSender(every=3600)  # after its first round, only a wake makes it send
     monkeypatch.setattr(background, "_sender", thread)
     thread.start()
+    assert wait_until(lambda: thread.rounds >= 1)
     yield thread
     thread.stop()
     thread.join(30)
