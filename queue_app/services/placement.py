@@ -18,8 +18,17 @@ Moves = dict[Counter | None, list[Ticket]]  # target counter (None: the pool) ->
 
 def service_counters(service_id: int, *, busy: bool = False) -> list[Counter]:
     """Every counter of the service, as the rules decide with them and the events show them;
-    with `busy`, each knows whether it has someone called now (the wait a join records)."""
-    counters = Counter.objects.filter(service_id=service_id).select_related("service", "held_by").order_by("id")
+    with `busy`, each knows whether it has someone called now (the wait a join records).
+
+    Read for update, after the service's row: the change's new rows check their counter (a
+    shared lock) and its end marks the counters' versions (an exclusive one); a heartbeat asking
+    for a counter's row between the two deadlocked with the change."""
+    counters = (
+        Counter.objects.filter(service_id=service_id)
+        .select_related("service", "held_by")
+        .select_for_update()
+        .order_by("id")
+    )
     if busy:
         counters = counters.annotate(busy=Exists(Ticket.objects.of_day().called().filter(counter_id=OuterRef("pk"))))
     return list(counters)

@@ -128,6 +128,38 @@ def test_changes_of_two_services_at_once_never_deadlock():
     assert set(called_once_each(Ticket.objects.all()).values()) == {1}
 
 
+def test_a_counters_heartbeat_during_its_calls_and_joins_never_deadlocks():
+    # A change checks its new rows' counter (a shared lock, for the foreign key) and then marks
+    # the counter's version (an exclusive one): the dashboard's heartbeat asking for the row in
+    # between made MariaDB roll one of them back (a 503 at the counter).
+    service = ServiceFactory(service_name="OPD")
+    counter = seated_counters(service, 1)[0]
+    patients = PatientFactory.create_batch(150)
+    done = threading.Event()
+
+    def joins():
+        close_old_connections()
+        for patient in patients:
+            services.join(patient=patient, service=service)
+
+    def calls():
+        close_old_connections()
+        for _ in patients:
+            try:
+                services.serve_next(counter=counter, by=counter.held_by)
+            except services.NobodyWaiting:
+                pass
+        done.set()
+
+    def heartbeats():
+        close_old_connections()
+        while not done.is_set():
+            services.counter_heartbeat(counter_id=counter.pk, staff=counter.held_by)
+
+    run_threads([joins, calls, heartbeats])
+    assert Ticket.objects.count() == 150
+
+
 def test_the_same_patient_joining_from_two_tabs_gets_one_ticket():
     service = ServiceFactory(service_name="OPD")
     seated_counters(service, 1)
