@@ -27,7 +27,7 @@ from .waits import (  # noqa: F401
     forget_minutes,
     minutes_per_patient,
     service_stats,
-    wait_at_join,
+    standing_at_join,
     wait_for,
 )
 
@@ -285,9 +285,16 @@ def positions_now(service_id: int) -> dict:
 
 
 def ticket_dict(ticket: Ticket) -> dict:
-    """The patient's view of a ticket: where to go, how many are ahead, how long to wait."""
-    ahead = people_ahead(ticket)
-    minutes, wait = wait_for(ticket.service, ticket.counter_id, ahead)
+    """The patient's view of a ticket: where to go, how many are ahead, how long to wait.
+
+    A ticket just made by services.join carries `standing`, what the join saw under the lock:
+    its answer then shows the state the ticket joined, without reading the line again."""
+    standing = getattr(ticket, "standing", None)
+    if standing is not None and ticket.status == Ticket.Status.WAITING:
+        ahead, minutes, wait = standing.people_ahead, standing.minutes, standing.wait
+    else:
+        ahead = people_ahead(ticket)
+        minutes, wait = wait_for(ticket.service, ticket.counter_id, ahead)
     return payloads.patient_ticket(ticket, people_ahead=ahead, minutes=minutes, wait=wait)
 
 

@@ -3,6 +3,7 @@ per process) and the counters calling from a ticket's line, put through estimate
 page, the join's record of what it showed, the texts and the reports all read it here."""
 
 import time
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.db.models import Exists, OuterRef
@@ -82,13 +83,25 @@ def _wait(service_id: int, serving: int, free: int, people_ahead: int) -> tuple[
     return stats.minutes_per_patient / max(1, serving), wait
 
 
-def wait_at_join(line: Lines, *, counter: Counter | None, counters: list[Counter], now, priority=None) -> int | None:
-    """The wait the ticket page will show a ticket joining `counter` now (wait_for), worked out
-    before the ticket exists from what the join read under the lock: the service's `line` and
-    its `counters` (with `busy`: placement.service_counters). No query but the service's
-    remembered average, which the join's answer then finds remembered."""
+@dataclass(frozen=True)
+class Standing:
+    """Where a ticket stands in its line and the wait its page shows (ticket_dict's figures)."""
+
+    people_ahead: int
+    minutes: float  # what one place in the line takes
+    wait: int | None
+
+
+def standing_at_join(
+    line: Lines, *, counter: Counter | None, counters: list[Counter], now, priority=None
+) -> Standing | None:
+    """Where a ticket joining `counter` now will stand and the wait its page will show
+    (wait_for), worked out before the ticket exists from what the join read under the lock: the
+    service's `line` and its `counters` (with `busy`: placement.service_counters). No query but
+    the service's remembered average. None while no counter is open for it."""
     if counter is None:
         return None
     serving = [c for c in counters if c.is_open(now) and (line.one_line or c.pk == counter.pk)]
     ahead = line.ahead_of_newcomer(counter_id=counter.pk, joined_at=now, priority=priority)
-    return _wait(line.service.pk, len(serving), sum(not c.busy for c in serving), ahead)[1]
+    minutes, wait = _wait(line.service.pk, len(serving), sum(not c.busy for c in serving), ahead)
+    return Standing(people_ahead=ahead, minutes=minutes, wait=wait)

@@ -80,7 +80,7 @@ def join(
         lines = Lines(service, day=today, streaks=counter_streaks(counters))
     counter = least_busy(targets, lines.lengths()) if targets else None
     # The wait the ticket shows as it is made, for the reports (DESIGN.md, Reports).
-    estimate = selectors.wait_at_join(lines, counter=counter, counters=counters, now=now, priority=priority)
+    standing = selectors.standing_at_join(lines, counter=counter, counters=counters, now=now, priority=priority)
 
     number, queue_id = next_number(service, today)
     ticket = Ticket.objects.create(
@@ -98,8 +98,9 @@ def join(
         priority=priority,
         priority_to_confirm=priority is not None and by is None,
         notify=bool(patient.phone) and (by is None if notify is None else notify),
-        estimated_wait_at_join=estimate,
+        estimated_wait_at_join=standing.wait if standing else None,
     )
+    ticket.standing = standing  # the answer shows it (selectors.ticket_dict)
     note = f"{priority.code}{' (?)' if by is None else ''}" if priority is not None else ""
     history(
         QueueHistory.Action.JOINED, ticket=ticket, counter=counter, to_status=ticket.status, by=by, note=note
