@@ -70,7 +70,11 @@ class Phases:
         self.log(f"phase {name}")
         # The machine's speed now, not only at the start: it has changed within one run.
         speed = procstat.python_speed_ms()
-        profiler = Profiler(self.servers.pids, self.workdir, name) if self.cfg.profile == name else None
+        profiler = None
+        if self.cfg.profile == name:
+            # Every process that serves requests: Daphne's, and under gunicorn its workers (not the master).
+            served = {n: pid for n, pid in self.servers.named_pids().items() if n != "wsgi"}
+            profiler = Profiler(list(served.values()), self.workdir, name, labels=list(served))
         before = procstat.Snapshot(self.pids())
         start_ms = time.time() * 1000
         result = run()

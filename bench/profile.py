@@ -1,8 +1,9 @@
 """Optional sampling profile of the server during one phase (py-spy, outside the server process).
 
-`--profile http` records every Daphne process with `py-spy record --format raw` (collapsed
-stacks) while that phase runs and summarises where the server's CPU went: the share of samples
-in which each function is on the stack (inclusive) and at the top (self). py-spy is a developer
+`--profile http` records every server process (Daphne's; gunicorn's workers) with `py-spy
+record --format raw` (collapsed stacks) while that phase runs and summarises where the server's
+CPU went: the share of samples in which each function is on the stack (inclusive) and at the
+top (self). py-spy is a developer
 tool (pip install py-spy), not a dependency: without it the run says so and goes on.
 """
 
@@ -21,6 +22,7 @@ INTERESTING = (
     "channels",
     "asgiref",
     "daphne",
+    "gunicorn",
     "twisted",
     "MySQLdb",
     "sqlite3",
@@ -35,8 +37,9 @@ def py_spy() -> str | None:
 
 
 class Profiler:
-    def __init__(self, pids: list[int], folder: Path, label: str, rate: int = 250):
-        self.paths = [folder / f"profile-{label}-daphne{i}.txt" for i in range(len(pids))]
+    def __init__(self, pids: list[int], folder: Path, label: str, rate: int = 250, labels: list[str] | None = None):
+        labels = labels or [f"daphne{i}" for i in range(len(pids))]
+        self.paths = [folder / f"profile-{label}-{name}.txt" for name in labels]
         self.processes = []
         binary = py_spy()
         if binary is None:

@@ -80,6 +80,7 @@ def publish_change(
     service_id: int,
     service: Service | None = None,
     lines: Lines | None = None,
+    before: Lines | None = None,
     counter_events=(),
     waiting_changed=(),
     **changes,
@@ -93,7 +94,8 @@ def publish_change(
     next event, or in the pong to its ping (consumers.py), and asks for a snapshot.
     `service`: the row lock_service returned, if the rule has it: its new version and the day's
     last number (next_number) are written in one UPDATE, and nothing is read back. `lines`: the
-    service's lines as the change leaves them, if the rule has read them (queue_app/lines.py)."""
+    service's lines as the change leaves them, if the rule has read them (queue_app/lines.py);
+    `before`, those it started from, if it only added a ticket (notifications.write_owed)."""
     if service is not None:
         service.version += 1
         Service.objects.filter(pk=service.pk).update(
@@ -104,7 +106,9 @@ def publish_change(
         service = Service.objects.only(*notifications.SERVICE_FIELDS).get(pk=service_id)
     version = service.version
     # What the change owes patients by SMS is written here, in its transaction (outbox).
-    notifications.write_owed(service=service, ticket_events=changes.get("ticket_events", ()), lines=lines)
+    notifications.write_owed(
+        service=service, ticket_events=changes.get("ticket_events", ()), lines=lines, before=before
+    )
     told = {counter.pk for _event, counter in counter_events if counter is not None} | set(waiting_changed)
     refresh = Q(pk__in=told)
     if not service.per_counter_lines:

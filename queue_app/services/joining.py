@@ -113,6 +113,7 @@ def join(
         service_id=service.pk,
         service=service,
         lines=lines.joined(ticket),
+        before=lines if not pool_moves else None,  # the hand-out may have moved the front
         counter_events=counter_events,
         ticket_events=[*pool_news, ("joined", ticket)],
         counters=counters,

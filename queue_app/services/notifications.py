@@ -24,16 +24,23 @@ MOVE_NEWS = frozenset({"moved", "pool", "recalled", "moved_service"})
 SERVICE_FIELDS = ("pk", "version", "notify_near_at", "per_counter_lines", "priority_streak", "priority_calls_in_a_row")
 
 
-def write_owed(*, service: Service, ticket_events=(), lines: Lines | None = None) -> int:
+def write_owed(*, service: Service, ticket_events=(), lines: Lines | None = None, before: Lines | None = None) -> int:
     """Write the outbox rows the change of the service's queue owes (call inside the change, the
     service locked, as publish_change does); returns how many. A constant number of queries:
     the line (as small rows, unless the change's `lines` are given), the tickets concerned, one
-    insert."""
+    insert.
+
+    `before`: the lines the change started from, when it only added a ticket (a join). If the
+    front of every line is as it was and nobody is called or moved, the change owes nothing: what
+    the front is owed was written by the change that made it so (or by set_notify), and it costs
+    no query."""
     near_at = service.notify_near_at
     called = {t.pk for news, t in ticket_events if news == "called" and t.notify}
     moved = {t.pk: news for news, t in ticket_events if news in MOVE_NEWS and t.notify}
     # People ahead in their line (the service's one line, or their counter's), up to the threshold.
     ahead = (lines or Lines(service)).near_the_front(near_at) if near_at else {}
+    if before is not None and not called and not moved and ahead == before.near_the_front(near_at):
+        return 0
     ids = ahead.keys() | called | moved.keys()
     if not ids:
         return 0
@@ -110,7 +117,13 @@ def wake_sender() -> None:
 
 @transaction.atomic
 def set_notify(*, ticket: Ticket, notify: bool, patient: Patient | None = None) -> Ticket:
-    """Turn the ticket's texts on or off (the patient on their page, or staff for a walk-in)."""
+    """Turn the ticket's texts on or off (the patient on their page, or staff for a walk-in).
+
+    Turned on near the front of the line, the "near" text is owed at once, not at the queue's
+    next change: the service is locked first, as a change locks it, so the two never write it
+    twice."""
+    lock = Service.objects.select_for_update().filter(pk=ticket.service_id)
+    service = lock.only(*SERVICE_FIELDS).first()
     ticket = Ticket.objects.select_for_update().select_related("patient").get(pk=ticket.pk)
     if patient is not None and ticket.patient_id != patient.pk:
         raise NotAllowed()
@@ -121,6 +134,8 @@ def set_notify(*, ticket: Ticket, notify: bool, patient: Patient | None = None) 
     if ticket.notify != notify:
         ticket.notify = notify
         ticket.save(update_fields=["notify"])
+        if notify and ticket.status == Ticket.Status.WAITING:
+            write_owed(service=service)
         if not notify:
             # Stop means stop: what is still waiting to go out is not sent.
             waiting = (Notification.Status.PENDING, Notification.Status.FAILED)

@@ -231,12 +231,13 @@ def test_schema_documents_the_patient_endpoints(db):
 # service's row locked (with whether today is a closed date), the phone's row locked and its
 # tickets read once (the one it may hold already, its cap), the service's counters, its line read
 # once as small rows, the ticket and its history row, the service's new version and last number
-# (one UPDATE), the texts owed (the tickets concerned; an insert when one is owed), the counters'
+# (one UPDATE), the texts owed (none read when the front of the line is as it was, as here; else
+# the tickets concerned, and an insert when one is owed), the counters'
 # versions, and the messages' rows (the called tickets, the listed ones), with (when not
 # remembered from the last few seconds) the service's average time. The answer shows what the
 # join saw under the lock: no query of its own. SQLite's savepoints count 2 (outside the test's
 # transaction: BEGIN and COMMIT).
-JOIN_QUERIES = 17
+JOIN_QUERIES = 16
 
 
 def test_join_costs_the_same_queries_with_5_and_with_200_waiting(signed_in_phone, opd, counters):

@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import DatabaseError, connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from twilio.http import HttpClient
 from twilio.http.response import Response
@@ -63,6 +64,37 @@ def test_the_near_text_is_written_when_the_people_ahead_reach_the_threshold(opd,
     assert near_ahead(tickets[3]) == 2
     assert [near_ahead(t) for t in tickets[:3]] == [0, 1, 2]
     assert tickets[4].queue_id not in "".join(r.body for r in rows())  # nobody else's data
+
+
+def test_a_join_behind_the_front_owes_nothing_and_reads_nothing_for_texts(opd, counters):
+    join_all(opd, PatientFactory.create_batch(4))  # the front (threshold 2) is told
+    newcomer = PatientFactory()
+    with CaptureQueriesContext(connection) as queries:
+        services.join(patient=newcomer, service=opd)
+    assert len(rows("near")) == 3
+    assert not any("queue_app_notification" in q["sql"] for q in queries.captured_queries)
+
+
+def test_a_join_that_hands_out_the_waiting_pool_tells_the_new_front(opd, staff):
+    tickets = join_all(opd, PatientFactory.create_batch(4))  # no counter open: nobody near
+    counter = services.hold_counter(counter=CounterFactory(service=opd), staff=staff[0])
+    Ticket.objects.update(counter=None)  # still waiting in the pool when the counter opened
+    Notification.objects.all().delete()
+    services.join(patient=PatientFactory(), service=opd)
+    assert {r.ticket_id for r in rows("near")} == {t.pk for t in tickets[:3]}
+    assert counter.pk == Ticket.objects.get(pk=tickets[0].pk).counter_id
+
+
+def test_texts_turned_on_near_the_front_are_owed_at_once(opd, counters):
+    tickets = join_all(opd, PatientFactory.create_batch(4), notify=False)
+    set_notify(ticket=tickets[1], notify=True, patient=tickets[1].patient)
+    set_notify(ticket=tickets[3], notify=True, patient=tickets[3].patient)  # 3 ahead: not yet
+    assert [(r.ticket_id, near_ahead(tickets[1])) for r in rows("near")] == [(tickets[1].pk, 1)]
+    set_notify(ticket=tickets[1], notify=True, patient=tickets[1].patient)  # again: no second text
+    services.join(patient=PatientFactory(), service=opd)
+    assert len(rows("near")) == 1
+    services.serve_next(counter=counters[0], by=None)
+    assert {r.ticket_id for r in rows("near")} == {tickets[1].pk, tickets[3].pk}
 
 
 def test_nobodys_turn_is_near_before_a_counter_opens(opd, staff):
