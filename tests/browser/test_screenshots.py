@@ -7,7 +7,8 @@ committed images. SCREENSHOTS_DIR=<folder> picks the folder explicitly; SCREENSH
 shoots whole pages rather than what fits on the screen (handy to review a page's far end).
 
 The data is a realistic morning: two services, four counters (one on break), a dozen patients
-with names in several scripts, three of them called.
+with names in several scripts, three of them called, the texts they are owed sent; and, for the
+reports' history, the two weeks before it (Sundays closed).
 """
 
 import os
@@ -19,6 +20,7 @@ from playwright.sync_api import expect
 
 from queue_app.bidi import FSI, PDI
 
+from .axe import assert_no_serious_violations
 from .conftest import DESKTOP, PHONE, TV
 from .helpers import DOCS_DIR, PASSWORD, SPEECH_STUB, output_dir, sign_in_patient, wait_live
 
@@ -57,6 +59,7 @@ PATIENTS = [  # in join order; OPD alternates Counter 1 / Counter 2, Test Counte
 CALLED = ("+919876560001", "Ananya Sharma")  # called to Counter 1
 WAITING = ("+919876560006", "李伟")  # waiting at Counter 2, one person ahead
 NEWCOMER = ("+919876560020", "Kavya Iyer")  # signed in, no ticket yet
+HISTORY_DAYS = 13  # the reports' history: these past days and today
 CODE_STEP_PHONES = {"phone": "98765 60031", "desktop": "98765 60032", "tv": "98765 60033"}
 
 
@@ -84,11 +87,13 @@ def scene(site, request, tmp_path_factory):
     for counter, by in (("Counter 1", "operator1"), ("Counter 2", "operator2"), ("Counter 3", "operator3")):
         site.data("serve_next", counter=counter, by=by)
     site.data("set_status", counter="Counter 4", status="break", by="operator4")
+    site.data("send_texts")
+    history = site.data("past_days", days=HISTORY_DAYS)
     folder = output_dir(__file__, request.config, tmp_path_factory)
     if folder == DOCS_DIR and not cjk_font_installed():
         pytest.fail("no CJK font: 李伟 would show as empty boxes in the README (apt-get install fonts-noto-cjk)")
     folder.mkdir(parents=True, exist_ok=True)
-    return {"made": made, "dir": folder}
+    return {"made": made, "dir": folder, "history": history}
 
 
 @pytest.fixture(scope="module")
@@ -231,3 +236,38 @@ def test_admin_index(scene, states, open_context, size):
     page.goto("/admin/")
     expect(page.locator("#site-name")).to_be_visible()
     shoot(page, scene, "admin-index", size)
+
+
+def test_reports_today(scene, states, open_context, size):
+    page = open_context(SIZES[size], storage_state=states("admin"), bypass_csp=True).new_page()
+    page.goto("/reports/")
+    wait_live(page)
+    expect(page.locator("#overview tr[data-service]")).to_have_count(2)
+    expect(page.locator("#overview tr[data-counter]")).to_have_count(4)
+    shoot(page, scene, "reports", size)
+    assert_no_serious_violations(page, context=f"the reports page, today ({size})")
+
+
+def test_reports_history(scene, states, open_context, size):
+    """The history of the last two weeks, chosen on the page's form as a manager would."""
+    page = open_context(SIZES[size], storage_state=states("admin"), bypass_csp=True).new_page()
+    page.goto("/reports/")
+    dates = scene["history"]
+    page.locator("#f-from").fill(dates["date_from"])
+    page.locator("#f-to").fill(dates["date_to"])
+    page.get_by_role("button", name="Show").click()
+    page.wait_for_url(f"**/reports/?date_from={dates['date_from']}&date_to={dates['date_to']}*")
+    wait_live(page)
+    expect(page.locator("#history-estimates")).to_contain_text("Estimates were within 2 minutes for")
+    page.locator("#history-title").evaluate("heading => heading.closest('section').scrollIntoView()")
+    shoot(page, scene, "reports-history", size)
+    assert_no_serious_violations(page, context=f"the reports page, history ({size})")
+
+
+def test_admin_patient_texts(scene, states, open_context, size):
+    page = open_context(SIZES[size], storage_state=states("admin"), bypass_csp=True).new_page()
+    page.goto("/admin/queue_app/notification/")
+    expect(page.locator("#result_list")).to_contain_text("Turn near")
+    expect(page.locator("#result_list")).to_contain_text("Called")
+    shoot(page, scene, "admin-patient-texts", size)
+    assert_no_serious_violations(page, context=f"the patient texts in admin ({size})")
