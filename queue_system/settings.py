@@ -152,6 +152,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "queue_app.logs.RequestLogMiddleware",  # first: its duration covers everything below
     "queue_app.middleware.ForwardedProtoMiddleware",  # before anything asks request.is_secure()
+    "queue_app.middleware.QueuedTooLongMiddleware",  # before any work: a late request gets a quick 503
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # Before anything that reads or changes the body (Django's advice); below WhiteNoise, which
@@ -385,6 +386,9 @@ QUEUE_POSITION_INTERVAL_MS = envint("QUEUE_POSITION_INTERVAL_MS", "500")
 # gunicorn's graceful_timeout (deploy/gunicorn.conf.py) is the same. Keep it below the service
 # manager's stop timeout (TimeoutStopSec=20, Docker's 10 s default).
 SHUTDOWN_GRACE_SECONDS = envint("SHUTDOWN_GRACE_SECONDS", "8", minimum=1)
+# Past capacity: a request nginx stamped (X-Request-Start) more than this many seconds ago is
+# answered 503 "busy, try again" before any work (middleware.QueuedTooLongMiddleware); 0: never.
+HTTP_QUEUE_SECONDS = envint("HTTP_QUEUE_SECONDS", "10")
 # Seconds a MariaDB connection is kept between requests (pinged before reuse). gunicorn
 # (deploy/gunicorn.conf.py) sets 300: a worker's threads live as long as the worker. 0 for
 # Daphne, which runs each HTTP request on a new thread: a kept connection would be left behind.

@@ -317,6 +317,8 @@ def test_nginx_upgrades_websockets_on_ws_and_serves_static_files_itself(path):
     everything_else = nginx_block(text, "location /")
     assert "proxy_set_header X-Forwarded-Proto $scheme;" in everything_else
     assert "proxy_set_header X-Forwarded-For $remote_addr;" in everything_else  # replaces a forged one
+    # When nginx passed it on: a request that waited for a worker too long gets a quick 503.
+    assert 'proxy_set_header X-Request-Start "t=${msec}";' in everything_else
 
 
 @pytest.mark.parametrize("path", ["deploy/nginx/docker-locations.conf", "deploy/nginx/queue.conf"])

@@ -1,7 +1,10 @@
 """Who the client is and how it connected: only a trusted proxy's headers count."""
 
+import time
+
 import pytest
 
+from queue_app.models import Ticket
 from queue_app.net import rate_limit_network
 
 pytestmark = pytest.mark.django_db
@@ -55,3 +58,51 @@ def test_a_peer_inside_a_trusted_proxy_network_is_trusted(client, behind_a_proxy
 )
 def test_per_address_limits_count_the_clients_ipv4_24_or_ipv6_56(address, network):
     assert rate_limit_network(address) == network
+
+
+# --- how long the request waited for a worker (X-Request-Start from nginx) ------------------------
+
+
+def stamped(seconds_ago: float) -> dict:
+    return {"REMOTE_ADDR": PROXY, "HTTP_X_REQUEST_START": f"t={time.time() - seconds_ago:.3f}"}
+
+
+def test_a_join_that_waited_too_long_for_a_worker_is_answered_busy_and_changes_nothing(
+    signed_in_phone, opd, counters, settings
+):
+    settings.TRUSTED_PROXIES, settings.HTTP_QUEUE_SECONDS = [PROXY], 10
+
+    late = signed_in_phone.api("/queue/join/", {"service_id": opd.pk}, **stamped(12))
+
+    assert late.status_code == 503 and late.json()["code"] == "unavailable"
+    assert int(late["Retry-After"]) > 0
+    assert not Ticket.objects.exists()
+    in_time = signed_in_phone.api("/queue/join/", {"service_id": opd.pk}, **stamped(2))
+    assert in_time.status_code == 201
+
+
+def test_a_page_that_waited_too_long_is_a_plain_busy_page(client, behind_a_proxy, settings):
+    settings.HTTP_QUEUE_SECONDS = 10
+
+    response = client.get("/", secure=True, **stamped(30))
+
+    assert response.status_code == 503 and response["Content-Type"].startswith("text/plain")
+
+
+@pytest.mark.parametrize(
+    ("peer", "stamp", "limit"),
+    [
+        ("203.0.113.9", f"t={time.time() - 60:.3f}", 10),  # not from the proxy: not believed
+        (PROXY, "t=yesterday", 10),  # unreadable
+        (PROXY, f"t={time.time() - 86400:.3f}", 10),  # a clock that jumped, not a wait
+        (PROXY, f"t={time.time() + 86400:.3f}", 10),
+        (PROXY, f"t={time.time() - 60:.3f}", 0),  # HTTP_QUEUE_SECONDS=0: never
+        (PROXY, f"{time.time() - 5:.3f}", 10),  # within the limit, without the t= prefix
+    ],
+)
+def test_a_stamp_that_is_not_a_long_wait_changes_nothing(client, behind_a_proxy, settings, peer, stamp, limit):
+    settings.HTTP_QUEUE_SECONDS = limit
+
+    response = client.get("/no-such-page/", secure=True, REMOTE_ADDR=peer, HTTP_X_REQUEST_START=stamp)
+
+    assert response.status_code in (404, 301)  # served as usual (another peer: redirected to HTTPS)
