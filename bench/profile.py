@@ -37,7 +37,9 @@ def py_spy() -> str | None:
 
 
 class Profiler:
-    def __init__(self, pids: list[int], folder: Path, label: str, rate: int = 250, labels: list[str] | None = None):
+    # 50 samples a second: at 250, seven recorders (5 gunicorn workers, 2 Daphne) took 1.5 of
+    # the 2 cores themselves and the phase crawled.
+    def __init__(self, pids: list[int], folder: Path, label: str, rate: int = 50, labels: list[str] | None = None):
         labels = labels or [f"daphne{i}" for i in range(len(pids))]
         self.paths = [folder / f"profile-{label}-{name}.txt" for name in labels]
         self.processes = []
