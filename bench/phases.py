@@ -13,6 +13,11 @@ from .floor_servers import BareServer, HelloServer
 from .profile import Profiler
 from .worker import WorkerHandle
 
+# The trivial view and the bare WSGI app answer in a millisecond or two: at --http-requests a
+# loop lasted a fraction of a second, and its fixed costs (connections, each worker's first
+# requests) weighed as much as the requests (bench/README.md, "Reading the numbers").
+FLOORS = ("floor", "floor_wsgi")
+FLOOR_REQUEST_FACTOR = 10
 SERVER_PROCESSES = ("daphne", "wsgi")  # the product's processes (named by Servers.named_pids)
 
 
@@ -197,7 +202,8 @@ class Phases:
 
     def _closed_loop(self, driver: WorkerHandle, endpoint: str, level: int, port, serving) -> dict:
         before = procstat.Snapshot(self.pids())
-        loop = {"endpoints": [endpoint], "levels": [level], "requests": self.cfg.http_requests, "port": port}
+        requests = self.cfg.http_requests * (FLOOR_REQUEST_FACTOR if endpoint in FLOORS else 1)
+        loop = {"endpoints": [endpoint], "levels": [level], "requests": requests, "port": port}
         answer = driver.call("closed_loop", **loop, timeout=1800)
         used = procstat.Snapshot(self.pids()).since(before)
         stats = answer[endpoint][f"c{level}"]
