@@ -6,11 +6,15 @@ has no row locks). The client keeps both per endpoint and the report shows them.
 """
 
 import json
+import os
+import threading
+import time
 
 import pytest
 from django.conf import settings
 from django.urls import reverse
 
+from bench import procstat
 from bench.client import Recorder, Result
 from bench.report import _endpoint_rows
 from queue_app import services
@@ -158,3 +162,44 @@ def test_the_write_floor_answers_a_get_with_a_json_405(rf, settings):
     assert response.status_code == 405
     assert response["Allow"] == "POST"
     assert json.loads(response.content) == {"detail": "POST to take a number."}
+
+
+# --- server CPU (bench/procstat.py) ---------------------------------------------------------------
+
+
+def _burn(seconds: float) -> None:
+    end = time.process_time() + seconds
+    while time.process_time() < end:
+        pass
+
+
+def _cpu_between(work) -> tuple[float, float, float]:
+    """What a Snapshot says this process spent on `work`, what the process clock says the work
+    took, and what it says the whole window took (the snapshots read /proc themselves)."""
+    me = {"me": os.getpid()}
+    window = time.process_time()
+    before = procstat.Snapshot(me)
+    clock = time.process_time()
+    work()
+    spent = time.process_time() - clock
+    after = procstat.Snapshot(me)
+    window = time.process_time() - window
+    return after.since(before)["processes"]["me"]["cpu_s"], spent, window
+
+
+def test_a_short_burst_is_counted_finer_than_a_clock_tick():
+    counted, spent, window = _cpu_between(lambda: _burn(0.004))  # under half of a 10-ms tick
+    assert spent - 0.001 <= counted <= window + 0.001, (counted, spent, window)
+
+
+def test_threads_that_start_and_end_within_the_window_are_still_counted():
+    """Daphne runs requests on threads that end: their time is kept in the process's ticks."""
+
+    def threads():
+        for _ in range(3):
+            worker = threading.Thread(target=_burn, args=(0.1,))
+            worker.start()
+            worker.join()
+
+    counted, spent, _window = _cpu_between(threads)
+    assert counted >= 0.8 * spent
