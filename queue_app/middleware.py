@@ -7,7 +7,8 @@ from django.contrib.sessions.middleware import SessionMiddleware as DjangoSessio
 from django.db import DatabaseError
 from django.http import JsonResponse
 from django.middleware.gzip import GZipMiddleware
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.cache import patch_vary_headers
 from django.utils.translation import gettext as _
 
 from .access import is_staff_user
@@ -121,6 +122,26 @@ def queued_seconds(request) -> float | None:
         return None
     waited = time.time() - started
     return waited if -CLOCK_SANITY_SECONDS < waited < CLOCK_SANITY_SECONDS else None
+
+
+class LocaleMiddleware:
+    """Django's LocaleMiddleware for a site without a language in its URLs (no i18n_patterns):
+    the language cookie, else the browser's Accept-Language, else LANGUAGE_CODE.
+
+    Django's also looks for a language prefix in every path, twice a request, and asks whether
+    the URLconf has language patterns; that was a fifth of a trivial request's middleware."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        translation.activate(translation.get_language_from_request(request))
+        request.LANGUAGE_CODE = translation.get_language()
+        response = self.get_response(request)
+        patch_vary_headers(response, ("Accept-Language",))
+        # What the view answered in: it may have switched to the patient's own language.
+        response.headers.setdefault("Content-Language", translation.get_language())
+        return response
 
 
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")

@@ -160,7 +160,7 @@ MIDDLEWARE = [
     "queue_app.middleware.CompressionMiddleware",
     "queue_app.middleware.FormCharsetMiddleware",  # before anything reads request.POST
     "queue_app.middleware.SessionMiddleware",  # Django's, with a 503 when the database is lost
-    "django.middleware.locale.LocaleMiddleware",
+    "queue_app.middleware.LocaleMiddleware",  # Django's, without URL language prefixes
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",

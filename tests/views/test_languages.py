@@ -17,6 +17,16 @@ def test_every_page_says_its_language_and_direction(client, db):
     assert '<html lang="hi" dir="ltr">' in page(client.get("/staff/login/", HTTP_ACCEPT_LANGUAGE="hi-IN,hi;q=0.9"))
 
 
+def test_every_answer_names_its_language_and_varies_with_the_browsers(client, db):
+    # Caches (and the browser's back button) must not hand a Spanish page to an Arabic phone.
+    for path in ("/patient/login/", "/healthz/"):
+        response = client.get(path, HTTP_ACCEPT_LANGUAGE="es-MX,es;q=0.9")
+        assert response["Content-Language"] == "es"
+        assert "Accept-Language" in response["Vary"]
+    client.cookies["django_language"] = "hi"  # the picker's choice outranks the browser's
+    assert client.get("/patient/login/", HTTP_ACCEPT_LANGUAGE="ar")["Content-Language"] == "hi"
+
+
 def test_the_browsers_language_is_the_default_and_the_page_is_translated(client, db):
     html = page(client.get("/patient/login/", HTTP_ACCEPT_LANGUAGE="es-MX,es;q=0.9"))
     assert '<html lang="es"' in html
