@@ -1,14 +1,16 @@
-"""Past capacity behind the real nginx and gunicorn: what HTTP_QUEUE_SECONDS changes.
+"""Past capacity behind the real nginx and gunicorn: what HTTP_QUEUE_SECONDS and nginx's cap on
+requests at the app change.
 
-    .venv/bin/python -m bench.overload [--concurrency 2000] [--duration 60] [--queue-seconds 10,0]
+    .venv/bin/python -m bench.overload [--concurrency 2000] [--duration 60] [--queue-seconds 10,0] [--polite]
 
 For each HTTP_QUEUE_SECONDS value it starts gunicorn (deploy/gunicorn.conf.py, `--workers` sync
-workers) and nginx (`location /` as deploy/nginx/queue.conf has it, with the X-Request-Start
-stamp) in a temporary folder, times `--probe` requests one at a time, then runs `--concurrency`
-clients in a closed loop for `--duration` s (each sends its next GET as soon as it has an answer)
-and waits for the last answers. Per run: answers by status, answer times (all, the 200s, the
-503s), how many 200s the app wrote while their client already had nginx's 504 (work wasted), the
-worker's ms per 200 and per 503 (the app's log), and the kernel's ListenOverflows (machine-wide).
+workers) and nginx (`location /` and its busy answer as deploy/nginx/queue.conf has them, with the
+X-Request-Start stamp and the limit_conn cap) in a temporary folder, times `--probe` requests one
+at a time, then runs `--concurrency` clients in a closed loop for `--duration` s (each sends its
+next GET as soon as it has an answer, or with `--polite` after a 503's Retry-After) and waits for
+the last answers. Per run: answers by status, answer times (all, the 200s, the 503s), how many
+200s the app wrote while their client already had nginx's 504 (work wasted), the worker's ms per
+200 and per 503 (the app's log), and the kernel's ListenOverflows (machine-wide).
 Database: MariaDB `--mysql-url`, created, migrated and dropped; Redis `--redis-url`, flushed.
 Without nginx on the PATH (Debian: `apt-get install nginx-light`) it says so and exits 0.
 """
@@ -30,8 +32,13 @@ from . import servers
 from .servers import PYTHON, ROOT, Servers, free_port
 from .stats import summarize
 
-# deploy/nginx/queue.conf's `location /`, read from the file, so the bench follows what ships.
-LOCATION = re.compile(r"\n(\s*location / \{\n\s*proxy_pass http://queue_web;.*?\n\s*\})", re.S)
+# deploy/nginx/queue.conf's `location /`, its busy answer and their http-level zone and maps, read
+# from the file, so the bench follows what ships.
+SHIPPED = {
+    "edge": re.compile(r"\n(limit_conn_zone .*?\nmap \$http_accept \$queue_busy_body \{.*?\n\})", re.S),
+    "location": re.compile(r"\n(\s*location / \{\n\s*proxy_pass http://queue_web;.*?\n\s*\})", re.S),
+    "busy": re.compile(r"\n(\s*location @queue_busy \{.*?\n\s*\})", re.S),
+}
 NGINX_CONF = """\
 worker_processes 1;
 worker_rlimit_nofile {nofile};
@@ -40,10 +47,12 @@ pid {prefix}/nginx.pid;
 events {{ worker_connections {connections}; }}
 http {{
     access_log off;
+{edge}
     upstream queue_web {{ server 127.0.0.1:{upstream} max_fails=0; keepalive 16; }}
     server {{
         listen 127.0.0.1:{port} backlog=4096;
 {location}
+{busy}
     }}
 }}
 """
@@ -54,12 +63,18 @@ def nginx_binary() -> str | None:
 
 
 def nginx_config(prefix: Path, port: int, upstream: int, connections: int) -> str:
-    found = LOCATION.search((ROOT / "deploy/nginx/queue.conf").read_text())
-    if not found:
-        raise RuntimeError("deploy/nginx/queue.conf: no `location /` proxied to queue_web")
+    text = (ROOT / "deploy/nginx/queue.conf").read_text()
+    found = {name: pattern.search(text) for name, pattern in SHIPPED.items()}
+    if not all(found.values()):
+        raise RuntimeError(f"deploy/nginx/queue.conf: no {', '.join(k for k, v in found.items() if not v)} block")
     nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
     return NGINX_CONF.format(
-        prefix=prefix, port=port, upstream=upstream, connections=connections, nofile=nofile, location=found[1]
+        prefix=prefix,
+        port=port,
+        upstream=upstream,
+        connections=connections,
+        nofile=nofile,
+        **{k: v[1] for k, v in found.items()},
     )
 
 
@@ -114,8 +129,9 @@ async def probe(url: str, count: int) -> float:
     return summarize(times)["p50"]
 
 
-async def overload(url: str, concurrency: int, duration: float, timeout: float) -> list[tuple]:
-    """`concurrency` clients in a closed loop for `duration` s: (sent at s, status or 0, ms) each."""
+async def overload(url: str, concurrency: int, duration: float, timeout: float, polite: bool = False) -> list[tuple]:
+    """`concurrency` clients in a closed loop for `duration` s: (sent at s, status or 0, ms) each.
+    `polite`: a client told 503 waits its Retry-After before the next request, as a phone should."""
     import aiohttp
 
     results = []
@@ -130,9 +146,11 @@ async def overload(url: str, concurrency: int, duration: float, timeout: float) 
                     async with session.get(url) as answer:
                         await answer.read()
                         status = answer.status
+                        pause = float(answer.headers.get("Retry-After") or 0) if polite and status == 503 else 0
                 except (TimeoutError, aiohttp.ClientError, OSError):
-                    status = 0
+                    status, pause = 0, 0
                 results.append((round(sent - start, 3), status, (time.monotonic() - sent) * 1000))
+                await asyncio.sleep(pause)
 
         await asyncio.gather(*(client() for _ in range(concurrency)))
     return results
@@ -173,7 +191,7 @@ def run_one(nginx: str, cfg, env: dict, workdir: Path, queue_seconds: int, args,
             f"{args.concurrency} queued ~{wait:.0f} s"
         )
         probed, load, overflows = len(stack.app_lines(args.path)), os.getloadavg()[0], listen_overflows()
-        results = asyncio.run(overload(url, args.concurrency, args.duration, args.client_timeout))
+        results = asyncio.run(overload(url, args.concurrency, args.duration, args.client_timeout, args.polite))
         ended = time.monotonic()
         app, last_line = drain(stack, args.path)
         out = {
@@ -239,6 +257,7 @@ def main(argv=None) -> int:
     parser.add_argument("--port", type=int, default=0, help="nginx's port, gunicorn's the next (default: free)")
     parser.add_argument("--nginx-connections", type=int, default=16384, help="nginx worker_connections")
     parser.add_argument("--client-timeout", type=float, default=120)
+    parser.add_argument("--polite", action="store_true", help="a client told 503 waits its Retry-After")
     parser.add_argument("--mysql-url", default="mysql://root@127.0.0.1:3306/queue_overload")
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/12")
     parser.add_argument("--output", help="also write the results as JSON here")

@@ -1,6 +1,6 @@
-"""bench.overload puts the shipped `location /` (with its X-Request-Start stamp) in front of
-gunicorn, and says so plainly when nginx is missing. The load itself is too long for a test:
-its figures are in bench/README.md."""
+"""bench.overload puts the shipped `location /` (with its X-Request-Start stamp and its cap on
+requests at the app) in front of gunicorn, and says so plainly when nginx is missing. The load
+itself is too long for a test: its figures are in bench/README.md."""
 
 import subprocess
 
@@ -17,6 +17,10 @@ def test_the_proxy_is_the_shipped_one_with_the_queue_stamp(tmp_path):
     assert "proxy_connect_timeout 2s;" in config
     assert "server 127.0.0.1:18401 max_fails=0;" in config
     assert "listen 127.0.0.1:18400" in config
+    # Its load shedding too: the cap on requests at the app, and nginx's own busy answer.
+    assert "limit_conn queue_requests 1024;" in config
+    assert "location @queue_busy {" in config
+    assert 'limit_conn_zone "queue" zone=queue_requests:1m;' in config
 
 
 def test_nginx_accepts_the_configuration(tmp_path):

@@ -5,16 +5,24 @@ installed, and the scripts the containers run (prestart, healthcheck) against re
 No Docker engine runs here: the images are not built and the stack is not started.
 """
 
+import http.server
+import json
 import re
 import shutil
 import subprocess
 import sys
+import threading
+import time
 import urllib.error
 import urllib.request
 
 import pytest
 import yaml
 from django.conf import settings
+
+from bench import overload
+from queue_app.errors import Busy
+from queue_app.http import busy_body
 
 from ..liveserver import (
     BASE_DIR,
@@ -319,6 +327,110 @@ def test_nginx_upgrades_websockets_on_ws_and_serves_static_files_itself(path):
     assert "proxy_set_header X-Forwarded-For $remote_addr;" in everything_else  # replaces a forged one
     # When nginx passed it on: a request that waited for a worker too long gets a quick 503.
     assert 'proxy_set_header X-Request-Start "t=${msec}";' in everything_else
+
+
+@pytest.mark.parametrize("path", ["deploy/nginx/docker-locations.conf", "deploy/nginx/queue.conf"])
+def test_nginx_sheds_load_before_gunicorns_listen_queue_overflows(path):
+    """Past gunicorn's backlog the kernel holds connections nginx believes sent (a 504 after 60 s):
+    nginx lets fewer than that many requests at the app and answers the rest busy at once."""
+    text = read(path)
+    if "listen 443" in text:
+        text = text[text.index("listen 443") :]
+    everything_else = nginx_block(text, "location /")
+    limit = int(re.search(r"limit_conn queue_requests (\d+);", everything_else)[1])
+    backlog = int(re.search(r"^backlog = (\d+)$", read("deploy/gunicorn.conf.py"), re.M)[1])
+
+    assert 0 < limit < backlog
+    assert "limit_conn_status 503;" in everything_else
+    assert "error_page 503 @queue_busy;" in everything_else
+    busy = nginx_block(text, "location @queue_busy")
+    assert f"add_header Retry-After {Busy().retry_after} always;" in busy  # as the app's own 503
+    assert "return 503 $queue_busy_body;" in busy
+
+
+@pytest.mark.parametrize(
+    "path", ["deploy/nginx/queue.conf", "deploy/nginx/docker-http.conf", "deploy/nginx/docker-https.conf"]
+)
+def test_nginx_words_its_busy_answer_as_the_app_does(path, db):
+    text = read(path)
+    body = nginx_block(text, "map $http_accept $queue_busy_body")
+
+    assert 'limit_conn_zone "queue" zone=queue_requests:' in text
+    assert json.loads(re.search(r"\"~application/json\" '(.*)';", body)[1]) == busy_body()
+    assert f'default "{busy_body()["error"]}";' in body
+
+
+class HeldUpstream(http.server.BaseHTTPRequestHandler):
+    """/slow/ answers once `release` is set; /own-503/ is the app's own busy answer."""
+
+    arrived, release = threading.Event(), threading.Event()
+
+    def do_GET(self):  # noqa: N802 - http.server's name
+        if self.path == "/slow/":
+            self.arrived.set()
+            self.release.wait(20)
+        status, body = (503, b"the app's own") if self.path == "/own-503/" else (200, b"served")
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_past_the_limit_nginx_answers_busy_at_once_in_the_apps_shape(tmp_path, db):
+    nginx = overload.nginx_binary()
+    if not nginx:
+        pytest.skip("nginx is not installed (apt-get install nginx-light)")
+    HeldUpstream.arrived.clear(), HeldUpstream.release.clear()
+    upstream = http.server.ThreadingHTTPServer(("127.0.0.1", 0), HeldUpstream)
+    threading.Thread(target=upstream.serve_forever, daemon=True).start()
+    port = free_port()
+    config = overload.nginx_config(tmp_path, port, upstream.server_address[1], 64)
+    # The shipped block, one request at the app at most: the second is past the limit.
+    (tmp_path / "nginx.conf").write_text(
+        config.replace("limit_conn queue_requests 1024;", "limit_conn queue_requests 1;")
+    )
+    server = subprocess.Popen([nginx, "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf"), "-g", "daemon off;"])
+    base = f"http://127.0.0.1:{port}"
+
+    def get(path, accept="text/html"):
+        try:
+            with urllib.request.urlopen(
+                urllib.request.Request(base + path, headers={"Accept": accept}), timeout=10
+            ) as r:
+                return r.status, r.headers, r.read().decode()
+        except urllib.error.HTTPError as error:
+            return error.code, error.headers, error.read().decode()
+
+    held = []
+    try:
+        for _ in range(100):  # nginx listening
+            try:
+                get("/own-503/")
+                break
+            except urllib.error.URLError:
+                time.sleep(0.1)
+        waiting = threading.Thread(target=lambda: held.append(get("/slow/")))
+        waiting.start()
+        assert HeldUpstream.arrived.wait(10)
+
+        status, headers, body = get("/queue/join/", accept="application/json")
+        assert (status, headers["Content-Type"], headers["Retry-After"]) == (503, "application/json", "2")
+        assert json.loads(body) == busy_body()
+        status, headers, body = get("/display/")
+        assert (status, headers["Content-Type"], body) == (503, "text/plain; charset=utf-8", busy_body()["error"])
+
+        HeldUpstream.release.set()
+        waiting.join(10)
+        assert held[0][0] == 200 and held[0][2] == "served"  # the one at the app was served
+        assert get("/own-503/")[2] == "the app's own"  # the app's answers pass untouched
+    finally:
+        HeldUpstream.release.set()
+        server.terminate()
+        server.wait(10)
+        upstream.shutdown()
 
 
 @pytest.mark.parametrize("path", ["deploy/nginx/docker-locations.conf", "deploy/nginx/queue.conf"])
