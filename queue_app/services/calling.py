@@ -37,9 +37,17 @@ def current_ticket(counter: Counter) -> Ticket | None:
 
 
 def called_at(counters: list[Counter]) -> list[Ticket]:
-    """The tickets called today at the counters, earliest first (one query, a row per counter)."""
+    """The tickets called today at the counters, earliest first (one query, a row per counter).
+    Each ticket's service is its counter's, when the counter has it in hand."""
     called = Ticket.objects.of_day().called().filter(counter__in=[c.pk for c in counters])
-    return list(called.select_related("service", "priority").order_by("called_at", "id"))
+    services = {c.service_id: c.service for c in counters if Counter.service.is_cached(c)}
+    if not services:
+        called = called.select_related("service")
+    tickets = list(called.select_related("priority").order_by("called_at", "id"))
+    for ticket in tickets:
+        if ticket.service_id in services:
+            ticket.service = services[ticket.service_id]
+    return tickets
 
 
 def _counter(counter: Counter) -> Counter:
@@ -48,7 +56,7 @@ def _counter(counter: Counter) -> Counter:
 
 def _advance(*, counter: Counter, by, expected: str | None, finish_as: str) -> Call:
     service = lock_service(counter.service_id)
-    counters = service_counters(service.pk)
+    counters = service_counters(service)
     counter = next(c for c in counters if c.pk == counter.pk)
     now = timezone.now()
     # Every counter's called ticket at once: this counter's current one, and the others' rows

@@ -68,7 +68,7 @@ def join(
                 code="priority_not_allowed",
             )
 
-    counters = service_counters(service.pk, busy=True)
+    counters = service_counters(service, busy=True)
     targets = [c for c in counters if c.is_open(now)]
     # The service's line, read once: the counts here, then the texts and messages of the change.
     lines = Lines(service, day=today, streaks=counter_streaks(counters))

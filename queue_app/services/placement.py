@@ -9,29 +9,30 @@ from django.utils.translation import gettext as _
 
 from .. import selectors
 from ..bidi import isolated
-from ..models import Counter, QueueHistory, Ticket, service_day
+from ..models import Counter, QueueHistory, Service, Ticket, service_day
 from .changes import history, publish_change
 
 History = QueueHistory.Action
 Moves = dict[Counter | None, list[Ticket]]  # target counter (None: the pool) -> tickets, in join order
 
 
-def service_counters(service_id: int, *, busy: bool = False) -> list[Counter]:
+def service_counters(service: Service, *, busy: bool = False) -> list[Counter]:
     """Every counter of the service, as the rules decide with them and the events show them;
-    with `busy`, each knows whether it has someone called now (the wait a join records).
+    with `busy`, each knows whether it has someone called now (the wait a join records). Each
+    counter's `service` is the row the change locked and read already, not read again.
 
     Read for update, after the service's row: the change's new rows check their counter (a
     shared lock) and its end marks the counters' versions (an exclusive one); a heartbeat asking
     for a counter's row between the two deadlocked with the change."""
     counters = (
-        Counter.objects.filter(service_id=service_id)
-        .select_related("service", "held_by")
-        .select_for_update()
-        .order_by("id")
+        Counter.objects.filter(service_id=service.pk).select_related("held_by").select_for_update().order_by("id")
     )
     if busy:
         counters = counters.annotate(busy=Exists(Ticket.objects.of_day().called().filter(counter_id=OuterRef("pk"))))
-    return list(counters)
+    counters = list(counters)
+    for counter in counters:
+        counter.service = service
+    return counters
 
 
 def open_counters(service_id: int, now: datetime) -> list[Counter]:
