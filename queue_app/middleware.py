@@ -129,7 +129,7 @@ class LocaleMiddleware:
     the language cookie, else the browser's Accept-Language, else LANGUAGE_CODE.
 
     Django's also looks for a language prefix in every path, twice a request, and asks whether
-    the URLconf has language patterns; that was a fifth of a trivial request's middleware."""
+    the URLconf has language patterns: work this site never needs, on every request."""
 
     def __init__(self, get_response):
         self.get_response = get_response

@@ -106,8 +106,8 @@ def claim_due(*, now: datetime | None = None, limit: int = 50, result: Round | N
             row.attempts + 1,
         )
         row.updated_at = now
-    # One plain UPDATE for them all (the rows are locked: attempts + 1 is what was read, plus
-    # one); bulk_update's CASE per row and field cost more CPU than the sending itself.
+    # One plain UPDATE for them all (the rows are locked, so attempts + 1 is what was read, plus
+    # one): bulk_update's CASE per row and field cost more CPU than sending the texts.
     fields = {"status": Status.SENDING, "claimed_until": until, "next_attempt_at": until, "updated_at": now}
     Notification.objects.filter(pk__in=[row.pk for row in claimed]).update(attempts=F("attempts") + 1, **fields)
     return claimed
