@@ -35,7 +35,7 @@ from .stats import summarize
 # deploy/nginx/queue.conf's `location /`, its busy answer and their http-level zone and maps, read
 # from the file, so the bench follows what ships.
 SHIPPED = {
-    "edge": re.compile(r"\n(limit_conn_zone .*?\nmap \$http_accept \$queue_busy_body \{.*?\n\})", re.S),
+    "edge": re.compile(r"\n(limit_conn_zone .*?\nmap \$queue_busy_type \$queue_busy_body \{.*?\n\})", re.S),
     "location": re.compile(r"\n(\s*location / \{\n\s*proxy_pass http://queue_web;.*?\n\s*\})", re.S),
     "busy": re.compile(r"\n(\s*location @queue_busy \{.*?\n\s*\})", re.S),
 }
@@ -63,7 +63,7 @@ def nginx_binary() -> str | None:
 
 
 def nginx_config(prefix: Path, port: int, upstream: int, connections: int) -> str:
-    text = (ROOT / "deploy/nginx/queue.conf").read_text()
+    text = (ROOT / "deploy/nginx/queue.conf").read_text(encoding="utf-8")
     found = {name: pattern.search(text) for name, pattern in SHIPPED.items()}
     if not all(found.values()):
         raise RuntimeError(f"deploy/nginx/queue.conf: no {', '.join(k for k, v in found.items() if not v)} block")
@@ -89,7 +89,9 @@ class Stack(Servers):
         self._spawn("wsgi", command, env)
         self.prefix = prefix = self.workdir / f"nginx-{queue_seconds}"
         prefix.mkdir()
-        (prefix / "nginx.conf").write_text(nginx_config(prefix, nginx_port, web_port, args.nginx_connections))
+        (prefix / "nginx.conf").write_text(
+            nginx_config(prefix, nginx_port, web_port, args.nginx_connections), encoding="utf-8"
+        )
         self._spawn("nginx", [nginx, "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-g", "daemon off;"])
         self.ports = [nginx_port]
         self.wait_healthy([web_port, nginx_port])

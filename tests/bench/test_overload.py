@@ -27,7 +27,7 @@ def test_nginx_accepts_the_configuration(tmp_path):
     nginx = overload.nginx_binary()
     if not nginx:
         pytest.skip("nginx is not installed (apt-get install nginx-light)")
-    (tmp_path / "nginx.conf").write_text(overload.nginx_config(tmp_path, 18400, 18401, 4096))
+    (tmp_path / "nginx.conf").write_text(overload.nginx_config(tmp_path, 18400, 18401, 4096), encoding="utf-8")
 
     checked = subprocess.run(
         [nginx, "-t", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")], capture_output=True, text=True

@@ -19,8 +19,10 @@ import urllib.request
 import pytest
 import yaml
 from django.conf import settings
+from django.utils import translation
 
 from bench import overload
+from queue_app import languages
 from queue_app.errors import Busy
 from queue_app.http import busy_body
 
@@ -42,7 +44,7 @@ needs_compose = pytest.mark.skipif(
 
 
 def read(path: str) -> str:
-    return (BASE_DIR / path).read_text()
+    return (BASE_DIR / path).read_text(encoding="utf-8")
 
 
 def env_example_names() -> list[str]:
@@ -351,13 +353,25 @@ def test_nginx_sheds_load_before_gunicorns_listen_queue_overflows(path):
 @pytest.mark.parametrize(
     "path", ["deploy/nginx/queue.conf", "deploy/nginx/docker-http.conf", "deploy/nginx/docker-https.conf"]
 )
-def test_nginx_words_its_busy_answer_as_the_app_does(path, db):
+def test_nginx_words_its_busy_answer_as_the_app_does_in_every_language(path, db):
     text = read(path)
-    body = nginx_block(text, "map $http_accept $queue_busy_body")
+    messages = nginx_block(text, 'map "$cookie_django_language:$http_accept_language" $queue_busy_message')
+    bodies = nginx_block(text, "map $queue_busy_type $queue_busy_body")
 
     assert 'limit_conn_zone "queue" zone=queue_requests:' in text
-    assert json.loads(re.search(r"\"~application/json\" '(.*)';", body)[1]) == busy_body()
-    assert f'default "{busy_body()["error"]}";' in body
+    for code in languages.shipped():
+        with translation.override(code):
+            said = busy_body()["error"]
+        # The picker's cookie first, then the browser's first language; English is the default.
+        assert f'"~^{code}:" "{said}";' in messages
+        if code != settings.LANGUAGE_CODE:
+            assert f'"~^[^:]*:\\s*{code}" "{said}";' in messages
+    with translation.override(settings.LANGUAGE_CODE):
+        english = busy_body()
+    assert f'default "{english["error"]}";' in messages
+    as_json = re.search(r"\"application/json\" '(.*)';", bodies)[1]
+    assert json.loads(as_json.replace("$queue_busy_message", english["error"])) == english
+    assert "default $queue_busy_message;" in bodies
 
 
 class HeldUpstream(http.server.BaseHTTPRequestHandler):
@@ -390,16 +404,17 @@ def test_past_the_limit_nginx_answers_busy_at_once_in_the_apps_shape(tmp_path, d
     config = overload.nginx_config(tmp_path, port, upstream.server_address[1], 64)
     # The shipped block, one request at the app at most: the second is past the limit.
     (tmp_path / "nginx.conf").write_text(
-        config.replace("limit_conn queue_requests 1024;", "limit_conn queue_requests 1;")
+        config.replace("limit_conn queue_requests 1024;", "limit_conn queue_requests 1;"), encoding="utf-8"
     )
     server = subprocess.Popen([nginx, "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf"), "-g", "daemon off;"])
     base = f"http://127.0.0.1:{port}"
 
-    def get(path, accept="text/html"):
+    def get(path, accept="text/html", language="en", cookie=""):
+        headers = {"Accept": accept, "Accept-Language": language}
+        if cookie:
+            headers["Cookie"] = f"django_language={cookie}"
         try:
-            with urllib.request.urlopen(
-                urllib.request.Request(base + path, headers={"Accept": accept}), timeout=10
-            ) as r:
+            with urllib.request.urlopen(urllib.request.Request(base + path, headers=headers), timeout=10) as r:
                 return r.status, r.headers, r.read().decode()
         except urllib.error.HTTPError as error:
             return error.code, error.headers, error.read().decode()
@@ -421,6 +436,11 @@ def test_past_the_limit_nginx_answers_busy_at_once_in_the_apps_shape(tmp_path, d
         assert json.loads(body) == busy_body()
         status, headers, body = get("/display/")
         assert (status, headers["Content-Type"], body) == (503, "text/plain; charset=utf-8", busy_body()["error"])
+        # In the patient's language: the picker's cookie, else the browser's.
+        with translation.override("hi"):
+            assert get("/display/", language="hi-IN,hi;q=0.9,en;q=0.5")[2] == busy_body()["error"]
+        with translation.override("es"):
+            assert json.loads(get("/queue/join/", "application/json", "ar", cookie="es")[2]) == busy_body()
 
         HeldUpstream.release.set()
         waiting.join(10)
