@@ -5,10 +5,10 @@ requests at the app change.
 
 For each HTTP_QUEUE_SECONDS value it starts gunicorn (deploy/gunicorn.conf.py, `--workers` sync
 workers) and nginx (`location /` and its busy answer as deploy/nginx/queue.conf has them, with the
-X-Request-Start stamp and the limit_conn cap) in a temporary folder, times `--probe` requests one
-at a time, then runs `--concurrency` clients in a closed loop for `--duration` s (each sends its
-next GET as soon as it has an answer, or with `--polite` after a 503's Retry-After) and waits for
-the last answers. Per run: answers by status, answer times (all, the 200s, the 503s), how many
+X-Request-Start stamp and the limit_conn cap, and queue-busy.conf) in a temporary folder, times
+`--probe` requests one at a time, then runs `--concurrency` clients in a closed loop for
+`--duration` s (each sends its next GET as soon as it has an answer, or with `--polite` after a
+503's Retry-After) and waits for the last answers. Per run: answers by status, answer times (all, the 200s, the 503s), how many
 200s the app wrote while their client already had nginx's 504 (work wasted), the worker's ms per
 200 and per 503 (the app's log), and the kernel's ListenOverflows (machine-wide).
 Database: MariaDB `--mysql-url`, created, migrated and dropped; Redis `--redis-url`, flushed.
@@ -32,10 +32,9 @@ from . import servers
 from .servers import PYTHON, ROOT, Servers, free_port
 from .stats import summarize
 
-# deploy/nginx/queue.conf's `location /`, its busy answer and their http-level zone and maps, read
-# from the file, so the bench follows what ships.
+# deploy/nginx/queue.conf's `location /` and its busy answer, read from the file, and the whole of
+# queue-busy.conf (their http-level zone and maps), so the bench follows what ships.
 SHIPPED = {
-    "edge": re.compile(r"\n(limit_conn_zone .*?\nmap \$queue_busy_type \$queue_busy_body \{.*?\n\})", re.S),
     "location": re.compile(r"\n(\s*location / \{\n\s*proxy_pass http://queue_web;.*?\n\s*\})", re.S),
     "busy": re.compile(r"\n(\s*location @queue_busy \{.*?\n\s*\})", re.S),
 }
@@ -74,6 +73,7 @@ def nginx_config(prefix: Path, port: int, upstream: int, connections: int) -> st
         upstream=upstream,
         connections=connections,
         nofile=nofile,
+        edge=(ROOT / "deploy/nginx/queue-busy.conf").read_text(encoding="utf-8"),
         **{k: v[1] for k, v in found.items()},
     )
 

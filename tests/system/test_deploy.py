@@ -163,7 +163,12 @@ def test_nginx_publishes_http_and_https_and_serves_the_static_volume(compose_pro
     assert mounts["/srv/www/static"] == "static"
     assert "static:/app/staticfiles:rw" in config["services"]["web"]["volumes"]
     # The files it mounts exist (a missing one would be created by Docker as an empty folder).
-    for target in ("/etc/nginx/conf.d/default.conf", "/etc/nginx/snippets/queue-locations.conf"):
+    targets = (
+        "/etc/nginx/conf.d/default.conf",
+        "/etc/nginx/conf.d/queue-busy.conf",
+        "/etc/nginx/snippets/queue-locations.conf",
+    )
+    for target in targets:
         assert (compose_project / mounts[target]).is_file(), target
 
 
@@ -353,8 +358,14 @@ def test_nginx_sheds_load_before_gunicorns_listen_queue_overflows(path):
 @pytest.mark.parametrize(
     "path", ["deploy/nginx/queue.conf", "deploy/nginx/docker-http.conf", "deploy/nginx/docker-https.conf"]
 )
-def test_nginx_words_its_busy_answer_as_the_app_does_in_every_language(path, db):
-    text = read(path)
+def test_every_site_takes_the_load_shedding_from_the_one_shared_file(path):
+    # At http level, so not in the site files themselves: a second copy would clash with it.
+    assert "limit_conn_zone" not in read(path) and "$queue_busy_message {" not in read(path)
+    assert "deploy/nginx/queue-busy.conf" in read(path)
+
+
+def test_nginx_words_its_busy_answer_as_the_app_does_in_every_language(db):
+    text = read("deploy/nginx/queue-busy.conf")
     messages = nginx_block(text, 'map "$cookie_django_language:$http_accept_language" $queue_busy_message')
     bodies = nginx_block(text, "map $queue_busy_type $queue_busy_body")
 
@@ -586,7 +597,9 @@ def test_nginx_accepts_the_configs(site, tmp_path):
     temp_paths += f" uwsgi_temp_path {tmp_path}/uwsgi; scgi_temp_path {tmp_path}/scgi;"
     (tmp_path / "nginx.conf").write_text(
         f"pid {tmp_path}/nginx.pid; error_log {tmp_path}/error.log; events {{}}\n"
-        f"http {{ access_log off; {temp_paths} include {tmp_path}/site.conf; }}\n"
+        # conf.d/ as Debian's and the image's nginx.conf include it, beside the site.
+        f"http {{ access_log off; {temp_paths} include {BASE_DIR}/deploy/nginx/queue-busy.conf; "
+        f"include {tmp_path}/site.conf; }}\n"
     )
 
     result = subprocess.run(
