@@ -8,9 +8,10 @@ workers) and nginx (`location /` and its busy answer as deploy/nginx/queue.conf 
 X-Request-Start stamp and the limit_conn cap, and queue-busy.conf) in a temporary folder, times
 `--probe` requests one at a time, then runs `--concurrency` clients in a closed loop for
 `--duration` s (each sends its next GET as soon as it has an answer, or with `--polite` after a
-503's Retry-After) and waits for the last answers. Per run: answers by status, answer times (all, the 200s, the 503s), how many
-200s the app wrote while their client already had nginx's 504 (work wasted), the worker's ms per
-200 and per 503 (the app's log), and the kernel's ListenOverflows (machine-wide).
+503's Retry-After) and waits for the last answers. Per run: answers by status, answer times (all,
+the 200s, the 503s), how many 200s the app wrote while their client already had nginx's 504 (work
+wasted), the worker's ms per 200 and per 503 (the app's log), and the kernel's ListenOverflows
+(machine-wide).
 Database: MariaDB `--mysql-url`, created, migrated and dropped; Redis `--redis-url`, flushed.
 Without nginx on the PATH (Debian: `apt-get install nginx-light`) it says so and exits 0.
 """
