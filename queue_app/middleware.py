@@ -2,6 +2,8 @@ import logging
 import time
 
 from django.conf import settings
+from django.contrib.messages.middleware import MessageMiddleware as DjangoMessageMiddleware
+from django.contrib.messages.storage import default_storage
 from django.contrib.sessions.exceptions import SessionInterrupted
 from django.contrib.sessions.middleware import SessionMiddleware as DjangoSessionMiddleware
 from django.db import DatabaseError
@@ -9,6 +11,7 @@ from django.http import JsonResponse
 from django.middleware.gzip import GZipMiddleware
 from django.utils import timezone, translation
 from django.utils.cache import patch_vary_headers
+from django.utils.functional import SimpleLazyObject, empty
 from django.utils.translation import gettext as _
 
 from .access import is_staff_user
@@ -183,6 +186,8 @@ class SlidingSessionMiddleware:
         # nothing is read again after a failure, when the database may be gone).
         if response.status_code >= 400 or not hasattr(request, "user"):
             return response
+        if getattr(request, "session", None) is None or request.session.session_key is None:
+            return response  # no session cookie, so nobody is logged in: the user is not loaded
         try:
             if request.user.is_authenticated:
                 now = int(timezone.now().timestamp())
@@ -211,10 +216,27 @@ class CompressionMiddleware(GZipMiddleware):
     def process_response(self, request, response):
         if not response.get("Content-Type", "").startswith(COMPRESSIBLE_TYPES):
             return response
+        if not response.streaming and len(response.content) < 200:
+            return response  # too short to gain, as Django's own first check says: no user to load
         try:
             staff = is_staff_user(getattr(request, "user", None))
         except DatabaseError:  # the session could not be read (database lost): as it is, then
             return response
         if staff:
             return response
+        return super().process_response(request, response)
+
+
+class MessageMiddleware(DjangoMessageMiddleware):
+    """Django's, with the message store built when a view or page first uses it. Most answers
+    (the API, the display's and the phones' reads) never do, and building the cookie and
+    session stores, with their signer, was a fixed cost on every request."""
+
+    def process_request(self, request):
+        request._messages = SimpleLazyObject(lambda: default_storage(request))
+
+    def process_response(self, request, response):
+        messages = getattr(request, "_messages", None)
+        if isinstance(messages, SimpleLazyObject) and messages._wrapped is empty:
+            return response  # never read nor added to: nothing to store, as Django's update() finds
         return super().process_response(request, response)

@@ -166,7 +166,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "queue_app.staff_devices.StaffDeviceMiddleware",  # trusts the browser a staff member logged in on
     "queue_app.middleware.SlidingSessionMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "queue_app.middleware.MessageMiddleware",  # Django's, with the store built on first use
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "queue_app.middleware.BusyMiddleware",
     "axes.middleware.AxesMiddleware",

@@ -5,6 +5,7 @@ import json
 
 import pytest
 from django.test import Client, RequestFactory
+from django.utils.functional import empty
 
 from queue_app import services
 from queue_app.http import busy_response, wants_json
@@ -78,3 +79,30 @@ def test_staff_answers_are_never_gzipped_as_they_echo_searches_next_to_patients_
         response = desk.get(path, HTTP_ACCEPT="application/json" if "tickets" in path else "text/html", **GZIP)
         assert response.status_code == 200, path
         assert not response.has_header("Content-Encoding"), path
+
+
+# --- what an answer that needs nobody costs -------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_an_answer_for_nobody_builds_no_user_session_or_message_store():
+    """The health check, the display's reads, the API's small answers: no session cookie, a short
+    JSON answer. Compression, the sliding staff session and messages each used to load the user
+    (and with it the session), or build the message store, on every such request."""
+    response = Client().get("/healthz/", HTTP_ACCEPT="application/json", **GZIP)
+    assert response.status_code == 200 and not response.has_header("Content-Encoding")
+    request = response.wsgi_request
+    assert request.user._wrapped is empty
+    assert request._messages._wrapped is empty
+    assert not hasattr(request.session, "_session_cache")
+
+
+@pytest.mark.django_db
+def test_a_message_added_by_a_view_is_still_stored_and_shown_on_the_next_page(opd, patient):
+    phone = PhoneBrowser()
+    phone.sign_in(patient.phone)
+    ticket, *_ = services.join(patient=patient, service=opd)
+    left = phone.form("/dashboard/", {"ticket": ticket.pk})
+    assert left.status_code == 302
+    page = phone.get(left["Location"]).content.decode()
+    assert "You left the queue for <bdi>OPD</bdi>." in page
