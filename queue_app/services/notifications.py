@@ -23,6 +23,17 @@ MOVE_NEWS = frozenset({"moved", "pool", "recalled", "moved_service"})
 # What write_owed needs of the service (read with its new version in one query by publish_change).
 SERVICE_FIELDS = ("pk", "version", "notify_near_at", "per_counter_lines", "priority_streak", "priority_calls_in_a_row")
 
+# What write_owed and text() read of a ticket: its code and status, its patient's number and
+# language, its counter's and service's names. The columns of four tables cost more to compile.
+TEXT_FIELDS = (
+    "queue_id",
+    "status",
+    "patient__phone",
+    "patient__language",
+    "counter__counter_name",
+    "service__service_name",
+)
+
 
 def write_owed(*, service: Service, ticket_events=(), lines: Lines | None = None, before: Lines | None = None) -> int:
     """Write the outbox rows the change of the service's queue owes (call inside the change, the
@@ -51,6 +62,7 @@ def write_owed(*, service: Service, ticket_events=(), lines: Lines | None = None
     tickets = (
         Ticket.objects.filter(pk__in=ids, notify=True, patient__phone__isnull=False)
         .select_related("patient", "counter", "service")
+        .only(*TEXT_FIELDS)
         .annotate(
             had_near=Exists(rows.filter(kind=Kind.NEAR)),
             had_called=Exists(rows.filter(kind=Kind.CALLED)),

@@ -14,8 +14,9 @@ from twilio.http import HttpClient
 from twilio.http.response import Response
 
 from queue_app import services
-from queue_app.models import Notification, Ticket
-from queue_app.services import sending
+from queue_app.bidi import isolate
+from queue_app.models import Notification, Patient, Service, Ticket
+from queue_app.services import notifications, sending
 from queue_app.services.notifications import set_notify
 from queue_app.sms import locmem
 from queue_app.sms.twilio import SmsBackend as TwilioBackend
@@ -73,6 +74,22 @@ def test_a_join_behind_the_front_owes_nothing_and_reads_nothing_for_texts(opd, c
         services.join(patient=newcomer, service=opd)
     assert len(rows("near")) == 3
     assert not any("queue_app_notification" in q["sql"] for q in queries.captured_queries)
+
+
+def test_the_texts_owed_read_their_tickets_once_whatever_their_number(opd, counters):
+    """Each text names its ticket, service and counter, in its patient's language: all read with
+    the tickets in one query (only the columns the texts use), none fetched again one by one."""
+    tickets = join_all(opd, PatientFactory.create_batch(4))
+    Patient.objects.filter(pk=tickets[1].patient_id).update(language="es")
+    Notification.objects.all().delete()
+    service = Service.objects.only(*notifications.SERVICE_FIELDS).get(pk=opd.pk)
+    with CaptureQueriesContext(connection) as queries:
+        assert notifications.write_owed(service=service) == 3  # the three at the front (threshold 2)
+    assert len(queries) == 3  # the line, the tickets with all their texts say, one insert
+    spanish = Notification.objects.get(ticket=tickets[1])
+    said = f"Su turno está cerca: turno {isolate(tickets[1].queue_id)} ({isolate('OPD')}), 1 por delante."
+    assert said in spanish.body  # outside GSM-7, so its values are isolated (notifications.text)
+    assert spanish.to == tickets[1].patient.phone
 
 
 def test_a_join_that_hands_out_the_waiting_pool_tells_the_new_front(opd, staff):
