@@ -1,11 +1,13 @@
 """How join and serve_next cost grows with the queue: in-process, no server, no network.
 
-    .venv/bin/python -m bench.scaling [--db sqlite|mysql] [--sizes 0,300,1000,3000] [--ops 30]
+    .venv/bin/python -m bench.scaling [--db sqlite|mysql] [--sizes 0,300,1000,3000] [--ops 30] [--sql-cost]
 
 For each queue size it fills the service's waiting queue to that size (through services.join),
-then times `--ops` joins and `--ops` serve_next calls, counts their queries and measures the
-event payloads they publish (bytes per change, summed over groups). It is the evidence for
-"per-request query count constant" and shows what grows instead: rows read and bytes built.
+then times `--ops` joins and `--ops` serve_next calls (wall time, and the CPU of the thread running
+them: the text sender's thread is not in it), counts their queries
+and measures the event payloads they publish (bytes per change, summed over groups). It is the
+evidence for "per-request query count constant" and shows what grows instead: rows read and
+bytes built. `--sql-cost` adds the CPU Django spends compiling each statement (bench.sql_cost).
 """
 
 import argparse
@@ -14,6 +16,7 @@ import os
 import shutil
 import tempfile
 import time
+from contextlib import nullcontext
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -28,6 +31,7 @@ def main(argv=None) -> int:
     parser.add_argument("--sizes", default="0,300,1000,3000")
     parser.add_argument("--ops", type=int, default=30)
     parser.add_argument("--counters", type=int, default=4)
+    parser.add_argument("--sql-cost", action="store_true", help="the CPU spent compiling each statement")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
     workdir = Path(tempfile.mkdtemp(prefix="queue-scaling-"))
@@ -52,7 +56,7 @@ def main(argv=None) -> int:
         import django
 
         django.setup()
-        print(json.dumps(_measure(sizes, args.ops, args.counters), indent=2))
+        print(json.dumps(_measure(sizes, args.ops, args.counters, sql_cost=args.sql_cost), indent=2))
     finally:
         try:
             from django.db import connections
@@ -66,7 +70,7 @@ def main(argv=None) -> int:
     return 0
 
 
-def _measure(sizes: list[int], ops: int, counter_count: int) -> list[dict]:
+def _measure(sizes: list[int], ops: int, counter_count: int, *, sql_cost: bool = False) -> list[dict]:
     from datetime import time as clock
 
     from django.db import connection
@@ -74,6 +78,8 @@ def _measure(sizes: list[int], ops: int, counter_count: int) -> list[dict]:
 
     from queue_app import events, services
     from queue_app.models import Counter, Patient, Service, Staff
+
+    from .sql_cost import SqlCost
 
     sent = []
     events.send = lambda messages, positions_of=(): sent.append(
@@ -104,19 +110,24 @@ def _measure(sizes: list[int], ops: int, counter_count: int) -> list[dict]:
             ("join", lambda i: services.join(patient=next(patients), service=service)),
             ("serve_next", lambda i: services.serve_next(counter=counters[i % len(counters)], by=None)),
         ):
-            times, queries = [], []
+            times, queries, cpu_ns = [], [], 0
             sent.clear()
-            for i in range(ops):
-                with CaptureQueriesContext(connection) as captured:
-                    started = time.perf_counter()
-                    action(i)
-                    times.append((time.perf_counter() - started) * 1000)
-                queries.append(len(captured))
+            with SqlCost() if sql_cost else nullcontext() as cost:
+                for i in range(ops):
+                    with CaptureQueriesContext(connection) as captured:
+                        started, cpu_started = time.perf_counter(), time.thread_time_ns()
+                        action(i)
+                        times.append((time.perf_counter() - started) * 1000)
+                        cpu_ns += time.thread_time_ns() - cpu_started
+                    queries.append(len(captured))
             row[name] = {
                 "ms": summarize(times),
+                "cpu_ms_per_op": round(cpu_ns / ops / 1e6, 3),
                 "queries": sorted(set(queries)),
                 "event_bytes_per_change": round(sum(sent) / max(1, len(sent))),
             }
+            if cost is not None:
+                row[name]["sql_compile"] = {"ms_per_op": cost.total_ms(per=ops), "statements": cost.statements(per=ops)}
         # joins added `ops`, serve_next removed `ops`: the queue is back to `size`
         results.append(row)
     return results

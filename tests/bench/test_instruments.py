@@ -203,3 +203,46 @@ def test_threads_that_start_and_end_within_the_window_are_still_counted():
 
     counted, spent, _window = _cpu_between(threads)
     assert counted >= 0.8 * spent
+
+
+# --- what building SQL costs (bench.sql_cost, bench.scaling --sql-cost) -----------------------
+
+
+@pytest.mark.django_db
+def test_sql_cost_times_each_statement_with_its_subqueries_and_restores_django(opd):
+    from django.db.models import Exists, OuterRef
+    from django.db.models.sql import compiler
+
+    from bench.sql_cost import SqlCost
+    from queue_app.models import Notification, Ticket
+
+    stock = compiler.SQLCompiler.as_sql
+    with SqlCost() as cost:
+        list(Ticket.objects.annotate(texted=Exists(Notification.objects.filter(ticket=OuterRef("pk")))))
+        # Another thread's statements (the text sender's, in a server) are not this thread's cost.
+        elsewhere = threading.Thread(target=_compile_a_read_on_another_thread)
+        elsewhere.start(), elsewhere.join()
+    [read] = cost.statements()
+    assert read["sql"].startswith("SELECT … FROM ") and "queue_app_ticket" in read["sql"][:40]
+    assert read["compiles"] == 1 and read["ms"] > 0  # the EXISTS counted in it, not on its own
+    assert cost.total_ms() == read["ms"]
+    assert compiler.SQLCompiler.as_sql is stock
+
+
+def _compile_a_read_on_another_thread():
+    from queue_app.models import Service
+
+    str(Service.objects.filter(pk=1).query)  # compiles the SELECT, runs nothing
+
+
+@pytest.mark.django_db
+def test_scaling_reports_cpu_and_the_compile_share_of_a_change(monkeypatch):
+    from bench import scaling
+    from queue_app import events
+
+    monkeypatch.setattr(events, "send", events.send)  # _measure replaces it; restored after the test
+    [row] = scaling._measure([0], 2, 1, sql_cost=True)
+    for operation in ("join", "serve_next"):
+        measured = row[operation]
+        assert 0 < measured["sql_compile"]["ms_per_op"] < measured["cpu_ms_per_op"]
+        assert any("INSERT INTO" in s["sql"] for s in measured["sql_compile"]["statements"]), operation
