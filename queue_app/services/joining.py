@@ -47,12 +47,13 @@ def join(
     key = Ticket.make_active_key(service_id=service.pk, patient_id=patient.pk, name=name)
     if by is None:
         _lock_phone(patient)
-    # One read: the ticket this join may already hold, and the phone's active tickets of today.
+    # One read: the ticket this join may already hold, and the phone's active tickets of today
+    # (small rows: the whole ticket is read only when this join is a repeat, to answer with it).
     held = Ticket.objects.filter(Q(active_key=key) | Q(patient=patient, service_date=today, status__in=ACTIVE))
-    held = list(held.select_related("service", "counter"))
-    existing = next((t for t in held if t.active_key == key), None)
+    held = list(held.values_list("pk", "active_key", "patient_id", "service_date", "status"))
+    existing = next((pk for pk, active_key, *_ in held if active_key == key), None)
     if existing is not None:
-        return existing, False
+        return Ticket.objects.select_related("service", "counter").get(pk=existing), False
     if not service.is_active:
         raise ServiceUnavailable(_("%(service)s is not available at the moment.") % isolated(service=service))
     if not service.is_offered_on(today):
@@ -61,7 +62,7 @@ def join(
             % {**isolated(service=service), "days": service.days_display()}
         )
     if by is None:
-        _check_ticket_limit(sum(t.patient_id == patient.pk and t.service_date == today and t.is_active for t in held))
+        _check_ticket_limit(sum(p == patient.pk and d == today and status in ACTIVE for _, _, p, d, status in held))
         if priority is not None and not priority.self_declare:
             raise InvalidInput(
                 _("“%(priority)s” is given by staff: please ask at reception.") % {"priority": priority},

@@ -64,12 +64,15 @@ def test_sequence_widens_past_999(opd, counters, patients):
     assert ticket.queue_id.startswith("OPD_1000_")
 
 
-def test_joining_twice_returns_the_active_ticket(opd, counters, patient):
+def test_joining_twice_returns_the_active_ticket(opd, counters, patient, django_assert_num_queries):
     first, created = services.join(patient=patient, service=opd)
     again, created_again = services.join(patient=patient, service=opd)
     assert created and not created_again
     assert again.pk == first.pk
     assert Ticket.objects.count() == 1
+    with django_assert_num_queries(0):  # whole, with what its answer shows (the join read small rows)
+        assert (again.queue_id, str(again.service), again.counter_id) == (first.queue_id, "OPD", first.counter_id)
+        assert str(again.counter) == str(first.counter)
 
 
 def test_a_patient_may_hold_one_ticket_per_service(opd, lab, counters, patient):
