@@ -4,10 +4,10 @@
 
 For each queue size it fills the service's waiting queue to that size (through services.join),
 then times `--ops` joins and `--ops` serve_next calls (wall time, and the CPU of the thread running
-them: the text sender's thread is not in it), counts their queries
-and measures the event payloads they publish (bytes per change, summed over groups). It is the
-evidence for "per-request query count constant" and shows what grows instead: rows read and
-bytes built. `--sql-cost` adds the CPU Django spends compiling each statement (bench.sql_cost).
+them: the text sender's thread is not in it), counts their queries and measures the event
+payloads they publish (bytes per change, summed over groups). It is the evidence for "per-request
+query count constant" and shows what grows instead: rows read and bytes built. `--sql-cost` adds
+the CPU Django spends compiling each statement (bench.sql_cost).
 """
 
 import argparse
