@@ -25,8 +25,20 @@ if [ ${#need[@]} -gt 0 ]; then
   echo "Installing system packages: ${need[*]}"
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}"
+  # Another apt (a new machine's automatic updates, say) may hold apt's locks for a while: wait
+  # for it, up to 10 minutes, rather than fail. `update` has no lock timeout of its own.
+  for try in $(seq 120); do
+    if errors=$($sudo apt-get update -qq 2>&1 >/dev/null); then break; fi
+    case "$errors" in
+      *"Could not get lock"*) ;;
+      *) echo "$errors" >&2; exit 1 ;;
+    esac
+    [ "$try" -lt 120 ] || { echo "$errors" >&2; exit 1; }
+    [ "$try" -gt 1 ] || echo "Waiting for another apt to finish..."
+    sleep 5
+  done
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
+    -o DPkg::Lock::Timeout=600 "${need[@]}"
 fi
 
 if [ ! -x .venv/bin/python ]; then
