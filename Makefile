@@ -15,7 +15,7 @@ run: setup
 	DEBUG=$${DEBUG:-1} $(PY) manage.py migrate --noinput
 	DEBUG=$${DEBUG:-1} $(PY) manage.py seed_demo
 	@DEBUG=$${DEBUG:-1} PORT=$(PORT) $(PY) scripts/print_urls.py
-	DEBUG=$${DEBUG:-1} exec .venv/bin/daphne --verbosity 0 -b 0.0.0.0 -p $(PORT) queue_system.asgi:application
+	DEBUG=$${DEBUG:-1} exec $(PY) -m queue_system.asgi_server --verbosity 0 -b 0.0.0.0 -p $(PORT) queue_system.asgi:application
 
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)

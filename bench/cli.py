@@ -85,6 +85,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     g.add_argument(
         "--daphne-verbosity", type=int, default=0, help="daphne -v (1 adds Daphne's own access log line per request)"
     )
+    g.add_argument(
+        "--daphne-loop",
+        choices=("uvloop", "asyncio"),
+        default="uvloop",
+        help="uvloop: Daphne as shipped (queue_system.asgi_server); asyncio: plain `daphne`, its own loop "
+        "(a baseline without the launcher always runs plain daphne)",
+    )
     g = p.add_argument_group("clients")
     g.add_argument(
         "--patients", type=int, default=50, help="P patients: send_otp, verify, join, keep ?ticket= socket (default 50)"

@@ -232,6 +232,12 @@ class Servers:
             raise RuntimeError("--http-limit and --what-if patch the ASGI application: not with --server gunicorn")
         return "queue_system.wsgi:application"
 
+    def _daphne_module(self) -> str:
+        """Daphne on uvloop as the product ships it, or plain Daphne (--daphne-loop asyncio, and a
+        baseline commit from before the launcher)."""
+        launcher = self.root / "queue_system/asgi_server.py"
+        return "queue_system.asgi_server" if self.cfg.daphne_loop == "uvloop" and launcher.exists() else "daphne"
+
     def _spawn(self, name: str, command: list[str], env: dict | None = None, pass_fds=()) -> None:
         log_path = self.workdir / f"{name}-{len(self.processes)}.log"
         self.logs.append(log_path)
@@ -266,6 +272,7 @@ class Servers:
             experiment = self.cfg.http_limit or self.cfg.what_if
             app = "bench.asgi:application" if experiment else "queue_system.asgi:application"
             common = ["-v", str(self.cfg.daphne_verbosity), app]
+            daphne = self._daphne_module()
             env = {}
             pass_fds = ()
             if layout == "reuseport":
@@ -279,7 +286,7 @@ class Servers:
                     "sh",
                     PYTHON,
                     "-m",
-                    "daphne",
+                    daphne,
                     "-e",
                     "systemd:domain=INET:index=0",
                     *common,
@@ -289,7 +296,7 @@ class Servers:
             else:
                 port = free_port()
                 self.ports.append(port)
-                command = [PYTHON, "-m", "daphne", "-e", f"tcp:port={port}:interface=127.0.0.1:backlog=2048", *common]
+                command = [PYTHON, "-m", daphne, "-e", f"tcp:port={port}:interface=127.0.0.1:backlog=2048", *common]
             if self.cfg.server == "uvicorn":
                 if layout == "reuseport":
                     raise RuntimeError("--server uvicorn runs with --layout ports")

@@ -7,9 +7,10 @@
 `start_live_server` registers the stop (SIGTERM, then SIGKILL) with the requesting fixture's or
 test's finalizers; when a test failed, or the server died, the end of the server's log is printed
 to the terminal. The log file (the process's stdout and stderr) stays in the test's tmp_path.
-The server runs as in production: `daphne --verbosity 0 queue_system.asgi:application`, or with
-`server="gunicorn"` production's HTTP server, `gunicorn -c deploy/gunicorn.conf.py
-queue_system.wsgi:application` (two workers unless the environment names WEB_CONCURRENCY).
+The server runs as in production: Daphne on uvloop, `python -m queue_system.asgi_server
+--verbosity 0 queue_system.asgi:application`, or with `server="gunicorn"` production's HTTP
+server, `gunicorn -c deploy/gunicorn.conf.py queue_system.wsgi:application` (two workers unless
+the environment names WEB_CONCURRENCY).
 
 Environments (all start from `clean_env`: nothing leaks in from the shell or a .env file):
 - `shared_test_env()`: a server working on the test process's own database (pytest-django's
@@ -187,7 +188,7 @@ class LiveServer:
             command = [
                 sys.executable,
                 "-m",
-                "daphne",
+                "queue_system.asgi_server",  # Daphne on uvloop, as production starts it
                 *self.daphne_options,
                 "--bind",
                 LOOPBACK,

@@ -145,7 +145,8 @@ def test_compose_serves_http_with_gunicorn_and_websockets_with_daphne_from_one_i
 
     assert "command" not in web  # the image's: gunicorn (test_the_dockerfile_runs_gunicorn_...)
     assert ws["image"] == web["image"]
-    assert ws["command"][:3] == ["daphne", "--verbosity", "0"] and ws["command"][-1] == "queue_system.asgi:application"
+    daphne_on_uvloop = ["python", "-m", "queue_system.asgi_server", "--verbosity", "0"]
+    assert ws["command"][:5] == daphne_on_uvloop and ws["command"][-1] == "queue_system.asgi:application"
     assert ws["environment"]["MIGRATE_ON_START"] == "0"  # the web replicas migrate
     assert ws["depends_on"]["web"]["condition"] == "service_healthy"
     assert "deploy/healthcheck.py" in ws["healthcheck"]["test"]
@@ -625,7 +626,10 @@ def test_nginx_accepts_the_configs(site, tmp_path):
 def test_the_systemd_ws_unit_runs_one_daphne_per_port_on_loopback_as_an_unprivileged_user():
     unit = read("deploy/systemd/queue-ws@.service")
 
-    assert re.search(r"^ExecStart=\S+/daphne --verbosity 0 --bind 127\.0\.0\.1 --port %i queue_system", unit, re.M)
+    daphne_on_uvloop = r"\S+/python -m queue_system\.asgi_server"
+    assert re.search(
+        rf"^ExecStart={daphne_on_uvloop} --verbosity 0 --bind 127\.0\.0\.1 --port %i queue_system", unit, re.M
+    )
     assert re.search(r"^User=queue$", unit, re.M)
     assert re.search(r"^EnvironmentFile=/etc/queue-system/env$", unit, re.M)
     assert re.search(r"^Requires=queue-prestart\.service$", unit, re.M)
@@ -656,7 +660,7 @@ def test_the_systemd_units_pass_systemd_analyze_verify(tmp_path):
     # The units point at /srv/queue and /etc/queue-system: rebuild those paths under tmp_path.
     root = tmp_path / "srv"
     (root / ".venv/bin").mkdir(parents=True)
-    for tool in ("daphne", "gunicorn", "python"):
+    for tool in ("gunicorn", "python"):
         (root / ".venv/bin" / tool).symlink_to(BASE_DIR / ".venv/bin" / tool)
     (tmp_path / "env").write_text("DEBUG=0\n")
     units = tmp_path / "units"

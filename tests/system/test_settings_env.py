@@ -104,8 +104,9 @@ def test_a_misconfiguration_stops_with_one_line_naming_the_variable(variable, va
 
 def test_daphne_stops_with_one_line_naming_the_variable(tmp_path):
     """The server the Dockerfile and systemd start fails the same way, before listening."""
+    daphne_on_uvloop = [sys.executable, "-m", "queue_system.asgi_server"]
     result = subprocess.run(
-        [sys.executable, "-m", "daphne", "--verbosity", "0", "--port", "0", "queue_system.asgi:application"],
+        [*daphne_on_uvloop, "--verbosity", "0", "--port", "0", "queue_system.asgi:application"],
         cwd=BASE_DIR,
         env=production_env(TIME_ZONE="Mars/Olympus_Mons"),
         capture_output=True,
