@@ -77,9 +77,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     g.add_argument(
         "--what-if",
         default="",
-        help="what-if code changes, comma list: fast-dispatch (broadcasts skip Channels' per-message DB hop), "
-        "shielded-send (events still go out when the client disconnected mid-request), "
-        "switch-interval-<ms> (sys.setswitchinterval in the servers)",
+        help="what-if code changes, comma list: switch-interval-<ms> (sys.setswitchinterval in the servers)",
     )
     g.add_argument("--http-limit", type=int, default=0, help="what-if: at most N HTTP requests in the app per process")
     g.add_argument(
@@ -152,6 +150,9 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--profile", help="phase to record with py-spy (e.g. http or sustained); stacks land beside the JSON"
     )
     args = p.parse_args(argv)
+    unknown = [name for name in args.what_if.split(",") if name.strip() and not name.startswith("switch-interval-")]
+    if unknown:
+        p.error(f"--what-if: unknown experiment {', '.join(unknown)} (switch-interval-<ms>)")
     if args.tiny:
         tiny = {
             "patients": 5,

@@ -15,6 +15,7 @@ from django.conf import settings
 from django.urls import reverse
 
 from bench import procstat
+from bench.cli import parse_args
 from bench.client import Recorder, Result
 from bench.report import _endpoint_rows
 from queue_app import services
@@ -246,3 +247,10 @@ def test_scaling_reports_cpu_and_the_compile_share_of_a_change(monkeypatch):
         measured = row[operation]
         assert 0 < measured["sql_compile"]["ms_per_op"] < measured["cpu_ms_per_op"]
         assert any("INSERT INTO" in s["sql"] for s in measured["sql_compile"]["statements"]), operation
+
+
+def test_the_bench_refuses_an_experiment_it_does_not_know():
+    """A what-if the product has since adopted (or a typo) must not run as if it were measured."""
+    assert parse_args(["--what-if", "switch-interval-1"]).what_if == "switch-interval-1"
+    with pytest.raises(SystemExit):
+        parse_args(["--what-if", "fast-dispatch"])
