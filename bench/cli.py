@@ -150,7 +150,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         "--profile", help="phase to record with py-spy (e.g. http or sustained); stacks land beside the JSON"
     )
     args = p.parse_args(argv)
-    unknown = [name for name in args.what_if.split(",") if name.strip() and not name.startswith("switch-interval-")]
+    unknown = [n for n in map(str.strip, args.what_if.split(",")) if n and not n.startswith("switch-interval-")]
     if unknown:
         p.error(f"--what-if: unknown experiment {', '.join(unknown)} (switch-interval-<ms>)")
     if args.tiny:
