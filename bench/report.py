@@ -65,12 +65,20 @@ def _baseline(result: dict) -> list[str]:
     return out
 
 
+def _daphne_loop(cfg: dict) -> str:
+    """Which loop Daphne ran on (results from before --daphne-loop ran plain Daphne: asyncio)."""
+    if cfg.get("server") == "uvicorn":
+        return ""
+    return f"Daphne on {cfg.get('daphne_loop', 'asyncio')}, "
+
+
 def table(result: dict) -> str:
     meta = result["meta"]
     cfg = meta["config"]
     out = [
         f"queue bench  {meta['started_at']}  git {meta.get('git')}  {cfg['db']} + {cfg['layer']}, "
         f"{cfg['processes']} {cfg.get('server', 'daphne')} process(es) ({cfg['layout']}), "
+        f"{_daphne_loop(cfg)}"
         f"P={cfg['patients']} C={cfg['counters']} "
         f"D={cfg['displays']}  load avg {meta['loadavg_start']} -> {meta.get('loadavg_end')}  "
         f"python speed {meta.get('python_speed_ms')} ms",

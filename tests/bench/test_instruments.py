@@ -17,7 +17,7 @@ from django.urls import reverse
 from bench import procstat
 from bench.cli import parse_args
 from bench.client import Recorder, Result
-from bench.report import _endpoint_rows
+from bench.report import _daphne_loop, _endpoint_rows
 from queue_app import services
 
 from ..conftest import ON_MYSQL
@@ -254,3 +254,9 @@ def test_the_bench_refuses_an_experiment_it_does_not_know():
     assert parse_args(["--what-if", "switch-interval-1"]).what_if == "switch-interval-1"
     with pytest.raises(SystemExit):
         parse_args(["--what-if", "fast-dispatch"])
+
+
+def test_the_report_says_which_loop_daphne_ran_on():
+    assert _daphne_loop({"server": "gunicorn", "daphne_loop": "uvloop"}) == "Daphne on uvloop, "
+    assert _daphne_loop({"server": "daphne"}) == "Daphne on asyncio, "  # a result from before --daphne-loop
+    assert _daphne_loop({"server": "uvicorn", "daphne_loop": "uvloop"}) == ""  # no Daphne in that run
