@@ -9,7 +9,6 @@ from ..liveserver import BASE_DIR, clean_env, migrated_sqlite, start_live_server
 
 
 def test_daphnes_twisted_reactor_runs_on_a_uvloop_loop():
-    # A process of its own: Daphne makes its loop once, as it is first imported.
     script = (
         "from queue_system import asgi_server\n"
         "assert asgi_server.use_uvloop()\n"
@@ -18,16 +17,17 @@ def test_daphnes_twisted_reactor_runs_on_a_uvloop_loop():
         "assert isinstance(daphne.server.twisted_loop, uvloop.Loop), daphne.server.twisted_loop\n"
         "assert reactor._asyncioEventloop is daphne.server.twisted_loop\n"
     )
-    result = subprocess.run([sys.executable, "-c", script], cwd=BASE_DIR, capture_output=True, text=True, timeout=60)
-
-    assert result.returncode == 0, result.stderr
+    assert_runs(script)
 
 
 def test_plain_daphne_keeps_asyncios_own_loop():
     """What the launcher changes: without it, Daphne's loop is asyncio's (the bench's baseline)."""
-    script = "import asyncio, daphne.server\nassert type(daphne.server.twisted_loop).__module__.startswith('asyncio')\n"
-    result = subprocess.run([sys.executable, "-c", script], cwd=BASE_DIR, capture_output=True, text=True, timeout=60)
+    assert_runs("import daphne.server\nassert type(daphne.server.twisted_loop).__module__.startswith('asyncio')\n")
 
+
+def assert_runs(script: str) -> None:
+    """`script` in a Python process of its own: Daphne makes its loop once, as it is first imported."""
+    result = subprocess.run([sys.executable, "-c", script], cwd=BASE_DIR, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
 
 
