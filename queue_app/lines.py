@@ -9,6 +9,7 @@ from datetime import datetime
 
 from .models import MAX_ID, Counter, Service, Ticket, service_day
 from .ordering import Place, line
+from .statements import remembered
 
 # What a staff list shows of a waiting ticket, besides its place.
 ROW_FIELDS = (
@@ -26,16 +27,20 @@ ROW_FIELDS = (
 
 def places(service_id: int, *, day=None) -> list[tuple[Place, int, int | None]]:
     """The service's waiting tickets of the day: (place, number, expected counter id), one query."""
-    rows = (
+    return [
+        (Place(id=pk, joined_at=joined, rank=rank or 0, emergency=bool(emergency)), number, counter_id)
+        for pk, joined, rank, emergency, number, counter_id in _waiting(service_id, day or service_day())
+    ]
+
+
+@remembered
+def _waiting(service_id: int, day):
+    return (
         Ticket.objects.of_day(day)
         .waiting()
         .filter(service_id=service_id)
         .values_list("id", "joined_at", "priority__rank", "priority__is_emergency", "number", "counter_id")
     )
-    return [
-        (Place(id=pk, joined_at=joined, rank=rank or 0, emergency=bool(emergency)), number, counter_id)
-        for pk, joined, rank, emergency, number, counter_id in rows
-    ]
 
 
 class Lines:

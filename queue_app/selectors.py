@@ -20,6 +20,7 @@ from . import estimates, payloads
 from .desk_search import DESK_LIST_LIMIT, MAX_QUERY, today_tickets  # noqa: F401
 from .lines import Lines, service_lines, staff_rows
 from .models import Counter, QueueHistory, Service, Staff, Ticket, parse_id, service_day
+from .statements import remembered
 from .versions import StateVersions, forget_versions, remembered_versions, service_version, state_versions  # noqa: F401
 from .waits import (  # noqa: F401
     MINUTES_MEMO_SECONDS,
@@ -135,10 +136,9 @@ def queue_state(
     if serving is not None:
         state.serving = {c: row for c, row in serving.items() if rows_for is None or c in rows_for}
     else:
-        called = _active_today(service_ids=service_ids).called()
-        if rows_for is not None:
-            called = called.filter(counter_id__in=list(rows_for))
-        for row in called.order_by("called_at", "id").values(*SERVING_FIELDS):
+        service_ids = tuple(service_ids) if service_ids is not None else None
+        rows_for = tuple(sorted(rows_for)) if rows_for is not None else None
+        for row in _serving_rows(service_ids, service_day(), rows_for):
             state.serving[row["counter_id"]] = row
     if limit and rows_for and any(state.totals.values()):
         if lines is None:
@@ -152,6 +152,14 @@ def queue_state(
             for counter, ids in heads.items():
                 state.waiting[counter] = [rows[pk] for pk in ids if pk in rows]
     return state
+
+
+@remembered
+def _serving_rows(service_ids: tuple | None, day, rows_for: tuple | None):
+    called = _active_today(service_ids=service_ids, day=day).called()
+    if rows_for is not None:
+        called = called.filter(counter_id__in=rows_for)
+    return called.order_by("called_at", "id").values(*SERVING_FIELDS)
 
 
 def queue_numbers(service_id: int, lines: Lines | None = None) -> dict:

@@ -11,6 +11,7 @@ from ..errors import CounterNotOpen, NobodyWaiting, NoCurrentTicket, StaleAction
 from ..lines import Lines, counter_streaks
 from ..models import Counter, QueueHistory, Staff, Ticket, service_day
 from ..ordering import streak_after_call
+from ..statements import remembered
 from .changes import finish, history, lock_service, log_transition, publish_change, queue_change
 from .placement import service_counters
 
@@ -39,15 +40,20 @@ def current_ticket(counter: Counter) -> Ticket | None:
 def called_at(counters: list[Counter]) -> list[Ticket]:
     """The tickets called today at the counters, earliest first (one query, a row per counter).
     Each ticket's service is its counter's, when the counter has it in hand."""
-    called = Ticket.objects.of_day().called().filter(counter__in=[c.pk for c in counters])
     services = {c.service_id: c.service for c in counters if Counter.service.is_cached(c)}
-    if not services:
-        called = called.select_related("service")
-    tickets = list(called.select_related("priority").order_by("called_at", "id"))
+    tickets = _called(tuple(c.pk for c in counters), service_day(), with_service=not services)
     for ticket in tickets:
         if ticket.service_id in services:
             ticket.service = services[ticket.service_id]
     return tickets
+
+
+@remembered
+def _called(counter_ids: tuple, day, *, with_service: bool):
+    called = Ticket.objects.of_day(day).called().filter(counter__in=counter_ids).select_related("priority")
+    if with_service:
+        called = called.select_related("service")
+    return called.order_by("called_at", "id")
 
 
 def _counter(counter: Counter) -> Counter:

@@ -21,6 +21,7 @@ from .. import events, selectors
 from ..errors import Busy, UnknownService
 from ..lines import Lines
 from ..models import Counter, QueueHistory, Service, ServiceClosedDate, Staff, Ticket
+from ..statements import remembered
 from . import housekeeping, notifications
 
 log = logging.getLogger("queue.transitions")
@@ -63,16 +64,22 @@ def lock_service(service_id: int, *, closed_on: date | None = None) -> Service:
     A new day's first change expires the earlier days' open tickets first. `closed_on`: a day
     whose closed date (a holiday) the row is read with, as `service.closed_days[day]`."""
     housekeeping.rollover_if_new_day()
-    rows = Service.objects.select_for_update().filter(pk=service_id)
+    rows = _locked_service(service_id, closed_on)
+    if not rows:
+        raise UnknownService()
+    service = rows[0]
+    service.closed_days = {closed_on: service.closed_that_day} if closed_on is not None else {}
+    return service
+
+
+@remembered
+def _locked_service(service_id: int, closed_on: date | None):
+    rows = Service.objects.select_for_update().filter(pk=service_id).order_by()
     if closed_on is not None:
         rows = rows.annotate(
             closed_that_day=Exists(ServiceClosedDate.objects.filter(service=OuterRef("pk"), date=closed_on))
         )
-    service = rows.first()
-    if service is None:
-        raise UnknownService()
-    service.closed_days = {closed_on: service.closed_that_day} if closed_on is not None else {}
-    return service
+    return rows
 
 
 def publish_change(

@@ -10,6 +10,7 @@ from django.utils.translation import gettext as _
 from .. import selectors
 from ..bidi import isolated
 from ..models import Counter, QueueHistory, Service, Ticket, service_day
+from ..statements import remembered
 from .changes import history, publish_change
 
 History = QueueHistory.Action
@@ -24,14 +25,21 @@ def service_counters(service: Service, *, busy: bool = False) -> list[Counter]:
     Read for update, after the service's row: the change's new rows check their counter (a
     shared lock) and its end marks the counters' versions (an exclusive one); a heartbeat asking
     for a counter's row between the two deadlocked with the change."""
-    counters = (
-        Counter.objects.filter(service_id=service.pk).select_related("held_by").select_for_update().order_by("id")
-    )
-    if busy:
-        counters = counters.annotate(busy=Exists(Ticket.objects.of_day().called().filter(counter_id=OuterRef("pk"))))
-    counters = list(counters)
+    counters = _counters(service.pk, service_day() if busy else None)
     for counter in counters:
         counter.service = service
+    return counters
+
+
+@remembered
+def _counters(service_id: int, busy_on):
+    counters = (
+        Counter.objects.filter(service_id=service_id).select_related("held_by").select_for_update().order_by("id")
+    )
+    if busy_on is not None:
+        counters = counters.annotate(
+            busy=Exists(Ticket.objects.of_day(busy_on).called().filter(counter_id=OuterRef("pk")))
+        )
     return counters
 
 

@@ -1,0 +1,116 @@
+"""Remembered statements (queue_app/statements.py): compiled once, run again with fresh rows."""
+
+import threading
+from unittest import mock
+
+import pytest
+from django.db import connection, transaction
+from django.db.models.sql.compiler import SQLCompiler
+from django.db.transaction import TransactionManagementError
+from django.test.utils import CaptureQueriesContext
+
+from queue_app import statements
+from queue_app.models import Counter, Service
+
+from ..factories import CounterFactory, ServiceFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@statements.remembered
+def active_services(is_active):
+    return Service.objects.filter(is_active=is_active).order_by("pk")
+
+
+@statements.remembered
+def counters_for_update(service_id):
+    return Counter.objects.filter(service_id=service_id).select_related("service").select_for_update()
+
+
+@pytest.fixture(autouse=True)
+def _nothing_remembered():
+    statements._kept().clear()
+    yield
+    statements._kept().clear()
+
+
+@pytest.fixture
+def compiles():
+    """How many times Django compiles a SELECT."""
+    with mock.patch.object(SQLCompiler, "as_sql", autospec=True, side_effect=SQLCompiler.as_sql) as as_sql:
+        yield as_sql
+
+
+def test_a_remembered_read_is_compiled_once_and_reads_fresh_rows_each_time(compiles):
+    first = ServiceFactory(service_name="First")
+    compiles.reset_mock()
+    assert active_services(True) == [first]
+    assert compiles.call_count == 1
+    second = ServiceFactory(service_name="Second")
+    compiles.reset_mock()
+    with CaptureQueriesContext(connection) as queries:
+        assert active_services(True) == [first, second]
+    assert compiles.call_count == 0
+    assert len(queries) == 1
+
+
+def test_other_arguments_are_another_statement(compiles):
+    closed = ServiceFactory(service_name="Closed", is_active=False)
+    compiles.reset_mock()
+    assert active_services(False) == [closed]
+    assert active_services(True) == []
+    assert compiles.call_count == 2
+
+
+def test_rows_come_with_what_the_queryset_selects_related_and_a_lock():
+    counter = CounterFactory(counter_name="Room 1")
+    with transaction.atomic():
+        counters_for_update(counter.service_id)
+        with CaptureQueriesContext(connection) as queries:
+            (again,) = counters_for_update(counter.service_id)
+            assert again.service.service_name == counter.service.service_name
+    assert len(queries) == 1
+    if connection.features.has_select_for_update:
+        assert "FOR UPDATE" in queries[0]["sql"]
+
+
+@pytest.mark.skipif(not connection.features.has_select_for_update, reason="SQLite locks the whole database")
+@pytest.mark.django_db(transaction=True)
+def test_a_lock_outside_a_transaction_is_refused_as_django_refuses_it():
+    counter = CounterFactory()
+    with transaction.atomic():
+        counters_for_update(counter.service_id)
+    with pytest.raises(TransactionManagementError):
+        counters_for_update(counter.service_id)
+
+
+def test_only_the_latest_statements_are_kept(compiles, monkeypatch):
+    monkeypatch.setattr(statements, "KEPT", 2)
+    services = [ServiceFactory().pk for _ in range(3)]
+    compiles.reset_mock()
+    with transaction.atomic():
+        for service_id in services:
+            counters_for_update(service_id)
+        assert len(statements._kept()) == 2
+        counters_for_update(services[0])  # forgotten: compiled again
+    assert compiles.call_count == 4
+
+
+@pytest.mark.django_db(transaction=True)
+def test_each_thread_compiles_its_own_statement_for_its_own_connection(compiles):
+    service = ServiceFactory(service_name="Shared")
+    compiles.reset_mock()
+    assert active_services(True) == [service]
+    seen = {}
+
+    def read():
+        try:
+            seen["rows"] = active_services(True)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=read)
+    thread.start()
+    thread.join()
+    assert seen["rows"] == [service]
+    assert compiles.call_count == 2
