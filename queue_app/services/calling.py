@@ -148,7 +148,8 @@ def _call_next(counter: Counter, *, lines: Lines, by, now, rows: list) -> tuple[
     head = lines.next_for(counter.pk)
     if head is None:
         return None, None
-    nxt = Ticket.objects.select_for_update().select_related("service", "priority").get(pk=head.id)
+    nxt = Ticket.objects.select_for_update().select_related("priority").get(pk=head.id)
+    nxt.service = counter.service  # the row the change locked: the line is its service's
     _count_priority_calls(counter, head, lines)
     waited_at = nxt.counter_id
     nxt.counter = counter
