@@ -162,12 +162,22 @@ def _serving_rows(service_ids: tuple | None, day, rows_for: tuple | None):
     return called.order_by("called_at", "id").values(*SERVING_FIELDS)
 
 
+@remembered
+def _service(service_id: int):
+    return Service.objects.filter(pk=service_id).order_by()
+
+
+@remembered
+def _called_numbers(service_id: int, day):
+    return _active_today(service_ids=[service_id], day=day).called().values_list("counter_id", "number")
+
+
 def queue_numbers(service_id: int, lines: Lines | None = None) -> dict:
     """Every active ticket number of the service in its line's order (two queries of small
     integers, no names): {"serving": {counter_id: number}, "waiting": {counter_id|None: [numbers]},
     "line": [numbers] of the service's one line, or None with a line per counter}."""
     lines = lines or service_lines(service_id)
-    serving = dict(_active_today(service_ids=[service_id]).called().values_list("counter_id", "number"))
+    serving = dict(_called_numbers(service_id, service_day()))
     waiting = defaultdict(list)
     for place in lines.service_line if lines.one_line else [p for ps in lines.by_counter.values() for p in ps]:
         waiting[lines.counter_of[place.id]].append(lines.numbers[place.id])
@@ -281,7 +291,7 @@ def positions_now(service_id: int) -> dict:
     """The service's queue_position message as of now: four queries, outside any lock (the
     service's row first: the numbers are at least as new as its version)."""
     as_of = round(time.time() * 1000, 1)
-    service = Service.objects.filter(pk=service_id).first()
+    service = next(iter(_service(service_id)), None)
     if service is None:
         return payloads.positions(service_id, {"serving": {}, "waiting": {}, "line": None}, 0, as_of=as_of, version=0)
     lines = Lines(service)

@@ -12,6 +12,7 @@ from django.utils import timezone
 from . import estimates
 from .lines import Lines
 from .models import Counter, Service, Ticket, service_day
+from .statements import remembered
 
 # Average service time per (service, day), kept a few seconds per process: every join answer,
 # position list and patient page reads it, and it is only an estimate. A serve here forgets it.
@@ -23,20 +24,10 @@ def minutes_per_patient(service_id: int) -> float:
     """The service's typical time a patient today (estimates.minutes_per_patient over its latest
     service times), else the configured default."""
     key = (service_id, service_day())
-    remembered = _minutes_memo.get(key)
-    if remembered is not None and remembered[0] > time.monotonic():
-        return remembered[1]
-    pairs = (
-        Ticket.objects.of_day(key[1])
-        .filter(
-            service_id=service_id,
-            status=Ticket.Status.SERVED,
-            called_at__isnull=False,
-            finished_at__isnull=False,
-        )
-        .order_by("-finished_at")
-        .values_list("called_at", "finished_at")[: estimates.RECENT_SAMPLES]
-    )
+    memo = _minutes_memo.get(key)
+    if memo is not None and memo[0] > time.monotonic():
+        return memo[1]
+    pairs = _latest_services(*key)
     durations = [(done - called).total_seconds() / 60 for called, done in pairs]
     minutes = estimates.minutes_per_patient(durations, default=float(settings.DEFAULT_SERVICE_MINUTES))
     _minutes_memo[key] = (time.monotonic() + MINUTES_MEMO_SECONDS, minutes)
@@ -55,19 +46,43 @@ def forget_minutes(service_id: int | None = None) -> None:
             _minutes_memo.pop(key, None)
 
 
+@remembered
+def _latest_services(service_id: int, day):
+    """(called at, finished at) of the day's latest served tickets."""
+    return (
+        Ticket.objects.of_day(day)
+        .filter(
+            service_id=service_id,
+            status=Ticket.Status.SERVED,
+            called_at__isnull=False,
+            finished_at__isnull=False,
+        )
+        .order_by("-finished_at")
+        .values_list("called_at", "finished_at")[: estimates.RECENT_SAMPLES]
+    )
+
+
 def counters_serving(service: Service, counter_id) -> tuple[int, int]:
     """How many counters call from the line a ticket waits in, and how many of them have nobody
     at them now: the service's open counters (one line), its own counter (a line per counter),
     none while it waits for a counter to open. One query."""
     if counter_id is None:
         return 0, 0
-    counters = Counter.objects.filter(service_id=service.pk, held_by__isnull=False)
-    if service.per_counter_lines:
-        counters = counters.filter(pk=counter_id)
-    busy = Ticket.objects.of_day().called().filter(counter_id=OuterRef("pk"))
+    counters = _staffed_counters(service.pk, counter_id if service.per_counter_lines else None, service_day())
     now = timezone.now()
-    serving = [c for c in counters.select_related("service").annotate(busy=Exists(busy)) if c.is_open(now)]
+    serving = [c for c in counters if c.is_open(now)]
     return len(serving), sum(not c.busy for c in serving)
+
+
+@remembered
+def _staffed_counters(service_id: int, only_counter, day):
+    """The service's staffed counters (or just `only_counter`), each with whether it has someone
+    called now; with their service, whose hours they keep."""
+    counters = Counter.objects.filter(service_id=service_id, held_by__isnull=False)
+    if only_counter is not None:
+        counters = counters.filter(pk=only_counter)
+    busy = Ticket.objects.of_day(day).called().filter(counter_id=OuterRef("pk"))
+    return counters.select_related("service").annotate(busy=Exists(busy))
 
 
 def wait_for(service: Service, counter_id, people_ahead: int) -> tuple[float, int | None]:
