@@ -136,9 +136,9 @@ def queue_state(
     if serving is not None:
         state.serving = {c: row for c, row in serving.items() if rows_for is None or c in rows_for}
     else:
-        service_ids = tuple(service_ids) if service_ids is not None else None
-        rows_for = tuple(sorted(rows_for)) if rows_for is not None else None
-        for row in _serving_rows(service_ids, service_day(), rows_for):
+        ids = tuple(service_ids) if service_ids is not None else None
+        counter_ids = tuple(sorted(rows_for)) if rows_for is not None else None
+        for row in _serving_rows(ids, service_day(), counter_ids):
             state.serving[row["counter_id"]] = row
     if limit and rows_for and any(state.totals.values()):
         if lines is None:

@@ -4,10 +4,10 @@ remembered SQL. Building and compiling a statement costs about as much CPU as ru
 change runs under its service's lock (bench/README.md, "Remembered statements").
 
     @remembered
-    def service_counters(service_id, day):
-        return Counter.objects.filter(service_id=service_id, ...)
+    def _called_numbers(service_id: int, day):
+        return Ticket.objects.of_day(day).called().filter(service_id=service_id).values_list(...)
 
-    counters = service_counters(service.pk, day)   # a list, as list(queryset) gives
+    serving = dict(_called_numbers(service.pk, service_day()))   # a list, as list(queryset) gives
 
 The queryset a function builds must depend on its arguments alone (hashable values: ids, a
 date, flags), never on the clock or on settings: the arguments are the key its SQL is kept
