@@ -18,6 +18,7 @@ import functools
 import threading
 from collections import OrderedDict
 
+from django.core.exceptions import EmptyResultSet
 from django.db import connections
 from django.db.transaction import TransactionManagementError
 
@@ -31,13 +32,15 @@ def remembered(build):
         kept = _kept()
         key = (build, args, tuple(sorted(kwargs.items())))
         queryset = kept.get(key)
-        if queryset is None or queryset.compiled.connection is not connections[queryset.db]:
+        if queryset is None or queryset.connection is not connections[queryset.db]:
             queryset = kept[key] = _compiled(build(*args, **kwargs))
             if len(kept) > KEPT:
                 kept.popitem(last=False)
         else:
             kept.move_to_end(key)
-        connection = queryset.compiled.connection
+        if queryset.compiled is None:
+            return []  # no row can match (an empty IN list, an id out of range), as Django finds
+        connection = queryset.connection
         if queryset.query.select_for_update and connection.features.has_select_for_update:
             # Django's compiler asks this as it compiles; a remembered statement asks it here.
             if connection.get_autocommit():
@@ -57,7 +60,12 @@ def _compiled(queryset):
     """The queryset, its compiler set up and its SQL compiled once: each evaluation of a copy
     runs that SQL (the copies share the compiler, whose state is its select list)."""
     compiler = queryset.query.get_compiler(using=queryset.db)
-    sql = compiler.as_sql()
+    queryset.connection = compiler.connection
+    try:
+        sql = compiler.as_sql()
+    except EmptyResultSet:
+        queryset.compiled = None
+        return queryset
     compiler.as_sql = lambda *args, **kwargs: sql
     queryset.query.get_compiler = lambda *args, **kwargs: compiler
     queryset.compiled = compiler

@@ -23,6 +23,11 @@ def active_services(is_active):
 
 
 @statements.remembered
+def services_named(ids):
+    return Service.objects.filter(pk__in=ids)
+
+
+@statements.remembered
 def counters_for_update(service_id):
     return Counter.objects.filter(service_id=service_id).select_related("service").select_for_update()
 
@@ -60,6 +65,16 @@ def test_other_arguments_are_another_statement(compiles):
     assert active_services(False) == [closed]
     assert active_services(True) == []
     assert compiles.call_count == 2
+
+
+def test_a_read_no_row_can_match_is_empty_as_django_makes_it(compiles):
+    ServiceFactory()
+    compiles.reset_mock()
+    with CaptureQueriesContext(connection) as queries:
+        assert services_named(()) == []
+        assert services_named(()) == []
+    assert len(queries) == 0
+    assert compiles.call_count == 1
 
 
 def test_rows_come_with_what_the_queryset_selects_related_and_a_lock():
