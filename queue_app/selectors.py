@@ -88,13 +88,38 @@ def _active_today(*, service_ids=None, day=None):
     return tickets
 
 
-def _waiting_counts(*, service_ids=None, day=None):
+def _waiting_counts(*, service_ids=None, day=None) -> list:
     """(service id, counter id, how many) of the day's waiting tickets, one query answered from
     the index ticket_service_counts."""
+    return _counts(tuple(service_ids) if service_ids is not None else None, day or service_day())
+
+
+@remembered
+def _counts(service_ids: tuple | None, day):
     waiting = _active_today(service_ids=service_ids, day=day).waiting().order_by()
     return (
         waiting.values("service_id", "counter_id").annotate(n=Count("id")).values_list("service_id", "counter_id", "n")
     )
+
+
+def counter_row(counter_id: int) -> Counter:
+    """The counter with its service and holder, read now (Counter.DoesNotExist: no such counter)."""
+    rows = _counter_rows(counter_id, None)
+    if not rows:
+        raise Counter.DoesNotExist(f"no counter {counter_id}")
+    return rows[0]
+
+
+def held_counter(staff_id: int) -> Counter | None:
+    """The counter the staff member holds, with its service and holder, or None."""
+    return next(iter(_counter_rows(None, staff_id)), None)
+
+
+@remembered
+def _counter_rows(counter_id: int | None, held_by_id: int | None):
+    rows = Counter.objects.select_related("service", "held_by")
+    rows = rows.filter(pk=counter_id) if counter_id is not None else rows.filter(held_by_id=held_by_id)
+    return rows.order_by("pk")[:1]
 
 
 def waiting_lengths(*, service_ids=None, day=None) -> dict:
@@ -187,7 +212,7 @@ def queue_numbers(service_id: int, lines: Lines | None = None) -> dict:
 def counter_state(counter: Counter, *, with_waiting: bool = False) -> dict:
     """The staff view of one counter, read now (full names; the first WAITING_LIST_LIMIT waiting)."""
     # The counter and its service's version first: the rest is then at least as new as the version.
-    counter = Counter.objects.select_related("service", "held_by").get(pk=counter.pk)
+    counter = counter_row(counter.pk)
     state = queue_state(
         service_ids=[counter.service_id],
         rows_for={counter.pk},
@@ -256,17 +281,10 @@ def today_counts(counter: Counter) -> dict:
 def display_snapshot(*, service_id: int | None = None) -> dict:
     """What the wall display shows: every counter (or one service's) and the latest calls. Five
     queries; the services' versions first, so the rest is at least as new as they say."""
-    versions = payloads.versions(Service.objects.values_list("pk", "version"))
-    counters = Counter.objects.select_related("service").order_by("id")
-    recent = Ticket.objects.of_day().filter(called_at__isnull=False, counter__isnull=False)
-    if service_id is not None:
-        counters = counters.filter(service_id=service_id)
-        recent = recent.filter(counter__service_id=service_id)
-    recent = recent.order_by("-called_at", "-id").values(
-        "queue_id", "patient_name", "counter_id", "counter__counter_name", "counter__service_id", "called_at", "status"
-    )[:RECENT_CALLS]
+    versions = payloads.versions(_versions())
+    counters, recent = _display_counters(service_id), _recent_calls(service_id, service_day())
     return payloads.display_snapshot(
-        list(counters),
+        counters,
         queue_state(limit=0),
         recent,
         now=timezone.now(),
@@ -274,6 +292,27 @@ def display_snapshot(*, service_id: int | None = None) -> dict:
         facility=settings.FACILITY_NAME,
         versions=versions,
     )
+
+
+@remembered
+def _versions():
+    return Service.objects.values_list("pk", "version")
+
+
+@remembered
+def _display_counters(service_id: int | None):
+    counters = Counter.objects.select_related("service").order_by("id")
+    return counters.filter(service_id=service_id) if service_id is not None else counters
+
+
+@remembered
+def _recent_calls(service_id: int | None, day):
+    recent = Ticket.objects.of_day(day).filter(called_at__isnull=False, counter__isnull=False)
+    if service_id is not None:
+        recent = recent.filter(counter__service_id=service_id)
+    return recent.order_by("-called_at", "-id").values(
+        "queue_id", "patient_name", "counter_id", "counter__counter_name", "counter__service_id", "called_at", "status"
+    )[:RECENT_CALLS]
 
 
 def display_service(raw: str | None) -> int | None:

@@ -7,7 +7,7 @@ from rest_framework import exceptions
 from rest_framework.authentication import CSRFCheck
 from rest_framework.views import APIView
 
-from .. import access, services
+from .. import access, selectors, services
 from ..models import Counter, Service
 
 
@@ -62,13 +62,14 @@ class StaffApi(ApiView):
                 counter_id = int(requested)
             except (TypeError, ValueError):
                 raise exceptions.ValidationError({"counter": [_("Must be a counter id.")]}) from None
-            counter = Counter.objects.select_related("service", "held_by").filter(pk=counter_id).first()
-            if counter is None:
-                raise exceptions.NotFound(_("No such counter."))
+            try:
+                counter = selectors.counter_row(counter_id)
+            except Counter.DoesNotExist:
+                raise exceptions.NotFound(_("No such counter.")) from None
             if user.is_queue_admin or counter.held_by_id == user.pk:
                 return counter
             raise exceptions.PermissionDenied(_("You can only act on your own counter."))
-        counter = Counter.objects.select_related("service", "held_by").filter(held_by=user).first()
+        counter = selectors.held_counter(user.pk)
         if counter is None:
             raise exceptions.PermissionDenied(_("You are not at a counter. Log in again and choose one."))
         return counter

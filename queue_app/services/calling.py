@@ -57,7 +57,7 @@ def _called(counter_ids: tuple, day, *, with_service: bool):
 
 
 def _counter(counter: Counter) -> Counter:
-    return Counter.objects.select_related("service", "held_by").get(pk=counter.pk)
+    return selectors.counter_row(counter.pk)
 
 
 def _advance(*, counter: Counter, by, expected: str | None, finish_as: str) -> Call:

@@ -9,7 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from .. import events
+from .. import events, selectors
 from ..bidi import isolated
 from ..errors import CounterTaken, InvalidStatus, NotAllowed
 from ..models import Counter, QueueHistory, Staff
@@ -23,7 +23,7 @@ HEARTBEAT_SECONDS = 60  # a dashboard's sign of life is written at most this oft
 
 
 def _counter(counter: Counter) -> Counter:
-    return Counter.objects.select_related("service", "held_by").get(pk=counter.pk)
+    return selectors.counter_row(counter.pk)
 
 
 @queue_change
