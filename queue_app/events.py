@@ -79,7 +79,7 @@ def queue_messages(
     change): what the rule has just read, if it has; otherwise they are read here. Queries do not
     grow with the queue's length."""
     if counters is None:
-        counters = Counter.objects.filter(service_id=service_id).select_related("service")
+        counters = selectors.counters_with_service(service_id)
     counters = {c.pk: c for c in counters}
     told = {c.pk for _, c in counter_events if c is not None}
     if any(not c.service.per_counter_lines for c in counters.values()):

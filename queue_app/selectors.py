@@ -282,7 +282,7 @@ def display_snapshot(*, service_id: int | None = None) -> dict:
     """What the wall display shows: every counter (or one service's) and the latest calls. Five
     queries; the services' versions first, so the rest is at least as new as they say."""
     versions = payloads.versions(_versions())
-    counters, recent = _display_counters(service_id), _recent_calls(service_id, service_day())
+    counters, recent = counters_with_service(service_id), _recent_calls(service_id, service_day())
     return payloads.display_snapshot(
         counters,
         queue_state(limit=0),
@@ -300,7 +300,8 @@ def _versions():
 
 
 @remembered
-def _display_counters(service_id: int | None):
+def counters_with_service(service_id: int | None) -> list[Counter]:
+    """A service's counters (every counter: None), each with its service, by id."""
     counters = Counter.objects.select_related("service").order_by("id")
     return counters.filter(service_id=service_id) if service_id is not None else counters
 
