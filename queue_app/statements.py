@@ -27,6 +27,9 @@ _local = threading.local()
 
 
 def remembered(build):
+    """Decorate a function that builds a queryset: calling it returns the queryset's rows, its SQL
+    compiled once per thread and arguments."""
+
     @functools.wraps(build)
     def read(*args, **kwargs):
         kept = _kept()
