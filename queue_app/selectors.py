@@ -17,6 +17,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from . import estimates, payloads
+from .counter_rows import counter_row, counters_with_service, held_counter  # noqa: F401
 from .desk_search import DESK_LIST_LIMIT, MAX_QUERY, today_tickets  # noqa: F401
 from .lines import Lines, service_lines, staff_rows
 from .models import Counter, QueueHistory, Service, Staff, Ticket, parse_id, service_day
@@ -100,26 +101,6 @@ def _counts(service_ids: tuple | None, day):
     return (
         waiting.values("service_id", "counter_id").annotate(n=Count("id")).values_list("service_id", "counter_id", "n")
     )
-
-
-def counter_row(counter_id: int) -> Counter:
-    """The counter with its service and holder, read now (Counter.DoesNotExist: no such counter)."""
-    rows = _counter_rows(counter_id, None)
-    if not rows:
-        raise Counter.DoesNotExist(f"no counter {counter_id}")
-    return rows[0]
-
-
-def held_counter(staff_id: int) -> Counter | None:
-    """The counter the staff member holds, with its service and holder, or None."""
-    return next(iter(_counter_rows(None, staff_id)), None)
-
-
-@remembered
-def _counter_rows(counter_id: int | None, held_by_id: int | None):
-    rows = Counter.objects.select_related("service", "held_by")
-    rows = rows.filter(pk=counter_id) if counter_id is not None else rows.filter(held_by_id=held_by_id)
-    return rows.order_by("pk")[:1]
 
 
 def waiting_lengths(*, service_ids=None, day=None) -> dict:
@@ -297,13 +278,6 @@ def display_snapshot(*, service_id: int | None = None) -> dict:
 @remembered
 def _versions():
     return Service.objects.values_list("pk", "version")
-
-
-@remembered
-def counters_with_service(service_id: int | None) -> list[Counter]:
-    """A service's counters (every counter: None), each with its service, by id."""
-    counters = Counter.objects.select_related("service").order_by("id")
-    return counters.filter(service_id=service_id) if service_id is not None else counters
 
 
 @remembered
