@@ -22,7 +22,14 @@ from .desk_search import DESK_LIST_LIMIT, MAX_QUERY, today_tickets  # noqa: F401
 from .lines import Lines, service_lines, staff_rows
 from .models import Counter, QueueHistory, Service, Staff, Ticket, parse_id, service_day
 from .statements import remembered
-from .versions import StateVersions, forget_versions, remembered_versions, service_version, state_versions  # noqa: F401
+from .versions import (  # noqa: F401
+    StateVersions,
+    forget_versions,
+    remembered_versions,
+    service_version,
+    service_versions,
+    state_versions,
+)
 from .waits import (  # noqa: F401
     MINUTES_MEMO_SECONDS,
     counters_serving,
@@ -262,7 +269,7 @@ def today_counts(counter: Counter) -> dict:
 def display_snapshot(*, service_id: int | None = None) -> dict:
     """What the wall display shows: every counter (or one service's) and the latest calls. Five
     queries; the services' versions first, so the rest is at least as new as they say."""
-    versions = payloads.versions(_versions())
+    versions = payloads.versions(service_versions())
     counters, recent = counters_with_service(service_id), _recent_calls(service_id, service_day())
     return payloads.display_snapshot(
         counters,
@@ -273,11 +280,6 @@ def display_snapshot(*, service_id: int | None = None) -> dict:
         facility=settings.FACILITY_NAME,
         versions=versions,
     )
-
-
-@remembered
-def _versions():
-    return Service.objects.values_list("pk", "version")
 
 
 @remembered

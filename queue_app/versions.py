@@ -5,6 +5,7 @@ import time
 from dataclasses import dataclass
 
 from .models import Counter, Service
+from .statements import remembered
 
 
 def service_version(service_id: int) -> int:
@@ -34,15 +35,21 @@ def remembered_versions() -> StateVersions | None:
 
 def state_versions() -> StateVersions:
     """Every service's and counter's version, as of at most VERSIONS_MEMO_SECONDS ago."""
-    remembered = remembered_versions()
-    if remembered is not None:
-        return remembered
+    memo = remembered_versions()
+    if memo is not None:
+        return memo
     versions = StateVersions(
-        services=dict(Service.objects.values_list("pk", "version")),
+        services=dict(service_versions()),
         counters=dict(Counter.objects.values_list("pk", "version")),
     )
     _versions_memo[:] = [(time.monotonic() + VERSIONS_MEMO_SECONDS, versions)]
     return versions
+
+
+@remembered
+def service_versions() -> list[tuple[int, int]]:
+    """(service id, state version) of every service, read now."""
+    return Service.objects.values_list("pk", "version")
 
 
 def forget_versions() -> None:

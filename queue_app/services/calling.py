@@ -56,10 +56,6 @@ def _called(counter_ids: tuple, day, *, with_service: bool):
     return called.order_by("called_at", "id")
 
 
-def _counter(counter: Counter) -> Counter:
-    return selectors.counter_row(counter.pk)
-
-
 def _advance(*, counter: Counter, by, expected: str | None, finish_as: str) -> Call:
     service = lock_service(counter.service_id)
     counters = service_counters(service)
@@ -217,7 +213,7 @@ def skip(*, counter: Counter, by: Staff | None, expected: str | None = None) -> 
 def announce(*, counter: Counter, by: Staff | None, expected: str | None = None) -> Call:
     """Call the current ticket again on the display (no state change, one history row)."""
     service = lock_service(counter.service_id)
-    counter = _counter(counter)
+    counter = selectors.counter_row(counter.pk)
     current = current_ticket(counter)
     if current is None:
         raise NoCurrentTicket(

@@ -22,10 +22,6 @@ History = QueueHistory.Action
 HEARTBEAT_SECONDS = 60  # a dashboard's sign of life is written at most this often
 
 
-def _counter(counter: Counter) -> Counter:
-    return selectors.counter_row(counter.pk)
-
-
 @queue_change
 def set_status(*, counter: Counter, status: str, by: Staff | None) -> int:
     """Set available / busy / break / closed; break and closed move the waiting tickets away.
@@ -37,7 +33,7 @@ def set_status(*, counter: Counter, status: str, by: Staff | None) -> int:
             _("Unknown status %(status)r: use available, busy, break or closed.") % {"status": str(status)[:20]}
         )
     lock_service(counter.service_id)
-    counter = _counter(counter)
+    counter = selectors.counter_row(counter.pk)
     now = timezone.now()
     previous = counter.current_status
     if previous == status:
@@ -66,7 +62,7 @@ def hold_counter(*, counter: Counter, staff: Staff, force: bool = False) -> Coun
     lock_services(counter.service_id, *([previous.service_id] if previous else []))
     if previous is not None:
         _release(previous, by=staff)
-    counter = _counter(counter)
+    counter = selectors.counter_row(counter.pk)
     if counter.held_by_id and counter.held_by_id != staff.pk and not force:
         raise CounterTaken(
             _("%(staff)s is working at %(counter)s. Take it over?")
@@ -92,7 +88,7 @@ def hold_counter(*, counter: Counter, staff: Staff, force: bool = False) -> Coun
 
 
 def _release(counter: Counter, *, by, note: str = "") -> int:
-    counter = _counter(counter)
+    counter = selectors.counter_row(counter.pk)
     now = timezone.now()
     previous = counter.current_status
     counter.held_by = None
