@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up everything the project needs on a fresh Debian/Ubuntu machine: the system packages
 # (mysqlclient's headers, Chromium and Node.js for the browser tests, docker-compose to validate
-# the compose file) when missing, then .venv with the Python requirements and node_modules with
+# the compose file, nginx for the tests of the production front) when missing, then .venv with the Python requirements and node_modules with
 # the browser tests' npm packages (axe-core). Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +12,8 @@ dpkg -s pkg-config >/dev/null 2>&1 || need+=(pkg-config)
 command -v gcc >/dev/null 2>&1 || need+=(build-essential)
 [ -x /usr/bin/chromium ] || need+=(chromium)
 command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
+# nginx: the tests and the bench run the production front (deploy/nginx) on ports of their own.
+[ -x /usr/sbin/nginx ] || need+=(nginx-light)
 # Fonts for names in any script on screenshots and in the browser tests (Latin, Arabic, Devanagari, CJK).
 dpkg -s fonts-noto-core >/dev/null 2>&1 || need+=(fonts-noto-core)
 dpkg -s fonts-noto-cjk >/dev/null 2>&1 || need+=(fonts-noto-cjk)
@@ -39,6 +41,12 @@ if [ ${#need[@]} -gt 0 ]; then
   done
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
     -o DPkg::Lock::Timeout=600 "${need[@]}"
+  # Where systemd runs, installing nginx starts its default site on port 80: this machine only
+  # needs the program, so stop that server again.
+  if [[ " ${need[*]} " == *" nginx-light "* ]] && command -v systemctl >/dev/null 2>&1 \
+    && systemctl is-active --quiet nginx 2>/dev/null; then
+    $sudo systemctl disable --now nginx >/dev/null 2>&1 || true
+  fi
 fi
 
 if [ ! -x .venv/bin/python ]; then
