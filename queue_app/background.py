@@ -116,7 +116,7 @@ class NotificationSender(threading.Thread):
 
     # After a wake, the changes of the next moment are gathered into the same round: under load
     # one claim serves many changes instead of one each, competing with them for the database.
-    GATHER_SECONDS = 0.25
+    GATHER_SECONDS = 1.0
 
     def __init__(self, every: float):
         super().__init__(name="notification-sender", daemon=True)

@@ -8,6 +8,7 @@ it would have it sent again; no provider call can be made atomic with our databa
 """
 
 import logging
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -80,13 +81,14 @@ def claim_due(*, now: datetime | None = None, limit: int = 50, result: Round | N
     give_up = now - timedelta(minutes=settings.NOTIFY_GIVE_UP_MINUTES)
     budget = _budget(now)
     claimed = []
+    closed = defaultdict(list)  # (status, error): the rows closed so, one UPDATE each
     for row in rows:
         if statuses.get(row.ticket_id) not in STILL_USEFUL[row.kind]:
             reason = "the ticket moved on before it was sent"
         elif row.created_at < give_up:
             reason = f"not sent within {settings.NOTIFY_GIVE_UP_MINUTES} minutes"
         elif row.attempts >= settings.NOTIFY_MAX_ATTEMPTS:
-            _close(row, status=Status.FAILED, error=f"gave up after {row.attempts} attempts")
+            closed[Status.FAILED, f"gave up after {row.attempts} attempts"].append(row.pk)
             continue
         elif budget <= 0:
             reason = "over the notification SMS cap (NOTIFY_SMS_PER_HOUR / NOTIFY_SMS_PER_DAY)"
@@ -94,9 +96,14 @@ def claim_due(*, now: datetime | None = None, limit: int = 50, result: Round | N
             budget -= 1
             claimed.append(row)
             continue
-        _close(row, status=Status.DROPPED, error=reason)
+        closed[Status.DROPPED, reason].append(row.pk)
         log.warning("notification dropped: id=%s kind=%s to=%s: %s", row.pk, row.kind, mask_phone(row.to), reason)
         result.dropped += 1
+    for (status, error), ids in closed.items():
+        # A fast line drops many "near" texts at once (called before the round): one UPDATE.
+        Notification.objects.filter(pk__in=ids).update(
+            status=status, error=error, next_attempt_at=None, claimed_until=None, updated_at=now
+        )
     until = now + timedelta(seconds=settings.NOTIFY_CLAIM_SECONDS)
     for row in claimed:
         row.status, row.claimed_until, row.next_attempt_at, row.attempts = (
@@ -121,11 +128,6 @@ def _budget(now: datetime) -> int:
     counts = Notification.objects.filter((sent & Q(sent_at__gte=day)) | Q(status=Status.SENDING, claimed_until__gt=now))
     counts = counts.aggregate(day=Count("pk"), hour=Count("pk", filter=~(sent & Q(sent_at__lt=hour))))
     return min(settings.NOTIFY_SMS_PER_HOUR - counts["hour"], settings.NOTIFY_SMS_PER_DAY - counts["day"])
-
-
-def _close(row: Notification, **fields) -> None:
-    fields.update(next_attempt_at=None, claimed_until=None)
-    Notification.objects.filter(pk=row.pk).update(updated_at=timezone.now(), **fields)
 
 
 def deliver(row: Notification) -> bool:
