@@ -155,7 +155,10 @@ def service_lines(service_id: int, *, day=None) -> Lines:
 
 def staff_rows(ids: list[int]) -> list[dict]:
     """The rows a staff list shows for these waiting tickets, in the given order (one query)."""
-    if not ids:
-        return []
-    found = {row["id"]: row for row in Ticket.objects.filter(pk__in=ids).values(*ROW_FIELDS)}
+    found = {row["id"]: row for row in _rows(tuple(ids))}
     return [found[pk] for pk in ids if pk in found]
+
+
+@remembered(values=("ids",))
+def _rows(ids: tuple):
+    return Ticket.objects.filter(pk__in=ids).values(*ROW_FIELDS)

@@ -144,7 +144,7 @@ def _call_next(counter: Counter, *, lines: Lines, by, now, rows: list) -> tuple[
     head = lines.next_for(counter.pk)
     if head is None:
         return None, None
-    nxt = Ticket.objects.select_for_update().select_related("priority").get(pk=head.id)
+    [nxt] = _ticket_to_call(head.id)
     nxt.service = counter.service  # the row the change locked: the line is its service's
     _count_priority_calls(counter, head, lines)
     waited_at = nxt.counter_id
@@ -167,6 +167,11 @@ def _call_next(counter: Counter, *, lines: Lines, by, now, rows: list) -> tuple[
     )
     log_transition("called", nxt, counter)
     return nxt, waited_at
+
+
+@remembered(values=("ticket_id",))
+def _ticket_to_call(ticket_id: int):
+    return Ticket.objects.select_for_update().select_related("priority").filter(pk=ticket_id)
 
 
 def _serving_row(ticket: Ticket) -> dict:

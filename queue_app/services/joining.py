@@ -12,6 +12,7 @@ from ..errors import InvalidInput, ServiceUnavailable, TicketLimitReached
 from ..lines import Lines, counter_streaks
 from ..models import Patient, PriorityCategory, QueueHistory, Service, Staff, Ticket, service_day
 from ..names import clean_name
+from ..statements import remembered
 from .changes import history, lock_service, log_transition, next_number, publish_change, queue_change
 from .placement import apply_moves, hand_out_pool, least_busy, service_counters
 
@@ -49,8 +50,7 @@ def join(
         _lock_phone(patient)
     # One read: the ticket this join may already hold, and the phone's active tickets of today
     # (small rows: the whole ticket is read only when this join is a repeat, to answer with it).
-    held = Ticket.objects.filter(Q(active_key=key) | Q(patient=patient, service_date=today, status__in=ACTIVE))
-    held = list(held.values_list("pk", "active_key", "patient_id", "service_date", "status"))
+    held = _held(key, patient.pk, today)
     existing = next((pk for pk, active_key, *_ in held if active_key == key), None)
     if existing is not None:
         return Ticket.objects.select_related("service", "counter").get(pk=existing), False
@@ -122,11 +122,23 @@ def join(
     return ticket, True
 
 
+@remembered(values=("key", "patient_id"))
+def _held(key: str, patient_id: int, today):
+    return Ticket.objects.filter(
+        Q(active_key=key) | Q(patient_id=patient_id, service_date=today, status__in=ACTIVE)
+    ).values_list("pk", "active_key", "patient_id", "service_date", "status")
+
+
 def _lock_phone(patient: Patient) -> None:
     """The phone's ticket cap spans services, whose locks do not exclude each other: the
     patient's row is locked before its tickets are read, so that two joins of one phone for two
     services cannot both count the same tickets."""
-    Patient.objects.select_for_update().filter(pk=patient.pk).exists()
+    _locked_patient(patient.pk)
+
+
+@remembered(values=("patient_id",))
+def _locked_patient(patient_id: int):
+    return Patient.objects.select_for_update().filter(pk=patient_id).values_list("pk")
 
 
 def _check_ticket_limit(held: int) -> None:

@@ -14,6 +14,7 @@ from ..languages import patient_language
 from ..lines import Lines
 from ..models import Counter, Notification, Patient, Service, Ticket
 from ..sms.gsm import is_gsm7
+from ..statements import remembered
 
 Kind = Notification.Kind
 # What a ticket's news in a change's events means for its patient: a new place to go.
@@ -55,22 +56,7 @@ def write_owed(*, service: Service, ticket_events=(), lines: Lines | None = None
     ids = ahead.keys() | called | moved.keys()
     if not ids:
         return 0
-    rows = Notification.objects.filter(ticket=OuterRef("pk"))
-    staffed = Counter.objects.filter(
-        service_id=OuterRef("service_id"), held_by__isnull=False, current_status__in=Counter.OPEN_STATUSES
-    )
-    tickets = (
-        Ticket.objects.filter(pk__in=ids, notify=True, patient__phone__isnull=False)
-        .select_related("patient", "counter", "service")
-        .only(*TEXT_FIELDS)
-        .annotate(
-            had_near=Exists(rows.filter(kind=Kind.NEAR)),
-            had_called=Exists(rows.filter(kind=Kind.CALLED)),
-            had_moved=Exists(rows.filter(kind=Kind.MOVED)),
-            # Before any counter opens nobody's turn is near, however short the line.
-            counter_open=Exists(staffed),
-        )
-    )
+    tickets = _text_tickets(tuple(sorted(ids)))
     now = timezone.now()
     owed = []
     for ticket in tickets:
@@ -86,6 +72,27 @@ def write_owed(*, service: Service, ticket_events=(), lines: Lines | None = None
         Notification.objects.bulk_create(owed)
         transaction.on_commit(wake_sender)
     return len(owed)
+
+
+@remembered(values=("ids",))
+def _text_tickets(ids: tuple):
+    """The tickets `ids` that are texted, with what they were told already."""
+    rows = Notification.objects.filter(ticket=OuterRef("pk"))
+    staffed = Counter.objects.filter(
+        service_id=OuterRef("service_id"), held_by__isnull=False, current_status__in=Counter.OPEN_STATUSES
+    )
+    return (
+        Ticket.objects.filter(pk__in=ids, notify=True, patient__phone__isnull=False)
+        .select_related("patient", "counter", "service")
+        .only(*TEXT_FIELDS)
+        .annotate(
+            had_near=Exists(rows.filter(kind=Kind.NEAR)),
+            had_called=Exists(rows.filter(kind=Kind.CALLED)),
+            had_moved=Exists(rows.filter(kind=Kind.MOVED)),
+            # Before any counter opens nobody's turn is near, however short the line.
+            counter_open=Exists(staffed),
+        )
+    )
 
 
 def _row(ticket: Ticket, kind: str, now, *, ahead: int = 0, news: str = "") -> Notification:
