@@ -226,7 +226,7 @@ def database_checks(*, start_ms: float, end_ms: float, patient_end_ms: float, pa
     from django.db.models import Count, Max, Min
 
     from bench.minimal.models import Entry
-    from queue_app.models import QueueHistory, Ticket
+    from queue_app.models import Notification, QueueHistory, Ticket
 
     start = datetime.fromtimestamp(start_ms / 1000, tz=UTC)
     end = datetime.fromtimestamp(end_ms / 1000, tz=UTC)
@@ -257,6 +257,8 @@ def database_checks(*, start_ms: float, end_ms: float, patient_end_ms: float, pa
         if action in ACTION_TO_TICKET_EVENT:
             history[ticket_id].append(ACTION_TO_TICKET_EVENT[action])
     statuses = dict(Ticket.objects.values("status").annotate(n=Count("id")).values_list("status", "n"))
+    # The texts the changes owed, by what became of them (a sender that kept up leaves none due).
+    texts = dict(Notification.objects.values("status").annotate(n=Count("id")).values_list("status", "n"))
     write_floor = {"entries": 0, "number_gaps": 0, "duplicate_numbers": 0}
     for row in Entry.objects.values("day", "lane").annotate(
         n=Count("id"), top=Max("number"), distinct=Count("number", distinct=True)
@@ -274,6 +276,7 @@ def database_checks(*, start_ms: float, end_ms: float, patient_end_ms: float, pa
             "numbering_not_from_1": not_from_one,
             "counters_calling_two_at_once": two_called,
             "calls_in_window": len(calls),
+            "texts": texts,
             "write_floor": write_floor,
         },
         "calls": calls,

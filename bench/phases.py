@@ -18,7 +18,7 @@ from .worker import WorkerHandle
 # requests) weighed as much as the requests (bench/README.md, "Reading the numbers").
 FLOORS = ("floor", "floor_wsgi")
 FLOOR_REQUEST_FACTOR = 10
-SERVER_PROCESSES = ("daphne", "wsgi")  # the product's processes (named by Servers.named_pids)
+SERVER_PROCESSES = ("daphne", "wsgi", "sender")  # the product's processes (named by Servers.named_pids)
 
 
 def socket_specs(counters: list[dict], patients: list[dict], displays: int, ws_port) -> list[dict]:

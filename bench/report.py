@@ -179,6 +179,7 @@ def table(result: dict) -> str:
         f"write floor: entries {c['write_floor']['entries']}, gaps {c['write_floor']['number_gaps']}, "
         f"duplicates {c['write_floor']['duplicate_numbers']}; "
         f"HTTP errors {result['errors']}",
+        "Texts: " + (", ".join(f"{status} {n}" for status, n in sorted(c.get("texts", {}).items())) or "none"),
         "",
         "Ratios to the floors: " + ", ".join(f"{k} {v}" for k, v in result["ratios"].items()),
         "",

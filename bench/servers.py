@@ -6,7 +6,8 @@ before and after. Daphne: N processes, on N ports (the client spreads over them)
 port through SO_REUSEPORT sockets handed over as systemd-style inherited descriptors (the
 kernel balances connections, no proxy process in the way). `--server gunicorn`, production's
 layout: HTTP to gunicorn (deploy/gunicorn.conf.py, its workers sharing one port) and the
-WebSockets to the N Daphne processes. Every process is started in its own process group and
+WebSockets to the N Daphne processes, and the patient texts' sender process where the tree's
+compose file runs one. Every process is started in its own process group and
 ended by the orchestrator. The floors' servers (hello WSGI, bare websockets) are in floor_servers.py.
 """
 
@@ -21,7 +22,10 @@ import time
 import urllib.request
 from datetime import timedelta
 from pathlib import Path
+from typing import NamedTuple
 from urllib.parse import unquote, urlparse
+
+import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -220,7 +224,12 @@ class Servers:
             self.ws_ports = list(self.ports)
             port = free_port()
             env = {"WEB_BIND": f"127.0.0.1:{port}", **gunicorn_workers(self.cfg)}
+            sender = texts_sender(self.root)
+            if sender is not None:
+                env.update(sender.web_env)
             self._spawn("wsgi", [PYTHON, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py", self._wsgi_app()], env)
+            if sender is not None:
+                self._spawn("sender", sender.command)
             self.ports = [port]
         else:
             self._start_daphnes(self.cfg.processes)
@@ -362,6 +371,24 @@ class Servers:
             except subprocess.TimeoutExpired:
                 signal_group(process, signal.SIGKILL)
                 process.wait(5)
+
+
+class TextsSender(NamedTuple):
+    command: list[str]
+    web_env: dict
+
+
+def texts_sender(root: Path) -> TextsSender | None:
+    """The tree's production layout for the patient texts, read from its compose file: the
+    notifier's command when the web workers leave sending to it (their NOTIFY_SENDER_THREAD "0"),
+    or None when each worker sends on a thread of its own (commits before 2026-12-07)."""
+    compose = root / "docker-compose.yml"
+    services = yaml.safe_load(compose.read_text())["services"] if compose.exists() else {}
+    web_env = (services.get("web") or {}).get("environment") or {}
+    if str(web_env.get("NOTIFY_SENDER_THREAD")) != "0" or "notifier" not in services:
+        return None
+    command = [PYTHON if part == "python" else part for part in services["notifier"]["command"]]
+    return TextsSender(command=command, web_env={"NOTIFY_SENDER_THREAD": "0"})
 
 
 def gunicorn_workers(cfg) -> dict:

@@ -117,6 +117,7 @@ class NotificationSender(threading.Thread):
     # After a wake, the changes of the next moment are gathered into the same round: under load
     # one claim serves many changes instead of one each, competing with them for the database.
     GATHER_SECONDS = 1.0
+    HOLD_CONNECTION_SECONDS = 5
 
     def __init__(self, every: float):
         super().__init__(name="notification-sender", daemon=True)
@@ -148,8 +149,10 @@ class NotificationSender(threading.Thread):
         except Exception:
             log.exception("notification round failed")  # a bug must not end sending for good
         finally:
-            if done is None or not (done.claimed or done.dropped):
-                # Quiet: this thread's own connection is not held until the next text.
+            quiet = done is not None and not (done.claimed or done.dropped)
+            # Quiet: the connection is not held until the next text, unless the rounds come
+            # every second or so (production's sender process), when reconnecting costs more.
+            if done is None or (quiet and self.every > self.HOLD_CONNECTION_SECONDS):
                 connections.close_all()
         return done
 

@@ -70,7 +70,8 @@ def test_every_phase_says_how_fast_and_how_shared_the_machine_was(result):
 def test_the_servers_are_the_ones_asked_for(result):
     processes = result["server"]["idle"]
     if result["meta"]["config"]["server"] == "gunicorn":
-        assert {"daphne0", "wsgi", "wsgi0"} <= set(processes)  # WebSockets, gunicorn's master, its worker
+        # WebSockets, gunicorn's master, its worker, and the texts' sender as production runs it
+        assert {"daphne0", "wsgi", "wsgi0", "sender"} <= set(processes)
         assert result["phases"]["http"]["endpoints"]["join"]["c1"]["server_cpu_ms_per_request"] > 0
     else:
         assert set(processes) == {"daphne0"}
@@ -78,6 +79,13 @@ def test_the_servers_are_the_ones_asked_for(result):
 
 def test_every_request_succeeded(result):
     assert result["errors"] == 0
+
+
+def test_the_texts_the_changes_owed_were_sent_or_dropped_with_a_reason(result):
+    # The sender (a thread, or production's process under gunicorn) sent them: none failed.
+    texts = result["correctness"]["texts"]
+    assert texts.get("sent", 0) > 0
+    assert texts.get("failed", 0) == 0
     assert (
         result["phases"]["prepare"]["sockets"]["connected"] == result["phases"]["prepare"]["sockets"]["requested"] == 8
     )

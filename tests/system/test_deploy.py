@@ -87,13 +87,15 @@ def test_the_compose_file_passes_a_real_compose_parser(compose_project):
 
 
 @needs_compose
-def test_compose_runs_the_notification_sweeper_from_the_web_image_after_the_web_is_up(compose_project):
+def test_compose_sends_the_texts_from_one_notifier_process_not_from_the_web_workers(compose_project):
     config = compose_config(compose_project)["services"]
     notifier = config["notifier"]
     assert notifier["image"] == config["web"]["image"]
-    assert notifier["command"] == ["python", "manage.py", "send_notifications", "--every", "30"]
+    assert notifier["command"] == ["python", "manage.py", "send_notifications", "--every", "1"]
     assert notifier["depends_on"]["web"]["condition"] == "service_healthy"
     assert notifier["environment"]["MIGRATE_ON_START"] == "0"
+    assert config["web"]["environment"]["NOTIFY_SENDER_THREAD"] == "0"  # over what .env says
+    assert "NOTIFY_SENDER_THREAD" not in notifier["environment"]
 
 
 @needs_compose
@@ -647,6 +649,11 @@ def test_the_systemd_http_unit_runs_gunicorn_with_the_shipped_config_as_an_unpri
     assert re.search(r"^User=queue$", unit, re.M)
     assert re.search(r"^Requires=queue-prestart\.service$", unit, re.M)
     assert "ProtectSystem=strict" in unit and "ProtectHome=yes" in unit
+    # The workers write the texts, queue-notifications sends them every second.
+    assert re.search(r"^Environment=NOTIFY_SENDER_THREAD=0$", unit, re.M)
+    assert re.search(r"^Wants=queue-notifications\.service$", unit, re.M)
+    sender = read("deploy/systemd/queue-notifications.service")
+    assert re.search(r"^ExecStart=\S+/python manage\.py send_notifications --every 1$", sender, re.M)
     # The graceful stop fits in the unit's: gunicorn's graceful_timeout is SHUTDOWN_GRACE_SECONDS.
     stop = int(re.search(r"^TimeoutStopSec=(\d+)$", unit, re.M).group(1))
     assert stop > settings.SHUTDOWN_GRACE_SECONDS

@@ -66,3 +66,14 @@ def test_a_rolled_back_change_sends_nothing(sender, opd, counters):
     services.join(patient=PatientFactory(), service=opd)  # a committed one, to know the thread ran
     assert wait_until(lambda: Notification.objects.filter(status="sent").count() == 1)
     assert len(locmem.outbox) == 1 and Notification.objects.count() == 1
+
+
+@pytest.mark.parametrize(("every", "closes"), [(1, False), (30, True)])
+def test_a_quiet_round_keeps_the_connection_only_for_a_sender_polling_every_second(monkeypatch, every, closes):
+    # Production's sender process polls every second: reconnecting each time would cost more
+    # than the poll. The threads' rounds are 30 s apart: no connection is held between them.
+    closed = []
+    monkeypatch.setattr(background.connections, "close_all", lambda: closed.append(True))
+    done = background.NotificationSender(every=every).run_once()
+    assert (done.claimed, done.dropped) == (0, 0)
+    assert bool(closed) is closes
