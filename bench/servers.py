@@ -22,7 +22,6 @@ import time
 import urllib.request
 from datetime import timedelta
 from pathlib import Path
-from typing import NamedTuple
 from urllib.parse import unquote, urlparse
 
 import yaml
@@ -226,10 +225,10 @@ class Servers:
             env = {"WEB_BIND": f"127.0.0.1:{port}", **gunicorn_workers(self.cfg)}
             sender = texts_sender(self.root)
             if sender is not None:
-                env.update(sender.web_env)
+                env["NOTIFY_SENDER_THREAD"] = "0"  # the workers only write the texts, as in production
             self._spawn("wsgi", [PYTHON, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py", self._wsgi_app()], env)
             if sender is not None:
-                self._spawn("sender", sender.command)
+                self._spawn("sender", sender)
             self.ports = [port]
         else:
             self._start_daphnes(self.cfg.processes)
@@ -373,12 +372,7 @@ class Servers:
                 process.wait(5)
 
 
-class TextsSender(NamedTuple):
-    command: list[str]
-    web_env: dict
-
-
-def texts_sender(root: Path) -> TextsSender | None:
+def texts_sender(root: Path) -> list[str] | None:
     """The tree's production layout for the patient texts, read from its compose file: the
     notifier's command when the web workers leave sending to it (their NOTIFY_SENDER_THREAD "0"),
     or None when each worker sends on a thread of its own (commits before 2026-12-07)."""
@@ -387,8 +381,7 @@ def texts_sender(root: Path) -> TextsSender | None:
     web_env = (services.get("web") or {}).get("environment") or {}
     if str(web_env.get("NOTIFY_SENDER_THREAD")) != "0" or "notifier" not in services:
         return None
-    command = [PYTHON if part == "python" else part for part in services["notifier"]["command"]]
-    return TextsSender(command=command, web_env={"NOTIFY_SENDER_THREAD": "0"})
+    return [PYTHON if part == "python" else part for part in services["notifier"]["command"]]
 
 
 def gunicorn_workers(cfg) -> dict:

@@ -63,7 +63,7 @@ def remembered(build=None, *, values=()):
         kept = _kept()
         queryset = kept.get(key)
         if queryset is None or (queryset is not UNREMEMBERED and queryset.connection is not connections[queryset.db]):
-            queryset = kept[key] = _compiled(build, args, kwargs, given)
+            queryset = kept[key] = _compiled(build, signature.bind(*args, **kwargs), given)
             if len(kept) > KEPT:
                 kept.popitem(last=False)
         else:
@@ -132,13 +132,12 @@ def _stand_ins(given: dict, base: int) -> tuple[dict, dict]:
     return {n: tuple(v) if isinstance(given[n], tuple) else v[0] for n, v in stand_ins.items()}, which
 
 
-def _compiled(build, args, kwargs, given):
+def _compiled(build, bound, given):
     """The queryset, its compiler set up and its SQL compiled once: each evaluation of a copy
     runs that SQL (the copies share the compiler, whose state is its select list). With
     `given` values, also where each goes in the parameters (`places`), or UNREMEMBERED."""
     if not given:
-        return _compile(build(*args, **kwargs))
-    bound = inspect.signature(build).bind(*args, **kwargs)
+        return _compile(build(*bound.args, **bound.kwargs))
     sides = []
     for base in STAND_INS:
         stand_ins, which = _stand_ins(given, base)

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Set up everything the project needs on a fresh Debian/Ubuntu machine: the system packages
 # (mysqlclient's headers, Chromium and Node.js for the browser tests, docker-compose to validate
-# the compose file, nginx for the tests of the production front) when missing, then .venv with the Python requirements and node_modules with
-# the browser tests' npm packages (axe-core). Safe to run again.
+# the compose file, nginx for the tests of the production front) when missing, then .venv with
+# the Python requirements and node_modules with the browser tests' npm packages (axe-core). Safe
+# to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
