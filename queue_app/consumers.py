@@ -7,6 +7,8 @@ What a connection follows is chosen by its query string and allowed from its ses
   (its patient only).
 Every connection first gets `{"type": "snapshot", ...}`, so a reconnect loses nothing; after that
 the consumer only forwards pre-serialised text from the channel layer (no query per message).
+The groups many sockets share (the displays', a service's queue) reach it through the process's
+relay (queue_app.relays), the private ones through its own channel.
 
 A private socket also joins its session's group: logging out, or its counter changing hands,
 sends a `revoke` message there and the socket closes with 4403 (events.revoke_*). A ping is
@@ -25,7 +27,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.core.serializers.json import DjangoJSONEncoder
 from django.utils.translation import gettext as _
 
-from . import access, events, payloads, selectors, services
+from . import access, events, payloads, relays, selectors, services
 from .models import Counter, Ticket, parse_id
 from .names import public_name
 
@@ -65,11 +67,13 @@ class QueueUpdatesConsumer(AsyncWebsocketConsumer):
     groups_joined: list[str]
 
     async def connect(self):
-        self.groups_joined = []
+        self.groups_joined, self.relayed = [], []
+        self.held: list[str] | None = []  # shared frames waiting for the snapshot (send_snapshot)
         self.revoked = False
         self.opened_at = time.monotonic()
         self.allowance = FrameAllowance()
         self.kind, self.target = "display", None
+        shared: list[str] = []
         query = socket_query(self.scope)
         counter_id = parse_id(query.get("counter", [None])[0])
         ticket_id = parse_id(query.get("ticket", [None])[0])
@@ -90,9 +94,9 @@ class QueueUpdatesConsumer(AsyncWebsocketConsumer):
             # The place in line matters only while the ticket is active. A finished one that may
             # come back hears its own news (recalled, moved) and its page then reconnects.
             if ticket.is_active:
-                groups.append(events.queue_group(ticket.service_id))
+                shared = [events.queue_group(ticket.service_id)]
         else:
-            groups = [events.DISPLAY_GROUP]
+            groups, shared = [], [events.DISPLAY_GROUP]
         session_key = self._session_key()
         if self.kind != "display" and session_key:
             # Logging out closes the session's sockets (events.revoke_session).
@@ -102,6 +106,9 @@ class QueueUpdatesConsumer(AsyncWebsocketConsumer):
         for group in groups:
             await self.channel_layer.group_add(group, self.channel_name)
             self.groups_joined.append(group)
+        for group in shared:
+            await relays.join(self.channel_layer, group, self)
+            self.relayed.append(group)
         await self.accept()
         log.info("ws open kind=%s%s", self.kind, self._target_label())
         await self.send_snapshot()
@@ -118,12 +125,18 @@ class QueueUpdatesConsumer(AsyncWebsocketConsumer):
             )
 
     async def _leave_groups(self):
+        self._leave_relays()
         joined, self.groups_joined = getattr(self, "groups_joined", []), []
         for group in joined:
             try:
                 await self.channel_layer.group_discard(group, self.channel_name)
             except Exception:  # noqa: BLE001 - a layer that is down must not break the close
                 log.debug("group_discard failed for %s", group, exc_info=True)
+
+    def _leave_relays(self):
+        relayed, self.relayed = getattr(self, "relayed", []), []
+        for group in relayed:
+            relays.leave(self.channel_layer, group, self)
 
     async def _refuse(self, kind: str):
         self.kind = None  # never opened: its close is not logged again
@@ -192,19 +205,38 @@ class QueueUpdatesConsumer(AsyncWebsocketConsumer):
         await super().dispatch(message)
 
     async def broadcast(self, event):
-        # A change's frames for this group, in order; "text": one frame, as the previous release
-        # sent it (processes of both may share Redis during a rolling update).
+        # A change's frames for a private group, in order; "text": one frame, as the previous
+        # release sent it (processes of both may share Redis during a rolling update).
+        await self.forward(event.get("texts") or (event["text"],))
+
+    async def forward(self, texts):
+        """A change's frames, in order (from a private group, or from a shared group's relay)."""
         if self.revoked:
             return
-        for text in event.get("texts") or (event["text"],):
+        if self.held is not None:
+            self.held.extend(texts)
+            return
+        for text in texts:
             await self.send(text_data=text)
 
     async def send_snapshot(self):
-        data = await self._snapshot()
+        # A shared group's frames that arrive meanwhile wait for the snapshot: sent before it, a
+        # change newer than the snapshot would be undone on the screen by it. (A private
+        # group's wait anyway: the consumer handles its messages one at a time.)
+        if self.held is None:
+            self.held = []
+        try:
+            data = await self._snapshot()
+        except BaseException:
+            self._leave_relays()  # the consumer is going down with this error
+            raise
         if data is None:  # the ticket or counter went away, or access was withdrawn
             await self._withdraw()
             return
         await self.send(text_data=json.dumps({"type": "snapshot", **data}, cls=DjangoJSONEncoder))
+        while self.held:
+            await self.send(text_data=self.held.pop(0))
+        self.held = None
 
     async def _error(self, message: str, *, code: str):
         await self.send(text_data=json.dumps({"type": "error", "error": message, "code": code}))

@@ -93,7 +93,7 @@ async def test_a_display_that_missed_a_change_sees_the_next_version_jump(in_memo
     display, snapshot = await sockets()
     start = snapshot["versions"][str(opd.pk)]
     layer = get_channel_layer()
-    (channel,) = layer.groups[events.DISPLAY_GROUP]  # the in-memory layer: our socket's channel
+    (channel,) = layer.groups[events.DISPLAY_GROUP]  # the in-memory layer: the process's relay
     await layer.group_discard(events.DISPLAY_GROUP, channel)  # as if the layer dropped its messages
     await join(await newcomer(), opd)
     await layer.group_add(events.DISPLAY_GROUP, channel)
