@@ -3,7 +3,9 @@
 Every client gets a snapshot frame on connect (as /ws/queue/updates/ does); on `go N INTERVAL
 BYTES` from standard input the server broadcasts N frames, INTERVAL seconds apart, each a JSON
 object of about BYTES bytes stamped with `sent_at` (epoch ms) just before the broadcast, the
-way queue_app.events stamps its payloads. It answers `done` and waits for the next command.
+way queue_app.events stamps its payloads; `go N INTERVAL BYTES FRAMES` sends FRAMES such frames
+each time (a call is two frames at a display: served, then called), numbered on. It answers
+`done` and waits for the next command.
 
     python -m bench.bare_ws --port 8765
 """
@@ -29,14 +31,16 @@ async def handler(websocket):
         clients.discard(websocket)
 
 
-async def fan_out(count: int, interval: float, size: int) -> None:
+async def fan_out(count: int, interval: float, size: int, frames: int = 1) -> None:
     padding = "x" * max(0, size - 120)
     loop = asyncio.get_running_loop()
     start = loop.time()
     for seq in range(count):
         await asyncio.sleep(max(0.0, start + seq * interval - loop.time()))
-        payload = {"type": "queue_update", "event": "bare", "seq": seq, "counter_id": None, "pad": padding}
-        broadcast(clients, json.dumps({**payload, "sent_at": time.time() * 1000}))
+        sent_at = time.time() * 1000
+        for part in range(frames):
+            payload = {"type": "queue_update", "event": "bare", "seq": seq * frames + part, "counter_id": None}
+            broadcast(clients, json.dumps({**payload, "pad": padding, "sent_at": sent_at}))
 
 
 async def main() -> None:
@@ -53,7 +57,8 @@ async def main() -> None:
                 return
             parts = line.split()
             if parts[0] == "go":
-                await fan_out(int(parts[1]), float(parts[2]), int(parts[3]))
+                frames = int(parts[4]) if len(parts) > 4 else 1
+                await fan_out(int(parts[1]), float(parts[2]), int(parts[3]), frames)
                 print("done", flush=True)
             elif parts[0] == "count":
                 print(f"clients {len(clients)}", flush=True)

@@ -26,10 +26,11 @@ def cpu_per_message(out: dict) -> dict:
     if fanout and frames:
         cpu = sum(p["cpu_s"] or 0 for k, p in fanout["resources"]["processes"].items() if k.startswith("daphne"))
         result["fanout"] = round(1e6 * cpu / frames, 1)
-    bare = out.get("floors", {}).get("ws")
-    if bare and bare["latency"]["count"]:
-        cpu = bare["resources"]["processes"].get("bare_ws", {}).get("cpu_s") or 0
-        result["bare_ws"] = round(1e6 * cpu / bare["latency"]["count"], 1)
+    for floor in ("ws", "ws_call"):
+        bare = out.get("floors", {}).get(floor)
+        if bare and bare["latency"]["count"]:
+            cpu = bare["resources"]["processes"].get("bare_ws", {}).get("cpu_s") or 0
+            result[f"bare_{floor}"] = round(1e6 * cpu / bare["latency"]["count"], 1)
     return result
 
 
@@ -88,12 +89,13 @@ def ratios(out: dict) -> dict:
             if on:
                 result[f"{endpoint}_{level}_p50_texts_on_x_off"] = ratio(on.get("p50"), off.get("p50"))
                 result[f"{endpoint}_{level}_p95_texts_on_x_off"] = ratio(on.get("p95"), off.get("p95"))
-    bare = out.get("floors", {}).get("ws", {}).get("latency", {})
     fan = out.get("events", {}).get("latency_ms", {}).get("fanout", {})
-    for kind in ("display", "all"):
-        if fan.get(kind) and bare.get("count"):
-            for p in ("p50", "p95", "p99"):
-                result[f"fanout_{kind}_{p}_x_bare_ws"] = ratio(fan[kind].get(p), bare.get(p))
+    for floor in ("ws", "ws_call"):  # one frame a broadcast; two, as a call sends the displays
+        bare = out.get("floors", {}).get(floor, {}).get("latency", {})
+        for kind in ("display", "all"):
+            if fan.get(kind) and bare.get("count"):
+                for p in ("p50", "p95", "p99"):
+                    result[f"fanout_{kind}_{p}_x_bare_{floor}"] = ratio(fan[kind].get(p), bare.get(p))
     return result
 
 

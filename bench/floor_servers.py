@@ -87,8 +87,8 @@ class BareServer:
                     return line
         raise RuntimeError(f"bare_ws: no '{word}' within {timeout} s")
 
-    def go(self, count: int, interval: float, size: int) -> None:
-        self.process.stdin.write(f"go {count} {interval} {size}\n")
+    def go(self, count: int, interval: float, size: int, frames: int = 1) -> None:
+        self.process.stdin.write(f"go {count} {interval} {size} {frames}\n")
         self.process.stdin.flush()
         self._expect("done", count * interval + 60)
 

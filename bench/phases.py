@@ -243,13 +243,14 @@ class Phases:
             self.hello.stop()
             self.hello = None
 
-    def floor_ws(self, clients: int) -> dict:
+    def floor_ws(self, clients: int, frames: int = 1) -> dict:
+        """The bare `websockets` server with as many clients, `frames` frames a broadcast."""
         self.bare = BareServer(self.workdir)
         try:
             specs = [{"kind": "bare", "port": self.bare.port, "path": "/", "meta": {}} for _ in range(clients)]
             connected = self.connect(specs)
             before = procstat.Snapshot(self.pids())
-            self.bare.go(self.cfg.fanout_events, self.cfg.fanout_interval, self.cfg.payload_bytes)
+            self.bare.go(self.cfg.fanout_events, self.cfg.fanout_interval, self.cfg.payload_bytes, frames)
             self.quiet()
             after = procstat.Snapshot(self.pids())
             self.on_sinks("close", [{"kinds": ["bare"]}] * len(self.sinks))
@@ -257,7 +258,8 @@ class Phases:
             sockets = [s for s in sockets if s["spec"]["kind"] == "bare"]
             return {
                 "connect": connected,
-                **analysis.check_bare(sockets, self.cfg.fanout_events),
+                "frames_per_broadcast": frames,
+                **analysis.check_bare(sockets, self.cfg.fanout_events * frames),
                 "resources": after.since(before),
             }
         finally:

@@ -118,12 +118,11 @@ def table(result: dict) -> str:
 
     out += ["", "Events (commit -> receipt ms, every connected client)"]
     rows = []
-    bare = result.get("floors", {}).get("ws")
-    if bare:
-        lat = bare["latency"]
-        rows.append(
-            ["floor bare_ws", "all", bare["clients"], lat["count"], lat["p50"], lat["p95"], lat["p99"], lat["max"]]
-        )
+    for name, label in (("ws", "floor bare_ws"), ("ws_call", "floor bare_ws x2")):
+        bare = result.get("floors", {}).get(name)
+        if bare:
+            lat = bare["latency"]
+            rows.append([label, "all", bare["clients"], lat["count"], lat["p50"], lat["p95"], lat["p99"], lat["max"]])
     for phase, kinds in result["events"]["latency_ms"].items():
         for kind, s in kinds.items():
             rows.append([phase, kind, s.get("clients", ""), s["count"], s["p50"], s["p95"], s["p99"], s["max"]])

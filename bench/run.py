@@ -194,6 +194,9 @@ class Bench(Phases):
             if sockets_planned:
                 self.log(f"floor: bare websockets server, {sockets_planned} clients")
                 out["floors"]["ws"] = self.floor_ws(sockets_planned)
+                if "fanout" in cfg.phases:  # the same frames a call sends the displays: two
+                    self.log(f"floor: bare websockets server, {sockets_planned} clients, two frames a broadcast")
+                    out["floors"]["ws_call"] = self.floor_ws(sockets_planned, frames=2)
 
         # prepare: staff log in, patients join, sockets open
         counters = [

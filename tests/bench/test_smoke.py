@@ -99,6 +99,10 @@ def test_every_event_reached_every_client_once(result):
     assert delivery["display"]["calls_in_db"] > 0
     assert delivery["patient"]["personal_events_expected"] > 0
     assert result["floors"]["ws"]["lost"] == 0
+    # The floor beside the displays' fan-out: each broadcast two frames, as a call sends them.
+    pair = result["floors"]["ws_call"]
+    assert (pair["frames_per_broadcast"], pair["lost"], pair["duplicates"]) == (2, 0, 0)
+    assert pair["latency"]["count"] == 2 * result["floors"]["ws"]["latency"]["count"]
 
 
 def test_the_write_floor_numbered_every_write_once(result):
