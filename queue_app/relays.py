@@ -21,6 +21,11 @@ log = logging.getLogger("queue.ws")
 # display stays open for weeks, so the relay joins again well before that.
 REJOIN_SECONDS = 3600.0
 
+# Members served before the relay lets the loop write their frames out. Sent all at once, the
+# first socket's frames would leave only after the last one's were made, and the phones and TVs
+# would start reading only then (measured in bench/README.md, "One relay per process").
+FLUSH_EVERY = 16
+
 # Per event loop (tests run each on a loop of its own), per layer and group.
 _relays: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict]" = weakref.WeakKeyDictionary()
 
@@ -32,7 +37,7 @@ class Relay:
         self.members: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self.channel: str | None = None
         self._opening: asyncio.Future | None = None
-        self._tasks: list[asyncio.Task] = []
+        self._tasks: list[asyncio.Task] = []  # held: the loop keeps only weak references to tasks
 
     async def opened(self) -> None:
         """Joined the group, and its messages are being forwarded. Sockets that connect at the
@@ -66,7 +71,9 @@ class Relay:
                 continue
             # "text": one frame, as an earlier release sent it (processes of both may share Redis).
             texts = message.get("texts") or (message["text"],)
-            for member in list(self.members):
+            for i, member in enumerate(list(self.members)):
+                if i and i % FLUSH_EVERY == 0:
+                    await asyncio.sleep(0)  # the next message waits: every socket keeps the order
                 try:
                     await member.forward(texts)
                 except Exception:  # noqa: BLE001 - one closing socket must not cost the others

@@ -103,6 +103,8 @@ def test_every_event_reached_every_client_once(result):
     pair = result["floors"]["ws_call"]
     assert (pair["frames_per_broadcast"], pair["lost"], pair["duplicates"]) == (2, 0, 0)
     assert pair["latency"]["count"] == 2 * result["floors"]["ws"]["latency"]["count"]
+    target = result["targets"]["ws_2000_clients_p95_le_1_5x_bare_ws"]
+    assert target["value"] > 0 and target["two_frame_floor"] > 0 and not target["full_size"]
 
 
 def test_the_write_floor_numbered_every_write_once(result):

@@ -48,6 +48,20 @@ async def test_many_displays_are_one_member_of_the_display_group_and_all_hear_a_
         await assert_no_more(display)
 
 
+async def test_pausing_between_sockets_keeps_every_sockets_frames_in_order(sockets, monkeypatch):  # noqa: F811
+    """The relay lets the loop write out every few sockets; the next message waits for the last."""
+    monkeypatch.setattr(relays, "FLUSH_EVERY", 1)
+    displays = [(await sockets())[0] for _ in range(4)]
+    layer = get_channel_layer()
+
+    await layer.group_send(events.DISPLAY_GROUP, {"type": "broadcast", "texts": ['{"n": 1}', '{"n": 2}']})
+    await layer.group_send(events.DISPLAY_GROUP, {"type": "broadcast", "texts": ['{"n": 3}']})
+
+    for display in displays:
+        assert [m["n"] for m in await messages(display, 3)] == [1, 2, 3]
+        await assert_no_more(display)
+
+
 async def test_a_frame_sent_while_the_snapshot_is_read_comes_after_the_snapshot(sockets, monkeypatch):  # noqa: F811
     """Sent first, an event newer than the snapshot would be undone on the screen by it."""
     reading, release = asyncio.Event(), asyncio.Event()
