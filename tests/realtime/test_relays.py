@@ -14,15 +14,8 @@ from channels.layers import get_channel_layer
 from queue_app import consumers, events, relays, services
 
 from ..layer_helpers import in_memory_layer  # noqa: F401 - the fixture: its groups are readable
-from .test_consumers import (
-    assert_no_more,
-    join,
-    messages,
-    open_socket,
-    patient_session,
-    run,
-    sockets,  # noqa: F401 - the fixture
-)
+from . import test_consumers as ws
+from .test_consumers import sockets  # noqa: F401 - the fixture
 from .test_revocation import closed_within
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -36,16 +29,16 @@ async def test_many_displays_are_one_member_of_the_display_group_and_all_hear_a_
     opd,
 ):
     displays = [(await sockets())[0] for _ in range(5)]
-    await join(patients[0], opd)
+    await ws.join(patients[0], opd)
     for display in displays:
-        assert [m["event"] for m in await messages(display, 1)] == ["new_patient"]
+        assert [m["event"] for m in await ws.messages(display, 1)] == ["new_patient"]
 
     assert len(get_channel_layer().groups[events.DISPLAY_GROUP]) == 1
 
-    await run(services.serve_next, counter=counters[0], by=counters[0].held_by)
+    await ws.run(services.serve_next, counter=counters[0], by=counters[0].held_by)
     for display in displays:
-        assert [m["event"] for m in await messages(display, 2)] == ["patient_served", "patient_called"]
-        await assert_no_more(display)
+        assert [m["event"] for m in await ws.messages(display, 2)] == ["patient_served", "patient_called"]
+        await ws.assert_no_more(display)
 
 
 async def test_pausing_between_sockets_keeps_every_sockets_frames_in_order(sockets, monkeypatch):  # noqa: F811
@@ -58,8 +51,8 @@ async def test_pausing_between_sockets_keeps_every_sockets_frames_in_order(socke
     await layer.group_send(events.DISPLAY_GROUP, {"type": "broadcast", "texts": ['{"n": 3}']})
 
     for display in displays:
-        assert [m["n"] for m in await messages(display, 3)] == [1, 2, 3]
-        await assert_no_more(display)
+        assert [m["n"] for m in await ws.messages(display, 3)] == [1, 2, 3]
+        await ws.assert_no_more(display)
 
 
 async def test_a_frame_sent_while_the_snapshot_is_read_comes_after_the_snapshot(sockets, monkeypatch):  # noqa: F811
@@ -80,7 +73,7 @@ async def test_a_frame_sent_while_the_snapshot_is_read_comes_after_the_snapshot(
     frames = [await communicator.receive_json_from(timeout=2) for _ in range(3)]
     assert [frame["type"] for frame in frames] == ["snapshot", "queue_update", "queue_update"]
     assert [frame["n"] for frame in frames[1:]] == [1, 2]
-    assert [m["n"] for m in await messages(display, 2)] == [1, 2]  # the first display was not held
+    assert [m["n"] for m in await ws.messages(display, 2)] == [1, 2]  # the first display was not held
 
 
 async def _send_when(reading: asyncio.Event, release: asyncio.Event) -> None:
@@ -102,19 +95,19 @@ async def test_a_closed_display_leaves_the_relay_and_the_others_still_hear(socke
 
     assert len(relay.members) == 1
     await get_channel_layer().group_send(events.DISPLAY_GROUP, {"type": "broadcast", "texts": ['{"n": 1}']})
-    assert [m["n"] for m in await messages(second, 1)] == [1]
+    assert [m["n"] for m in await ws.messages(second, 1)] == [1]
 
 
 async def test_a_ticket_socket_whose_rights_are_withdrawn_hears_no_more_of_the_queue(counters, opd, patient):
-    ticket = await join(patient, opd)
-    key = await run(patient_session, patient=patient)
-    socket, connected, code = await open_socket(f"ticket={ticket.pk}", key)
+    ticket = await ws.join(patient, opd)
+    key = await ws.run(ws.patient_session, patient=patient)
+    socket, connected, code = await ws.open_socket(f"ticket={ticket.pk}", key)
     assert connected, code
     assert (await socket.receive_json_from(timeout=5))["type"] == "snapshot"
     relay = relays._relay(get_channel_layer(), events.queue_group(opd.pk))
     assert len(relay.members) == 1
 
-    await run(events.revoke_session, session_key=key)  # what a logout sends
+    await ws.run(events.revoke_session, session_key=key)  # what a logout sends
     await closed_within(socket)
 
     assert len(relay.members) == 0
@@ -135,4 +128,4 @@ async def test_the_relay_joins_its_group_again_before_the_in_memory_layer_forget
     await asyncio.sleep(2.0)  # past it, even as the layer rounds the time down to a second
     await layer.group_send(events.DISPLAY_GROUP, {"type": "broadcast", "texts": ['{"n": 1}']})
 
-    assert [m["n"] for m in await messages(display, 1)] == [1]
+    assert [m["n"] for m in await ws.messages(display, 1)] == [1]
