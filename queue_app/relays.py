@@ -3,7 +3,7 @@
 Every wall display follows the `display` group and every phone in line its service's `queue.<id>`
 group, and they all get the same pre-serialised text. Joined one by one, the layer would hand
 each socket's consumer its own copy of every message: one queue, one task wake-up and one
-dispatch per socket and frame, which was most of the server's cost of a fan-out to 2,000
+dispatch per socket and message, which was about half of the server's CPU of a fan-out to 2,000
 displays. Here the process joins such a group once, through a `Relay`, which forwards each
 message's frames to its members in order (members are consumers: `forward(texts)`).
 
