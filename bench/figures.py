@@ -238,23 +238,55 @@ def sustained_vs_baseline(out: dict, base: dict) -> dict:
     return result
 
 
-def baseline_targets(out: dict, base: dict) -> dict:
-    """Issue 26: capacity against the baseline commit's, in the same run. The closed loop at the
-    highest level is each side at saturation: joins + calls answered per second there, with the
-    p95 at which they were answered (the 150 ms bound of the target)."""
-    level = f"c{max(out['meta']['config']['http_levels'])}"
+# The target's bound on the answers' p95 (ms) while each side carries its load.
+CAPACITY_P95_MS = 150
 
-    def capacity(endpoints):
-        stats = [endpoints.get(e, {}).get(level, {}) for e in ("join", "serve_next")]
+
+def capacity_at_bound(endpoints: dict) -> dict | None:
+    """Joins + calls answered per second at the busiest closed-loop level whose p95 (join and
+    serve_next alike) stays within the target's bound: what a commit sustains at that quality of
+    service. None when no level does."""
+    best = None
+    for level in endpoints.get("join", {}):
+        stats = [endpoints.get(e, {}).get(level) or {} for e in ("join", "serve_next")]
+        p95 = max((s.get("p95") or 1e9) for s in stats)
+        rps = round(sum(s.get("rps") or 0 for s in stats), 1)
+        if p95 <= CAPACITY_P95_MS and rps and (best is None or rps > best["rps"]):
+            best = {"rps": rps, "p95": p95, "level": level}
+    return best
+
+
+def baseline_targets(out: dict, base: dict) -> dict:
+    """Issue 26: capacity against the baseline commit's, in the same run: each side's joins + calls
+    a second at its busiest level within the p95 bound (capacity_at_bound; more --http-levels, a
+    finer answer). Beside it, for information, the top level's figures, each side at saturation,
+    where a closed loop's p95 follows the machine's speed more than the code's."""
+    top = f"c{max(out['meta']['config']['http_levels'])}"
+
+    def saturated(endpoints):
+        stats = [endpoints.get(e, {}).get(top, {}) for e in ("join", "serve_next")]
         return round(sum(s.get("rps") or 0 for s in stats), 1), max((s.get("p95") or 0) for s in stats)
 
-    ours = capacity(out["phases"].get("http", {}).get("endpoints", {}))
-    theirs = capacity(base["phases"].get("http", {}).get("endpoints", {}))
-    value = round(ours[0] / theirs[0], 2) if theirs[0] else None
+    ours_endpoints = out["phases"].get("http", {}).get("endpoints", {})
+    theirs_endpoints = base["phases"].get("http", {}).get("endpoints", {})
+    ours, theirs = capacity_at_bound(ours_endpoints), capacity_at_bound(theirs_endpoints)
+    value = round(ours["rps"] / theirs["rps"], 2) if ours and theirs else None
+    at_top = [saturated(ours_endpoints), saturated(theirs_endpoints)]
     return {
         "joins_and_calls_per_s_ge_1_8x_baseline": {
-            "value": {"ratio": value, "ours_rps_p95": ours, "baseline_rps_p95": theirs, "level": level},
-            "full_size": value is not None,
-            "met": value is not None and value >= 1.8 and ours[1] <= 150,
+            "value": {
+                "ratio": value,
+                "ours": ours,
+                "baseline": theirs,
+                "at_top_level": {
+                    "level": top,
+                    "ratio": round(at_top[0][0] / at_top[1][0], 2) if at_top[1][0] else None,
+                    "ours_rps_p95": at_top[0],
+                    "baseline_rps_p95": at_top[1],
+                },
+            },
+            # Both sides ran the closed loops; a side with no level within the bound is a miss.
+            "full_size": bool(ours_endpoints.get("join") and theirs_endpoints.get("join")),
+            "met": value is not None and value >= 1.8,
         }
     }
