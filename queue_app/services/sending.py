@@ -83,8 +83,10 @@ def claim_due(*, now: datetime | None = None, limit: int = 50, result: Round | N
     claimed = []
     closed = defaultdict(list)  # (status, error): the rows closed so, one UPDATE each
     for row in rows:
+        level = logging.WARNING  # something an operator should look at: a stalled sender, the caps
         if statuses.get(row.ticket_id) not in STILL_USEFUL[row.kind]:
-            reason = "the ticket moved on before it was sent"
+            # Routine on a fast line (called before the round came): not for `journalctl -p warning`.
+            reason, level = "the ticket moved on before it was sent", logging.INFO
         elif row.created_at < give_up:
             reason = f"not sent within {settings.NOTIFY_GIVE_UP_MINUTES} minutes"
         elif row.attempts >= settings.NOTIFY_MAX_ATTEMPTS:
@@ -97,7 +99,7 @@ def claim_due(*, now: datetime | None = None, limit: int = 50, result: Round | N
             claimed.append(row)
             continue
         closed[Status.DROPPED, reason].append(row.pk)
-        log.warning("notification dropped: id=%s kind=%s to=%s: %s", row.pk, row.kind, mask_phone(row.to), reason)
+        log.log(level, "notification dropped: id=%s kind=%s to=%s: %s", row.pk, row.kind, mask_phone(row.to), reason)
         result.dropped += 1
     for (status, error), ids in closed.items():
         # A fast line drops many "near" texts at once (called before the round): one UPDATE.

@@ -241,14 +241,18 @@ def test_a_sender_that_died_after_claiming_leaves_the_text_to_the_next_after_the
     assert row.status == "sent" and row.attempts == 2
 
 
-def test_a_near_text_is_dropped_once_the_patient_is_called(opd, counters):
+def test_a_near_text_is_dropped_once_the_patient_is_called(opd, counters, caplog):
     opd.notify_near_at = 5
     opd.save()
     join_all(opd, [PatientFactory()])
     services.serve_next(counter=counters[0], by=None)
-    done = sending.send_due()
+    with caplog.at_level(logging.INFO, logger="queue.notifications"):
+        done = sending.send_due()
     assert (done.sent, done.dropped) == (1, 1)
     assert {r.kind: r.status for r in rows()} == {"near": "dropped", "called": "sent"}
+    # Routine on a fast line: logged, but not among the warnings an operator is asked to read.
+    [drop] = [r for r in caplog.records if "dropped" in r.getMessage()]
+    assert drop.levelno == logging.INFO and "moved on" in drop.getMessage()
 
 
 def test_nothing_is_sent_after_the_ticket_ended(opd, counters):
@@ -275,6 +279,7 @@ def test_texts_over_the_hourly_cap_are_dropped_with_a_reason(opd, counters, sett
     assert (done.sent, done.dropped) == (2, 1)
     [dropped] = rows(status="dropped")
     assert "cap" in dropped.error and "cap" in caplog.text
+    assert [r.levelno for r in caplog.records if "dropped" in r.getMessage()] == [logging.WARNING]
     settings.NOTIFY_SMS_PER_HOUR, settings.NOTIFY_SMS_PER_DAY = 100, 2
     opd.notify_near_at = 5
     opd.save()
