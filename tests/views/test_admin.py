@@ -1,9 +1,13 @@
 """Admin pages render for every model, and admin actions go through the services."""
 
+from datetime import datetime, time
+from urllib.parse import quote
+
 import pytest
 from axes.models import AccessAttempt
 from django.apps import apps
 from django.urls import reverse
+from django.utils import timezone
 
 from queue_app import services
 from queue_app.models import QueueHistory, Ticket
@@ -89,8 +93,13 @@ def admin_list_urls(ticket) -> list[str]:
         f"{ticket_list}?service_date__year={day.year}&service_date__month={day.month}",
         f"{ticket_list}?service_date__year={day.year}&service_date__month={day.month}&service_date__day={day.day}",
         f"{ticket_list}?service_date__gte={day.isoformat()}",
-        f"{reverse('admin:queue_app_patient_changelist')}?created_at__gte={day.isoformat()}",
-        f"{reverse('admin:queue_app_queuehistory_changelist')}?at__gte={day.isoformat()}",
+    ]
+    # A date-time column's filter carries the day's start with its offset, as the admin's own
+    # date filter writes it (a bare date would be a naive datetime).
+    start = quote(timezone.make_aware(datetime.combine(day, time.min)).isoformat(" "))
+    urls += [
+        f"{reverse('admin:queue_app_patient_changelist')}?created_at__gte={start}",
+        f"{reverse('admin:queue_app_queuehistory_changelist')}?at__gte={start}",
     ]
     return urls
 
