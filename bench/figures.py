@@ -242,16 +242,21 @@ def sustained_vs_baseline(out: dict, base: dict) -> dict:
 CAPACITY_P95_MS = 150
 
 
+def _joins_and_calls(endpoints: dict, level: str) -> tuple[float, float | None]:
+    """Joins + calls answered per second at one closed-loop level, and the higher of their p95s."""
+    stats = [endpoints.get(e, {}).get(level) or {} for e in ("join", "serve_next")]
+    p95s = [s.get("p95") for s in stats]
+    return round(sum(s.get("rps") or 0 for s in stats), 1), None if None in p95s else max(p95s)
+
+
 def capacity_at_bound(endpoints: dict) -> dict | None:
     """Joins + calls answered per second at the busiest closed-loop level whose p95 (join and
     serve_next alike) stays within the target's bound: what a commit sustains at that quality of
     service. None when no level does."""
     best = None
     for level in endpoints.get("join", {}):
-        stats = [endpoints.get(e, {}).get(level) or {} for e in ("join", "serve_next")]
-        p95 = max((s.get("p95") or 1e9) for s in stats)
-        rps = round(sum(s.get("rps") or 0 for s in stats), 1)
-        if p95 <= CAPACITY_P95_MS and rps and (best is None or rps > best["rps"]):
+        rps, p95 = _joins_and_calls(endpoints, level)
+        if p95 is not None and p95 <= CAPACITY_P95_MS and rps and (best is None or rps > best["rps"]):
             best = {"rps": rps, "p95": p95, "level": level}
     return best
 
@@ -262,16 +267,11 @@ def baseline_targets(out: dict, base: dict) -> dict:
     finer answer). Beside it, for information, the top level's figures, each side at saturation,
     where a closed loop's p95 follows the machine's speed more than the code's."""
     top = f"c{max(out['meta']['config']['http_levels'])}"
-
-    def saturated(endpoints):
-        stats = [endpoints.get(e, {}).get(top, {}) for e in ("join", "serve_next")]
-        return round(sum(s.get("rps") or 0 for s in stats), 1), max((s.get("p95") or 0) for s in stats)
-
     ours_endpoints = out["phases"].get("http", {}).get("endpoints", {})
     theirs_endpoints = base["phases"].get("http", {}).get("endpoints", {})
     ours, theirs = capacity_at_bound(ours_endpoints), capacity_at_bound(theirs_endpoints)
     value = round(ours["rps"] / theirs["rps"], 2) if ours and theirs else None
-    at_top = [saturated(ours_endpoints), saturated(theirs_endpoints)]
+    at_top = [_joins_and_calls(ours_endpoints, top), _joins_and_calls(theirs_endpoints, top)]
     return {
         "joins_and_calls_per_s_ge_1_8x_baseline": {
             "value": {
