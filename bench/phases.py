@@ -209,9 +209,13 @@ class Phases:
         stats = answer[endpoint][f"c{level}"]
         requests = max(1, stats.get("requests") or 1)
         processes = used["processes"]
-        server = sum(p["cpu_s"] or 0 for k, p in processes.items() if k.startswith(serving))
+        # Which process spent it: the HTTP workers, the WebSocket processes' fan-out, the texts.
+        by_kind = {kind: sum(p["cpu_s"] or 0 for k, p in processes.items() if k.startswith(kind)) for kind in serving}
         database = sum(p["cpu_s"] or 0 for k, p in processes.items() if k.startswith(("mariadbd", "redis")))
-        stats["server_cpu_ms_per_request"] = round(1000 * server / requests, 2)
+        stats["server_cpu_ms_per_request"] = round(1000 * sum(by_kind.values()) / requests, 2)
+        stats["server_cpu_ms_per_request_by_process"] = {
+            kind.removeprefix(BASE): round(1000 * cpu / requests, 2) for kind, cpu in by_kind.items()
+        }
         stats["db_and_redis_cpu_ms_per_request"] = round(1000 * database / requests, 2)
         stats["loadgen_cpu_ms_per_request"] = round(1000 * (processes[driver.name]["cpu_s"] or 0) / requests, 3)
         stats["machine_busy_pct"] = used["machine_busy_pct"]

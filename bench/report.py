@@ -32,7 +32,9 @@ def _endpoint_rows(phase: str, endpoints: dict) -> list[list]:
             lk = s.get("lock_ms")
             lock = f"{_fmt(lk['wait_p50'])}/{_fmt(lk['hold_p50'])}/{_fmt(lk['hold_p95'])}" if lk else "-"
             row = [phase, label, s.get("requests"), s.get("rps"), s.get("p50"), s.get("p95"), s.get("p99")]
-            rows.append([*row, s.get("errors"), queries, cpu, lock])
+            split = s.get("server_cpu_ms_per_request_by_process") or {}
+            by_process = " ".join(f"{kind} {_fmt(ms)}" for kind, ms in split.items() if ms) or "-"
+            rows.append([*row, s.get("errors"), queries, cpu, by_process, lock])
     return rows
 
 
@@ -111,6 +113,7 @@ def table(result: dict) -> str:
             "errors",
             "queries",
             "srv cpu ms/req",
+            "srv cpu by process",
             "lock wait50/hold50/hold95",
         ],
         rows,

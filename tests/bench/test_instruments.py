@@ -83,6 +83,19 @@ def test_the_recorder_summarises_lock_times_per_endpoint():
     assert rows["display_data"][-1] == "-"
 
 
+def test_the_report_shows_which_process_spent_an_endpoints_cpu():
+    stats = {
+        "requests": 10,
+        "server_cpu_ms_per_request": 15.6,
+        "server_cpu_ms_per_request_by_process": {"daphne": 3.04, "wsgi": 12.5, "sender": 0.0},
+    }
+    (row,) = _endpoint_rows("http", {"join": {"c1": stats}})
+    assert row[1] == "join c1"
+    assert row[-3:-1] == [15.6, "daphne 3.0 wsgi 12.5"]  # a process that spent nothing is left out
+    (older,) = _endpoint_rows("http", {"join": {"c1": {"requests": 10}}})  # a result from before the split
+    assert older[-2] == "-"
+
+
 def test_the_bench_settings_put_the_instrument_first():
     # Its timing must cover every other middleware's queries, and only the bench has it.
     assert "bench.middleware.QueryCountMiddleware" not in settings.MIDDLEWARE

@@ -72,7 +72,12 @@ def test_the_servers_are_the_ones_asked_for(result):
     if result["meta"]["config"]["server"] == "gunicorn":
         # WebSockets, gunicorn's master, its worker, and the texts' sender as production runs it
         assert {"daphne0", "wsgi", "wsgi0", "sender"} <= set(processes)
-        assert result["phases"]["http"]["endpoints"]["join"]["c1"]["server_cpu_ms_per_request"] > 0
+        join = result["phases"]["http"]["endpoints"]["join"]["c1"]
+        assert join["server_cpu_ms_per_request"] > 0
+        # Its parts, by process: the HTTP workers did the join's own work.
+        split = join["server_cpu_ms_per_request_by_process"]
+        assert set(split) == {"daphne", "wsgi", "sender"} and split["wsgi"] > 0
+        assert sum(split.values()) == pytest.approx(join["server_cpu_ms_per_request"], abs=0.05)
     else:
         assert set(processes) == {"daphne0"}
 
