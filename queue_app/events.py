@@ -271,7 +271,8 @@ def refresh_positions(service_id: int) -> None:
     Inside a server (sync code run from its event loop) the refresh is coalesced: the first
     change sends at once, and changes within QUEUE_POSITION_INTERVAL_MS of the last send wait for
     one message with the state at the end of the interval. A busy queue then costs each phone
-    two messages a second, not one per change, and the read happens outside the queue lock.
+    two messages a second from each server process that changed it (each gunicorn worker keeps
+    its own interval), not one per change, and the read happens outside the queue lock.
     Outside a server (commands, tests, shell) it is sent at once.
     """
     interval = settings.QUEUE_POSITION_INTERVAL_MS / 1000
