@@ -114,7 +114,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     g.add_argument(
         "--http-requests", type=int, default=300, help="requests per endpoint and level, closed loop (default 300)"
     )
-    g.add_argument("--http-levels", default="1,8", help="closed-loop concurrency levels (default 1,8)")
+    # Four levels: the capacity target takes each side at its busiest level within the p95 bound.
+    g.add_argument("--http-levels", default="1,2,4,8", help="closed-loop concurrency levels (default 1,2,4,8)")
     g.add_argument(
         "--fanout-events", type=int, default=20, help="serve_next calls (and bare broadcasts) in the fan-out phase"
     )

@@ -269,6 +269,14 @@ def test_the_bench_refuses_an_experiment_it_does_not_know():
         parse_args(["--what-if", "fast-dispatch"])
 
 
+def test_a_default_run_measures_the_levels_between_one_client_and_eight():
+    """The capacity target takes each side at its busiest level within the p95 bound: with only
+    1 and 8 clients, a side past the bound at 8 would be judged at 1. --tiny keeps its own two."""
+    assert parse_args([]).http_levels == [1, 2, 4, 8]
+    assert parse_args(["--tiny"]).http_levels == [1, 2]
+    assert parse_args(["--http-levels", "1,4"]).http_levels == [1, 4]
+
+
 def test_the_report_says_which_loop_daphne_ran_on():
     assert _daphne_loop({"server": "gunicorn", "daphne_loop": "uvloop"}) == "Daphne on uvloop, "
     assert _daphne_loop({"server": "daphne"}) == "Daphne on asyncio, "  # a result from before --daphne-loop
