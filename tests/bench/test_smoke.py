@@ -181,3 +181,32 @@ def test_the_baseline_is_driven_step_by_step_beside_ours_and_its_worktree_remove
     assert "joins_and_calls_per_s_ge_1_8x_baseline" in result["targets"]
     assert result["errors"] == 0 and result["correctness"]["tickets_called_twice"] == 0
     assert _worktrees() == worktrees_before
+
+
+def test_the_layer_bench_measures_both_ends_of_a_message():
+    """bench.layer sends through the production layer to a receiver in a process of its own."""
+    if not os.environ.get("REDIS_URL"):
+        pytest.skip("the pub/sub layer needs Redis: set REDIS_URL")
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.layer",
+            "--redis-url",
+            os.environ["REDIS_URL"],
+            "--messages",
+            "50",
+            "--gap-ms",
+            "1",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    figures = json.loads(completed.stdout)
+    assert figures["parser"] in ("hiredis", "python")
+    assert figures["messages"] == 50
+    assert figures["receiver_cpu_us_per_message"] > 0
+    assert figures["sender_cpu_us_per_message"] > 0
