@@ -90,10 +90,15 @@ def run(url: str, messages: int, gap_ms: float) -> dict:
         if child.stdout.readline().strip() != "ready":
             raise RuntimeError("the receiver did not start (is Redis up?)")
         sent = asyncio.run(send(url, prefix, messages, gap_ms / 1000))
-        received = json.loads(child.stdout.read())
-    finally:
-        if child.wait(timeout=60 + messages * gap_ms / 1000) != 0:
-            raise RuntimeError(f"the receiver exited with {child.returncode}")
+        # A message that went missing would leave the receiver waiting for ever.
+        output, _ = child.communicate(timeout=60 + messages * gap_ms / 1000)
+    except BaseException:
+        child.kill()
+        child.wait()
+        raise
+    if child.returncode != 0:
+        raise RuntimeError(f"the receiver exited with {child.returncode}")
+    received = json.loads(output)
     return {"parser": parser_name(), "messages": messages, **received, **sent}
 
 

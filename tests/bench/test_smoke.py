@@ -9,6 +9,7 @@ correctness is asserted, never a timing.
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -210,3 +211,18 @@ def test_the_layer_bench_measures_both_ends_of_a_message():
     assert figures["messages"] == 50
     assert figures["receiver_cpu_us_per_message"] > 0
     assert figures["sender_cpu_us_per_message"] > 0
+
+
+def test_the_layer_bench_says_so_when_redis_is_not_there():
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    completed = subprocess.run(
+        [sys.executable, "-m", "bench.layer", "--redis-url", f"redis://127.0.0.1:{port}/1", "--messages", "5"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert completed.returncode != 0
+    assert "the receiver did not start (is Redis up?)" in completed.stderr
