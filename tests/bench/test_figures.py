@@ -37,10 +37,31 @@ def test_the_target_compares_each_side_at_its_own_bound_and_shows_saturation_bes
     }  # fmt: skip
 
 
-def test_a_side_with_no_level_within_the_bound_misses_the_target():
+def test_ours_with_no_level_within_the_bound_misses_the_target():
     ours = loops(c1=((30, 160), (32, 44)))
     baseline = loops(c1=((15, 90), (16, 95)))
 
     target = baseline_targets(ours, baseline)["joins_and_calls_per_s_ge_1_8x_baseline"]
 
     assert target["full_size"] and not target["met"] and target["value"]["ratio"] is None
+
+
+def test_a_baseline_with_no_level_within_the_bound_is_outdone_by_ours_within_it():
+    # A slow machine: the baseline's calls are over the bound even one at a time.
+    ours = loops(c1=((32, 42), (17, 89)), c4=((43, 135), (40, 140)))
+    baseline = loops(c1=((15, 83), (10, 161)), c4=((15, 369), (17, 313)))
+
+    target = baseline_targets(ours, baseline)["joins_and_calls_per_s_ge_1_8x_baseline"]
+
+    assert target["met"] and target["value"]["ratio"] is None and target["value"]["baseline"] is None
+    assert target["value"]["ours"] == {"rps": 83, "p95": 140, "level": "c4"}
+
+
+def test_neither_side_within_the_bound_or_a_baseline_that_never_ran_is_a_miss():
+    over = loops(c1=((30, 160), (32, 170)))
+    assert not baseline_targets(over, over)["joins_and_calls_per_s_ge_1_8x_baseline"]["met"]
+
+    ours = loops(c1=((30, 45), (32, 44)))
+    no_loops = {"phases": {"http": {"endpoints": {}}}}
+    target = baseline_targets(ours, no_loops)["joins_and_calls_per_s_ge_1_8x_baseline"]
+    assert not target["full_size"] and not target["met"]
