@@ -208,7 +208,6 @@ def test_the_layer_bench_measures_both_ends_of_a_message():
     assert completed.returncode == 0, completed.stderr[-3000:]
     figures = json.loads(completed.stdout)
     assert figures["parser"] in ("hiredis", "python")
-    assert figures["messages"] == 50
     assert figures["receiver_cpu_us_per_message"] > 0
     assert figures["sender_cpu_us_per_message"] > 0
 
